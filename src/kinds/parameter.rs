@@ -1,0 +1,275 @@
+//! `Parameter`: an SSM Parameter Store parameter whose value may come from another
+//! object's output (the guide stores the runtime ARN at `/mcp_server/runtime/agent_arn`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_ssm::types::{ParameterType, ResourceTypeForTagging, Tag};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, compare,
+};
+use crate::error::{ReconcileError, Result, aws_err};
+use crate::manifest::de::FieldProblem;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ParamType {
+    #[default]
+    String,
+    StringList,
+}
+
+impl ParamType {
+    fn sdk(self) -> ParameterType {
+        match self {
+            ParamType::String => ParameterType::String,
+            ParamType::StringList => ParameterType::StringList,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParameterSpec {
+    /// The parameter's name in SSM, e.g. `/mcp_server/runtime/agent_arn`.
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub param_type: ParamType,
+    pub value: ValueSource,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredParameter {
+    pub name: String,
+    pub param_type: ParamType,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedParameter {
+    pub param_type: Option<ParamType>,
+    pub value: String,
+    pub arn: String,
+}
+
+pub struct Parameter {
+    ctx: Arc<Ctx>,
+}
+
+#[async_trait]
+impl Kind for Parameter {
+    const KIND: &'static str = "Parameter";
+    type Spec = ParameterSpec;
+    type Desired = DesiredParameter;
+    type Observed = ObservedParameter;
+
+    fn new(ctx: Arc<Ctx>) -> Self {
+        Self { ctx }
+    }
+
+    fn references(spec: &ParameterSpec) -> Vec<Reference> {
+        spec.value.reference("spec.value").into_iter().collect()
+    }
+
+    fn validate(_name: &str, spec: &ParameterSpec, problems: &mut Vec<FieldProblem>) {
+        let name = &spec.name;
+        let valid_chars = name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+        if name.is_empty() || name.len() > 2048 || !valid_chars {
+            problems.push(FieldProblem::new(
+                "spec.name",
+                format!("`{name}` is not a valid parameter name: 1-2048 characters of a-z A-Z 0-9 _ . - /"),
+            ));
+        }
+        if name.contains('/') && !name.starts_with('/') {
+            problems.push(FieldProblem::new(
+                "spec.name",
+                "a hierarchical parameter name must start with /",
+            ));
+        }
+        spec.value.validate("spec.value", problems);
+    }
+
+    fn resolve(&self, _meta: &ObjectMeta, spec: &ParameterSpec, deps: &Deps<'_>) -> Result<DesiredParameter> {
+        Ok(DesiredParameter {
+            name: spec.name.clone(),
+            param_type: spec.param_type,
+            value: spec.value.resolve(deps)?,
+        })
+    }
+
+    async fn observe(&self, d: &DesiredParameter) -> Result<Option<Observed<ObservedParameter>>> {
+        let ssm = &self.ctx.aws.ssm;
+        let got = match ssm.get_parameter().name(&d.name).send().await {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_parameter_not_found()) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(aws_err(format!("GetParameter {}", d.name))(e)),
+        };
+        let Some(p) = got.parameter else {
+            return Ok(None);
+        };
+        let tags = ssm
+            .list_tags_for_resource()
+            .resource_type(ResourceTypeForTagging::Parameter)
+            .resource_id(&d.name)
+            .send()
+            .await
+            .map_err(aws_err(format!("ListTagsForResource {}", d.name)))?;
+        let owned = self
+            .ctx
+            .owns(tags.tag_list().iter().map(|t| (t.key(), t.value())));
+        let param_type = match p.r#type() {
+            Some(ParameterType::String) => Some(ParamType::String),
+            Some(ParameterType::StringList) => Some(ParamType::StringList),
+            _ => None,
+        };
+        Ok(Some(Observed {
+            owned,
+            resource: ObservedParameter {
+                param_type,
+                value: p.value.unwrap_or_default(),
+                arn: p.arn.unwrap_or_default(),
+            },
+        }))
+    }
+
+    fn diff(d: &DesiredParameter, o: &ObservedParameter) -> Vec<Change> {
+        let mut changes = Vec::new();
+        compare(&mut changes, "spec.type", &o.param_type, &Some(d.param_type));
+        compare(&mut changes, "spec.value", &o.value, &d.value);
+        changes
+    }
+
+    fn outputs(d: &DesiredParameter, o: &ObservedParameter) -> Outputs {
+        Outputs::from([
+            ("name".to_string(), d.name.clone()),
+            ("arn".to_string(), o.arn.clone()),
+            ("value".to_string(), o.value.clone()),
+        ])
+    }
+
+    async fn create(&self, d: &DesiredParameter) -> Result<()> {
+        let mut req = self
+            .ctx
+            .aws
+            .ssm
+            .put_parameter()
+            .name(&d.name)
+            .value(&d.value)
+            .r#type(d.param_type.sdk())
+            .overwrite(false);
+        for (k, v) in self.ctx.owner_tags() {
+            req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| {
+                ReconcileError::terminal("InvalidTag", e.to_string())
+            })?);
+        }
+        req.send()
+            .await
+            .map_err(aws_err(format!("PutParameter {}", d.name)))?;
+        Ok(())
+    }
+
+    async fn update(&self, d: &DesiredParameter, o: &Observed<ObservedParameter>, changes: &[Change]) -> Result<()> {
+        let ssm = &self.ctx.aws.ssm;
+        if changes.iter().any(|c| c.field.starts_with("spec.")) {
+            ssm.put_parameter()
+                .name(&d.name)
+                .value(&d.value)
+                .r#type(d.param_type.sdk())
+                .overwrite(true)
+                .send()
+                .await
+                .map_err(aws_err(format!("PutParameter {}", d.name)))?;
+        }
+        if !o.owned {
+            let mut req = ssm
+                .add_tags_to_resource()
+                .resource_type(ResourceTypeForTagging::Parameter)
+                .resource_id(&d.name);
+            for (k, v) in self.ctx.owner_tags() {
+                req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| {
+                    ReconcileError::terminal("InvalidTag", e.to_string())
+                })?);
+            }
+            req.send()
+                .await
+                .map_err(aws_err(format!("AddTagsToResource {}", d.name)))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, d: &DesiredParameter, _o: &ObservedParameter) -> Result<()> {
+        match self.ctx.aws.ssm.delete_parameter().name(&d.name).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_parameter_not_found()) => Ok(()),
+            Err(e) => Err(aws_err(format!("DeleteParameter {}", d.name))(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn desired(value: &str) -> DesiredParameter {
+        DesiredParameter {
+            name: "/p".into(),
+            param_type: ParamType::String,
+            value: value.into(),
+        }
+    }
+
+    #[test]
+    fn diff_table() {
+        let cases = [
+            (
+                ObservedParameter { param_type: Some(ParamType::String), value: "a".into(), arn: "x".into() },
+                desired("a"),
+                vec![],
+            ),
+            (
+                ObservedParameter { param_type: Some(ParamType::String), value: "old".into(), arn: "x".into() },
+                desired("new"),
+                vec![Change::new("spec.value", Some(json!("old")), Some(json!("new")))],
+            ),
+            (
+                ObservedParameter { param_type: Some(ParamType::StringList), value: "a".into(), arn: "x".into() },
+                desired("a"),
+                vec![Change::new("spec.type", Some(json!("StringList")), Some(json!("String")))],
+            ),
+        ];
+        for (observed, desired, want) in cases {
+            assert_eq!(Parameter::diff(&desired, &observed), want);
+        }
+    }
+
+    #[test]
+    fn validation_table() {
+        let src = |from: Option<&str>, output: Option<&str>, value: Option<&str>| ValueSource {
+            from: from.map(String::from),
+            output: output.map(String::from),
+            value: value.map(String::from),
+        };
+        let cases = [
+            ("/mcp_server/runtime/agent_arn", src(Some("AgentRuntime/rt"), Some("arn"), None), 0),
+            ("plain", src(None, None, Some("v")), 0),
+            ("no/leading", src(None, None, Some("v")), 1),
+            ("bad name!", src(None, None, Some("v")), 1),
+            ("/p", src(Some("AgentRuntime/rt"), None, None), 1),
+            ("/p", src(Some("rt"), Some("arn"), None), 1),
+            ("/p", src(None, None, None), 1),
+            ("/p", src(Some("AgentRuntime/rt"), Some("arn"), Some("v")), 1),
+        ];
+        for (name, value, count) in cases {
+            let spec = ParameterSpec { name: name.into(), param_type: ParamType::String, value };
+            let mut problems = Vec::new();
+            Parameter::validate("x", &spec, &mut problems);
+            assert_eq!(problems.len(), count, "{name}: {problems:?}");
+        }
+    }
+}

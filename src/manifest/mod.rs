@@ -1,0 +1,4 @@
+//! Manifests: YAML documents on disk → validated objects with a dependency graph.
+
+pub mod de;
+pub mod yaml;

@@ -1,0 +1,252 @@
+//! A YAML document as a tree of nodes that remember their line, parsed with serde-saphyr
+//! (no unsafe code; bounded alias expansion and nesting against YAML bombs).
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::Spanned;
+
+/// One YAML node and where it starts (1-based line and column).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub line: usize,
+    pub column: usize,
+    pub value: Value,
+}
+
+/// The value of a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    /// Entries in document order; duplicate keys are kept so validation can report them.
+    Map(Vec<(Key, Node)>),
+}
+
+/// A mapping key and where it stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    pub name: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Node {
+    /// The entry `key` of a mapping node.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        match &self.value {
+            Value::Map(entries) => entries.iter().find(|(k, _)| k.name == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.value {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The line of the node at a dotted path such as `spec.authorizer.allowedClients[0]`,
+    /// or of the deepest ancestor that exists.
+    pub fn line_of(&self, path: &str) -> usize {
+        let mut node = self;
+        let mut line = self.line;
+        for segment in path_segments(path) {
+            let next = match (&node.value, segment) {
+                (Value::Map(entries), Segment::Key(k)) => entries
+                    .iter()
+                    .find(|(key, _)| key.name == k)
+                    .map(|(key, v)| (key.line, v)),
+                (Value::Seq(items), Segment::Index(i)) => items.get(i).map(|n| (n.line, n)),
+                _ => None,
+            };
+            match next {
+                Some((l, n)) => {
+                    line = l;
+                    node = n;
+                }
+                None => break,
+            }
+        }
+        line
+    }
+
+    /// A short description of the node's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.value {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a number",
+            Value::Str(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+enum Segment<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn path_segments(path: &str) -> impl Iterator<Item = Segment<'_>> {
+    path.split('.').filter(|s| !s.is_empty()).flat_map(|part| {
+        let mut out = Vec::new();
+        let (head, mut rest) = match part.find('[') {
+            Some(i) => (&part[..i], &part[i..]),
+            None => (part, ""),
+        };
+        if !head.is_empty() {
+            out.push(Segment::Key(head));
+        }
+        while let Some(end) = rest.find(']') {
+            if let Ok(i) = rest[1..end].parse() {
+                out.push(Segment::Index(i));
+            }
+            rest = &rest[end + 1..];
+        }
+        out
+    })
+}
+
+/// Parse every document of a YAML text. Empty documents are skipped.
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, String> {
+    let docs: Vec<Node> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    Ok(docs
+        .into_iter()
+        .filter(|d| d.value != Value::Null)
+        .collect())
+}
+
+impl<'de> Deserialize<'de> for Node {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<Value>::deserialize(deserializer)?;
+        Ok(Node {
+            line: spanned.referenced.line() as usize,
+            column: spanned.referenced.column() as usize,
+            value: spanned.value,
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Value::deserialize(d)
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Int)
+            .or(Ok(Value::Float(v as f64)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_string()))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<Node>()? {
+            items.push(item);
+        }
+        Ok(Value::Seq(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key::<Node>()? {
+            let name = match key.value {
+                Value::Str(s) => s,
+                Value::Int(i) => i.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Float(f) => f.to_string(),
+                Value::Null => "null".to_string(),
+                Value::Seq(_) | Value::Map(_) => {
+                    return Err(de::Error::custom("mapping keys must be scalars"));
+                }
+            };
+            let value = map.next_value::<Node>()?;
+            entries.push((
+                Key {
+                    name,
+                    line: key.line,
+                    column: key.column,
+                },
+                value,
+            ));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_know_their_lines() {
+        let text = "a: 1\n---\nkind: X\nspec:\n  list:\n    - one\n    - two\n  flag: true\n";
+        let docs = parse_documents(text).expect("parses");
+        assert_eq!(docs.len(), 2);
+        let second = &docs[1];
+        assert_eq!(second.line_of("spec.list[1]"), 7);
+        assert_eq!(second.line_of("spec.flag"), 8);
+        assert_eq!(second.line_of("spec.missing.deeper"), 4);
+        assert_eq!(second.get("kind").and_then(Node::as_str), Some("X"));
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        assert!(parse_documents("a: [1, 2\nb: c").is_err());
+    }
+
+    #[test]
+    fn empty_documents_are_skipped() {
+        let docs = parse_documents("---\n---\na: 1\n").expect("parses");
+        assert_eq!(docs.len(), 1);
+    }
+}
