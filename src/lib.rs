@@ -1,7 +1,13 @@
 //! agentcore-controller: keeps an MCP server stack on Amazon Bedrock AgentCore Runtime
 //! converged with declarative YAML manifests.
+//!
+//! Data flows one way: files → [`manifest`] (validated objects and their graph) →
+//! [`engine`] (order, retries, waiting) → [`kinds`] (one file per AWS resource kind) → AWS.
 
 pub mod aws;
+pub mod commands;
+pub mod engine;
 pub mod error;
 pub mod kinds;
 pub mod manifest;
+pub mod output;

@@ -1,0 +1,9 @@
+//! The engine: drives reconciles of a set of objects in dependency order. It knows the
+//! kinds only through [`DynKind`]; nothing here knows about AWS, files or HTTP.
+
+pub mod backoff;
+pub mod converge;
+pub mod teardown;
+
+pub use converge::{ConvergeOptions, ObjectReport, RunReport, State, converge};
+pub use teardown::{TeardownReport, teardown};

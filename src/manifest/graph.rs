@@ -1,0 +1,104 @@
+//! The dependency graph of manifest objects: references decide the order, a cycle is
+//! a validation error.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::load::{Object, Problem};
+use crate::kinds::{ObjectKey, Registry};
+
+/// Objects with their dependencies, in an order where every object comes after the
+/// objects it depends on.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    /// Topological order (dependencies first); ties broken by key for stability.
+    pub order: Vec<ObjectKey>,
+    /// Direct dependencies of each object.
+    pub deps: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    /// Direct dependents of each object.
+    pub dependents: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+}
+
+impl Graph {
+    /// Build the graph of `objects`. References to objects outside the set are ignored
+    /// here (the loader reports them). A cycle is returned as one problem per object in it.
+    pub fn build(objects: &[Object], registry: &Registry) -> Result<Graph, Vec<Problem>> {
+        let keys: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
+        let mut deps: BTreeMap<ObjectKey, BTreeSet<ObjectKey>> = BTreeMap::new();
+        let mut dependents: BTreeMap<ObjectKey, BTreeSet<ObjectKey>> = BTreeMap::new();
+        for o in objects {
+            let refs = registry
+                .schema(&o.key.kind)
+                .map(|s| s.references(&o.spec))
+                .unwrap_or_default();
+            let entry = deps.entry(o.key.clone()).or_default();
+            dependents.entry(o.key.clone()).or_default();
+            for r in refs {
+                if keys.contains(&r.target) && r.target != o.key {
+                    entry.insert(r.target.clone());
+                }
+            }
+        }
+        for (k, ds) in &deps {
+            for d in ds {
+                dependents.entry(d.clone()).or_default().insert(k.clone());
+            }
+        }
+        // Kahn's algorithm; BTreeSet keeps the order deterministic.
+        let mut remaining: BTreeMap<&ObjectKey, usize> =
+            deps.iter().map(|(k, ds)| (k, ds.len())).collect();
+        let mut ready: BTreeSet<&ObjectKey> = remaining
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(k, _)| *k)
+            .collect();
+        let mut order = Vec::new();
+        while let Some(k) = ready.pop_first() {
+            remaining.remove(k);
+            order.push(k.clone());
+            for d in dependents.get(k).into_iter().flatten() {
+                if let Some(n) = remaining.get_mut(d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        ready.insert(d);
+                    }
+                }
+            }
+        }
+        if !remaining.is_empty() {
+            let cycle: Vec<String> = remaining.keys().map(|k| k.to_string()).collect();
+            let problems = objects
+                .iter()
+                .filter(|o| remaining.contains_key(&o.key))
+                .map(|o| Problem {
+                    source: o.source.clone(),
+                    object: Some(o.key.to_string()),
+                    path: String::new(),
+                    message: format!(
+                        "dependency cycle between {}; break it by removing one reference",
+                        cycle.join(", ")
+                    ),
+                })
+                .collect();
+            return Err(problems);
+        }
+        Ok(Graph {
+            order,
+            deps,
+            dependents,
+        })
+    }
+
+    /// Every object that depends on `key`, directly or not.
+    pub fn transitive_dependents(&self, key: &ObjectKey) -> BTreeSet<ObjectKey> {
+        let mut out = BTreeSet::new();
+        let mut stack = vec![key.clone()];
+        while let Some(k) = stack.pop() {
+            for d in self.dependents.get(&k).into_iter().flatten() {
+                if out.insert(d.clone()) {
+                    stack.push(d.clone());
+                }
+            }
+        }
+        out
+    }
+}

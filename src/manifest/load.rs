@@ -1,0 +1,421 @@
+//! Reading manifest files into validated objects. Validation is offline and complete:
+//! every problem of every file is collected, each with file, line and field path.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::de::{FieldProblem, from_node};
+use super::yaml::{Node, Value, parse_documents};
+use crate::kinds::{
+    ANNOTATION_DELETION_POLICY, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, ObjectKey,
+    ObjectMeta, Registry,
+};
+
+/// Where an object or a problem comes from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Source {
+    pub file: PathBuf,
+    pub line: usize,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.file.display(), self.line)
+    }
+}
+
+/// A problem found while loading or validating manifests.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Problem {
+    pub source: Source,
+    /// `Kind/name` when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// Field path inside the document, e.g. `spec.authorizer.jwt.allowedClients`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.source)?;
+        if let Some(o) = &self.object {
+            write!(f, "{o}: ")?;
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// One manifest object, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Object {
+    pub key: ObjectKey,
+    pub meta: ObjectMeta,
+    /// The spec as normalised JSON (defaults filled in by the kind's schema).
+    pub spec: serde_json::Value,
+    pub deletion_policy: DeletionPolicy,
+    pub source: Source,
+    /// SHA-256 of the normalised metadata and spec: changes iff the object's content does.
+    pub hash: String,
+    /// Line of each reference field, for reporting reference problems.
+    #[serde(skip)]
+    pub ref_lines: BTreeMap<String, usize>,
+}
+
+/// The result of loading: the objects that are valid, and every problem found.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub objects: Vec<Object>,
+    pub problems: Vec<Problem>,
+    /// Every file read, with the keys of the objects it defines (valid or not).
+    pub files: BTreeMap<PathBuf, Vec<ObjectKey>>,
+}
+
+/// The manifest files under `paths`: files as given, directories recursively
+/// (`.yaml`/`.yml`; hidden files and folders skipped), in a stable order.
+pub fn manifest_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            walk(p, &mut out)?;
+        } else if p.exists() {
+            out.push(p.clone());
+        } else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("{}: no such file or directory", p.display()),
+            ));
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if hidden {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            walk(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Load and validate every manifest under `paths`. Objects and problems are both
+/// returned so that a caller may keep going with the valid part (the daemon does).
+pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
+    let files = manifest_files(paths)?;
+    let mut texts = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file)?;
+        texts.push((file, text));
+    }
+    Ok(load_texts(&texts, registry))
+}
+
+/// [`load`] on texts already read: `(file name, contents)`.
+pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
+    let mut loaded = Loaded::default();
+    let mut first_seen: BTreeMap<ObjectKey, Source> = BTreeMap::new();
+    for (file, text) in texts {
+        let keys = loaded.files.entry(file.clone()).or_default();
+        let docs = match parse_documents(text) {
+            Ok(d) => d,
+            Err(message) => {
+                loaded.problems.push(Problem {
+                    source: Source {
+                        file: file.clone(),
+                        line: line_in_message(&message).unwrap_or(1),
+                    },
+                    object: None,
+                    path: String::new(),
+                    message: format!("invalid YAML: {message}"),
+                });
+                continue;
+            }
+        };
+        for doc in &docs {
+            let (object, problems) = load_document(file, doc, registry);
+            if let Some(key) = document_key(doc) {
+                keys.push(key.clone());
+                let source = Source {
+                    file: file.clone(),
+                    line: doc.line,
+                };
+                if let Some(first) = first_seen.get(&key) {
+                    loaded.problems.push(Problem {
+                        source,
+                        object: Some(key.to_string()),
+                        path: "metadata.name".into(),
+                        message: format!("duplicate: {key} is already defined at {first}"),
+                    });
+                    continue;
+                }
+                first_seen.insert(key, source);
+            }
+            loaded.problems.extend(problems);
+            if let Some(o) = object {
+                loaded.objects.push(o);
+            }
+        }
+    }
+    check_references(&mut loaded, registry);
+    loaded.problems.sort();
+    loaded
+}
+
+/// serde-saphyr's messages carry "line N"; pick it out for the problem's location.
+fn line_in_message(message: &str) -> Option<usize> {
+    let rest = &message[message.find("line ")? + 5..];
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+fn document_key(doc: &Node) -> Option<ObjectKey> {
+    let kind = doc.get("kind")?.as_str()?;
+    let name = doc.get("metadata")?.get("name")?.as_str()?;
+    Some(ObjectKey::new(kind, name))
+}
+
+fn load_document(file: &Path, doc: &Node, registry: &Registry) -> (Option<Object>, Vec<Problem>) {
+    let key = document_key(doc);
+    let problem = |path: &str, message: String| Problem {
+        source: Source {
+            file: file.to_path_buf(),
+            line: doc.line_of(path),
+        },
+        object: key.as_ref().map(|k| k.to_string()),
+        path: path.to_string(),
+        message,
+    };
+    let mut problems = Vec::new();
+    let Value::Map(entries) = &doc.value else {
+        problems.push(problem(
+            "",
+            format!(
+                "a manifest document must be a mapping with apiVersion, kind, metadata and spec; found {}",
+                doc.type_name()
+            ),
+        ));
+        return (None, problems);
+    };
+    for (k, _) in entries {
+        if !["apiVersion", "kind", "metadata", "spec"].contains(&k.name.as_str()) {
+            problems.push(problem(
+                &k.name,
+                format!(
+                    "unknown field `{}`; allowed here: apiVersion, kind, metadata, spec",
+                    k.name
+                ),
+            ));
+        }
+    }
+    match doc.get("apiVersion").map(|n| n.as_str()) {
+        Some(Some(API_VERSION)) => {}
+        Some(Some(other)) => problems.push(problem(
+            "apiVersion",
+            format!("unsupported apiVersion `{other}`; allowed: {API_VERSION}"),
+        )),
+        _ => problems.push(problem(
+            "apiVersion",
+            format!("missing apiVersion; set it to {API_VERSION}"),
+        )),
+    }
+    let schema = match doc.get("kind").map(|n| n.as_str()) {
+        Some(Some(kind)) => match registry.schema(kind) {
+            Some(s) => Some(s),
+            None => {
+                problems.push(problem(
+                    "kind",
+                    format!(
+                        "unknown kind `{kind}`; known kinds: {}",
+                        registry.names().join(", ")
+                    ),
+                ));
+                None
+            }
+        },
+        _ => {
+            problems.push(problem(
+                "kind",
+                format!("missing kind; one of: {}", registry.names().join(", ")),
+            ));
+            None
+        }
+    };
+    let meta = match doc.get("metadata") {
+        Some(node) => match from_node::<ObjectMeta>(node, "metadata") {
+            Ok(meta) => Some(meta),
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| located(file, doc, &key, p)));
+                None
+            }
+        },
+        None => {
+            problems.push(problem("metadata", "missing metadata with a name".into()));
+            None
+        }
+    };
+    let mut deletion_policy = schema.map(|s| s.default_deletion_policy());
+    if let Some(meta) = &meta {
+        problems.extend(check_meta(meta).into_iter().map(|p| located(file, doc, &key, p)));
+        match meta.annotations.get(ANNOTATION_DELETION_POLICY).map(String::as_str) {
+            None => {}
+            Some("Delete") => deletion_policy = Some(DeletionPolicy::Delete),
+            Some("Retain") => deletion_policy = Some(DeletionPolicy::Retain),
+            Some(other) => problems.push(problem(
+                "metadata.annotations",
+                format!("{ANNOTATION_DELETION_POLICY}: `{other}` is not a policy; allowed: Delete, Retain"),
+            )),
+        }
+    }
+    let spec = match (schema, doc.get("spec"), &meta) {
+        (Some(schema), Some(node), Some(meta)) => match schema.parse(&meta.name, node) {
+            Ok(spec) => Some(spec),
+            Err(ps) => {
+                problems.extend(ps.into_iter().map(|p| located(file, doc, &key, p)));
+                None
+            }
+        },
+        (Some(_), None, _) => {
+            problems.push(problem("spec", "missing spec".into()));
+            None
+        }
+        _ => None,
+    };
+    let (Some(meta), Some(spec), Some(deletion_policy), Some(key), true) =
+        (meta, spec, deletion_policy, key, problems.is_empty())
+    else {
+        return (None, problems);
+    };
+    let hash = content_hash(&meta, &spec);
+    let ref_lines = schema
+        .map(|s| s.references(&spec))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| {
+            let line = doc.line_of(&r.path);
+            (r.path, line)
+        })
+        .collect();
+    let object = Object {
+        ref_lines,
+        key,
+        meta,
+        spec,
+        deletion_policy,
+        source: Source {
+            file: file.to_path_buf(),
+            line: doc.line,
+        },
+        hash,
+    };
+    (Some(object), problems)
+}
+
+fn located(file: &Path, doc: &Node, key: &Option<ObjectKey>, p: FieldProblem) -> Problem {
+    Problem {
+        source: Source {
+            file: file.to_path_buf(),
+            line: p.line.unwrap_or_else(|| doc.line_of(&p.path)),
+        },
+        object: key.as_ref().map(|k| k.to_string()),
+        path: p.path,
+        message: p.message,
+    }
+}
+
+fn check_meta(meta: &ObjectMeta) -> Vec<FieldProblem> {
+    let mut problems = Vec::new();
+    let name = &meta.name;
+    let ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+    if !ok {
+        problems.push(FieldProblem::new(
+            "metadata.name",
+            format!("`{name}` is not a valid object name: 1-253 characters of a-z A-Z 0-9 - _ ."),
+        ));
+    }
+    for key in meta.annotations.keys() {
+        if key.starts_with("agentcore.dev/") && !KNOWN_ANNOTATIONS.contains(&key.as_str()) {
+            problems.push(FieldProblem::new(
+                format!("metadata.annotations.{key}"),
+                format!(
+                    "unknown annotation `{key}`; known: {}",
+                    KNOWN_ANNOTATIONS.join(", ")
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// Hash of what the controller acts on; labels are included so that a relabel is seen.
+pub fn content_hash(meta: &ObjectMeta, spec: &serde_json::Value) -> String {
+    let mut h = Sha256::new();
+    h.update(serde_json::to_vec(meta).unwrap_or_default());
+    h.update(b"\0");
+    h.update(serde_json::to_vec(spec).unwrap_or_default());
+    hex::encode(h.finalize())
+}
+
+/// Every reference must name an object of the manifests (one that was valid, or at
+/// least defined: a reference to an invalid object is not reported twice).
+fn check_references(loaded: &mut Loaded, registry: &Registry) {
+    let defined: std::collections::BTreeSet<&ObjectKey> =
+        loaded.files.values().flatten().collect();
+    let mut problems = Vec::new();
+    for object in &loaded.objects {
+        let Some(schema) = registry.schema(&object.key.kind) else {
+            continue;
+        };
+        for r in schema.references(&object.spec) {
+            if registry.schema(&r.target.kind).is_none() {
+                problems.push((object, r.path.clone(), format!(
+                    "`{}` is not a known kind; known kinds: {}",
+                    r.target.kind,
+                    registry.names().join(", ")
+                )));
+            } else if !defined.contains(&r.target) {
+                problems.push((object, r.path.clone(), format!(
+                    "refers to {} which is not defined in the manifests",
+                    r.target
+                )));
+            }
+        }
+    }
+    let problems: Vec<Problem> = problems
+        .into_iter()
+        .map(|(o, path, message)| Problem {
+            source: Source {
+                file: o.source.file.clone(),
+                line: o.ref_lines.get(&path).copied().unwrap_or(o.source.line),
+            },
+            object: Some(o.key.to_string()),
+            path,
+            message,
+        })
+        .collect();
+    loaded.problems.extend(problems);
+}

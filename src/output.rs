@@ -1,0 +1,187 @@
+//! Rendering reports for people (tables) and machines (JSON).
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use crate::engine::{ObjectReport, RunReport, State, TeardownReport};
+use crate::kinds::Action;
+use crate::manifest::Problem;
+
+/// Left-aligned columns, two spaces apart.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(w) = widths.get_mut(i) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                let _ = write!(l, "{:<w$}  ", c, w = widths[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn action_word(action: Option<Action>, plan: bool) -> &'static str {
+    match (action, plan) {
+        (Some(Action::Create), false) => "created",
+        (Some(Action::Update), false) => "updated",
+        (Some(Action::Unchanged), false) => "unchanged",
+        (Some(Action::Create), true) => "create",
+        (Some(Action::Update), true) => "update",
+        (Some(Action::Unchanged), true) => "in sync",
+        (None, _) => "-",
+    }
+}
+
+fn state_word(state: State) -> &'static str {
+    match state {
+        State::Ready => "Ready",
+        State::Progressing => "Progressing",
+        State::Waiting => "Waiting",
+        State::Failed => "Failed",
+        State::Blocked => "Blocked",
+        State::Absent => "Absent",
+    }
+}
+
+fn summary_of(o: &ObjectReport) -> String {
+    if !o.message.is_empty() {
+        return o.message.clone();
+    }
+    let keys = ["arn", "poolId", "clientId", "digest", "repositoryUri", "username", "name"];
+    keys.iter()
+        .find_map(|k| o.outputs.get(*k).map(|v| format!("{k}={v}")))
+        .unwrap_or_default()
+}
+
+/// The apply summary table.
+pub fn apply_table(report: &RunReport) -> String {
+    let rows: Vec<Vec<String>> = report
+        .objects
+        .iter()
+        .map(|o| {
+            vec![
+                o.kind.clone(),
+                o.name.clone(),
+                action_word(o.action, false).into(),
+                state_word(o.state).into(),
+                summary_of(o),
+            ]
+        })
+        .collect();
+    let mut out = table(&["KIND", "NAME", "ACTION", "STATE", "DETAIL"], &rows);
+    let count = |f: &dyn Fn(&ObjectReport) -> bool| report.objects.iter().filter(|o| f(o)).count();
+    let _ = writeln!(
+        out,
+        "\n{} created, {} updated, {} unchanged, {} not ready ({:.1}s){}",
+        count(&|o| o.action == Some(Action::Create)),
+        count(&|o| o.action == Some(Action::Update)),
+        count(&|o| o.action == Some(Action::Unchanged)),
+        count(&|o| o.state != State::Ready),
+        report.seconds,
+        if report.timed_out { "; timed out" } else { "" }
+    );
+    out
+}
+
+fn render_value(v: &Option<Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(Value::String(s)) => format!("{s:?}"),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The diff plan: per object, the action and each field change `old → new`.
+pub fn plan_text(report: &RunReport) -> String {
+    let mut out = String::new();
+    for o in &report.objects {
+        let head = match (o.action, o.state) {
+            (_, State::Failed) => format!("! {}/{}: {}", o.kind, o.name, o.message),
+            (_, State::Waiting) => format!("~ {}/{}: waiting: {}", o.kind, o.name, o.message),
+            (_, State::Blocked) => format!("+ {}/{}: {}", o.kind, o.name, o.message),
+            (Some(Action::Create), _) => format!("+ {}/{}: will be created", o.kind, o.name),
+            (Some(Action::Update), _) => format!("~ {}/{}: will be updated", o.kind, o.name),
+            _ => format!("  {}/{}: in sync", o.kind, o.name),
+        };
+        out.push_str(&head);
+        out.push('\n');
+        for c in &o.changes {
+            let _ = writeln!(out, "    {}: {} → {}", c.field, render_value(&c.from), render_value(&c.to));
+        }
+    }
+    let pending = report
+        .objects
+        .iter()
+        .filter(|o| matches!(o.action, Some(Action::Create | Action::Update)) || o.state == State::Blocked)
+        .count();
+    if pending == 0 {
+        out.push_str("\nNo changes: AWS matches the manifests.\n");
+    } else {
+        let _ = writeln!(out, "\n{pending} object(s) to change.");
+    }
+    out
+}
+
+pub fn teardown_table(report: &TeardownReport) -> String {
+    let rows: Vec<Vec<String>> = report
+        .objects
+        .iter()
+        .map(|o| {
+            let result = match o.result {
+                Some(t) => serde_json::to_value(t)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default(),
+                None => "failed".into(),
+            };
+            vec![o.kind.clone(), o.name.clone(), result, o.message.clone()]
+        })
+        .collect();
+    table(&["KIND", "NAME", "RESULT", "DETAIL"], &rows)
+}
+
+pub fn problems_text(problems: &[Problem]) -> String {
+    let mut out = String::new();
+    for p in problems {
+        let _ = writeln!(out, "{p}");
+    }
+    let _ = writeln!(
+        out,
+        "{} problem{} found",
+        problems.len(),
+        if problems.len() == 1 { "" } else { "s" }
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["A", "LONGER"],
+            &[vec!["xx".into(), "y".into()], vec!["z".into(), "".into()]],
+        );
+        assert_eq!(t, "A   LONGER\nxx  y\nz\n");
+    }
+}
