@@ -1,0 +1,510 @@
+//! End-to-end convergence of the guide's stack against the AWS emulator, through the
+//! controller binary: create once, no writes on the second apply, drift detected and
+//! repaired, kills at any moment never duplicate, SigV4 variant, ownership, deletion.
+
+mod support;
+
+use std::time::Duration;
+
+use agentcore_controller::aws::Aws;
+use serde_json::Value;
+use support::*;
+
+fn apply_json(m: &Manifests, extra: &[&str]) -> (i32, Value) {
+    let dir = m.arg();
+    let mut args = vec!["apply", "-f", &dir, "--output", "json"];
+    args.extend_from_slice(extra);
+    let out = controller(&args);
+    (out.status.code().unwrap_or(-1), json(&out))
+}
+
+fn object<'a>(report: &'a Value, kind: &str) -> &'a Value {
+    report["objects"]
+        .as_array()
+        .and_then(|objs| objs.iter().find(|o| o["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} in report: {report:#}"))
+}
+
+fn writes(report: &Value) -> u64 {
+    report["calls"]["writes"].as_u64().expect("writes count")
+}
+
+async fn pools_named(aws: &Aws, name: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = aws
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .expect("ListUserPools");
+        for p in out.user_pools() {
+            if p.name() == Some(name) {
+                ids.push(p.id().unwrap_or_default().to_string());
+            }
+        }
+        next = out.next_token().map(String::from);
+        if next.is_none() {
+            return ids;
+        }
+    }
+}
+
+async fn runtimes_named(aws: &Aws, name: &str) -> Vec<String> {
+    let out = aws
+        .agentcore
+        .list_agent_runtimes()
+        .max_results(100)
+        .send()
+        .await
+        .expect("ListAgentRuntimes");
+    out.agent_runtimes()
+        .iter()
+        .filter(|r| r.agent_runtime_name() == name)
+        .map(|r| r.agent_runtime_id().to_string())
+        .collect()
+}
+
+async fn runtime(aws: &Aws, name: &str) -> aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput {
+    let ids = runtimes_named(aws, name).await;
+    assert_eq!(ids.len(), 1, "exactly one runtime named {name}: {ids:?}");
+    aws.agentcore
+        .get_agent_runtime()
+        .agent_runtime_id(&ids[0])
+        .send()
+        .await
+        .expect("GetAgentRuntime")
+}
+
+async fn secret_json(aws: &Aws, name: &str) -> Value {
+    let out = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("GetSecretValue");
+    serde_json::from_str(out.secret_string().expect("string secret")).expect("secret is JSON")
+}
+
+async fn parameter(aws: &Aws, name: &str) -> String {
+    aws.ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .expect("GetParameter")
+        .parameter()
+        .and_then(|p| p.value())
+        .expect("value")
+        .to_string()
+}
+
+/// Apply the guide's stack with a pushed image; returns names and the image digest.
+async fn converged_stack(m: &Manifests) -> (StackNames, String, Aws) {
+    let aws = aws().await;
+    let names = StackNames::unique();
+    names.write_to(m, "manifests");
+    // The repository must exist before CI can push: apply once without the image…
+    let (code, report) = apply_json(m, &["--timeout", "4s"]);
+    assert_eq!(code, 1, "not Ready without an image: {report:#}");
+    let rt = object(&report, "AgentRuntime");
+    assert_eq!(rt["state"], "Blocked", "{rt:#}");
+    let image = object(&report, "Image");
+    assert_eq!(image["state"], "Waiting", "{image:#}");
+    assert_eq!(
+        image["message"],
+        format!("image {}:latest not found", names.repo),
+        "{image:#}"
+    );
+    // …then CI pushes, and the next apply converges.
+    let digest = push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    let (code, report) = apply_json(m, &[]);
+    assert_eq!(code, 0, "apply converges: {report:#}");
+    (names, digest, aws)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guide_stack_converges_wired_together_and_second_apply_writes_nothing() {
+    let m = Manifests::new();
+    let (names, digest, aws) = converged_stack(&m).await;
+
+    // Everything exists exactly once and is wired together.
+    let pools = pools_named(&aws, &names.pool).await;
+    assert_eq!(pools.len(), 1, "one pool");
+    let pool_id = &pools[0];
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(pool_id)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let client_ids: Vec<String> = clients
+        .user_pool_clients()
+        .iter()
+        .filter(|c| c.client_name() == Some(names.client.as_str()))
+        .filter_map(|c| c.client_id().map(String::from))
+        .collect();
+    assert_eq!(client_ids.len(), 1, "one client");
+    let user = aws
+        .cognito
+        .admin_get_user()
+        .user_pool_id(pool_id)
+        .username(&names.user)
+        .send()
+        .await
+        .expect("AdminGetUser");
+    assert_eq!(user.user_status().map(|s| s.as_str()), Some("CONFIRMED"));
+
+    let role = aws.iam.get_role().role_name(&names.role).send().await.expect("GetRole");
+    let role_arn = role.role().map(|r| r.arn().to_string()).expect("role arn");
+
+    let rt = runtime(&aws, &names.runtime).await;
+    assert_eq!(rt.role_arn(), role_arn);
+    let container = rt
+        .agent_runtime_artifact()
+        .and_then(|a| a.as_container_configuration().ok())
+        .map(|c| c.container_uri().to_string())
+        .expect("container artifact");
+    assert!(container.ends_with(&format!("/{}@{digest}", names.repo)), "{container}");
+    let jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .expect("JWT authorizer");
+    assert_eq!(
+        jwt.discovery_url(),
+        format!("https://cognito-idp.{REGION}.amazonaws.com/{pool_id}/.well-known/openid-configuration")
+    );
+    assert_eq!(jwt.allowed_clients(), client_ids.as_slice());
+
+    assert_eq!(parameter(&aws, &names.parameter).await, rt.agent_runtime_arn());
+    let secret = secret_json(&aws, &names.secret).await;
+    assert_eq!(secret["pool_id"], pool_id.as_str());
+    assert_eq!(secret["client_id"], client_ids[0].as_str());
+    assert_eq!(
+        secret["discovery_url"],
+        format!("https://cognito-idp.{REGION}.amazonaws.com/{pool_id}/.well-known/openid-configuration")
+    );
+
+    // A second apply of the same manifests writes nothing, and diff agrees.
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&report), 0, "second apply made writes: {:#}", report["calls"]);
+    for o in report["objects"].as_array().expect("objects") {
+        assert_eq!(o["action"], "unchanged", "{o:#}");
+    }
+    let out = controller(&["diff", "-f", &m.arg()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_is_reported_by_diff_and_repaired_by_apply() {
+    let m = Manifests::new();
+    let (names, _digest, aws) = converged_stack(&m).await;
+
+    // Out-of-band: runtime allowedClients changed, a statement removed from the inline
+    // policy, scan-on-push turned off.
+    let rt = runtime(&aws, &names.runtime).await;
+    let mut jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .cloned()
+        .expect("jwt");
+    jwt.allowed_clients = Some(vec!["someone-else".into()]);
+    aws.agentcore
+        .update_agent_runtime()
+        .agent_runtime_id(rt.agent_runtime_id())
+        .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
+        .role_arn(rt.role_arn())
+        .set_network_configuration(rt.network_configuration().cloned())
+        .set_protocol_configuration(rt.protocol_configuration().cloned())
+        .authorizer_configuration(
+            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(jwt),
+        )
+        .send()
+        .await
+        .expect("UpdateAgentRuntime out of band");
+
+    let policy_names = aws
+        .iam
+        .list_role_policies()
+        .role_name(&names.role)
+        .send()
+        .await
+        .expect("ListRolePolicies");
+    let policy_name = policy_names.policy_names()[0].clone();
+    let doc = aws
+        .iam
+        .get_role_policy()
+        .role_name(&names.role)
+        .policy_name(&policy_name)
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    let text = percent_encoding::percent_decode_str(doc.policy_document())
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut parsed: Value = serde_json::from_str(&text).expect("policy JSON");
+    let statements = parsed["Statement"].as_array_mut().expect("statements");
+    let before = statements.len();
+    statements.retain(|s| {
+        !s["Action"]
+            .to_string()
+            .contains("xray:PutTraceSegments")
+    });
+    assert_eq!(statements.len() + 1, before, "removed the X-Ray statement");
+    aws.iam
+        .put_role_policy()
+        .role_name(&names.role)
+        .policy_name(&policy_name)
+        .policy_document(parsed.to_string())
+        .send()
+        .await
+        .expect("PutRolePolicy out of band");
+
+    aws.ecr
+        .put_image_scanning_configuration()
+        .repository_name(&names.repo)
+        .image_scanning_configuration(
+            aws_sdk_ecr::types::ImageScanningConfiguration::builder()
+                .scan_on_push(false)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("PutImageScanningConfiguration out of band");
+
+    // diff sees all three and names the fields.
+    let out = controller(&["diff", "-f", &m.arg()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}{}", stderr(&out));
+    assert!(text.contains("spec.authorizer"), "{text}");
+    assert!(text.contains("someone-else"), "{text}");
+    assert!(text.contains(&format!("spec.inlinePolicies")), "{text}");
+    assert!(text.contains("spec.scanOnPush"), "{text}");
+
+    let out = controller(&["diff", "-f", &m.arg(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let plan = json(&out);
+    assert_eq!(plan["calls"]["writes"], 0, "diff never writes: {:#}", plan["calls"]);
+
+    // apply restores it, and then everything is in sync again.
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(object(&report, "AgentRuntime")["action"], "update");
+    assert_eq!(object(&report, "Role")["action"], "update");
+    assert_eq!(object(&report, "Repository")["action"], "update");
+    let out = controller(&["diff", "-f", &m.arg()]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+    let rt = runtime(&aws, &names.runtime).await;
+    let allowed = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .map(|j| j.allowed_clients().to_vec())
+        .unwrap_or_default();
+    assert_ne!(allowed, vec!["someone-else".to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_apply_converges_on_rerun_without_duplicates() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    let dir = m.arg();
+    // Kill at several points of the first run; the repository appears along the way, and
+    // once it exists the image is pushed (as CI would) so later runs reach the runtime.
+    let mut pushed = false;
+    for delay_ms in [150u64, 400, 800, 1200, 1800, 2500, 3500] {
+        let mut child = controller_command(&["apply", "-f", &dir, "--timeout", "20s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn apply");
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        if !pushed
+            && aws
+                .ecr
+                .describe_repositories()
+                .repository_names(&names.repo)
+                .send()
+                .await
+                .is_ok()
+        {
+            push_image(&aws, &names.repo, "latest", &names.runtime).await;
+            pushed = true;
+        }
+    }
+    if !pushed {
+        let _ = apply_json(&m, &["--timeout", "3s"]);
+        push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    }
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+
+    assert_eq!(pools_named(&aws, &names.pool).await.len(), 1, "one pool");
+    let pool_id = pools_named(&aws, &names.pool).await.remove(0);
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .expect("clients");
+    assert_eq!(clients.user_pool_clients().len(), 1, "one client");
+    let users = aws
+        .cognito
+        .list_users()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .expect("users");
+    assert_eq!(users.users().len(), 1, "one user");
+    assert_eq!(runtimes_named(&aws, &names.runtime).await.len(), 1, "one runtime");
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn moved_tag_rolls_the_runtime_to_the_new_digest() {
+    let m = Manifests::new();
+    let (names, first, aws) = converged_stack(&m).await;
+    let second = push_image(&aws, &names.repo, "latest", "a new build").await;
+    assert_ne!(first, second);
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(object(&report, "AgentRuntime")["action"], "update");
+    let rt = runtime(&aws, &names.runtime).await;
+    let container = rt
+        .agent_runtime_artifact()
+        .and_then(|a| a.as_container_configuration().ok())
+        .map(|c| c.container_uri().to_string())
+        .expect("container");
+    assert!(container.ends_with(&second), "{container}");
+    // The parameter follows the runtime's ARN.
+    assert_eq!(parameter(&aws, &names.parameter).await, rt.agent_runtime_arn());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigv4_variant_converges() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests-sigv4");
+    let (code, _) = apply_json(&m, &["--timeout", "3s"]);
+    assert_eq!(code, 1);
+    push_image(&aws, &names.repo, "latest", "sigv4").await;
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let rt = runtime(&aws, &names.runtime).await;
+    assert!(rt.authorizer_configuration().is_none(), "SigV4: no authorizer");
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0);
+    assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_same_named_resource_is_not_touched_unless_adopted() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let name = unique("foreign-");
+    aws.ssm
+        .put_parameter()
+        .name(format!("/{name}"))
+        .value("theirs")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("PutParameter by hand");
+    let doc = |annotations: &str| {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: p\n{annotations}spec:\n  name: /{name}\n  value: {{ value: ours }}\n"
+        )
+    };
+    m.write("p.yaml", &doc(""));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 1);
+    let p = object(&report, "Parameter");
+    assert_eq!(p["state"], "Failed");
+    assert_eq!(p["reason"], "NotOwned");
+    assert!(p["message"].as_str().unwrap_or("").contains("agentcore.dev/adopt"), "{p:#}");
+    assert_eq!(parameter(&aws, &format!("/{name}")).await, "theirs");
+
+    m.write("p.yaml", &doc("  annotations:\n    agentcore.dev/adopt: \"true\"\n"));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(parameter(&aws, &format!("/{name}")).await, "ours");
+    // Adopted: now ours even without the annotation.
+    m.write("p.yaml", &doc(""));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&report), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_tears_down_in_reverse_order_and_honours_retain() {
+    let m = Manifests::new();
+    let (names, _digest, aws) = converged_stack(&m).await;
+    let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    let report = json(&out);
+    let result = |kind: &str| object(&report, kind)["result"].as_str().unwrap_or("").to_string();
+    assert_eq!(result("AgentRuntime"), "deleted");
+    assert_eq!(result("Role"), "deleted");
+    assert_eq!(result("Repository"), "deleted");
+    assert_eq!(result("Parameter"), "deleted");
+    assert_eq!(result("UserPoolClient"), "deleted");
+    assert_eq!(result("UserPool"), "retained");
+    assert_eq!(result("User"), "retained");
+    assert_eq!(result("Secret"), "retained");
+    assert!(runtimes_named(&aws, &names.runtime).await.is_empty());
+    assert!(aws.iam.get_role().role_name(&names.role).send().await.is_err());
+    assert_eq!(pools_named(&aws, &names.pool).await.len(), 1, "pool retained");
+    // Deleting again is a no-op.
+    let out = controller(&["delete", "-f", &m.arg()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+}
+
+#[test]
+fn validate_reports_every_problem_with_file_and_line() {
+    let m = Manifests::new();
+    m.write(
+        "a.yaml",
+        "apiVersion: agentcore.dev/v1alpha1\nkind: AgentRuntime\nmetadata:\n  name: bad-name\nspec:\n  imageRef: img\n  roleRef: missing-role\n  colour: blue\n  authorizer:\n    jwt:\n      userPoolRef: pool\n      allowedAudience: [x]\n      allowedScopes: []\n",
+    );
+    m.write(
+        "b.yml",
+        "apiVersion: agentcore.dev/v1alpha1\nkind: Gadget\nmetadata:\n  name: g\nspec: {}\n---\napiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: p\nspec:\n  name: /p\n  value: { from: AgentRuntime/bad-name }\n---\napiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: p\nspec:\n  name: /q\n  value: { value: x }\n",
+    );
+    let out = controller(&["validate", "-f", &m.arg()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    for needle in [
+        "a.yaml:4: AgentRuntime/bad-name",           // runtime name rule
+        "a.yaml:8: AgentRuntime/bad-name: spec.colour: unknown field `colour`",
+        "Claim 'aud' value mismatch",                // allowedAudience with Cognito access tokens
+        "a.yaml:13",                                 // empty allowedScopes
+        "b.yml:2: kind: unknown kind `Gadget`",
+        "b.yml:12: Parameter/p: spec.value",         // from without output
+        "b.yml:15: Parameter/p: metadata.name: duplicate",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(err.lines().count() >= 7, "{err}");
+}
+
+#[test]
+fn the_shipped_manifests_are_valid() {
+    for dir in ["manifests", "manifests-sigv4"] {
+        let path = format!("{}/{dir}", env!("CARGO_MANIFEST_DIR"));
+        let out = controller(&["validate", "-f", &path]);
+        assert_eq!(out.status.code(), Some(0), "{dir}: {}", stderr(&out));
+    }
+}
