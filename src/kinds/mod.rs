@@ -16,7 +16,7 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::error::{ReconcileError, Result};
-use crate::manifest::de::{FieldProblem, from_node};
+use crate::manifest::de::{FieldProblem, from_node_lenient};
 use crate::manifest::yaml::Node;
 
 pub mod parameter;
@@ -300,8 +300,9 @@ pub enum Teardown {
 pub trait Schema: Send + Sync {
     fn kind(&self) -> &'static str;
     fn default_deletion_policy(&self) -> DeletionPolicy;
-    /// Deserialize and check a spec: the normalised spec, or every problem found.
-    fn parse(&self, name: &str, spec: &Node) -> std::result::Result<Value, Vec<FieldProblem>>;
+    /// Deserialize and check a spec: the normalised spec (when it could be read at all)
+    /// and every problem found. The spec is usable only when there are no problems.
+    fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
     fn references(&self, spec: &Value) -> Vec<Reference>;
 }
 
@@ -317,14 +318,19 @@ impl<K: Kind> Schema for SchemaOf<K> {
         K::DEFAULT_DELETION_POLICY
     }
 
-    fn parse(&self, name: &str, spec: &Node) -> std::result::Result<Value, Vec<FieldProblem>> {
-        let typed: K::Spec = from_node(spec, "spec")?;
-        let mut problems = Vec::new();
+    fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>) {
+        let (typed, mut problems) = from_node_lenient::<K::Spec>(spec, "spec");
+        let Some(typed) = typed else {
+            return (None, problems);
+        };
         K::validate(name, &typed, &mut problems);
-        if !problems.is_empty() {
-            return Err(problems);
+        match serde_json::to_value(&typed) {
+            Ok(v) => (Some(v), problems),
+            Err(e) => {
+                problems.push(FieldProblem::new("spec", e.to_string()));
+                (None, problems)
+            }
         }
-        serde_json::to_value(&typed).map_err(|e| vec![FieldProblem::new("spec", e.to_string())])
     }
 
     fn references(&self, spec: &Value) -> Vec<Reference> {

@@ -30,6 +30,15 @@ impl FieldProblem {
 /// Deserialize `T` from `node` (found at `path`). On failure, every unknown field plus the
 /// first type error are returned.
 pub fn from_node<T: DeserializeOwned>(node: &Node, path: &str) -> Result<T, Vec<FieldProblem>> {
+    match from_node_lenient(node, path) {
+        (Some(v), problems) if problems.is_empty() => Ok(v),
+        (_, problems) => Err(problems),
+    }
+}
+
+/// Like [`from_node`], but also returns the value when only unknown or duplicate fields
+/// were found (they are skipped), so that further checks can still run on it.
+pub fn from_node_lenient<T: DeserializeOwned>(node: &Node, path: &str) -> (Option<T>, Vec<FieldProblem>) {
     let problems = RefCell::new(Vec::new());
     let result = T::deserialize(NodeDe {
         node,
@@ -39,15 +48,14 @@ pub fn from_node<T: DeserializeOwned>(node: &Node, path: &str) -> Result<T, Vec<
     });
     let mut problems = problems.into_inner();
     match result {
-        Ok(v) if problems.is_empty() => Ok(v),
-        Ok(_) => Err(problems),
+        Ok(v) => (Some(v), problems),
         Err(e) => {
             problems.push(FieldProblem {
                 path: e.path.unwrap_or_else(|| path.to_string()),
                 line: e.line.or(Some(node.line)),
                 message: e.message,
             });
-            Err(problems)
+            (None, problems)
         }
     }
 }

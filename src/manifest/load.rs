@@ -64,9 +64,6 @@ pub struct Object {
     pub source: Source,
     /// SHA-256 of the normalised metadata and spec: changes iff the object's content does.
     pub hash: String,
-    /// Line of each reference field, for reporting reference problems.
-    #[serde(skip)]
-    pub ref_lines: BTreeMap<String, usize>,
 }
 
 /// The result of loading: the objects that are valid, and every problem found.
@@ -135,6 +132,7 @@ pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
 pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
     let mut loaded = Loaded::default();
     let mut first_seen: BTreeMap<ObjectKey, Source> = BTreeMap::new();
+    let mut refs = Vec::new();
     for (file, text) in texts {
         let keys = loaded.files.entry(file.clone()).or_default();
         let docs = match parse_documents(text) {
@@ -153,7 +151,7 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
             }
         };
         for doc in &docs {
-            let (object, problems) = load_document(file, doc, registry);
+            let (object, problems, doc_refs) = load_document(file, doc, registry);
             if let Some(key) = document_key(doc) {
                 keys.push(key.clone());
                 let source = Source {
@@ -172,12 +170,13 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
                 first_seen.insert(key, source);
             }
             loaded.problems.extend(problems);
+            refs.extend(doc_refs);
             if let Some(o) = object {
                 loaded.objects.push(o);
             }
         }
     }
-    check_references(&mut loaded, registry);
+    check_references(&mut loaded, &refs, registry);
     loaded.problems.sort();
     loaded
 }
@@ -195,7 +194,11 @@ fn document_key(doc: &Node) -> Option<ObjectKey> {
     Some(ObjectKey::new(kind, name))
 }
 
-fn load_document(file: &Path, doc: &Node, registry: &Registry) -> (Option<Object>, Vec<Problem>) {
+fn load_document(
+    file: &Path,
+    doc: &Node,
+    registry: &Registry,
+) -> (Option<Object>, Vec<Problem>, Vec<PendingRef>) {
     let key = document_key(doc);
     let problem = |path: &str, message: String| Problem {
         source: Source {
@@ -215,7 +218,7 @@ fn load_document(file: &Path, doc: &Node, registry: &Registry) -> (Option<Object
                 doc.type_name()
             ),
         ));
-        return (None, problems);
+        return (None, problems, Vec::new());
     };
     for (k, _) in entries {
         if !["apiVersion", "kind", "metadata", "spec"].contains(&k.name.as_str()) {
@@ -288,36 +291,40 @@ fn load_document(file: &Path, doc: &Node, registry: &Registry) -> (Option<Object
         }
     }
     let spec = match (schema, doc.get("spec"), &meta) {
-        (Some(schema), Some(node), Some(meta)) => match schema.parse(&meta.name, node) {
-            Ok(spec) => Some(spec),
-            Err(ps) => {
-                problems.extend(ps.into_iter().map(|p| located(file, doc, &key, p)));
-                None
-            }
-        },
+        (Some(schema), Some(node), Some(meta)) => {
+            let (spec, ps) = schema.parse(&meta.name, node);
+            problems.extend(ps.into_iter().map(|p| located(file, doc, &key, p)));
+            spec
+        }
         (Some(_), None, _) => {
             problems.push(problem("spec", "missing spec".into()));
             None
         }
         _ => None,
     };
+    let refs: Vec<PendingRef> = match (schema, &spec, &key) {
+        (Some(schema), Some(spec), Some(key)) => schema
+            .references(spec)
+            .into_iter()
+            .map(|r| PendingRef {
+                source: Source {
+                    file: file.to_path_buf(),
+                    line: doc.line_of(&r.path),
+                },
+                from: key.clone(),
+                path: r.path,
+                target: r.target,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let (Some(meta), Some(spec), Some(deletion_policy), Some(key), true) =
         (meta, spec, deletion_policy, key, problems.is_empty())
     else {
-        return (None, problems);
+        return (None, problems, refs);
     };
     let hash = content_hash(&meta, &spec);
-    let ref_lines = schema
-        .map(|s| s.references(&spec))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|r| {
-            let line = doc.line_of(&r.path);
-            (r.path, line)
-        })
-        .collect();
     let object = Object {
-        ref_lines,
         key,
         meta,
         spec,
@@ -328,7 +335,15 @@ fn load_document(file: &Path, doc: &Node, registry: &Registry) -> (Option<Object
         },
         hash,
     };
-    (Some(object), problems)
+    (Some(object), problems, refs)
+}
+
+/// A reference waiting to be checked once every file has been read.
+struct PendingRef {
+    source: Source,
+    from: ObjectKey,
+    path: String,
+    target: ObjectKey,
 }
 
 fn located(file: &Path, doc: &Node, key: &Option<ObjectKey>, p: FieldProblem) -> Problem {
@@ -380,42 +395,30 @@ pub fn content_hash(meta: &ObjectMeta, spec: &serde_json::Value) -> String {
     hex::encode(h.finalize())
 }
 
-/// Every reference must name an object of the manifests (one that was valid, or at
-/// least defined: a reference to an invalid object is not reported twice).
-fn check_references(loaded: &mut Loaded, registry: &Registry) {
+/// Every reference must name an object defined in the manifests (valid or not: a
+/// reference to an invalid object is not reported twice).
+fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registry) {
     let defined: std::collections::BTreeSet<&ObjectKey> =
         loaded.files.values().flatten().collect();
     let mut problems = Vec::new();
-    for object in &loaded.objects {
-        let Some(schema) = registry.schema(&object.key.kind) else {
+    for r in refs {
+        let message = if registry.schema(&r.target.kind).is_none() {
+            format!(
+                "`{}` is not a known kind; known kinds: {}",
+                r.target.kind,
+                registry.names().join(", ")
+            )
+        } else if !defined.contains(&r.target) {
+            format!("refers to {} which is not defined in the manifests", r.target)
+        } else {
             continue;
         };
-        for r in schema.references(&object.spec) {
-            if registry.schema(&r.target.kind).is_none() {
-                problems.push((object, r.path.clone(), format!(
-                    "`{}` is not a known kind; known kinds: {}",
-                    r.target.kind,
-                    registry.names().join(", ")
-                )));
-            } else if !defined.contains(&r.target) {
-                problems.push((object, r.path.clone(), format!(
-                    "refers to {} which is not defined in the manifests",
-                    r.target
-                )));
-            }
-        }
-    }
-    let problems: Vec<Problem> = problems
-        .into_iter()
-        .map(|(o, path, message)| Problem {
-            source: Source {
-                file: o.source.file.clone(),
-                line: o.ref_lines.get(&path).copied().unwrap_or(o.source.line),
-            },
-            object: Some(o.key.to_string()),
-            path,
+        problems.push(Problem {
+            source: r.source.clone(),
+            object: Some(r.from.to_string()),
+            path: r.path.clone(),
             message,
-        })
-        .collect();
+        });
+    }
     loaded.problems.extend(problems);
 }
