@@ -102,3 +102,62 @@ impl Graph {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::load::load_texts;
+    use std::path::PathBuf;
+
+    fn objects(pairs: &[(&str, Option<&str>)]) -> Vec<Object> {
+        let text: String = pairs
+            .iter()
+            .map(|(name, from)| {
+                let value = match from {
+                    Some(f) => format!("{{ from: Parameter/{f}, output: value }}"),
+                    None => "{ value: x }".to_string(),
+                };
+                format!(
+                    "---\napiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: {name}\nspec:\n  name: /{name}\n  value: {value}\n"
+                )
+            })
+            .collect();
+        let loaded = load_texts(&[(PathBuf::from("g.yaml"), text)], &Registry::offline());
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        loaded.objects
+    }
+
+    fn names(keys: &[ObjectKey]) -> Vec<&str> {
+        keys.iter().map(|k| k.name.as_str()).collect()
+    }
+
+    #[test]
+    fn order_table() {
+        let cases: Vec<(Vec<(&str, Option<&str>)>, Vec<&str>)> = vec![
+            (vec![("a", None), ("b", Some("a"))], vec!["a", "b"]),
+            (vec![("c", Some("b")), ("b", Some("a")), ("a", None)], vec!["a", "b", "c"]),
+            (vec![("x", None), ("a", Some("x")), ("b", None)], vec!["b", "x", "a"]),
+        ];
+        for (pairs, want) in cases {
+            let objs = objects(&pairs);
+            let g = Graph::build(&objs, &Registry::offline()).expect("acyclic");
+            assert_eq!(names(&g.order), want);
+        }
+    }
+
+    #[test]
+    fn cycles_are_reported_for_each_member() {
+        let objs = objects(&[("a", Some("c")), ("b", Some("a")), ("c", Some("b")), ("d", None)]);
+        let problems = Graph::build(&objs, &Registry::offline()).expect_err("cycle");
+        assert_eq!(problems.len(), 3);
+        assert!(problems[0].message.contains("dependency cycle between Parameter/a, Parameter/b, Parameter/c"));
+    }
+
+    #[test]
+    fn transitive_dependents() {
+        let objs = objects(&[("a", None), ("b", Some("a")), ("c", Some("b")), ("d", None)]);
+        let g = Graph::build(&objs, &Registry::offline()).expect("acyclic");
+        let deps = g.transitive_dependents(&ObjectKey::new("Parameter", "a"));
+        assert_eq!(deps.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["b", "c"]);
+    }
+}

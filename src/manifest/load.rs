@@ -156,7 +156,7 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
                 keys.push(key.clone());
                 let source = Source {
                     file: file.clone(),
-                    line: doc.line,
+                    line: doc.line_of("metadata.name"),
                 };
                 if let Some(first) = first_seen.get(&key) {
                     loaded.problems.push(Problem {
@@ -285,8 +285,8 @@ fn load_document(
             Some("Delete") => deletion_policy = Some(DeletionPolicy::Delete),
             Some("Retain") => deletion_policy = Some(DeletionPolicy::Retain),
             Some(other) => problems.push(problem(
-                "metadata.annotations",
-                format!("{ANNOTATION_DELETION_POLICY}: `{other}` is not a policy; allowed: Delete, Retain"),
+                &format!("metadata.annotations.{ANNOTATION_DELETION_POLICY}"),
+                format!("`{other}` is not a deletion policy; allowed: Delete, Retain"),
             )),
         }
     }
@@ -421,4 +421,94 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registr
         });
     }
     loaded.problems.extend(problems);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn param(name: &str, body: &str) -> String {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: {name}\nspec:\n{body}"
+        )
+    }
+
+    fn problems_of(files: &[(&str, String)]) -> Vec<String> {
+        let texts: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(f, t)| (PathBuf::from(f), t.clone()))
+            .collect();
+        load_texts(&texts, &Registry::offline())
+            .problems
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn problems_table() {
+        let ok = "  name: /a\n  value: { value: x }\n";
+        let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
+            (vec![("a.yaml", param("a", ok))], vec![]),
+            (
+                vec![("a.yaml", format!("{}---\n{}", param("a", ok), param("a", ok)))],
+                vec!["a.yaml:12: Parameter/a: metadata.name: duplicate: Parameter/a is already defined at a.yaml:4"],
+            ),
+            (
+                vec![("a.yaml", param("a", "  name: /a\n  value: { from: Parameter/zzz, output: value }\n"))],
+                vec!["a.yaml:7: Parameter/a: spec.value.from: refers to Parameter/zzz which is not defined in the manifests"],
+            ),
+            (
+                vec![("a.yaml", param("a", "  name: /a\n  value: { from: Widget/zzz, output: value }\n"))],
+                vec!["a.yaml:7: Parameter/a: spec.value.from: `Widget` is not a known kind; known kinds: Parameter"],
+            ),
+            (
+                vec![("a.yaml", "apiVersion: v1\nkind: Parameter\nmetadata:\n  name: a\n  owner: me\nspec:\n  name: /a\n  value: { value: x }\nstatus: {}\n".to_string())],
+                vec![
+                    "a.yaml:1: Parameter/a: apiVersion: unsupported apiVersion `v1`; allowed: agentcore.dev/v1alpha1",
+                    "a.yaml:5: Parameter/a: metadata.owner: unknown field `owner`; allowed here: name, labels, annotations",
+                    "a.yaml:9: Parameter/a: status: unknown field `status`; allowed here: apiVersion, kind, metadata, spec",
+                ],
+            ),
+            (
+                vec![("a.yaml", "kind: [\n".to_string())],
+                vec!["a.yaml:"],
+            ),
+            (
+                vec![("a.yaml", param("a", ok).replace("  name: a\n", "  name: a\n  annotations:\n    agentcore.dev/deletion-policy: Keep\n    agentcore.dev/frobnicate: \"1\"\n"))],
+                vec![
+                    "a.yaml:6: Parameter/a: metadata.annotations.agentcore.dev/deletion-policy: `Keep` is not a deletion policy; allowed: Delete, Retain",
+                    "a.yaml:7: Parameter/a: metadata.annotations.agentcore.dev/frobnicate: unknown annotation `agentcore.dev/frobnicate`; known: agentcore.dev/adopt, agentcore.dev/deletion-policy",
+                ],
+            ),
+        ];
+        for (files, want) in cases {
+            let got = problems_of(&files);
+            assert_eq!(got.len(), want.len(), "{got:#?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert!(g.starts_with(w), "got {g:?}, want {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn deletion_policy_and_hash() {
+        let text = param("a", "  name: /a\n  value: { value: x }\n");
+        let texts = vec![(PathBuf::from("a.yaml"), text.clone())];
+        let loaded = load_texts(&texts, &Registry::offline());
+        assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+        let o = &loaded.objects[0];
+        assert_eq!(o.deletion_policy, DeletionPolicy::Delete);
+        let retained = text.replace(
+            "  name: a\n",
+            "  name: a\n  annotations:\n    agentcore.dev/deletion-policy: Retain\n",
+        );
+        let loaded2 = load_texts(&[(PathBuf::from("a.yaml"), retained)], &Registry::offline());
+        assert_eq!(loaded2.objects[0].deletion_policy, DeletionPolicy::Retain);
+        assert_ne!(loaded2.objects[0].hash, o.hash);
+        // Same content written differently hashes the same.
+        let reformatted = param("a", "  value:\n    value: x\n  name: /a\n");
+        let loaded3 = load_texts(&[(PathBuf::from("b.yaml"), reformatted)], &Registry::offline());
+        assert_eq!(loaded3.objects[0].hash, o.hash);
+    }
 }

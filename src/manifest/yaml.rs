@@ -52,28 +52,47 @@ impl Node {
     }
 
     /// The line of the node at a dotted path such as `spec.authorizer.allowedClients[0]`,
-    /// or of the deepest ancestor that exists.
+    /// or of the deepest ancestor that exists. Keys may themselves contain dots
+    /// (`metadata.annotations.agentcore.dev/adopt`): the longest matching key wins.
     pub fn line_of(&self, path: &str) -> usize {
         let mut node = self;
         let mut line = self.line;
-        for segment in path_segments(path) {
-            let next = match (&node.value, segment) {
-                (Value::Map(entries), Segment::Key(k)) => entries
+        let mut rest = path;
+        loop {
+            rest = rest.trim_start_matches('.');
+            if rest.is_empty() {
+                return line;
+            }
+            let next = if let Some(after) = rest.strip_prefix('[') {
+                let Some(end) = after.find(']') else { return line };
+                let item = after[..end]
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| match &node.value {
+                        Value::Seq(items) => items.get(i),
+                        _ => None,
+                    });
+                item.map(|n| (n.line, n, &after[end + 1..]))
+            } else {
+                let Value::Map(entries) = &node.value else { return line };
+                entries
                     .iter()
-                    .find(|(key, _)| key.name == k)
-                    .map(|(key, v)| (key.line, v)),
-                (Value::Seq(items), Segment::Index(i)) => items.get(i).map(|n| (n.line, n)),
-                _ => None,
+                    .filter(|(k, _)| {
+                        rest.strip_prefix(k.name.as_str())
+                            .is_some_and(|r| r.is_empty() || r.starts_with('.') || r.starts_with('['))
+                    })
+                    .max_by_key(|(k, _)| k.name.len())
+                    .map(|(k, v)| (k.line, v, &rest[k.name.len()..]))
             };
             match next {
-                Some((l, n)) => {
+                Some((l, n, r)) => {
                     line = l;
                     node = n;
+                    rest = r;
                 }
-                None => break,
+                None => return line,
             }
         }
-        line
     }
 
     /// A short description of the node's type, for error messages.
@@ -88,31 +107,6 @@ impl Node {
             Value::Map(_) => "a mapping",
         }
     }
-}
-
-enum Segment<'a> {
-    Key(&'a str),
-    Index(usize),
-}
-
-fn path_segments(path: &str) -> impl Iterator<Item = Segment<'_>> {
-    path.split('.').filter(|s| !s.is_empty()).flat_map(|part| {
-        let mut out = Vec::new();
-        let (head, mut rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !head.is_empty() {
-            out.push(Segment::Key(head));
-        }
-        while let Some(end) = rest.find(']') {
-            if let Ok(i) = rest[1..end].parse() {
-                out.push(Segment::Index(i));
-            }
-            rest = &rest[end + 1..];
-        }
-        out
-    })
 }
 
 /// Parse every document of a YAML text. Empty documents are skipped.
