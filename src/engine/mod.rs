@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod converge;
+pub mod scheduler;
 pub mod teardown;
 
 pub use converge::{ConvergeOptions, ObjectReport, RunReport, State, converge};
