@@ -15,6 +15,8 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 
 use crate::error::{ReconcileError, Result};
+use crate::ratelimit::RateLimits;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
 /// Whether an API operation changes anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -153,9 +155,23 @@ pub async fn load_config() -> SdkConfig {
         .await
 }
 
+/// The SDK's default HTTPS client (hyper 1 with rustls on aws-lc), which the rate
+/// limiter wraps.
+fn default_http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::{Builder, tls};
+    Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .build_https()
+}
+
 impl Aws {
     /// Build every client from `config`, and find the account with STS.
     pub async fn connect(config: &SdkConfig) -> Result<Self> {
+        Self::connect_with(config, &RateLimits::default()).await
+    }
+
+    /// [`Aws::connect`] with client-side rate limits per service.
+    pub async fn connect_with(config: &SdkConfig, limits: &RateLimits) -> Result<Self> {
         let region = config
             .region()
             .map(|r| r.to_string())
@@ -166,15 +182,17 @@ impl Aws {
                 )
             })?;
         let calls = CallCounter::default();
+        let base_http = config.http_client().unwrap_or_else(default_http_client);
         macro_rules! client {
-            ($krate:ident) => {{
+            ($krate:ident, $service:expr) => {{
                 let conf = $krate::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .http_client(limits.client($service, base_http.clone()))
                     .build();
                 $krate::Client::from_conf(conf)
             }};
         }
-        let sts = client!(aws_sdk_sts);
+        let sts = client!(aws_sdk_sts, "sts");
         let account_id = sts
             .get_caller_identity()
             .send()
@@ -185,12 +203,12 @@ impl Aws {
         Ok(Self {
             region,
             account_id,
-            cognito: client!(aws_sdk_cognitoidentityprovider),
-            iam: client!(aws_sdk_iam),
-            ecr: client!(aws_sdk_ecr),
-            agentcore: client!(aws_sdk_bedrockagentcorecontrol),
-            secrets: client!(aws_sdk_secretsmanager),
-            ssm: client!(aws_sdk_ssm),
+            cognito: client!(aws_sdk_cognitoidentityprovider, "cognito-idp"),
+            iam: client!(aws_sdk_iam, "iam"),
+            ecr: client!(aws_sdk_ecr, "ecr"),
+            agentcore: client!(aws_sdk_bedrockagentcorecontrol, "bedrock-agentcore"),
+            secrets: client!(aws_sdk_secretsmanager, "secretsmanager"),
+            ssm: client!(aws_sdk_ssm, "ssm"),
             calls,
         })
     }

@@ -11,3 +11,4 @@ pub mod error;
 pub mod kinds;
 pub mod manifest;
 pub mod output;
+pub mod ratelimit;
