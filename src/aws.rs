@@ -160,7 +160,9 @@ pub async fn load_config() -> SdkConfig {
 fn default_http_client() -> SharedHttpClient {
     use aws_smithy_http_client::{Builder, tls};
     Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
         .build_https()
 }
 
@@ -172,15 +174,12 @@ impl Aws {
 
     /// [`Aws::connect`] with client-side rate limits per service.
     pub async fn connect_with(config: &SdkConfig, limits: &RateLimits) -> Result<Self> {
-        let region = config
-            .region()
-            .map(|r| r.to_string())
-            .ok_or_else(|| {
-                ReconcileError::terminal(
-                    "NoRegion",
-                    "no AWS region configured: set AWS_REGION or a profile region",
-                )
-            })?;
+        let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
+            ReconcileError::terminal(
+                "NoRegion",
+                "no AWS region configured: set AWS_REGION or a profile region",
+            )
+        })?;
         let calls = CallCounter::default();
         let base_http = config.http_client().unwrap_or_else(default_http_client);
         macro_rules! client {

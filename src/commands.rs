@@ -159,7 +159,11 @@ pub async fn apply(common: &Common, timeout: Duration, concurrency: usize) -> i3
             println!("AWS calls: {} reads, {} writes", calls.reads, calls.writes);
         }
     }
-    if report.all_ready() { exit::OK } else { exit::ERROR }
+    if report.all_ready() {
+        exit::OK
+    } else {
+        exit::ERROR
+    }
 }
 
 /// `delete`: tear down in reverse dependency order, honouring deletion policies.
@@ -184,5 +188,9 @@ pub async fn delete(common: &Common, dry_run: bool) -> i32 {
         })),
         OutputFormat::Text => print!("{}", output::teardown_table(&report)),
     }
-    if report.any_failed() { exit::ERROR } else { exit::OK }
+    if report.any_failed() {
+        exit::ERROR
+    } else {
+        exit::OK
+    }
 }

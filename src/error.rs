@@ -56,17 +56,16 @@ impl ReconcileError {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match &err {
-            SdkError::ConstructionFailure(_) => {
-                Self::terminal("InvalidRequest", format!("{action}: {}", display_chain(&err)))
+            SdkError::ConstructionFailure(_) => Self::terminal(
+                "InvalidRequest",
+                format!("{action}: {}", display_chain(&err)),
+            ),
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                Self::recoverable("Unreachable", format!("{action}: {}", display_chain(&err)))
             }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Self::recoverable(
-                "Unreachable",
-                format!("{action}: {}", display_chain(&err)),
-            ),
-            SdkError::ResponseError(_) => Self::recoverable(
-                "BadResponse",
-                format!("{action}: {}", display_chain(&err)),
-            ),
+            SdkError::ResponseError(_) => {
+                Self::recoverable("BadResponse", format!("{action}: {}", display_chain(&err)))
+            }
             SdkError::ServiceError(se) => {
                 let e = se.err();
                 let code = e.code().unwrap_or("Unknown").to_string();
@@ -136,7 +135,9 @@ fn display_chain(err: &dyn std::error::Error) -> String {
 }
 
 /// `map_err` adapter: `.map_err(aws_err(format!("GetRole {name}")))`.
-pub fn aws_err<E>(action: impl Into<String>) -> impl FnOnce(SdkError<E, HttpResponse>) -> ReconcileError
+pub fn aws_err<E>(
+    action: impl Into<String>,
+) -> impl FnOnce(SdkError<E, HttpResponse>) -> ReconcileError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {

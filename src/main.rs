@@ -42,7 +42,11 @@ struct Files {
 struct AwsArgs {
     /// Controller instance: the value of the owner tag `agentcore.dev/managed-by`.
     /// Resources tagged by another instance are not touched.
-    #[arg(long, env = "AGENTCORE_INSTANCE", default_value = "agentcore-controller")]
+    #[arg(
+        long,
+        env = "AGENTCORE_INSTANCE",
+        default_value = "agentcore-controller"
+    )]
     instance: String,
     /// Output format.
     #[arg(short, long, value_enum, default_value = "text")]
@@ -123,7 +127,10 @@ fn common(files: Files, aws: AwsArgs) -> Common {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format, &cli.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -133,16 +140,22 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Validate { files } => commands::validate(&files.files),
-            Command::Diff { files, aws, timeout } => commands::diff(&common(files, aws), timeout).await,
+            Command::Diff {
+                files,
+                aws,
+                timeout,
+            } => commands::diff(&common(files, aws), timeout).await,
             Command::Apply {
                 files,
                 aws,
                 timeout,
                 concurrency,
             } => commands::apply(&common(files, aws), timeout, concurrency).await,
-            Command::Delete { files, aws, dry_run } => {
-                commands::delete(&common(files, aws), dry_run).await
-            }
+            Command::Delete {
+                files,
+                aws,
+                dry_run,
+            } => commands::delete(&common(files, aws), dry_run).await,
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -65,7 +65,15 @@ fn summary_of(o: &ObjectReport) -> String {
     if !o.message.is_empty() {
         return o.message.clone();
     }
-    let keys = ["arn", "poolId", "clientId", "digest", "repositoryUri", "username", "name"];
+    let keys = [
+        "arn",
+        "poolId",
+        "clientId",
+        "digest",
+        "repositoryUri",
+        "username",
+        "name",
+    ];
     keys.iter()
         .find_map(|k| o.outputs.get(*k).map(|v| format!("{k}={v}")))
         .unwrap_or_default()
@@ -124,13 +132,21 @@ pub fn plan_text(report: &RunReport) -> String {
         out.push_str(&head);
         out.push('\n');
         for c in &o.changes {
-            let _ = writeln!(out, "    {}: {} → {}", c.field, render_value(&c.from), render_value(&c.to));
+            let _ = writeln!(
+                out,
+                "    {}: {} → {}",
+                c.field,
+                render_value(&c.from),
+                render_value(&c.to)
+            );
         }
     }
     let pending = report
         .objects
         .iter()
-        .filter(|o| matches!(o.action, Some(Action::Create | Action::Update)) || o.state == State::Blocked)
+        .filter(|o| {
+            matches!(o.action, Some(Action::Create | Action::Update)) || o.state == State::Blocked
+        })
         .count();
     if pending == 0 {
         out.push_str("\nNo changes: AWS matches the manifests.\n");

@@ -90,7 +90,7 @@ impl RateLimits {
                 .trim()
                 .parse()
                 .map_err(|_| format!("`{value}` is not a number of requests per second"))?;
-            if !(rate > 0.0) {
+            if rate.is_nan() || rate <= 0.0 {
                 return Err(format!("rate for {service} must be positive"));
             }
             if service.trim() == "default" {
@@ -103,7 +103,10 @@ impl RateLimits {
     }
 
     pub fn rate(&self, service: &str) -> f64 {
-        self.per_service.get(service).copied().unwrap_or(self.default)
+        self.per_service
+            .get(service)
+            .copied()
+            .unwrap_or(self.default)
     }
 
     /// An HTTP client for `service` that waits for its bucket before every request.
@@ -142,7 +145,8 @@ struct RateLimitedConnector {
 
 impl fmt::Debug for RateLimitedConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RateLimitedConnector").finish_non_exhaustive()
+        f.debug_struct("RateLimitedConnector")
+            .finish_non_exhaustive()
     }
 }
 
@@ -166,7 +170,10 @@ mod tests {
         let cases = [
             ("", Ok((20.0, vec![]))),
             ("5", Ok((5.0, vec![]))),
-            ("iam=2, cognito-idp=10", Ok((20.0, vec![("cognito-idp", 10.0), ("iam", 2.0)]))),
+            (
+                "iam=2, cognito-idp=10",
+                Ok((20.0, vec![("cognito-idp", 10.0), ("iam", 2.0)])),
+            ),
             ("default=3,ssm=1.5", Ok((3.0, vec![("ssm", 1.5)]))),
             ("iam=fast", Err(())),
             ("iam=0", Err(())),
@@ -193,8 +200,14 @@ mod tests {
         let mut state = (2.0, t0);
         assert_eq!(bucket.take(&mut state, t0), None);
         assert_eq!(bucket.take(&mut state, t0), None);
-        assert_eq!(bucket.take(&mut state, t0), Some(Duration::from_millis(500)));
-        assert_eq!(bucket.take(&mut state, t0 + Duration::from_millis(500)), None);
+        assert_eq!(
+            bucket.take(&mut state, t0),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            bucket.take(&mut state, t0 + Duration::from_millis(500)),
+            None
+        );
         // Long idle refills only up to the burst.
         let later = t0 + Duration::from_secs(60);
         assert_eq!(bucket.take(&mut state, later), None);

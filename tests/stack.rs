@@ -68,7 +68,10 @@ async fn runtimes_named(aws: &Aws, name: &str) -> Vec<String> {
         .collect()
 }
 
-async fn runtime(aws: &Aws, name: &str) -> aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput {
+async fn runtime(
+    aws: &Aws,
+    name: &str,
+) -> aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput {
     let ids = runtimes_named(aws, name).await;
     assert_eq!(ids.len(), 1, "exactly one runtime named {name}: {ids:?}");
     aws.agentcore
@@ -160,7 +163,13 @@ async fn guide_stack_converges_wired_together_and_second_apply_writes_nothing() 
         .expect("AdminGetUser");
     assert_eq!(user.user_status().map(|s| s.as_str()), Some("CONFIRMED"));
 
-    let role = aws.iam.get_role().role_name(&names.role).send().await.expect("GetRole");
+    let role = aws
+        .iam
+        .get_role()
+        .role_name(&names.role)
+        .send()
+        .await
+        .expect("GetRole");
     let role_arn = role.role().map(|r| r.arn().to_string()).expect("role arn");
 
     let rt = runtime(&aws, &names.runtime).await;
@@ -170,35 +179,56 @@ async fn guide_stack_converges_wired_together_and_second_apply_writes_nothing() 
         .and_then(|a| a.as_container_configuration().ok())
         .map(|c| c.container_uri().to_string())
         .expect("container artifact");
-    assert!(container.ends_with(&format!("/{}@{digest}", names.repo)), "{container}");
+    assert!(
+        container.ends_with(&format!("/{}@{digest}", names.repo)),
+        "{container}"
+    );
     let jwt = rt
         .authorizer_configuration()
         .and_then(|a| a.as_custom_jwt_authorizer().ok())
         .expect("JWT authorizer");
     assert_eq!(
         jwt.discovery_url(),
-        format!("https://cognito-idp.{REGION}.amazonaws.com/{pool_id}/.well-known/openid-configuration")
+        format!(
+            "https://cognito-idp.{REGION}.amazonaws.com/{pool_id}/.well-known/openid-configuration"
+        )
     );
     assert_eq!(jwt.allowed_clients(), client_ids.as_slice());
 
-    assert_eq!(parameter(&aws, &names.parameter).await, rt.agent_runtime_arn());
+    assert_eq!(
+        parameter(&aws, &names.parameter).await,
+        rt.agent_runtime_arn()
+    );
     let secret = secret_json(&aws, &names.secret).await;
     assert_eq!(secret["pool_id"], pool_id.as_str());
     assert_eq!(secret["client_id"], client_ids[0].as_str());
     assert_eq!(
         secret["discovery_url"],
-        format!("https://cognito-idp.{REGION}.amazonaws.com/{pool_id}/.well-known/openid-configuration")
+        format!(
+            "https://cognito-idp.{REGION}.amazonaws.com/{pool_id}/.well-known/openid-configuration"
+        )
     );
 
     // A second apply of the same manifests writes nothing, and diff agrees.
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0, "{report:#}");
-    assert_eq!(writes(&report), 0, "second apply made writes: {:#}", report["calls"]);
+    assert_eq!(
+        writes(&report),
+        0,
+        "second apply made writes: {:#}",
+        report["calls"]
+    );
     for o in report["objects"].as_array().expect("objects") {
         assert_eq!(o["action"], "unchanged", "{o:#}");
     }
     let out = controller(&["diff", "-f", &m.arg()]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -223,7 +253,9 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
         .set_network_configuration(rt.network_configuration().cloned())
         .set_protocol_configuration(rt.protocol_configuration().cloned())
         .authorizer_configuration(
-            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(jwt),
+            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(
+                jwt,
+            ),
         )
         .send()
         .await
@@ -251,11 +283,7 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
     let mut parsed: Value = serde_json::from_str(&text).expect("policy JSON");
     let statements = parsed["Statement"].as_array_mut().expect("statements");
     let before = statements.len();
-    statements.retain(|s| {
-        !s["Action"]
-            .to_string()
-            .contains("xray:PutTraceSegments")
-    });
+    statements.retain(|s| !s["Action"].to_string().contains("xray:PutTraceSegments"));
     assert_eq!(statements.len() + 1, before, "removed the X-Ray statement");
     aws.iam
         .put_role_policy()
@@ -290,7 +318,11 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
     let out = controller(&["diff", "-f", &m.arg(), "--output", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let plan = json(&out);
-    assert_eq!(plan["calls"]["writes"], 0, "diff never writes: {:#}", plan["calls"]);
+    assert_eq!(
+        plan["calls"]["writes"], 0,
+        "diff never writes: {:#}",
+        plan["calls"]
+    );
 
     // apply restores it, and then everything is in sync again.
     let (code, report) = apply_json(&m, &[]);
@@ -366,7 +398,11 @@ async fn killed_apply_converges_on_rerun_without_duplicates() {
         .await
         .expect("users");
     assert_eq!(users.users().len(), 1, "one user");
-    assert_eq!(runtimes_named(&aws, &names.runtime).await.len(), 1, "one runtime");
+    assert_eq!(
+        runtimes_named(&aws, &names.runtime).await.len(),
+        1,
+        "one runtime"
+    );
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0);
     assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
@@ -389,7 +425,10 @@ async fn moved_tag_rolls_the_runtime_to_the_new_digest() {
         .expect("container");
     assert!(container.ends_with(&second), "{container}");
     // The parameter follows the runtime's ARN.
-    assert_eq!(parameter(&aws, &names.parameter).await, rt.agent_runtime_arn());
+    assert_eq!(
+        parameter(&aws, &names.parameter).await,
+        rt.agent_runtime_arn()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -404,7 +443,10 @@ async fn sigv4_variant_converges() {
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0, "{report:#}");
     let rt = runtime(&aws, &names.runtime).await;
-    assert!(rt.authorizer_configuration().is_none(), "SigV4: no authorizer");
+    assert!(
+        rt.authorizer_configuration().is_none(),
+        "SigV4: no authorizer"
+    );
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0);
     assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
@@ -434,10 +476,19 @@ async fn a_same_named_resource_is_not_touched_unless_adopted() {
     let p = object(&report, "Parameter");
     assert_eq!(p["state"], "Failed");
     assert_eq!(p["reason"], "NotOwned");
-    assert!(p["message"].as_str().unwrap_or("").contains("agentcore.dev/adopt"), "{p:#}");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("agentcore.dev/adopt"),
+        "{p:#}"
+    );
     assert_eq!(parameter(&aws, &format!("/{name}")).await, "theirs");
 
-    m.write("p.yaml", &doc("  annotations:\n    agentcore.dev/adopt: \"true\"\n"));
+    m.write(
+        "p.yaml",
+        &doc("  annotations:\n    agentcore.dev/adopt: \"true\"\n"),
+    );
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(parameter(&aws, &format!("/{name}")).await, "ours");
@@ -453,9 +504,20 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     let m = Manifests::new();
     let (names, _digest, aws) = converged_stack(&m).await;
     let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     let report = json(&out);
-    let result = |kind: &str| object(&report, kind)["result"].as_str().unwrap_or("").to_string();
+    let result = |kind: &str| {
+        object(&report, kind)["result"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
     assert_eq!(result("AgentRuntime"), "deleted");
     assert_eq!(result("Role"), "deleted");
     assert_eq!(result("Repository"), "deleted");
@@ -465,11 +527,28 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     assert_eq!(result("User"), "retained");
     assert_eq!(result("Secret"), "retained");
     assert!(runtimes_named(&aws, &names.runtime).await.is_empty());
-    assert!(aws.iam.get_role().role_name(&names.role).send().await.is_err());
-    assert_eq!(pools_named(&aws, &names.pool).await.len(), 1, "pool retained");
+    assert!(
+        aws.iam
+            .get_role()
+            .role_name(&names.role)
+            .send()
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        pools_named(&aws, &names.pool).await.len(),
+        1,
+        "pool retained"
+    );
     // Deleting again is a no-op.
     let out = controller(&["delete", "-f", &m.arg()]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -487,12 +566,12 @@ fn validate_reports_every_problem_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for needle in [
-        "a.yaml:4: AgentRuntime/bad-name",           // runtime name rule
+        "a.yaml:4: AgentRuntime/bad-name", // runtime name rule
         "a.yaml:8: AgentRuntime/bad-name: spec.colour: unknown field `colour`",
-        "Claim 'aud' value mismatch",                // allowedAudience with Cognito access tokens
-        "a.yaml:13",                                 // empty allowedScopes
+        "Claim 'aud' value mismatch", // allowedAudience with Cognito access tokens
+        "a.yaml:13",                  // empty allowedScopes
         "b.yml:2: kind: unknown kind `Gadget`",
-        "b.yml:12: Parameter/p: spec.value",         // from without output
+        "b.yml:12: Parameter/p: spec.value", // from without output
         "b.yml:15: Parameter/p: metadata.name: duplicate",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");

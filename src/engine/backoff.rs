@@ -40,9 +40,21 @@ mod tests {
     #[test]
     fn doubles_then_caps() {
         let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(300));
-        let table = [(0, 1), (1, 2), (2, 4), (3, 8), (8, 256), (9, 300), (40, 300)];
+        let table = [
+            (0, 1),
+            (1, 2),
+            (2, 4),
+            (3, 8),
+            (8, 256),
+            (9, 300),
+            (40, 300),
+        ];
         for (attempt, secs) in table {
-            assert_eq!(b.ceiling(attempt), Duration::from_secs(secs), "attempt {attempt}");
+            assert_eq!(
+                b.ceiling(attempt),
+                Duration::from_secs(secs),
+                "attempt {attempt}"
+            );
         }
     }
 

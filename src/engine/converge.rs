@@ -13,7 +13,9 @@ use tracing::{Instrument, info_span};
 
 use super::backoff::Backoff;
 use crate::error::{ReconcileError, Severity};
-use crate::kinds::{Action, Change, Deps, Mode, ObjectKey, Outputs, Readiness, Registry, StepReport};
+use crate::kinds::{
+    Action, Change, Deps, Mode, ObjectKey, Outputs, Readiness, Registry, StepReport,
+};
 use crate::manifest::ManifestSet;
 
 /// How to converge.
@@ -102,9 +104,9 @@ impl RunReport {
 
     /// Plan mode: whether anything would be written.
     pub fn changes_pending(&self) -> bool {
-        self.objects
-            .iter()
-            .any(|o| matches!(o.action, Some(Action::Create | Action::Update)) || o.state == State::Blocked)
+        self.objects.iter().any(|o| {
+            matches!(o.action, Some(Action::Create | Action::Update)) || o.state == State::Blocked
+        })
     }
 
     pub fn any_failed(&self) -> bool {
@@ -175,7 +177,9 @@ pub async fn converge(set: &ManifestSet, registry: &Registry, opts: &ConvergeOpt
         }
         let mut next_wake: Option<Instant> = None;
         for key in &set.graph.order {
-            let Some(entry) = entries.get(key) else { continue };
+            let Some(entry) = entries.get(key) else {
+                continue;
+            };
             if entry.finished || entry.running {
                 continue;
             }
@@ -278,7 +282,11 @@ enum Gate {
 }
 
 /// May an object be reconciled now, given its dependencies' states?
-fn dependency_gate(deps: &BTreeSet<ObjectKey>, entries: &BTreeMap<ObjectKey, Entry>, mode: Mode) -> Gate {
+fn dependency_gate(
+    deps: &BTreeSet<ObjectKey>,
+    entries: &BTreeMap<ObjectKey, Entry>,
+    mode: Mode,
+) -> Gate {
     for d in deps {
         let Some(e) = entries.get(d) else { continue };
         match (mode, e.finished, e.report.state) {
@@ -314,7 +322,9 @@ fn record(
     result: Result<StepReport, ReconcileError>,
     opts: &ConvergeOptions,
 ) {
-    let Some(e) = entries.get_mut(key) else { return };
+    let Some(e) = entries.get_mut(key) else {
+        return;
+    };
     let now = Instant::now();
     e.running = false;
     e.report.attempts += 1;

@@ -152,7 +152,12 @@ impl Change {
 }
 
 /// Compare one field and record a change when it differs. The workhorse of `diff`.
-pub fn compare<T: Serialize + PartialEq>(changes: &mut Vec<Change>, field: &str, observed: &T, desired: &T) {
+pub fn compare<T: Serialize + PartialEq>(
+    changes: &mut Vec<Change>,
+    field: &str,
+    observed: &T,
+    desired: &T,
+) {
     if observed != desired {
         changes.push(Change::new(
             field,
@@ -226,7 +231,12 @@ pub trait Kind: Send + Sync + 'static {
     fn validate(_name: &str, _spec: &Self::Spec, _problems: &mut Vec<FieldProblem>) {}
 
     /// Fill in references from the dependencies' outputs. Pure.
-    fn resolve(&self, meta: &ObjectMeta, spec: &Self::Spec, deps: &Deps<'_>) -> Result<Self::Desired>;
+    fn resolve(
+        &self,
+        meta: &ObjectMeta,
+        spec: &Self::Spec,
+        deps: &Deps<'_>,
+    ) -> Result<Self::Desired>;
 
     /// Read the resource; `None` when it does not exist. Never writes.
     async fn observe(&self, desired: &Self::Desired) -> Result<Option<Observed<Self::Observed>>>;
@@ -344,7 +354,13 @@ impl<K: Kind> Schema for SchemaOf<K> {
 #[async_trait]
 pub trait DynKind: Send + Sync {
     /// One reconcile step: observe, diff, and in apply mode create or update.
-    async fn step(&self, meta: &ObjectMeta, spec: &Value, deps: &Deps<'_>, mode: Mode) -> Result<StepReport>;
+    async fn step(
+        &self,
+        meta: &ObjectMeta,
+        spec: &Value,
+        deps: &Deps<'_>,
+        mode: Mode,
+    ) -> Result<StepReport>;
     /// Delete per policy. `plan` only reports what would happen.
     async fn teardown(
         &self,
@@ -392,7 +408,13 @@ impl<K: Kind> Erased<K> {
 
 #[async_trait]
 impl<K: Kind> DynKind for Erased<K> {
-    async fn step(&self, meta: &ObjectMeta, spec: &Value, deps: &Deps<'_>, mode: Mode) -> Result<StepReport> {
+    async fn step(
+        &self,
+        meta: &ObjectMeta,
+        spec: &Value,
+        deps: &Deps<'_>,
+        mode: Mode,
+    ) -> Result<StepReport> {
         let spec: K::Spec = typed(K::KIND, spec)?;
         let desired = self.0.resolve(meta, &spec, deps)?;
         let Some(observed) = self.observe_checked(meta, &desired).await? else {
@@ -540,7 +562,8 @@ impl Registry {
         self.schemas
             .insert(K::KIND, Arc::new(SchemaOf::<K>(std::marker::PhantomData)));
         if let Some(ctx) = &self.ctx {
-            self.live.insert(K::KIND, Arc::new(Erased(K::new(ctx.clone()))));
+            self.live
+                .insert(K::KIND, Arc::new(Erased(K::new(ctx.clone()))));
         }
     }
 
@@ -616,7 +639,9 @@ impl ValueSource {
             .from
             .as_deref()
             .and_then(parse_kind_name)
-            .ok_or_else(|| ReconcileError::terminal("InvalidSpec", "value source has no reference"))?;
+            .ok_or_else(|| {
+                ReconcileError::terminal("InvalidSpec", "value source has no reference")
+            })?;
         let output = self.output.as_deref().unwrap_or_default();
         deps.get(&target.kind, &target.name, output)
     }

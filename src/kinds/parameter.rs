@@ -92,7 +92,12 @@ impl Kind for Parameter {
         spec.value.validate("spec.value", problems);
     }
 
-    fn resolve(&self, _meta: &ObjectMeta, spec: &ParameterSpec, deps: &Deps<'_>) -> Result<DesiredParameter> {
+    fn resolve(
+        &self,
+        _meta: &ObjectMeta,
+        spec: &ParameterSpec,
+        deps: &Deps<'_>,
+    ) -> Result<DesiredParameter> {
         Ok(DesiredParameter {
             name: spec.name.clone(),
             param_type: spec.param_type,
@@ -104,7 +109,10 @@ impl Kind for Parameter {
         let ssm = &self.ctx.aws.ssm;
         let got = match ssm.get_parameter().name(&d.name).send().await {
             Ok(out) => out,
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_parameter_not_found()) => {
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_parameter_not_found()) =>
+            {
                 return Ok(None);
             }
             Err(e) => return Err(aws_err(format!("GetParameter {}", d.name))(e)),
@@ -139,7 +147,12 @@ impl Kind for Parameter {
 
     fn diff(d: &DesiredParameter, o: &ObservedParameter) -> Vec<Change> {
         let mut changes = Vec::new();
-        compare(&mut changes, "spec.type", &o.param_type, &Some(d.param_type));
+        compare(
+            &mut changes,
+            "spec.type",
+            &o.param_type,
+            &Some(d.param_type),
+        );
         compare(&mut changes, "spec.value", &o.value, &d.value);
         changes
     }
@@ -163,9 +176,13 @@ impl Kind for Parameter {
             .r#type(d.param_type.sdk())
             .overwrite(false);
         for (k, v) in self.ctx.owner_tags() {
-            req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| {
-                ReconcileError::terminal("InvalidTag", e.to_string())
-            })?);
+            req = req.tags(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
+            );
         }
         req.send()
             .await
@@ -173,7 +190,12 @@ impl Kind for Parameter {
         Ok(())
     }
 
-    async fn update(&self, d: &DesiredParameter, o: &Observed<ObservedParameter>, changes: &[Change]) -> Result<()> {
+    async fn update(
+        &self,
+        d: &DesiredParameter,
+        o: &Observed<ObservedParameter>,
+        changes: &[Change],
+    ) -> Result<()> {
         let ssm = &self.ctx.aws.ssm;
         if changes.iter().any(|c| c.field.starts_with("spec.")) {
             ssm.put_parameter()
@@ -191,9 +213,13 @@ impl Kind for Parameter {
                 .resource_type(ResourceTypeForTagging::Parameter)
                 .resource_id(&d.name);
             for (k, v) in self.ctx.owner_tags() {
-                req = req.tags(Tag::builder().key(k).value(v).build().map_err(|e| {
-                    ReconcileError::terminal("InvalidTag", e.to_string())
-                })?);
+                req = req.tags(
+                    Tag::builder()
+                        .key(k)
+                        .value(v)
+                        .build()
+                        .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
+                );
             }
             req.send()
                 .await
@@ -203,9 +229,22 @@ impl Kind for Parameter {
     }
 
     async fn delete(&self, d: &DesiredParameter, _o: &ObservedParameter) -> Result<()> {
-        match self.ctx.aws.ssm.delete_parameter().name(&d.name).send().await {
+        match self
+            .ctx
+            .aws
+            .ssm
+            .delete_parameter()
+            .name(&d.name)
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_parameter_not_found()) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_parameter_not_found()) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(aws_err(format!("DeleteParameter {}", d.name))(e)),
         }
     }
@@ -228,19 +267,39 @@ mod tests {
     fn diff_table() {
         let cases = [
             (
-                ObservedParameter { param_type: Some(ParamType::String), value: "a".into(), arn: "x".into() },
+                ObservedParameter {
+                    param_type: Some(ParamType::String),
+                    value: "a".into(),
+                    arn: "x".into(),
+                },
                 desired("a"),
                 vec![],
             ),
             (
-                ObservedParameter { param_type: Some(ParamType::String), value: "old".into(), arn: "x".into() },
+                ObservedParameter {
+                    param_type: Some(ParamType::String),
+                    value: "old".into(),
+                    arn: "x".into(),
+                },
                 desired("new"),
-                vec![Change::new("spec.value", Some(json!("old")), Some(json!("new")))],
+                vec![Change::new(
+                    "spec.value",
+                    Some(json!("old")),
+                    Some(json!("new")),
+                )],
             ),
             (
-                ObservedParameter { param_type: Some(ParamType::StringList), value: "a".into(), arn: "x".into() },
+                ObservedParameter {
+                    param_type: Some(ParamType::StringList),
+                    value: "a".into(),
+                    arn: "x".into(),
+                },
                 desired("a"),
-                vec![Change::new("spec.type", Some(json!("StringList")), Some(json!("String")))],
+                vec![Change::new(
+                    "spec.type",
+                    Some(json!("StringList")),
+                    Some(json!("String")),
+                )],
             ),
         ];
         for (observed, desired, want) in cases {
@@ -256,17 +315,29 @@ mod tests {
             value: value.map(String::from),
         };
         let cases = [
-            ("/mcp_server/runtime/agent_arn", src(Some("AgentRuntime/rt"), Some("arn"), None), 0),
+            (
+                "/mcp_server/runtime/agent_arn",
+                src(Some("AgentRuntime/rt"), Some("arn"), None),
+                0,
+            ),
             ("plain", src(None, None, Some("v")), 0),
             ("no/leading", src(None, None, Some("v")), 1),
             ("bad name!", src(None, None, Some("v")), 1),
             ("/p", src(Some("AgentRuntime/rt"), None, None), 1),
             ("/p", src(Some("rt"), Some("arn"), None), 1),
             ("/p", src(None, None, None), 1),
-            ("/p", src(Some("AgentRuntime/rt"), Some("arn"), Some("v")), 1),
+            (
+                "/p",
+                src(Some("AgentRuntime/rt"), Some("arn"), Some("v")),
+                1,
+            ),
         ];
         for (name, value, count) in cases {
-            let spec = ParameterSpec { name: name.into(), param_type: ParamType::String, value };
+            let spec = ParameterSpec {
+                name: name.into(),
+                param_type: ParamType::String,
+                value,
+            };
             let mut problems = Vec::new();
             Parameter::validate("x", &spec, &mut problems);
             assert_eq!(problems.len(), count, "{name}: {problems:?}");

@@ -38,7 +38,10 @@ pub fn from_node<T: DeserializeOwned>(node: &Node, path: &str) -> Result<T, Vec<
 
 /// Like [`from_node`], but also returns the value when only unknown or duplicate fields
 /// were found (they are skipped), so that further checks can still run on it.
-pub fn from_node_lenient<T: DeserializeOwned>(node: &Node, path: &str) -> (Option<T>, Vec<FieldProblem>) {
+pub fn from_node_lenient<T: DeserializeOwned>(
+    node: &Node,
+    path: &str,
+) -> (Option<T>, Vec<FieldProblem>) {
     let problems = RefCell::new(Vec::new());
     let result = T::deserialize(NodeDe {
         node,
@@ -175,7 +178,10 @@ struct MapDe<'a> {
 impl<'de, 'a> de::MapAccess<'de> for MapDe<'a> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some((name, line, node, path)) = self.entries.next() else {
             return Ok(None);
         };
@@ -208,7 +214,10 @@ struct SeqDe<'a> {
 impl<'de, 'a> de::SeqAccess<'de> for SeqDe<'a> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         let Some((i, node)) = self.items.next() else {
             return Ok(None);
         };
@@ -219,7 +228,9 @@ impl<'de, 'a> de::SeqAccess<'de> for SeqDe<'a> {
             line: node.line,
             problems: self.problems,
         };
-        seed.deserialize(de).map(Some).map_err(|e| e.at(&path, node.line))
+        seed.deserialize(de)
+            .map(Some)
+            .map_err(|e| e.at(&path, node.line))
     }
 }
 
@@ -318,7 +329,9 @@ impl<'de, 'a> de::Deserializer<'de> for NodeDe<'a> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         let (path, line) = (self.path.clone(), self.line);
-        visitor.visit_newtype_struct(self).map_err(|e| e.at(&path, line))
+        visitor
+            .visit_newtype_struct(self)
+            .map_err(|e| e.at(&path, line))
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
@@ -396,8 +409,16 @@ mod tests {
             Case {
                 yaml: "name: x\nbogus: 1\nmode: A\ninner:\n  minLength: 8\n  other: 2\n",
                 problems: &[
-                    ("spec.bogus", 2, "unknown field `bogus`; allowed here: name, mode, inner"),
-                    ("spec.inner.other", 6, "unknown field `other`; allowed here: minLength, flags"),
+                    (
+                        "spec.bogus",
+                        2,
+                        "unknown field `bogus`; allowed here: name, mode, inner",
+                    ),
+                    (
+                        "spec.inner.other",
+                        6,
+                        "unknown field `other`; allowed here: minLength, flags",
+                    ),
                 ],
             },
             Case {
@@ -406,7 +427,11 @@ mod tests {
             },
             Case {
                 yaml: "name: x\nmode: A\ninner:\n  minLength: eight\n",
-                problems: &[("spec.inner.minLength", 4, "invalid type: string \"eight\", expected u32")],
+                problems: &[(
+                    "spec.inner.minLength",
+                    4,
+                    "invalid type: string \"eight\", expected u32",
+                )],
             },
             Case {
                 yaml: "mode: A\n",
@@ -418,7 +443,11 @@ mod tests {
             },
             Case {
                 yaml: "name: x\nmode: A\ninner:\n  minLength: 1\n  flags: [a, 3]\n",
-                problems: &[("spec.inner.flags[1]", 5, "expected a string, found an integer")],
+                problems: &[(
+                    "spec.inner.flags[1]",
+                    5,
+                    "expected a string, found an integer",
+                )],
             },
         ];
         for case in cases {

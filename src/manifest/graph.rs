@@ -133,10 +133,17 @@ mod tests {
 
     #[test]
     fn order_table() {
-        let cases: Vec<(Vec<(&str, Option<&str>)>, Vec<&str>)> = vec![
+        type Case<'a> = (Vec<(&'a str, Option<&'a str>)>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (vec![("a", None), ("b", Some("a"))], vec!["a", "b"]),
-            (vec![("c", Some("b")), ("b", Some("a")), ("a", None)], vec!["a", "b", "c"]),
-            (vec![("x", None), ("a", Some("x")), ("b", None)], vec!["b", "x", "a"]),
+            (
+                vec![("c", Some("b")), ("b", Some("a")), ("a", None)],
+                vec!["a", "b", "c"],
+            ),
+            (
+                vec![("x", None), ("a", Some("x")), ("b", None)],
+                vec!["b", "x", "a"],
+            ),
         ];
         for (pairs, want) in cases {
             let objs = objects(&pairs);
@@ -147,10 +154,19 @@ mod tests {
 
     #[test]
     fn cycles_are_reported_for_each_member() {
-        let objs = objects(&[("a", Some("c")), ("b", Some("a")), ("c", Some("b")), ("d", None)]);
+        let objs = objects(&[
+            ("a", Some("c")),
+            ("b", Some("a")),
+            ("c", Some("b")),
+            ("d", None),
+        ]);
         let problems = Graph::build(&objs, &Registry::offline()).expect_err("cycle");
         assert_eq!(problems.len(), 3);
-        assert!(problems[0].message.contains("dependency cycle between Parameter/a, Parameter/b, Parameter/c"));
+        assert!(
+            problems[0]
+                .message
+                .contains("dependency cycle between Parameter/a, Parameter/b, Parameter/c")
+        );
     }
 
     #[test]
@@ -158,6 +174,9 @@ mod tests {
         let objs = objects(&[("a", None), ("b", Some("a")), ("c", Some("b")), ("d", None)]);
         let g = Graph::build(&objs, &Registry::offline()).expect("acyclic");
         let deps = g.transitive_dependents(&ObjectKey::new("Parameter", "a"));
-        assert_eq!(deps.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(), vec!["b", "c"]);
+        assert_eq!(
+            deps.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            vec!["b", "c"]
+        );
     }
 }

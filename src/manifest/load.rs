@@ -279,8 +279,16 @@ fn load_document(
     };
     let mut deletion_policy = schema.map(|s| s.default_deletion_policy());
     if let Some(meta) = &meta {
-        problems.extend(check_meta(meta).into_iter().map(|p| located(file, doc, &key, p)));
-        match meta.annotations.get(ANNOTATION_DELETION_POLICY).map(String::as_str) {
+        problems.extend(
+            check_meta(meta)
+                .into_iter()
+                .map(|p| located(file, doc, &key, p)),
+        );
+        match meta
+            .annotations
+            .get(ANNOTATION_DELETION_POLICY)
+            .map(String::as_str)
+        {
             None => {}
             Some("Delete") => deletion_policy = Some(DeletionPolicy::Delete),
             Some("Retain") => deletion_policy = Some(DeletionPolicy::Retain),
@@ -398,8 +406,7 @@ pub fn content_hash(meta: &ObjectMeta, spec: &serde_json::Value) -> String {
 /// Every reference must name an object defined in the manifests (valid or not: a
 /// reference to an invalid object is not reported twice).
 fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registry) {
-    let defined: std::collections::BTreeSet<&ObjectKey> =
-        loaded.files.values().flatten().collect();
+    let defined: std::collections::BTreeSet<&ObjectKey> = loaded.files.values().flatten().collect();
     let mut problems = Vec::new();
     for r in refs {
         let message = if registry.schema(&r.target.kind).is_none() {
@@ -409,7 +416,10 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registr
                 registry.names().join(", ")
             )
         } else if !defined.contains(&r.target) {
-            format!("refers to {} which is not defined in the manifests", r.target)
+            format!(
+                "refers to {} which is not defined in the manifests",
+                r.target
+            )
         } else {
             continue;
         };
@@ -448,7 +458,8 @@ mod tests {
     #[test]
     fn problems_table() {
         let ok = "  name: /a\n  value: { value: x }\n";
-        let cases: Vec<(Vec<(&str, String)>, Vec<&str>)> = vec![
+        type Case<'a> = (Vec<(&'a str, String)>, Vec<&'a str>);
+        let cases: Vec<Case> = vec![
             (vec![("a.yaml", param("a", ok))], vec![]),
             (
                 vec![("a.yaml", format!("{}---\n{}", param("a", ok), param("a", ok)))],
@@ -508,7 +519,10 @@ mod tests {
         assert_ne!(loaded2.objects[0].hash, o.hash);
         // Same content written differently hashes the same.
         let reformatted = param("a", "  value:\n    value: x\n  name: /a\n");
-        let loaded3 = load_texts(&[(PathBuf::from("b.yaml"), reformatted)], &Registry::offline());
+        let loaded3 = load_texts(
+            &[(PathBuf::from("b.yaml"), reformatted)],
+            &Registry::offline(),
+        );
         assert_eq!(loaded3.objects[0].hash, o.hash);
     }
 }

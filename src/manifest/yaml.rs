@@ -64,7 +64,9 @@ impl Node {
                 return line;
             }
             let next = if let Some(after) = rest.strip_prefix('[') {
-                let Some(end) = after.find(']') else { return line };
+                let Some(end) = after.find(']') else {
+                    return line;
+                };
                 let item = after[..end]
                     .parse::<usize>()
                     .ok()
@@ -74,12 +76,15 @@ impl Node {
                     });
                 item.map(|n| (n.line, n, &after[end + 1..]))
             } else {
-                let Value::Map(entries) = &node.value else { return line };
+                let Value::Map(entries) = &node.value else {
+                    return line;
+                };
                 entries
                     .iter()
                     .filter(|(k, _)| {
-                        rest.strip_prefix(k.name.as_str())
-                            .is_some_and(|r| r.is_empty() || r.starts_with('.') || r.starts_with('['))
+                        rest.strip_prefix(k.name.as_str()).is_some_and(|r| {
+                            r.is_empty() || r.starts_with('.') || r.starts_with('[')
+                        })
                     })
                     .max_by_key(|(k, _)| k.name.len())
                     .map(|(k, v)| (k.line, v, &rest[k.name.len()..]))

@@ -73,14 +73,18 @@ pub fn sdk_config() -> SdkConfig {
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(REGION))
         .endpoint_url(&e.url)
-        .credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(
-            aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),
-        ))
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(
+                aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),
+            ),
+        )
         .build()
 }
 
 pub async fn aws() -> Aws {
-    Aws::connect(&sdk_config()).await.expect("connect to the emulator")
+    Aws::connect(&sdk_config())
+        .await
+        .expect("connect to the emulator")
 }
 
 /// A unique suffix for names in one test.
@@ -95,7 +99,9 @@ pub fn unique(prefix: &str) -> String {
 
 /// Run the controller binary with the emulator's environment.
 pub fn controller(args: &[&str]) -> Output {
-    controller_command(args).output().expect("run agentcore-controller")
+    controller_command(args)
+        .output()
+        .expect("run agentcore-controller")
 }
 
 pub fn controller_command(args: &[&str]) -> Command {
@@ -122,7 +128,11 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}):\n{}\nstderr:\n{}", stdout(o), stderr(o))
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            stdout(o),
+            stderr(o)
+        )
     })
 }
 
@@ -197,7 +207,11 @@ impl StackNames {
         for path in entries {
             let text = std::fs::read_to_string(&path).expect("read manifest");
             let text = self.substitute(&text);
-            let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
             out.push((name, text));
         }
         out
