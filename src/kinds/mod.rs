@@ -19,7 +19,9 @@ use crate::error::{ReconcileError, Result};
 use crate::manifest::de::{FieldProblem, from_node_lenient};
 use crate::manifest::yaml::Node;
 
+pub mod agent_runtime;
 pub mod parameter;
+pub mod secret;
 
 /// The API group and version of every manifest document.
 pub const API_VERSION: &str = "agentcore.dev/v1alpha1";
@@ -554,6 +556,8 @@ impl Registry {
             live: BTreeMap::new(),
         };
         // Adding a kind: one file in this folder, one line here.
+        r.register::<agent_runtime::AgentRuntime>();
+        r.register::<secret::Secret>();
         r.register::<parameter::Parameter>();
         r
     }
