@@ -8,6 +8,7 @@ pub mod aws;
 pub mod commands;
 pub mod engine;
 pub mod error;
+pub mod inventory;
 pub mod kinds;
 pub mod manifest;
 pub mod output;

@@ -3,6 +3,7 @@
 
 pub mod backoff;
 pub mod converge;
+pub mod inventory;
 pub mod scheduler;
 pub mod teardown;
 

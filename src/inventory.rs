@@ -1,0 +1,122 @@
+//! The inventory in SSM Parameter Store: one String parameter per managed object under
+//! `/agentcore-controller/{instance}/inventory/{Kind}/{name}`, holding the entry as JSON.
+//! Written only when an entry changes, so a converged fleet costs no writes.
+
+use async_trait::async_trait;
+use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
+
+use crate::aws::Aws;
+use crate::engine::inventory::{Inventory, InventoryEntry};
+use crate::error::{ReconcileError, Result, aws_err};
+use crate::kinds::{OWNER_TAG, ObjectKey};
+
+pub struct SsmInventory {
+    aws: Aws,
+    instance: String,
+}
+
+impl SsmInventory {
+    pub fn new(aws: Aws, instance: impl Into<String>) -> Self {
+        Self {
+            aws,
+            instance: instance.into(),
+        }
+    }
+
+    pub fn prefix(&self) -> String {
+        format!("/agentcore-controller/{}/inventory/", self.instance)
+    }
+
+    fn name(&self, key: &ObjectKey) -> String {
+        format!("{}{}/{}", self.prefix(), key.kind, key.name)
+    }
+}
+
+#[async_trait]
+impl Inventory for SsmInventory {
+    async fn list(&self) -> Result<Vec<InventoryEntry>> {
+        let mut out = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .aws
+                .ssm
+                .get_parameters_by_path()
+                .path(self.prefix())
+                .recursive(true)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(aws_err("GetParametersByPath inventory"))?;
+            for p in page.parameters() {
+                let Some(value) = p.value() else { continue };
+                match serde_json::from_str::<InventoryEntry>(value) {
+                    Ok(entry) => out.push(entry),
+                    Err(e) => tracing::warn!(
+                        parameter = p.name().unwrap_or_default(),
+                        error = %e,
+                        "ignoring an unreadable inventory entry"
+                    ),
+                }
+            }
+            next = page.next_token().map(String::from);
+            if next.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
+    async fn put(&self, entry: &InventoryEntry) -> Result<()> {
+        let value = serde_json::to_string(entry)
+            .map_err(|e| ReconcileError::terminal("Inventory", e.to_string()))?;
+        let name = self.name(&entry.key);
+        let tier = if value.len() > 4096 {
+            ParameterTier::Advanced
+        } else {
+            ParameterTier::Standard
+        };
+        let result = self
+            .aws
+            .ssm
+            .put_parameter()
+            .name(&name)
+            .value(&value)
+            .r#type(ParameterType::String)
+            .tier(tier)
+            .overwrite(true)
+            .send()
+            .await;
+        result.map_err(aws_err(format!("PutParameter {name}")))?;
+        // Tags cannot be given together with Overwrite; tag once, idempotently.
+        let tag = Tag::builder()
+            .key(OWNER_TAG)
+            .value(&self.instance)
+            .build()
+            .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?;
+        self.aws
+            .ssm
+            .add_tags_to_resource()
+            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+            .resource_id(&name)
+            .tags(tag)
+            .send()
+            .await
+            .map_err(aws_err(format!("AddTagsToResource {name}")))?;
+        Ok(())
+    }
+
+    async fn remove(&self, key: &ObjectKey) -> Result<()> {
+        let name = self.name(key);
+        match self.aws.ssm.delete_parameter().name(&name).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e
+                    .as_service_error()
+                    .is_some_and(|se| se.is_parameter_not_found()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_err(format!("DeleteParameter {name}"))(e)),
+        }
+    }
+}
