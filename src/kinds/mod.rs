@@ -19,6 +19,10 @@ use crate::error::{ReconcileError, Result};
 use crate::manifest::de::{FieldProblem, from_node};
 use crate::manifest::yaml::Node;
 
+pub mod role;
+pub mod policy;
+pub mod repository;
+pub mod image;
 pub mod parameter;
 
 /// The API group and version of every manifest document.
@@ -526,6 +530,9 @@ impl Registry {
             live: BTreeMap::new(),
         };
         // Adding a kind: one file in this folder, one line here.
+        r.register::<role::Role>();
+        r.register::<repository::Repository>();
+        r.register::<image::Image>();
         r.register::<parameter::Parameter>();
         r
     }
