@@ -110,8 +110,7 @@ impl Inventory for SsmInventory {
         match self.aws.ssm.delete_parameter().name(&name).send().await {
             Ok(_) => Ok(()),
             Err(e)
-                if e
-                    .as_service_error()
+                if e.as_service_error()
                     .is_some_and(|se| se.is_parameter_not_found()) =>
             {
                 Ok(())

@@ -20,7 +20,11 @@ use crate::manifest::de::{FieldProblem, from_node_lenient};
 use crate::manifest::yaml::Node;
 
 pub mod agent_runtime;
+pub mod image;
 pub mod parameter;
+pub mod policy;
+pub mod repository;
+pub mod role;
 pub mod secret;
 
 /// The API group and version of every manifest document.
@@ -556,6 +560,9 @@ impl Registry {
             live: BTreeMap::new(),
         };
         // Adding a kind: one file in this folder, one line here.
+        r.register::<role::Role>();
+        r.register::<repository::Repository>();
+        r.register::<image::Image>();
         r.register::<agent_runtime::AgentRuntime>();
         r.register::<secret::Secret>();
         r.register::<parameter::Parameter>();

@@ -1,0 +1,1083 @@
+//! `Role`: the IAM execution role an AgentCore runtime assumes. By default it trusts
+//! `bedrock-agentcore.amazonaws.com` (from this account only) and carries the inline policy
+//! AgentCore documents for runtimes (ECR pull, logs, X-Ray, metrics, model invocation,
+//! workload identity tokens); manifests add inline policies and managed policy ARNs.
+//!
+//! The controller owns the role: inline policies and managed attachments that the
+//! manifest does not list are removed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_iam::types::Tag;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::policy;
+use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
+use crate::error::{ReconcileError, Result, aws_err};
+use crate::manifest::de::FieldProblem;
+
+/// Name of the inline policy `defaultPolicy: true` puts on the role.
+pub const DEFAULT_POLICY_NAME: &str = "AgentCoreRuntimeExecution";
+/// IAM's default (and minimum) maximum session duration, in seconds.
+const DEFAULT_MAX_SESSION: i32 = 3600;
+const MAX_SESSION: i32 = 43200;
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleSpec {
+    /// The role's name in IAM (1-64 characters of a-z A-Z 0-9 _ + = , . @ -).
+    /// Defaults to metadata.name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_name: Option<String>,
+    /// The role's description (up to 1000 characters). When absent, whatever description
+    /// the role has is left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Longest session, in seconds, when the role is assumed: 3600 (the default) to 43200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_session_duration_seconds: Option<i32>,
+    /// Give the role the AgentCore runtime execution permissions (inline policy
+    /// `AgentCoreRuntimeExecution`). Default true.
+    #[serde(default = "default_true")]
+    pub default_policy: bool,
+    /// More inline policies: policy name → IAM policy document written as a YAML mapping
+    /// (`Version`, `Statement`). Inline policies on the role that are not listed here (or
+    /// the default one) are removed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub inline_policies: BTreeMap<String, Value>,
+    /// ARNs of managed policies to attach; others attached to the role are detached.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_policy_arns: Vec<String>,
+    /// The trust policy document. Default: trust `bedrock-agentcore.amazonaws.com` for
+    /// AgentCore resources of this account and region.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role_policy: Option<Value>,
+}
+
+/// Documents are in [`policy::canonical`] form.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredRole {
+    pub name: String,
+    pub description: Option<String>,
+    pub max_session_duration: i32,
+    pub assume_role_policy: Value,
+    pub inline_policies: BTreeMap<String, Value>,
+    pub managed_policy_arns: BTreeSet<String>,
+}
+
+/// Documents are in [`policy::canonical`] form (or the raw text when it does not parse).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservedRole {
+    pub arn: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub max_session_duration: Option<i32>,
+    pub assume_role_policy: Option<Value>,
+    pub inline_policies: BTreeMap<String, Value>,
+    pub managed_policy_arns: BTreeSet<String>,
+}
+
+/// The trust policy AgentCore documents for runtime execution roles.
+pub fn default_trust_policy(region: &str, account: &str) -> Value {
+    let p = policy::partition(region);
+    policy::canonical(&json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "AssumeRolePolicy",
+            "Effect": "Allow",
+            "Principal": {"Service": "bedrock-agentcore.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": account},
+                "ArnLike": {"aws:SourceArn": format!("arn:{p}:bedrock-agentcore:{region}:{account}:*")}
+            }
+        }]
+    }))
+}
+
+/// The permissions AgentCore documents for runtime execution roles.
+pub fn default_execution_policy(region: &str, account: &str) -> Value {
+    let p = policy::partition(region);
+    let log_group = format!("arn:{p}:logs:{region}:{account}:log-group");
+    let workload =
+        format!("arn:{p}:bedrock-agentcore:{region}:{account}:workload-identity-directory/default");
+    policy::canonical(&json!({
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "EcrImagePull",
+                "Effect": "Allow",
+                "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+                "Resource": format!("arn:{p}:ecr:{region}:{account}:repository/*")
+            },
+            {
+                "Sid": "EcrTokenAccess",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*"
+            },
+            {
+                "Sid": "LogsRuntimeGroups",
+                "Effect": "Allow",
+                "Action": ["logs:DescribeLogStreams", "logs:CreateLogGroup"],
+                "Resource": format!("{log_group}:/aws/bedrock-agentcore/runtimes/*")
+            },
+            {
+                "Sid": "LogsDescribeGroups",
+                "Effect": "Allow",
+                "Action": "logs:DescribeLogGroups",
+                "Resource": format!("{log_group}:*")
+            },
+            {
+                "Sid": "LogsWriteStreams",
+                "Effect": "Allow",
+                "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                "Resource": format!("{log_group}:/aws/bedrock-agentcore/runtimes/*:log-stream:*")
+            },
+            {
+                "Sid": "XRayTracing",
+                "Effect": "Allow",
+                "Action": [
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets"
+                ],
+                "Resource": "*"
+            },
+            {
+                "Sid": "CloudWatchMetrics",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": "bedrock-agentcore"}}
+            },
+            {
+                "Sid": "BedrockModelInvocation",
+                "Effect": "Allow",
+                "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+                "Resource": [
+                    format!("arn:{p}:bedrock:*::foundation-model/*"),
+                    format!("arn:{p}:bedrock:{region}:{account}:*")
+                ]
+            },
+            {
+                "Sid": "GetAgentAccessToken",
+                "Effect": "Allow",
+                "Action": [
+                    "bedrock-agentcore:GetWorkloadAccessToken",
+                    "bedrock-agentcore:GetWorkloadAccessTokenForJWT",
+                    "bedrock-agentcore:GetWorkloadAccessTokenForUserId"
+                ],
+                "Resource": [workload.clone(), format!("{workload}/workload-identity/*")]
+            }
+        ]
+    }))
+}
+
+/// IAM names: `min..=max` characters of a-z A-Z 0-9 _ + = , . @ -.
+fn is_iam_name(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+/// A managed policy ARN: `arn:<partition>:iam::<account|aws>:policy/<path/name>`.
+fn is_policy_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "iam", "", account, resource] => {
+            partition.starts_with("aws")
+                && (*account == "aws"
+                    || (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit())))
+                && resource
+                    .strip_prefix("policy/")
+                    .is_some_and(|n| !n.is_empty() && !n.ends_with('/'))
+        }
+        _ => false,
+    }
+}
+
+/// The desired role from its spec, the account and the region. Pure.
+pub fn desired_role(
+    meta: &ObjectMeta,
+    spec: &RoleSpec,
+    region: &str,
+    account: &str,
+) -> DesiredRole {
+    let mut inline_policies: BTreeMap<String, Value> = spec
+        .inline_policies
+        .iter()
+        .map(|(name, doc)| (name.clone(), policy::canonical(doc)))
+        .collect();
+    if spec.default_policy {
+        inline_policies.insert(
+            DEFAULT_POLICY_NAME.to_string(),
+            default_execution_policy(region, account),
+        );
+    }
+    DesiredRole {
+        name: spec.role_name.clone().unwrap_or_else(|| meta.name.clone()),
+        description: spec.description.clone(),
+        max_session_duration: spec
+            .max_session_duration_seconds
+            .unwrap_or(DEFAULT_MAX_SESSION),
+        assume_role_policy: spec
+            .assume_role_policy
+            .as_ref()
+            .map(policy::canonical)
+            .unwrap_or_else(|| default_trust_policy(region, account)),
+        inline_policies,
+        managed_policy_arns: spec.managed_policy_arns.iter().cloned().collect(),
+    }
+}
+
+fn tag(k: String, v: String) -> Result<Tag> {
+    Tag::builder()
+        .key(k)
+        .value(v)
+        .build()
+        .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))
+}
+
+pub struct Role {
+    ctx: Arc<Ctx>,
+}
+
+impl Role {
+    async fn put_policy(&self, role: &str, name: &str, doc: &Value) -> Result<()> {
+        self.ctx
+            .aws
+            .iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(policy::to_text(doc))
+            .send()
+            .await
+            .map_err(aws_err(format!("PutRolePolicy {role} {name}")))?;
+        Ok(())
+    }
+
+    async fn attach(&self, role: &str, arn: &str) -> Result<()> {
+        self.ctx
+            .aws
+            .iam
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(aws_err(format!("AttachRolePolicy {role} {arn}")))?;
+        Ok(())
+    }
+
+    async fn detach(&self, role: &str, arn: &str) -> Result<()> {
+        match self
+            .ctx
+            .aws
+            .iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_err(format!("DetachRolePolicy {role} {arn}"))(e)),
+        }
+    }
+
+    async fn delete_policy(&self, role: &str, name: &str) -> Result<()> {
+        match self
+            .ctx
+            .aws
+            .iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_err(format!("DeleteRolePolicy {role} {name}"))(e)),
+        }
+    }
+}
+
+#[async_trait]
+impl Kind for Role {
+    const KIND: &'static str = "Role";
+    type Spec = RoleSpec;
+    type Desired = DesiredRole;
+    type Observed = ObservedRole;
+
+    fn new(ctx: Arc<Ctx>) -> Self {
+        Self { ctx }
+    }
+
+    fn references(_spec: &RoleSpec) -> Vec<Reference> {
+        Vec::new()
+    }
+
+    fn validate(name: &str, spec: &RoleSpec, problems: &mut Vec<FieldProblem>) {
+        match &spec.role_name {
+            Some(role_name) if !is_iam_name(role_name, 64) => problems.push(FieldProblem::new(
+                "spec.roleName",
+                format!("`{role_name}` is not a valid role name: 1-64 characters of a-z A-Z 0-9 _ + = , . @ -"),
+            )),
+            None if !is_iam_name(name, 64) => problems.push(FieldProblem::new(
+                "spec.roleName",
+                format!(
+                    "metadata.name `{name}` is not a valid role name (1-64 characters of a-z A-Z 0-9 _ + = , . @ -); set spec.roleName"
+                ),
+            )),
+            _ => {}
+        }
+        if let Some(description) = &spec.description {
+            let allowed =
+                |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A1}'..='\u{FF}');
+            if description.chars().count() > 1000 || !description.chars().all(allowed) {
+                problems.push(FieldProblem::new(
+                    "spec.description",
+                    "a role description is up to 1000 characters of printable ASCII or Latin-1",
+                ));
+            }
+        }
+        if let Some(seconds) = spec.max_session_duration_seconds
+            && !(DEFAULT_MAX_SESSION..=MAX_SESSION).contains(&seconds)
+        {
+            problems.push(FieldProblem::new(
+                "spec.maxSessionDurationSeconds",
+                format!("{seconds} is out of range: 3600 to 43200 seconds"),
+            ));
+        }
+        for (policy_name, doc) in &spec.inline_policies {
+            let path = format!("spec.inlinePolicies.{policy_name}");
+            if !is_iam_name(policy_name, 128) {
+                problems.push(FieldProblem::new(
+                    &path,
+                    format!("`{policy_name}` is not a valid policy name: 1-128 characters of a-z A-Z 0-9 _ + = , . @ -"),
+                ));
+            }
+            if spec.default_policy && policy_name == DEFAULT_POLICY_NAME {
+                problems.push(FieldProblem::new(
+                    &path,
+                    format!("`{DEFAULT_POLICY_NAME}` is the default policy's name; pick another name, or set defaultPolicy: false to replace it"),
+                ));
+            }
+            policy::validate_document(&path, doc, false, problems);
+        }
+        let mut seen = BTreeSet::new();
+        for (i, arn) in spec.managed_policy_arns.iter().enumerate() {
+            let path = format!("spec.managedPolicyArns[{i}]");
+            if !is_policy_arn(arn) {
+                problems.push(FieldProblem::new(
+                    &path,
+                    format!("`{arn}` is not a managed policy ARN, e.g. arn:aws:iam::aws:policy/AmazonBedrockFullAccess"),
+                ));
+            }
+            if !seen.insert(arn) {
+                problems.push(FieldProblem::new(&path, format!("`{arn}` is listed twice")));
+            }
+        }
+        if spec.managed_policy_arns.len() > 20 {
+            problems.push(FieldProblem::new(
+                "spec.managedPolicyArns",
+                "IAM attaches at most 20 managed policies to a role",
+            ));
+        }
+        if let Some(doc) = &spec.assume_role_policy {
+            policy::validate_document("spec.assumeRolePolicy", doc, true, problems);
+        }
+    }
+
+    fn resolve(&self, meta: &ObjectMeta, spec: &RoleSpec, _deps: &Deps<'_>) -> Result<DesiredRole> {
+        Ok(desired_role(
+            meta,
+            spec,
+            &self.ctx.aws.region,
+            &self.ctx.aws.account_id,
+        ))
+    }
+
+    async fn observe(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
+        let iam = &self.ctx.aws.iam;
+        let name = &d.name;
+        let role = match iam.get_role().role_name(name).send().await {
+            Ok(out) => out.role,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(aws_err(format!("GetRole {name}"))(e)),
+        };
+        let Some(role) = role else {
+            return Ok(None);
+        };
+        // GetRole returns the role's tags; ListRoleTags is the fallback for when it does not.
+        let mut owned = self
+            .ctx
+            .owns(role.tags().iter().map(|t| (t.key(), t.value())));
+        if !owned && role.tags().is_empty() {
+            let tags = iam
+                .list_role_tags()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(aws_err(format!("ListRoleTags {name}")))?;
+            owned = self.ctx.owns(tags.iter().map(|t| (t.key(), t.value())));
+        }
+        let policy_names = iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err(format!("ListRolePolicies {name}")))?;
+        let mut inline_policies = BTreeMap::new();
+        for policy_name in policy_names {
+            match iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&policy_name)
+                .send()
+                .await
+            {
+                Ok(out) => {
+                    inline_policies.insert(
+                        policy_name,
+                        policy::observed_document(out.policy_document()),
+                    );
+                }
+                // Deleted between the listing and now: it is not there.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_no_such_entity_exception()) => {}
+                Err(e) => return Err(aws_err(format!("GetRolePolicy {name} {policy_name}"))(e)),
+            }
+        }
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err(format!("ListAttachedRolePolicies {name}")))?;
+        Ok(Some(Observed {
+            owned,
+            resource: ObservedRole {
+                arn: role.arn().to_string(),
+                name: role.role_name().to_string(),
+                description: role.description().map(String::from),
+                max_session_duration: role.max_session_duration(),
+                assume_role_policy: role
+                    .assume_role_policy_document()
+                    .map(policy::observed_document),
+                inline_policies,
+                managed_policy_arns: attached
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(String::from))
+                    .collect(),
+            },
+        }))
+    }
+
+    fn diff(d: &DesiredRole, o: &ObservedRole) -> Vec<Change> {
+        let mut changes = Vec::new();
+        changes.extend(policy::diff_documents(
+            "spec.assumeRolePolicy",
+            o.assume_role_policy.as_ref(),
+            Some(&d.assume_role_policy),
+        ));
+        let names: BTreeSet<&String> = d
+            .inline_policies
+            .keys()
+            .chain(o.inline_policies.keys())
+            .collect();
+        for name in names {
+            changes.extend(policy::diff_documents(
+                &format!("spec.inlinePolicies.{name}"),
+                o.inline_policies.get(name),
+                d.inline_policies.get(name),
+            ));
+        }
+        compare(
+            &mut changes,
+            "spec.managedPolicyArns",
+            &o.managed_policy_arns,
+            &d.managed_policy_arns,
+        );
+        if let Some(description) = &d.description {
+            // IAM omits an empty description.
+            let observed = o.description.clone().unwrap_or_default();
+            compare(&mut changes, "spec.description", &observed, description);
+        }
+        compare(
+            &mut changes,
+            "spec.maxSessionDurationSeconds",
+            &o.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION),
+            &d.max_session_duration,
+        );
+        changes
+    }
+
+    fn outputs(_d: &DesiredRole, o: &ObservedRole) -> Outputs {
+        Outputs::from([
+            ("arn".to_string(), o.arn.clone()),
+            ("name".to_string(), o.name.clone()),
+        ])
+    }
+
+    async fn create(&self, d: &DesiredRole) -> Result<()> {
+        let name = &d.name;
+        let mut req = self
+            .ctx
+            .aws
+            .iam
+            .create_role()
+            .role_name(name)
+            .assume_role_policy_document(policy::to_text(&d.assume_role_policy))
+            .max_session_duration(d.max_session_duration);
+        if let Some(description) = d.description.as_deref().filter(|s| !s.is_empty()) {
+            req = req.description(description);
+        }
+        for (k, v) in self.ctx.owner_tags() {
+            req = req.tags(tag(k, v)?);
+        }
+        match req.send().await {
+            Ok(_) => {}
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_entity_already_exists_exception()) =>
+            {
+                // Created by a concurrent attempt (or someone else) since observe: look again
+                // rather than touch a role whose ownership is unknown.
+                return Err(ReconcileError::recoverable(
+                    "EntityAlreadyExists",
+                    format!(
+                        "CreateRole {name}: the role appeared since it was observed; observing again"
+                    ),
+                ));
+            }
+            Err(e) => return Err(aws_err(format!("CreateRole {name}"))(e)),
+        }
+        // A failure from here on leaves a role that is ours; the next step's diff finishes it.
+        for (policy_name, doc) in &d.inline_policies {
+            self.put_policy(name, policy_name, doc).await?;
+        }
+        for arn in &d.managed_policy_arns {
+            self.attach(name, arn).await?;
+        }
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        d: &DesiredRole,
+        o: &Observed<ObservedRole>,
+        _changes: &[Change],
+    ) -> Result<()> {
+        let iam = &self.ctx.aws.iam;
+        let (name, obs) = (&d.name, &o.resource);
+        if !o.owned {
+            let mut req = iam.tag_role().role_name(name);
+            for (k, v) in self.ctx.owner_tags() {
+                req = req.tags(tag(k, v)?);
+            }
+            req.send()
+                .await
+                .map_err(aws_err(format!("TagRole {name}")))?;
+        }
+        if obs.assume_role_policy.as_ref() != Some(&d.assume_role_policy) {
+            iam.update_assume_role_policy()
+                .role_name(name)
+                .policy_document(policy::to_text(&d.assume_role_policy))
+                .send()
+                .await
+                .map_err(aws_err(format!("UpdateAssumeRolePolicy {name}")))?;
+        }
+        // Grant before revoking, so the role never holds less than either version.
+        for (policy_name, doc) in &d.inline_policies {
+            if obs.inline_policies.get(policy_name) != Some(doc) {
+                self.put_policy(name, policy_name, doc).await?;
+            }
+        }
+        for arn in d.managed_policy_arns.difference(&obs.managed_policy_arns) {
+            self.attach(name, arn).await?;
+        }
+        for arn in obs.managed_policy_arns.difference(&d.managed_policy_arns) {
+            self.detach(name, arn).await?;
+        }
+        for policy_name in obs.inline_policies.keys() {
+            if !d.inline_policies.contains_key(policy_name) {
+                self.delete_policy(name, policy_name).await?;
+            }
+        }
+        let description_changed = d
+            .description
+            .as_ref()
+            .is_some_and(|want| obs.description.as_deref().unwrap_or_default() != want);
+        let session_changed =
+            obs.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION) != d.max_session_duration;
+        if description_changed || session_changed {
+            let mut req = iam
+                .update_role()
+                .role_name(name)
+                .max_session_duration(d.max_session_duration);
+            // Always send the description: moto clears it when UpdateRole omits it.
+            if let Some(description) = d.description.as_ref().or(obs.description.as_ref()) {
+                req = req.description(description);
+            }
+            req.send()
+                .await
+                .map_err(aws_err(format!("UpdateRole {name}")))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, d: &DesiredRole, o: &ObservedRole) -> Result<()> {
+        let name = &d.name;
+        for arn in &o.managed_policy_arns {
+            self.detach(name, arn).await?;
+        }
+        for policy_name in o.inline_policies.keys() {
+            self.delete_policy(name, policy_name).await?;
+        }
+        match self.ctx.aws.iam.delete_role().role_name(name).send().await {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
+            {
+                Ok(())
+            }
+            // Something was attached since observe: the next attempt observes and removes it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_delete_conflict_exception()) =>
+            {
+                let err = aws_err(format!("DeleteRole {name}"))(e);
+                Err(ReconcileError::recoverable(err.reason, err.message))
+            }
+            Err(e) => Err(aws_err(format!("DeleteRole {name}"))(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REGION: &str = "us-east-1";
+    const ACCOUNT: &str = "123456789012";
+
+    fn spec() -> RoleSpec {
+        RoleSpec {
+            role_name: None,
+            description: None,
+            max_session_duration_seconds: None,
+            default_policy: true,
+            inline_policies: BTreeMap::new(),
+            managed_policy_arns: Vec::new(),
+            assume_role_policy: None,
+        }
+    }
+
+    fn meta(name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    fn s3_policy(action: &str) -> Value {
+        json!({"Version": "2012-10-17", "Statement": [{"Sid": "S3", "Effect": "Allow", "Action": action, "Resource": "*"}]})
+    }
+
+    /// What IAM would report for a converged role.
+    fn converged(d: &DesiredRole) -> ObservedRole {
+        ObservedRole {
+            arn: format!("arn:aws:iam::{ACCOUNT}:role/{}", d.name),
+            name: d.name.clone(),
+            description: d.description.clone().filter(|s| !s.is_empty()),
+            max_session_duration: Some(d.max_session_duration),
+            assume_role_policy: Some(d.assume_role_policy.clone()),
+            inline_policies: d.inline_policies.clone(),
+            managed_policy_arns: d.managed_policy_arns.clone(),
+        }
+    }
+
+    #[test]
+    fn defaults() {
+        let d = desired_role(&meta("agentcore-runtime"), &spec(), REGION, ACCOUNT);
+        assert_eq!(d.name, "agentcore-runtime");
+        assert_eq!(d.max_session_duration, 3600);
+        assert_eq!(
+            d.inline_policies.keys().collect::<Vec<_>>(),
+            vec![DEFAULT_POLICY_NAME]
+        );
+        let trust = &d.assume_role_policy["Statement"][0];
+        assert_eq!(
+            trust["Principal"]["Service"],
+            json!(["bedrock-agentcore.amazonaws.com"])
+        );
+        assert_eq!(
+            trust["Condition"]["StringEquals"]["aws:SourceAccount"],
+            json!([ACCOUNT])
+        );
+        assert_eq!(
+            trust["Condition"]["ArnLike"]["aws:SourceArn"],
+            json!(["arn:aws:bedrock-agentcore:us-east-1:123456789012:*"])
+        );
+        let exec = &d.inline_policies[DEFAULT_POLICY_NAME];
+        let statements = exec["Statement"].as_array().cloned().unwrap_or_default();
+        assert_eq!(statements.len(), 9);
+        assert!(statements.iter().all(|s| s["Sid"].is_string()));
+        let by_sid = |sid: &str| {
+            statements
+                .iter()
+                .find(|s| s["Sid"] == sid)
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            by_sid("EcrImagePull")["Resource"],
+            json!(["arn:aws:ecr:us-east-1:123456789012:repository/*"])
+        );
+        assert_eq!(
+            by_sid("CloudWatchMetrics")["Condition"],
+            json!({"StringEquals": {"cloudwatch:namespace": ["bedrock-agentcore"]}})
+        );
+        assert_eq!(
+            by_sid("LogsWriteStreams")["Resource"],
+            json!([
+                "arn:aws:logs:us-east-1:123456789012:log-group:/aws/bedrock-agentcore/runtimes/*:log-stream:*"
+            ])
+        );
+        assert_eq!(
+            by_sid("GetAgentAccessToken")["Resource"],
+            json!([
+                "arn:aws:bedrock-agentcore:us-east-1:123456789012:workload-identity-directory/default",
+                "arn:aws:bedrock-agentcore:us-east-1:123456789012:workload-identity-directory/default/workload-identity/*"
+            ])
+        );
+        let mut problems = Vec::new();
+        policy::validate_document("x", exec, false, &mut problems);
+        policy::validate_document("y", &d.assume_role_policy, true, &mut problems);
+        assert_eq!(problems, vec![]);
+
+        let mut custom = spec();
+        custom.role_name = Some("explicit".into());
+        custom.default_policy = false;
+        custom
+            .inline_policies
+            .insert("extra".into(), s3_policy("s3:GetObject"));
+        custom.managed_policy_arns = vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()];
+        custom.max_session_duration_seconds = Some(7200);
+        let d = desired_role(&meta("m"), &custom, REGION, ACCOUNT);
+        assert_eq!(d.name, "explicit");
+        assert_eq!(d.max_session_duration, 7200);
+        assert_eq!(d.inline_policies.keys().collect::<Vec<_>>(), vec!["extra"]);
+        assert_eq!(
+            d.inline_policies["extra"],
+            policy::canonical(&s3_policy("s3:GetObject"))
+        );
+    }
+
+    #[test]
+    fn diff_table() {
+        let mut s = spec();
+        s.description = Some("runtime role".into());
+        s.inline_policies
+            .insert("extra".into(), s3_policy("s3:GetObject"));
+        s.managed_policy_arns = vec!["arn:aws:iam::aws:policy/A".into()];
+        let d = desired_role(&meta("r"), &s, REGION, ACCOUNT);
+        let base = converged(&d);
+        type Edit = fn(&mut ObservedRole);
+        let cases: Vec<(Edit, Vec<&str>)> = vec![
+            (|_| {}, vec![]),
+            // IAM hands back the same documents in another shape: no change.
+            (
+                |o| {
+                    o.inline_policies.insert(
+                        "extra".into(),
+                        policy::observed_document(
+                            "%7B%22Statement%22%3A%7B%22Action%22%3A%22s3%3AGetObject%22%2C%22Resource%22%3A%22%2A%22%2C%22Effect%22%3A%22Allow%22%2C%22Sid%22%3A%22S3%22%7D%2C%22Version%22%3A%222012-10-17%22%7D",
+                        ),
+                    );
+                },
+                vec![],
+            ),
+            (|o| o.max_session_duration = None, vec![]),
+            (
+                |o| o.assume_role_policy = Some(json!({"Statement": []})),
+                vec!["spec.assumeRolePolicy"],
+            ),
+            (
+                |o| o.assume_role_policy = None,
+                vec!["spec.assumeRolePolicy"],
+            ),
+            (
+                |o| {
+                    o.inline_policies
+                        .insert("extra".into(), policy::canonical(&s3_policy("s3:*")));
+                },
+                vec!["spec.inlinePolicies.extra"],
+            ),
+            (
+                |o| {
+                    o.inline_policies.remove(DEFAULT_POLICY_NAME);
+                },
+                vec!["spec.inlinePolicies.AgentCoreRuntimeExecution"],
+            ),
+            (
+                |o| {
+                    o.inline_policies
+                        .insert("stray".into(), policy::canonical(&s3_policy("s3:*")));
+                },
+                vec!["spec.inlinePolicies.stray"],
+            ),
+            (
+                |o| {
+                    o.managed_policy_arns
+                        .insert("arn:aws:iam::aws:policy/B".into());
+                },
+                vec!["spec.managedPolicyArns"],
+            ),
+            (
+                |o| o.managed_policy_arns.clear(),
+                vec!["spec.managedPolicyArns"],
+            ),
+            (|o| o.description = None, vec!["spec.description"]),
+            (
+                |o| o.description = Some("other".into()),
+                vec!["spec.description"],
+            ),
+            (
+                |o| o.max_session_duration = Some(7200),
+                vec!["spec.maxSessionDurationSeconds"],
+            ),
+        ];
+        for (i, (edit, want)) in cases.into_iter().enumerate() {
+            let mut o = base.clone();
+            edit(&mut o);
+            let got: Vec<String> = Role::diff(&d, &o).into_iter().map(|c| c.field).collect();
+            assert_eq!(got, want, "case {i}");
+        }
+    }
+
+    #[test]
+    fn diff_names_the_statement() {
+        let d = desired_role(&meta("r"), &spec(), REGION, ACCOUNT);
+        let mut o = converged(&d);
+        let mut changed = d.inline_policies[DEFAULT_POLICY_NAME].clone();
+        if let Some(stmts) = changed["Statement"].as_array_mut() {
+            for s in stmts.iter_mut() {
+                if s["Sid"] == "XRayTracing" {
+                    s["Action"] = json!(["xray:PutTraceSegments"]);
+                }
+            }
+        }
+        o.inline_policies
+            .insert(DEFAULT_POLICY_NAME.into(), changed);
+        let changes = Role::diff(&d, &o);
+        assert_eq!(changes.len(), 1);
+        let keys = |v: &Option<Value>| {
+            v.as_ref()
+                .and_then(Value::as_object)
+                .map(|m| m.keys().cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(
+            keys(&changes[0].from),
+            Some(vec!["XRayTracing".to_string()])
+        );
+        assert_eq!(keys(&changes[0].to), Some(vec!["XRayTracing".to_string()]));
+    }
+
+    #[test]
+    fn description_absent_is_unmanaged() {
+        let d = desired_role(&meta("r"), &spec(), REGION, ACCOUNT);
+        let mut o = converged(&d);
+        o.description = Some("set by hand".into());
+        assert_eq!(Role::diff(&d, &o), vec![]);
+        let mut s = spec();
+        s.description = Some(String::new());
+        let d = desired_role(&meta("r"), &s, REGION, ACCOUNT);
+        assert_eq!(Role::diff(&d, &converged(&d)), vec![]);
+    }
+
+    #[test]
+    fn validation_table() {
+        type Edit = fn(&mut RoleSpec);
+        let cases: Vec<(&str, Edit, usize)> = vec![
+            ("agentcore-runtime", |_| {}, 0),
+            ("ok", |s| s.role_name = Some("Role_+=,.@-1".into()), 0),
+            ("bad name!", |_| {}, 1),
+            ("ok", |s| s.role_name = Some("a".repeat(65)), 1),
+            ("ok", |s| s.role_name = Some("has space".into()), 1),
+            ("ok", |s| s.role_name = Some(String::new()), 1),
+            ("ok", |s| s.description = Some("fine ünïcode".into()), 0),
+            ("ok", |s| s.description = Some("emoji 🚀".into()), 1),
+            ("ok", |s| s.description = Some("x".repeat(1001)), 1),
+            ("ok", |s| s.max_session_duration_seconds = Some(43200), 0),
+            ("ok", |s| s.max_session_duration_seconds = Some(3599), 1),
+            ("ok", |s| s.max_session_duration_seconds = Some(43201), 1),
+            (
+                "ok",
+                |s| {
+                    s.inline_policies
+                        .insert("extra".into(), s3_policy("s3:GetObject"));
+                },
+                0,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.inline_policies
+                        .insert("bad name".into(), s3_policy("s3:GetObject"));
+                },
+                1,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.inline_policies
+                        .insert(DEFAULT_POLICY_NAME.into(), s3_policy("s3:GetObject"));
+                },
+                1,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.default_policy = false;
+                    s.inline_policies
+                        .insert(DEFAULT_POLICY_NAME.into(), s3_policy("s3:GetObject"));
+                },
+                0,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.inline_policies
+                        .insert("p".into(), json!({"Statement": {"Effect": "Allow"}}));
+                },
+                2,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.managed_policy_arns = vec![
+                        "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+                            .into(),
+                        "arn:aws:iam::123456789012:policy/mine".into(),
+                    ]
+                },
+                0,
+            ),
+            (
+                "ok",
+                |s| s.managed_policy_arns = vec!["AmazonS3ReadOnlyAccess".into()],
+                1,
+            ),
+            (
+                "ok",
+                |s| s.managed_policy_arns = vec!["arn:aws:iam::aws:role/x".into()],
+                1,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.managed_policy_arns = vec![
+                        "arn:aws:iam::aws:policy/A".into(),
+                        "arn:aws:iam::aws:policy/A".into(),
+                    ]
+                },
+                1,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.assume_role_policy = Some(json!({
+                        "Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Principal": {"Service": "ecs-tasks.amazonaws.com"}, "Action": "sts:AssumeRole"}]
+                    }))
+                },
+                0,
+            ),
+            (
+                "ok",
+                |s| {
+                    s.assume_role_policy = Some(
+                        json!({"Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole"}]}),
+                    )
+                },
+                1,
+            ),
+        ];
+        for (i, (name, edit, count)) in cases.into_iter().enumerate() {
+            let mut s = spec();
+            edit(&mut s);
+            let mut problems = Vec::new();
+            Role::validate(name, &s, &mut problems);
+            assert_eq!(problems.len(), count, "case {i}: {problems:?}");
+        }
+    }
+
+    #[test]
+    fn spec_parses_from_yaml() {
+        let yaml = r#"
+roleName: agentcore-runtime
+inlinePolicies:
+  SecretsRead:
+    Version: "2012-10-17"
+    Statement:
+      - Sid: ReadSecret
+        Effect: Allow
+        Action: secretsmanager:GetSecretValue
+        Resource: "*"
+managedPolicyArns: [arn:aws:iam::aws:policy/ReadOnlyAccess]
+maxSessionDurationSeconds: 7200
+"#;
+        let docs = crate::manifest::yaml::parse_documents(yaml).expect("yaml");
+        let s: RoleSpec = crate::manifest::de::from_node(&docs[0], "spec").expect("spec");
+        assert!(s.default_policy);
+        assert_eq!(s.max_session_duration_seconds, Some(7200));
+        let mut problems = Vec::new();
+        Role::validate("x", &s, &mut problems);
+        assert_eq!(problems, vec![]);
+        assert_eq!(
+            s.inline_policies["SecretsRead"]["Statement"][0]["Action"],
+            json!("secretsmanager:GetSecretValue")
+        );
+    }
+}
