@@ -1418,10 +1418,12 @@ mod tests {
 
     fn problems(name: &str, yaml: &str) -> Vec<(String, String)> {
         let docs = parse_documents(yaml).unwrap();
-        match SchemaOf::<AgentRuntime>(std::marker::PhantomData).parse(name, &docs[0]) {
-            Ok(_) => vec![],
-            Err(ps) => ps.into_iter().map(|p| (p.path, p.message)).collect(),
-        }
+        SchemaOf::<AgentRuntime>(std::marker::PhantomData)
+            .parse(name, &docs[0])
+            .1
+            .into_iter()
+            .map(|p| (p.path, p.message))
+            .collect::<Vec<_>>()
     }
 
     #[test]

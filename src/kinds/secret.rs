@@ -638,10 +638,12 @@ mod tests {
 
     fn problems(name: &str, yaml: &str) -> Vec<String> {
         let docs = parse_documents(yaml).unwrap();
-        match SchemaOf::<Secret>(std::marker::PhantomData).parse(name, &docs[0]) {
-            Ok(_) => vec![],
-            Err(ps) => ps.into_iter().map(|p| p.path).collect(),
-        }
+        SchemaOf::<Secret>(std::marker::PhantomData)
+            .parse(name, &docs[0])
+            .1
+            .into_iter()
+            .map(|p| p.path)
+            .collect()
     }
 
     #[test]

@@ -471,7 +471,7 @@ mod tests {
             ),
             (
                 vec![("a.yaml", param("a", "  name: /a\n  value: { from: Widget/zzz, output: value }\n"))],
-                vec!["a.yaml:7: Parameter/a: spec.value.from: `Widget` is not a known kind; known kinds: Parameter"],
+                vec!["a.yaml:7: Parameter/a: spec.value.from: `Widget` is not a known kind; known kinds: "],
             ),
             (
                 vec![("a.yaml", "apiVersion: v1\nkind: Parameter\nmetadata:\n  name: a\n  owner: me\nspec:\n  name: /a\n  value: { value: x }\nstatus: {}\n".to_string())],
