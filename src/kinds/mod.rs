@@ -19,6 +19,9 @@ use crate::error::{ReconcileError, Result};
 use crate::manifest::de::{FieldProblem, from_node};
 use crate::manifest::yaml::Node;
 
+pub mod user_pool;
+pub mod user_pool_client;
+pub mod user;
 pub mod parameter;
 
 /// The API group and version of every manifest document.
@@ -526,6 +529,9 @@ impl Registry {
             live: BTreeMap::new(),
         };
         // Adding a kind: one file in this folder, one line here.
+        r.register::<user_pool::UserPool>();
+        r.register::<user_pool_client::UserPoolClient>();
+        r.register::<user::User>();
         r.register::<parameter::Parameter>();
         r
     }
