@@ -26,6 +26,9 @@ pub mod policy;
 pub mod repository;
 pub mod role;
 pub mod secret;
+pub mod user;
+pub mod user_pool;
+pub mod user_pool_client;
 
 /// The API group and version of every manifest document.
 pub const API_VERSION: &str = "agentcore.dev/v1alpha1";
@@ -560,6 +563,9 @@ impl Registry {
             live: BTreeMap::new(),
         };
         // Adding a kind: one file in this folder, one line here.
+        r.register::<user_pool::UserPool>();
+        r.register::<user_pool_client::UserPoolClient>();
+        r.register::<user::User>();
         r.register::<role::Role>();
         r.register::<repository::Repository>();
         r.register::<image::Image>();

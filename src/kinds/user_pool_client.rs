@@ -1,0 +1,903 @@
+//! `UserPoolClient`: an app client of a Cognito user pool (the audience the MCP server's
+//! authorizer allows, and what users sign in through).
+//!
+//! App clients cannot be tagged. A client found by name in the referenced pool counts as
+//! ours: the pool is ours (it carries the owner tag) or was adopted explicitly with the
+//! adopt annotation, and whoever owns a pool owns the clients inside it.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_cognitoidentityprovider::types::{
+    ExplicitAuthFlowsType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::user_pool::check_cognito_name;
+use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
+use crate::error::{ReconcileError, Result, aws_err};
+use crate::manifest::de::FieldProblem;
+
+/// The explicit auth flows Cognito accepts.
+pub const AUTH_FLOWS: [&str; 6] = [
+    "ALLOW_ADMIN_USER_PASSWORD_AUTH",
+    "ALLOW_CUSTOM_AUTH",
+    "ALLOW_USER_PASSWORD_AUTH",
+    "ALLOW_USER_SRP_AUTH",
+    "ALLOW_REFRESH_TOKEN_AUTH",
+    "ALLOW_USER_AUTH",
+];
+/// Legacy flow names and their replacements (Cognito rejects mixing the two styles).
+const LEGACY_FLOWS: [(&str, &str); 3] = [
+    ("ADMIN_NO_SRP_AUTH", "ALLOW_ADMIN_USER_PASSWORD_AUTH"),
+    ("CUSTOM_AUTH_FLOW_ONLY", "ALLOW_CUSTOM_AUTH"),
+    ("USER_PASSWORD_AUTH", "ALLOW_USER_PASSWORD_AUTH"),
+];
+const DEFAULT_FLOWS: [&str; 2] = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"];
+
+const MINUTE: u64 = 60;
+const HOUR: u64 = 60 * MINUTE;
+const DAY: u64 = 24 * HOUR;
+const DEFAULT_ACCESS: u64 = HOUR;
+const DEFAULT_ID: u64 = HOUR;
+const DEFAULT_REFRESH: u64 = 30 * DAY;
+/// Cognito's limits for access and ID tokens: 5 minutes to 1 day.
+const ACCESS_RANGE: (u64, u64) = (5 * MINUTE, DAY);
+/// Cognito's limits for refresh tokens: 1 hour to 10 years.
+const REFRESH_RANGE: (u64, u64) = (HOUR, 3650 * DAY);
+
+/// How long each kind of token stays valid, as durations such as `60m`, `1h`, `30d`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenValiditySpec {
+    /// Access token lifetime, 5m to 1d in whole minutes. Default 60m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+    /// ID token lifetime, 5m to 1d in whole minutes. Default 60m.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<String>,
+    /// Refresh token lifetime, 1h to 3650d in whole minutes. Default 30d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserPoolClientSpec {
+    /// `metadata.name` of the UserPool the client belongs to.
+    pub user_pool_ref: String,
+    /// The client's name in Cognito; defaults to `metadata.name`. The client is found by
+    /// this name inside its pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_name: Option<String>,
+    /// Whether the client has a client secret. Default false. Fixed at creation: changing
+    /// it means replacing the client.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_secret: Option<bool>,
+    /// Sign-in flows the client allows (ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH,
+    /// ALLOW_USER_SRP_AUTH, ALLOW_ADMIN_USER_PASSWORD_AUTH, ALLOW_CUSTOM_AUTH,
+    /// ALLOW_USER_AUTH). Default [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explicit_auth_flows: Option<Vec<String>>,
+    /// Token lifetimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_validity: Option<TokenValiditySpec>,
+}
+
+/// Token lifetimes in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Validity {
+    pub access: u64,
+    pub id: u64,
+    pub refresh: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DesiredUserPoolClient {
+    pub pool_id: String,
+    pub name: String,
+    pub generate_secret: bool,
+    /// Sorted and without duplicates: order and repeats do not matter to Cognito.
+    pub flows: BTreeSet<String>,
+    pub validity: Validity,
+}
+
+#[derive(Debug, Clone)]
+pub struct ObservedUserPoolClient {
+    pub id: String,
+    pub has_secret: bool,
+    pub flows: BTreeSet<String>,
+    pub validity: Validity,
+    /// The whole description without its secret: UpdateUserPoolClient resets what it is
+    /// not given, so an update sends back everything we do not manage from here.
+    pub raw: UserPoolClientType,
+}
+
+/// Parse a token lifetime and check it against Cognito's range.
+fn parse_validity(text: &str, (min, max): (u64, u64)) -> std::result::Result<u64, String> {
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|_| format!("`{text}` is not a duration; write e.g. 60m, 1h, 30d"))?;
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || !secs.is_multiple_of(MINUTE) {
+        return Err(format!("`{text}` is not a whole number of minutes"));
+    }
+    if !(min..=max).contains(&secs) {
+        return Err(format!(
+            "`{text}` is out of range: Cognito allows {} to {}",
+            human(min),
+            human(max)
+        ));
+    }
+    Ok(secs)
+}
+
+fn human(secs: u64) -> String {
+    humantime::format_duration(Duration::from_secs(secs)).to_string()
+}
+
+/// The lifetimes of a spec, each with its manifest path; errors name the path.
+fn validity_of(
+    spec: Option<&TokenValiditySpec>,
+) -> std::result::Result<Validity, Vec<FieldProblem>> {
+    let spec = spec.cloned().unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut one = |field: &str, text: &Option<String>, range, default| match text {
+        None => default,
+        Some(t) => parse_validity(t, range).unwrap_or_else(|msg| {
+            problems.push(FieldProblem::new(
+                format!("spec.tokenValidity.{field}"),
+                msg,
+            ));
+            default
+        }),
+    };
+    let v = Validity {
+        access: one(
+            "accessToken",
+            &spec.access_token,
+            ACCESS_RANGE,
+            DEFAULT_ACCESS,
+        ),
+        id: one("idToken", &spec.id_token, ACCESS_RANGE, DEFAULT_ID),
+        refresh: one(
+            "refreshToken",
+            &spec.refresh_token,
+            REFRESH_RANGE,
+            DEFAULT_REFRESH,
+        ),
+    };
+    if problems.is_empty() {
+        for (field, secs) in [("accessToken", v.access), ("idToken", v.id)] {
+            if secs > v.refresh {
+                problems.push(FieldProblem::new(
+                    format!("spec.tokenValidity.{field}"),
+                    format!(
+                        "{} is longer than the refresh token's {}; Cognito requires it to be no longer",
+                        human(secs),
+                        human(v.refresh)
+                    ),
+                ));
+            }
+        }
+    }
+    if problems.is_empty() {
+        Ok(v)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Seconds of `value` in `unit`, with Cognito's default unit when none is reported.
+fn seconds(value: i64, unit: Option<&TimeUnitsType>, default_unit: u64) -> u64 {
+    let per = match unit {
+        Some(TimeUnitsType::Seconds) => 1,
+        Some(TimeUnitsType::Minutes) => MINUTE,
+        Some(TimeUnitsType::Hours) => HOUR,
+        Some(TimeUnitsType::Days) => DAY,
+        _ => default_unit,
+    };
+    u64::try_from(value).unwrap_or(0).saturating_mul(per)
+}
+
+/// The lifetimes a client reports, in seconds. Missing values (and a refresh validity of
+/// 0, which Cognito replaces with its default) are Cognito's defaults; missing units are
+/// Cognito's default units (hours for access and ID tokens, days for refresh tokens).
+pub fn observed_validity(c: &UserPoolClientType) -> Validity {
+    let units = c.token_validity_units();
+    let or = |secs: u64, default: u64| if secs == 0 { default } else { secs };
+    Validity {
+        access: c
+            .access_token_validity()
+            .map(|v| {
+                or(
+                    seconds(v.into(), units.and_then(|u| u.access_token()), HOUR),
+                    DEFAULT_ACCESS,
+                )
+            })
+            .unwrap_or(DEFAULT_ACCESS),
+        id: c
+            .id_token_validity()
+            .map(|v| {
+                or(
+                    seconds(v.into(), units.and_then(|u| u.id_token()), HOUR),
+                    DEFAULT_ID,
+                )
+            })
+            .unwrap_or(DEFAULT_ID),
+        refresh: or(
+            seconds(
+                c.refresh_token_validity().into(),
+                units.and_then(|u| u.refresh_token()),
+                DAY,
+            ),
+            DEFAULT_REFRESH,
+        ),
+    }
+}
+
+/// The lifetimes as Cognito values and units: minutes for access and ID tokens, days for
+/// a refresh lifetime of whole days, minutes otherwise.
+fn validity_request(v: &Validity) -> (i32, i32, i32, TokenValidityUnitsType) {
+    let minutes = |secs: u64| i32::try_from(secs / MINUTE).unwrap_or(i32::MAX);
+    let (refresh, refresh_unit) = if v.refresh.is_multiple_of(DAY) {
+        (
+            i32::try_from(v.refresh / DAY).unwrap_or(i32::MAX),
+            TimeUnitsType::Days,
+        )
+    } else {
+        (minutes(v.refresh), TimeUnitsType::Minutes)
+    };
+    let units = TokenValidityUnitsType::builder()
+        .access_token(TimeUnitsType::Minutes)
+        .id_token(TimeUnitsType::Minutes)
+        .refresh_token(refresh_unit)
+        .build();
+    (minutes(v.access), minutes(v.id), refresh, units)
+}
+
+fn sdk_flows(flows: &BTreeSet<String>) -> Vec<ExplicitAuthFlowsType> {
+    flows
+        .iter()
+        .map(|f| ExplicitAuthFlowsType::from(f.as_str()))
+        .collect()
+}
+
+pub struct UserPoolClient {
+    ctx: Arc<Ctx>,
+}
+
+#[async_trait]
+impl Kind for UserPoolClient {
+    const KIND: &'static str = "UserPoolClient";
+    type Spec = UserPoolClientSpec;
+    type Desired = DesiredUserPoolClient;
+    type Observed = ObservedUserPoolClient;
+
+    fn new(ctx: Arc<Ctx>) -> Self {
+        Self { ctx }
+    }
+
+    fn references(spec: &UserPoolClientSpec) -> Vec<Reference> {
+        vec![Reference::new(
+            "spec.userPoolRef",
+            "UserPool",
+            &spec.user_pool_ref,
+        )]
+    }
+
+    fn validate(name: &str, spec: &UserPoolClientSpec, problems: &mut Vec<FieldProblem>) {
+        if spec.user_pool_ref.is_empty() {
+            problems.push(FieldProblem::new(
+                "spec.userPoolRef",
+                "name the UserPool (its metadata.name) this client belongs to",
+            ));
+        }
+        match &spec.client_name {
+            Some(n) => check_cognito_name("spec.clientName", "client name", n, problems),
+            None => check_cognito_name(
+                "metadata.name",
+                "client name (spec.clientName defaults to metadata.name; set it to another name)",
+                name,
+                problems,
+            ),
+        }
+        if let Some(flows) = &spec.explicit_auth_flows {
+            if flows.is_empty() {
+                problems.push(FieldProblem::new(
+                    "spec.explicitAuthFlows",
+                    format!("list at least one flow; allowed: {}", AUTH_FLOWS.join(", ")),
+                ));
+            }
+            for (i, flow) in flows.iter().enumerate() {
+                let path = format!("spec.explicitAuthFlows[{i}]");
+                if let Some((_, new)) = LEGACY_FLOWS.iter().find(|(old, _)| old == flow) {
+                    problems.push(FieldProblem::new(
+                        path,
+                        format!("`{flow}` is a legacy flow name; use {new}"),
+                    ));
+                } else if !AUTH_FLOWS.contains(&flow.as_str()) {
+                    problems.push(FieldProblem::new(
+                        path,
+                        format!("unknown flow `{flow}`; allowed: {}", AUTH_FLOWS.join(", ")),
+                    ));
+                }
+            }
+        }
+        if let Err(found) = validity_of(spec.token_validity.as_ref()) {
+            problems.extend(found);
+        }
+    }
+
+    fn resolve(
+        &self,
+        meta: &ObjectMeta,
+        spec: &UserPoolClientSpec,
+        deps: &Deps<'_>,
+    ) -> Result<DesiredUserPoolClient> {
+        let validity = validity_of(spec.token_validity.as_ref()).map_err(|problems| {
+            let text = problems
+                .iter()
+                .map(|p| format!("{}: {}", p.path, p.message))
+                .collect::<Vec<_>>()
+                .join("; ");
+            ReconcileError::terminal("InvalidSpec", text)
+        })?;
+        let flows = match &spec.explicit_auth_flows {
+            Some(f) => f.iter().cloned().collect(),
+            None => DEFAULT_FLOWS.iter().map(|f| f.to_string()).collect(),
+        };
+        Ok(DesiredUserPoolClient {
+            pool_id: deps.get("UserPool", &spec.user_pool_ref, "poolId")?,
+            name: spec
+                .client_name
+                .clone()
+                .unwrap_or_else(|| meta.name.clone()),
+            generate_secret: spec.generate_secret.unwrap_or(false),
+            flows,
+            validity,
+        })
+    }
+
+    async fn observe(
+        &self,
+        d: &DesiredUserPoolClient,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
+        let cognito = &self.ctx.aws.cognito;
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = match cognito
+                .list_user_pool_clients()
+                .user_pool_id(&d.pool_id)
+                .max_results(60)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                // The pool is gone, and its clients with it.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(aws_err(format!("ListUserPoolClients {}", d.pool_id))(e)),
+            };
+            ids.extend(
+                page.user_pool_clients()
+                    .iter()
+                    .filter(|c| c.client_name() == Some(d.name.as_str()))
+                    .filter_map(|c| c.client_id().map(String::from)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        if ids.len() > 1 {
+            // Clients carry no tags, so nothing tells ours apart.
+            return Err(ReconcileError::terminal(
+                "AmbiguousUserPoolClient",
+                format!(
+                    "{} app clients are named {} in pool {} ({}); delete the extra ones or set spec.clientName",
+                    ids.len(),
+                    d.name,
+                    d.pool_id,
+                    ids.join(", ")
+                ),
+            ));
+        }
+        let Some(id) = ids.pop() else { return Ok(None) };
+        let described = match cognito
+            .describe_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_id(&id)
+            .send()
+            .await
+        {
+            Ok(out) => out.user_pool_client,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(aws_err(format!("DescribeUserPoolClient {} ({id})", d.name))(e)),
+        };
+        let Some(mut raw) = described else {
+            return Ok(None);
+        };
+        let has_secret = raw.client_secret().is_some_and(|s| !s.is_empty());
+        // Never keep the client secret around.
+        raw.client_secret = None;
+        let flows = raw
+            .explicit_auth_flows()
+            .iter()
+            .map(|f| f.as_str().to_string())
+            .collect();
+        let validity = observed_validity(&raw);
+        Ok(Some(Observed {
+            // Owned when found: see the module documentation.
+            owned: true,
+            resource: ObservedUserPoolClient {
+                id,
+                has_secret,
+                flows,
+                validity,
+                raw,
+            },
+        }))
+    }
+
+    fn diff(d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if o.has_secret != d.generate_secret {
+            changes.push(Change::new(
+                "spec.generateSecret",
+                Some(Value::Bool(o.has_secret)),
+                Some(Value::String(format!(
+                    "{} (requires replacement)",
+                    d.generate_secret
+                ))),
+            ));
+        }
+        let list = |s: &BTreeSet<String>| s.iter().cloned().collect::<Vec<_>>();
+        compare(
+            &mut changes,
+            "spec.explicitAuthFlows",
+            &list(&o.flows),
+            &list(&d.flows),
+        );
+        let base = "spec.tokenValidity";
+        for (field, have, want) in [
+            ("accessToken", o.validity.access, d.validity.access),
+            ("idToken", o.validity.id, d.validity.id),
+            ("refreshToken", o.validity.refresh, d.validity.refresh),
+        ] {
+            // Compared in seconds (`human` is one-to-one), shown as durations.
+            compare(
+                &mut changes,
+                &format!("{base}.{field}"),
+                &human(have),
+                &human(want),
+            );
+        }
+        changes
+    }
+
+    fn outputs(d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Outputs {
+        Outputs::from([
+            ("clientId".to_string(), o.id.clone()),
+            ("clientName".to_string(), d.name.clone()),
+            ("poolId".to_string(), d.pool_id.clone()),
+        ])
+    }
+
+    async fn create(&self, d: &DesiredUserPoolClient) -> Result<()> {
+        // No client token exists for CreateUserPoolClient; a retry after a lost response is
+        // caught by observe, which finds the client by name.
+        let (access, id, refresh, units) = validity_request(&d.validity);
+        self.ctx
+            .aws
+            .cognito
+            .create_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_name(&d.name)
+            .generate_secret(d.generate_secret)
+            .set_explicit_auth_flows(Some(sdk_flows(&d.flows)))
+            .access_token_validity(access)
+            .id_token_validity(id)
+            .refresh_token_validity(refresh)
+            .token_validity_units(units)
+            .send()
+            .await
+            .map_err(aws_err(format!(
+                "CreateUserPoolClient {} in {}",
+                d.name, d.pool_id
+            )))?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        d: &DesiredUserPoolClient,
+        o: &Observed<ObservedUserPoolClient>,
+        _changes: &[Change],
+    ) -> Result<()> {
+        let o = &o.resource;
+        if o.has_secret != d.generate_secret {
+            return Err(ReconcileError::terminal(
+                "RequiresReplacement",
+                format!(
+                    "app client {} ({}) {} and Cognito cannot change that after creation; \
+                     delete the client so it is created again, or give it a new spec.clientName",
+                    d.name,
+                    o.id,
+                    if o.has_secret {
+                        "has a client secret"
+                    } else {
+                        "has no client secret"
+                    }
+                ),
+            ));
+        }
+        // UpdateUserPoolClient sets every setting it is not given back to its default (on
+        // AWS; moto merges instead), so everything we do not manage is sent back as described.
+        let raw = &o.raw;
+        let (access, id, refresh, units) = validity_request(&d.validity);
+        let non_empty = |v: &Option<Vec<String>>| v.clone().filter(|v| !v.is_empty());
+        self.ctx
+            .aws
+            .cognito
+            .update_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_id(&o.id)
+            .client_name(&d.name)
+            .set_explicit_auth_flows(Some(sdk_flows(&d.flows)))
+            .access_token_validity(access)
+            .id_token_validity(id)
+            .refresh_token_validity(refresh)
+            .token_validity_units(units)
+            .set_read_attributes(non_empty(&raw.read_attributes))
+            .set_write_attributes(non_empty(&raw.write_attributes))
+            .set_supported_identity_providers(non_empty(&raw.supported_identity_providers))
+            .set_callback_urls(non_empty(&raw.callback_urls))
+            .set_logout_urls(non_empty(&raw.logout_urls))
+            .set_default_redirect_uri(raw.default_redirect_uri.clone())
+            .set_allowed_o_auth_flows(raw.allowed_o_auth_flows.clone().filter(|v| !v.is_empty()))
+            .set_allowed_o_auth_scopes(non_empty(&raw.allowed_o_auth_scopes))
+            .set_allowed_o_auth_flows_user_pool_client(raw.allowed_o_auth_flows_user_pool_client)
+            .set_analytics_configuration(raw.analytics_configuration.clone())
+            .set_prevent_user_existence_errors(raw.prevent_user_existence_errors.clone())
+            .set_enable_token_revocation(raw.enable_token_revocation)
+            .set_enable_propagate_additional_user_context_data(
+                raw.enable_propagate_additional_user_context_data,
+            )
+            .set_auth_session_validity(raw.auth_session_validity)
+            .set_refresh_token_rotation(raw.refresh_token_rotation.clone())
+            .send()
+            .await
+            .map_err(aws_err(format!(
+                "UpdateUserPoolClient {} ({})",
+                d.name, o.id
+            )))?;
+        Ok(())
+    }
+
+    async fn delete(&self, d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Result<()> {
+        match self
+            .ctx
+            .aws
+            .cognito
+            .delete_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_id(&o.id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(aws_err(format!(
+                "DeleteUserPoolClient {} ({})",
+                d.name, o.id
+            ))(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn set(items: &[&str]) -> BTreeSet<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    const DEFAULTS: Validity = Validity {
+        access: HOUR,
+        id: HOUR,
+        refresh: 30 * DAY,
+    };
+
+    fn desired(flows: &[&str], validity: Validity, secret: bool) -> DesiredUserPoolClient {
+        DesiredUserPoolClient {
+            pool_id: "us-east-1_abc".into(),
+            name: "client".into(),
+            generate_secret: secret,
+            flows: set(flows),
+            validity,
+        }
+    }
+
+    fn observed(flows: &[&str], validity: Validity, secret: bool) -> ObservedUserPoolClient {
+        ObservedUserPoolClient {
+            id: "c1".into(),
+            has_secret: secret,
+            flows: set(flows),
+            validity,
+            raw: UserPoolClientType::builder().build(),
+        }
+    }
+
+    #[test]
+    fn diff_table() {
+        let flows = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"];
+        let cases = [
+            (
+                observed(&flows, DEFAULTS, false),
+                desired(&flows, DEFAULTS, false),
+                vec![],
+            ),
+            (
+                observed(&flows, DEFAULTS, false),
+                desired(
+                    &[
+                        "ALLOW_REFRESH_TOKEN_AUTH",
+                        "ALLOW_USER_PASSWORD_AUTH",
+                        "ALLOW_USER_PASSWORD_AUTH",
+                    ],
+                    DEFAULTS,
+                    false,
+                ),
+                vec![],
+            ),
+            (
+                observed(&flows, DEFAULTS, false),
+                desired(
+                    &["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                    DEFAULTS,
+                    false,
+                ),
+                vec![Change::new(
+                    "spec.explicitAuthFlows",
+                    Some(json!([
+                        "ALLOW_REFRESH_TOKEN_AUTH",
+                        "ALLOW_USER_PASSWORD_AUTH"
+                    ])),
+                    Some(json!(["ALLOW_REFRESH_TOKEN_AUTH", "ALLOW_USER_SRP_AUTH"])),
+                )],
+            ),
+            (
+                observed(&flows, DEFAULTS, false),
+                desired(&flows, DEFAULTS, true),
+                vec![Change::new(
+                    "spec.generateSecret",
+                    Some(json!(false)),
+                    Some(json!("true (requires replacement)")),
+                )],
+            ),
+            (
+                observed(&flows, DEFAULTS, false),
+                desired(
+                    &flows,
+                    Validity {
+                        access: 30 * MINUTE,
+                        refresh: 7 * DAY,
+                        ..DEFAULTS
+                    },
+                    false,
+                ),
+                vec![
+                    Change::new(
+                        "spec.tokenValidity.accessToken",
+                        Some(json!("1h")),
+                        Some(json!("30m")),
+                    ),
+                    Change::new(
+                        "spec.tokenValidity.refreshToken",
+                        Some(json!("30days")),
+                        Some(json!("7days")),
+                    ),
+                ],
+            ),
+        ];
+        for (o, d, want) in cases {
+            assert_eq!(UserPoolClient::diff(&d, &o), want);
+        }
+    }
+
+    #[test]
+    fn observed_validity_is_normalised() {
+        let units = |a, i, r| {
+            TokenValidityUnitsType::builder()
+                .access_token(a)
+                .id_token(i)
+                .refresh_token(r)
+                .build()
+        };
+        let cases = [
+            // Nothing reported: Cognito's defaults.
+            (UserPoolClientType::builder().build(), DEFAULTS),
+            // Values without units: hours and days.
+            (
+                UserPoolClientType::builder()
+                    .access_token_validity(1)
+                    .id_token_validity(2)
+                    .refresh_token_validity(30)
+                    .build(),
+                Validity {
+                    id: 2 * HOUR,
+                    ..DEFAULTS
+                },
+            ),
+            // What we send, read back (moto echoes it).
+            (
+                UserPoolClientType::builder()
+                    .access_token_validity(60)
+                    .id_token_validity(60)
+                    .refresh_token_validity(30)
+                    .token_validity_units(units(
+                        TimeUnitsType::Minutes,
+                        TimeUnitsType::Minutes,
+                        TimeUnitsType::Days,
+                    ))
+                    .build(),
+                DEFAULTS,
+            ),
+            (
+                UserPoolClientType::builder()
+                    .access_token_validity(3600)
+                    .id_token_validity(1)
+                    .refresh_token_validity(90)
+                    .token_validity_units(units(
+                        TimeUnitsType::Seconds,
+                        TimeUnitsType::Hours,
+                        TimeUnitsType::Minutes,
+                    ))
+                    .build(),
+                Validity {
+                    refresh: 90 * MINUTE,
+                    ..DEFAULTS
+                },
+            ),
+        ];
+        for (client, want) in cases {
+            assert_eq!(observed_validity(&client), want, "{client:?}");
+        }
+    }
+
+    #[test]
+    fn request_round_trips() {
+        for v in [
+            DEFAULTS,
+            Validity {
+                access: 5 * MINUTE,
+                id: DAY,
+                refresh: 90 * MINUTE,
+            },
+        ] {
+            let (access, id, refresh, units) = validity_request(&v);
+            let client = UserPoolClientType::builder()
+                .access_token_validity(access)
+                .id_token_validity(id)
+                .refresh_token_validity(refresh)
+                .token_validity_units(units)
+                .build();
+            assert_eq!(observed_validity(&client), v);
+        }
+        let (_, _, refresh, units) = validity_request(&DEFAULTS);
+        assert_eq!(
+            (refresh, units.refresh_token()),
+            (30, Some(&TimeUnitsType::Days))
+        );
+    }
+
+    #[test]
+    fn validation_table() {
+        let tv = |a: Option<&str>, i: Option<&str>, r: Option<&str>| {
+            Some(TokenValiditySpec {
+                access_token: a.map(String::from),
+                id_token: i.map(String::from),
+                refresh_token: r.map(String::from),
+            })
+        };
+        let flows = |f: &[&str]| Some(f.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let cases: Vec<(Option<Vec<String>>, Option<TokenValiditySpec>, usize)> = vec![
+            (None, None, 0),
+            (
+                flows(&["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]),
+                tv(Some("60m"), Some("1h"), Some("30d")),
+                0,
+            ),
+            (
+                flows(&["ALLOW_USER_AUTH", "ALLOW_USER_AUTH"]),
+                tv(Some("5m"), Some("1d"), Some("3650d")),
+                0,
+            ),
+            (flows(&[]), None, 1),
+            (flows(&["USER_PASSWORD_AUTH"]), None, 1),
+            (flows(&["ALLOW_EVERYTHING", "ADMIN_NO_SRP_AUTH"]), None, 2),
+            (None, tv(Some("4m"), None, None), 1),
+            (None, tv(None, Some("25h"), None), 1),
+            (None, tv(None, None, Some("59m")), 1),
+            (None, tv(None, None, Some("3651d")), 1),
+            (None, tv(Some("90s"), None, None), 1),
+            (None, tv(Some("soon"), None, None), 1),
+            // Access and ID tokens may not outlive the refresh token.
+            (None, tv(Some("2h"), Some("3h"), Some("1h")), 2),
+        ];
+        for (explicit_auth_flows, token_validity, count) in cases {
+            let spec = UserPoolClientSpec {
+                user_pool_ref: "pool".into(),
+                explicit_auth_flows,
+                token_validity,
+                ..Default::default()
+            };
+            let mut problems = Vec::new();
+            UserPoolClient::validate("client", &spec, &mut problems);
+            assert_eq!(problems.len(), count, "{spec:?}: {problems:?}");
+        }
+        let mut problems = Vec::new();
+        let spec = UserPoolClientSpec::default();
+        UserPoolClient::validate("bad/name", &spec, &mut problems);
+        let paths: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(paths, ["spec.userPoolRef", "metadata.name"]);
+    }
+
+    #[test]
+    fn validity_problems_name_the_field() {
+        let spec = TokenValiditySpec {
+            refresh_token: Some("10m".into()),
+            ..Default::default()
+        };
+        let problems = validity_of(Some(&spec)).err().unwrap_or_default();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "spec.tokenValidity.refreshToken");
+        assert!(
+            problems[0].message.contains("1h"),
+            "{}",
+            problems[0].message
+        );
+    }
+
+    #[test]
+    fn manifest_spec_parses() {
+        use crate::kinds::Registry;
+        use crate::manifest::yaml::parse_documents;
+        let registry = Registry::offline();
+        let schema = registry.schema("UserPoolClient").expect("registered");
+        let yaml = "userPoolRef: pool\nexplicitAuthFlows: [ALLOW_USER_SRP_AUTH, ALLOW_REFRESH_TOKEN_AUTH]\n\
+                    tokenValidity:\n  accessToken: 30m\n";
+        let docs = parse_documents(yaml).expect("yaml");
+        let spec = schema.parse("client", &docs[0]).0.expect("valid");
+        let refs = schema.references(&spec);
+        assert_eq!(
+            refs,
+            vec![Reference::new("spec.userPoolRef", "UserPool", "pool")]
+        );
+        let docs = parse_documents("userPoolRef: pool\nexplicitAuthFlows: [SRP]\n").expect("yaml");
+        let problems = schema.parse("client", &docs[0]).1;
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "spec.explicitAuthFlows[0]");
+    }
+}
