@@ -22,7 +22,13 @@ manifest = {
         "size": len(config),
         "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
     },
-    "layers": [],
+    "layers": [
+        {
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "size": len(config),
+            "digest": "sha256:" + hashlib.sha256(b"layer" + config).hexdigest(),
+        }
+    ],
 }
 ecr = boto3.client("ecr")
 out = ecr.put_image(repositoryName=repo, imageTag=tag, imageManifest=json.dumps(manifest))

@@ -245,7 +245,8 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
         .cloned()
         .expect("jwt");
     jwt.allowed_clients = Some(vec!["someone-else".into()]);
-    aws.agentcore
+    let updated = aws
+        .agentcore
         .update_agent_runtime()
         .agent_runtime_id(rt.agent_runtime_id())
         .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
@@ -260,6 +261,18 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
         .send()
         .await
         .expect("UpdateAgentRuntime out of band");
+    // AWS keeps a runtime's tags across updates; the emulator keys them by an ARN that
+    // carries the version, which each update changes. Carry them over as AWS would.
+    aws.agentcore
+        .tag_resource()
+        .resource_arn(updated.agent_runtime_arn())
+        .tags(
+            agentcore_controller::kinds::OWNER_TAG,
+            "agentcore-controller",
+        )
+        .send()
+        .await
+        .expect("TagResource");
 
     let policy_names = aws
         .iam
@@ -302,6 +315,8 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
                 .scan_on_push(false)
                 .build(),
         )
+        .customize()
+        .mutate_request(agentcore_controller::kinds::repository::explicit_scan_on_push)
         .send()
         .await
         .expect("PutImageScanningConfiguration out of band");
@@ -312,7 +327,7 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
     assert_eq!(out.status.code(), Some(2), "{text}{}", stderr(&out));
     assert!(text.contains("spec.authorizer"), "{text}");
     assert!(text.contains("someone-else"), "{text}");
-    assert!(text.contains(&format!("spec.inlinePolicies")), "{text}");
+    assert!(text.contains("spec.inlinePolicies"), "{text}");
     assert!(text.contains("spec.scanOnPush"), "{text}");
 
     let out = controller(&["diff", "-f", &m.arg(), "--output", "json"]);
@@ -506,7 +521,7 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
     assert_eq!(
         out.status.code(),
-        Some(0),
+        Some(1),
         "{}{}",
         stdout(&out),
         stderr(&out)
@@ -515,17 +530,24 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     let result = |kind: &str| {
         object(&report, kind)["result"]
             .as_str()
-            .unwrap_or("")
+            .unwrap_or("failed")
             .to_string()
     };
     assert_eq!(result("AgentRuntime"), "deleted");
     assert_eq!(result("Role"), "deleted");
-    assert_eq!(result("Repository"), "deleted");
     assert_eq!(result("Parameter"), "deleted");
     assert_eq!(result("UserPoolClient"), "deleted");
     assert_eq!(result("UserPool"), "retained");
     assert_eq!(result("User"), "retained");
     assert_eq!(result("Secret"), "retained");
+    assert_eq!(result("Image"), "retained");
+    // A repository that still holds images is kept unless the manifest says otherwise.
+    assert_eq!(result("Repository"), "failed");
+    let message = object(&report, "Repository")["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(message.contains("spec.forceDelete: true"), "{message}");
     assert!(runtimes_named(&aws, &names.runtime).await.is_empty());
     assert!(
         aws.iam
@@ -539,6 +561,32 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
         pools_named(&aws, &names.pool).await.len(),
         1,
         "pool retained"
+    );
+
+    let runtime_yaml = std::fs::read_to_string(m.path().join("runtime.yaml")).expect("read");
+    m.write(
+        "runtime.yaml",
+        &runtime_yaml.replace(
+            "  scanOnPush: true\n",
+            "  scanOnPush: true\n  forceDelete: true\n",
+        ),
+    );
+    let out = controller(&["delete", "-f", &m.arg()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&names.repo)
+            .send()
+            .await
+            .is_err(),
+        "repository deleted with forceDelete"
     );
     // Deleting again is a no-op.
     let out = controller(&["delete", "-f", &m.arg()]);
@@ -566,17 +614,20 @@ fn validate_reports_every_problem_with_file_and_line() {
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     for needle in [
-        "a.yaml:4: AgentRuntime/bad-name", // runtime name rule
+        // the runtime name rule
+        "a.yaml:4: AgentRuntime/bad-name: metadata.name: `bad-name` is not a valid runtime name",
+        "a.yaml:7: AgentRuntime/bad-name: spec.roleRef: refers to Role/missing-role which is not defined",
         "a.yaml:8: AgentRuntime/bad-name: spec.colour: unknown field `colour`",
-        "Claim 'aud' value mismatch", // allowedAudience with Cognito access tokens
-        "a.yaml:13",                  // empty allowedScopes
-        "b.yml:2: kind: unknown kind `Gadget`",
-        "b.yml:12: Parameter/p: spec.value", // from without output
-        "b.yml:15: Parameter/p: metadata.name: duplicate",
+        // allowedAudience with Cognito access tokens
+        "a.yaml:12: AgentRuntime/bad-name: spec.authorizer.jwt.allowedAudience: Cognito access tokens carry client_id, not aud: the runtime would answer \"Claim 'aud' value mismatch\"; use allowedClients",
+        "a.yaml:13: AgentRuntime/bad-name: spec.authorizer.jwt.allowedScopes: an empty list",
+        "b.yml:2: Gadget/g: kind: unknown kind `Gadget`",
+        "b.yml:13: Parameter/p: spec.value: `from` needs `output`",
+        "b.yml:18: Parameter/p: metadata.name: duplicate",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
-    assert!(err.lines().count() >= 7, "{err}");
+    assert!(err.contains("10 problems found"), "{err}");
 }
 
 #[test]

@@ -171,7 +171,7 @@ fn is_name_component(component: &str) -> bool {
 /// The SDK leaves `scanOnPush: false` (the default) out, sending
 /// `imageScanningConfiguration: {}`. AWS reads that as false; moto ignores an empty
 /// configuration and keeps scanning on. Writing the false explicitly works with both.
-fn explicit_scan_on_push(req: &mut HttpRequest) {
+pub fn explicit_scan_on_push(req: &mut HttpRequest) {
     let Some(mut body) = req
         .body()
         .bytes()
