@@ -246,6 +246,11 @@ pub async fn converge(set: &ManifestSet, registry: &Registry, opts: &ConvergeOpt
         }
     }
 
+    let ready: BTreeSet<ObjectKey> = entries
+        .iter()
+        .filter(|(_, e)| e.report.state == State::Ready)
+        .map(|(k, _)| k.clone())
+        .collect();
     let objects = set
         .graph
         .order
@@ -259,6 +264,7 @@ pub async fn converge(set: &ManifestSet, registry: &Registry, opts: &ConvergeOpt
                     .get(&ObjectKey::new(&e.report.kind, &e.report.name))
                     .into_iter()
                     .flatten()
+                    .filter(|d| !ready.contains(*d))
                     .map(|d| d.to_string())
                     .collect();
                 e.report.state = State::Blocked;
@@ -290,16 +296,16 @@ fn dependency_gate(
     for d in deps {
         let Some(e) = entries.get(d) else { continue };
         match (mode, e.finished, e.report.state) {
+            (Mode::Plan, true, State::Absent | State::Blocked) => {
+                return Gate::Blocked(
+                    "DependencyAbsent".into(),
+                    format!("will be reconciled after {d} is created"),
+                );
+            }
             (_, true, State::Failed | State::Blocked) => {
                 return Gate::Blocked(
                     "DependencyFailed".into(),
                     format!("blocked: {d} is {:?}", e.report.state),
-                );
-            }
-            (Mode::Plan, true, State::Absent) => {
-                return Gate::Blocked(
-                    "DependencyAbsent".into(),
-                    format!("will be reconciled after {d} is created"),
                 );
             }
             (Mode::Plan, true, State::Waiting) => {
