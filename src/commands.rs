@@ -194,3 +194,52 @@ pub async fn delete(common: &Common, dry_run: bool) -> i32 {
         exit::OK
     }
 }
+
+/// `status`: the table (or JSON) of a running daemon's objects.
+pub async fn status(listen: std::net::SocketAddr, output: OutputFormat) -> i32 {
+    let (code, body) = match crate::server::request(listen, "GET", "/status").await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: no agentcore-controller daemon answers on {listen}: {e}");
+            return exit::ERROR;
+        }
+    };
+    if code != 200 {
+        eprintln!("error: {listen}/status answered {code}: {body}");
+        return exit::ERROR;
+    }
+    let snapshot: crate::engine::status::Snapshot = match serde_json::from_str(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: unexpected /status answer: {e}");
+            return exit::ERROR;
+        }
+    };
+    match output {
+        OutputFormat::Json => print_json(&snapshot),
+        OutputFormat::Text => print!("{}", output::status_table(&snapshot)),
+    }
+    if snapshot.objects.iter().all(|o| o.is_ready()) {
+        exit::OK
+    } else {
+        exit::CHANGES
+    }
+}
+
+/// `confirm-prune`: let a running daemon carry out the prune its guard refused.
+pub async fn confirm_prune(listen: std::net::SocketAddr) -> i32 {
+    match crate::server::request(listen, "POST", "/confirm-prune").await {
+        Ok((202, body)) => {
+            print!("{body}");
+            exit::OK
+        }
+        Ok((code, body)) => {
+            eprintln!("error: {listen} answered {code}: {body}");
+            exit::ERROR
+        }
+        Err(e) => {
+            eprintln!("error: no agentcore-controller daemon answers on {listen}: {e}");
+            exit::ERROR
+        }
+    }
+}

@@ -6,10 +6,13 @@
 
 pub mod aws;
 pub mod commands;
+pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod inventory;
 pub mod kinds;
 pub mod manifest;
+pub mod metrics;
 pub mod output;
 pub mod ratelimit;
+pub mod server;

@@ -5,6 +5,9 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agentcore_controller::commands::{self, Common, OutputFormat};
+use agentcore_controller::daemon::DaemonOptions;
+use agentcore_controller::engine::backoff::Backoff;
+use agentcore_controller::engine::controller::ControllerConfig;
 use clap::{Args, Parser, Subcommand};
 
 /// Keep an MCP server stack on Amazon Bedrock AgentCore Runtime converged with YAML manifests.
@@ -18,9 +21,10 @@ struct Cli {
     /// Log format on stderr.
     #[arg(long, global = true, value_enum, default_value = "text")]
     log_format: LogFormat,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `agentcore_controller=debug`.
-    #[arg(long, global = true, env = "AGENTCORE_LOG", default_value = "warn")]
-    log: String,
+    /// Log filter (tracing EnvFilter syntax), e.g. `debug` or `agentcore_controller=debug`.
+    /// Default: `info` for `run`, `warn` otherwise.
+    #[arg(long, global = true, env = "AGENTCORE_LOG")]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,8 +57,71 @@ struct AwsArgs {
     output: OutputFormat,
 }
 
+#[derive(Args)]
+struct Listen {
+    /// Address of the daemon's HTTP endpoints.
+    #[arg(long, env = "AGENTCORE_LISTEN", default_value = "127.0.0.1:8181")]
+    listen: std::net::SocketAddr,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the controller: watch the manifests, keep AWS converged, renew what expires.
+    ///
+    /// Edits take effect about a second after they are saved; drift made outside the
+    /// manifests is undone at the next resync; objects whose manifests are removed are
+    /// deleted (per their deletion policy), tracked in an inventory kept in SSM Parameter
+    /// Store under /agentcore-controller/<instance>/ so that this survives restarts.
+    /// Serves /healthz, /readyz, /metrics, /status; POST /reconcile reconciles everything
+    /// now (so does SIGHUP). SIGTERM or SIGINT stop it cleanly.
+    Run {
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        aws: AwsArgs,
+        #[command(flatten)]
+        listen: Listen,
+        /// How often every object is re-read to catch drift (per object: annotation
+        /// agentcore.dev/resync-period). Jittered by ±10 %.
+        #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+        resync: Duration,
+        /// Reconciles running at once.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Refuse a reload that would prune more than this fraction of the managed objects
+        /// (an emptied directory, a half-finished checkout) until confirmed.
+        #[arg(long, default_value_t = 0.5)]
+        prune_threshold: f64,
+        /// Prune without the mass-deletion guard.
+        #[arg(long)]
+        allow_mass_prune: bool,
+        /// Client-side AWS request rate: requests per second, overall and per service,
+        /// e.g. `20` or `default=20,iam=5,cognito-idp=10`.
+        #[arg(long, default_value = "20", value_parser = agentcore_controller::ratelimit::RateLimits::parse)]
+        aws_rate_limit: agentcore_controller::ratelimit::RateLimits,
+        /// Quiet time after the last file change before the manifests are reloaded.
+        #[arg(long, default_value = "250ms", value_parser = humantime::parse_duration)]
+        debounce: Duration,
+        /// On SIGTERM, how long in-flight reconciles may still run.
+        #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+        shutdown_grace: Duration,
+        /// Initial retry delay after a recoverable error (doubles up to 5m; resets on success).
+        #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+        retry_base: Duration,
+    },
+    /// Show the objects of a running daemon: conditions, last and next reconcile.
+    /// Exit 0 when all are Ready, 2 otherwise.
+    Status {
+        #[command(flatten)]
+        listen: Listen,
+        #[arg(short, long, value_enum, default_value = "text")]
+        output: OutputFormat,
+    },
+    /// Let a running daemon carry out the prune its mass-deletion guard refused.
+    ConfirmPrune {
+        #[command(flatten)]
+        listen: Listen,
+    },
     /// Check manifests offline and report every problem with file and line (exit 1 on any).
     Validate {
         #[command(flatten)]
@@ -126,7 +193,12 @@ fn common(files: Files, aws: AwsArgs) -> Common {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log);
+    let default_log = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, cli.log.as_deref().unwrap_or(default_log));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -156,6 +228,40 @@ fn main() -> ExitCode {
                 aws,
                 dry_run,
             } => commands::delete(&common(files, aws), dry_run).await,
+            Command::Run {
+                files,
+                aws,
+                listen,
+                resync,
+                concurrency,
+                prune_threshold,
+                allow_mass_prune,
+                aws_rate_limit,
+                debounce,
+                shutdown_grace,
+                retry_base,
+            } => {
+                let defaults = ControllerConfig::default();
+                let opts = DaemonOptions {
+                    files: files.files,
+                    instance: aws.instance,
+                    listen: listen.listen,
+                    controller: ControllerConfig {
+                        concurrency: concurrency.max(1),
+                        resync,
+                        prune_threshold,
+                        allow_mass_prune,
+                        retry: Backoff::new(retry_base, defaults.retry.cap),
+                        ..defaults
+                    },
+                    rate_limits: aws_rate_limit,
+                    debounce,
+                    grace: shutdown_grace,
+                };
+                agentcore_controller::daemon::run(opts).await
+            }
+            Command::Status { listen, output } => commands::status(listen.listen, output).await,
+            Command::ConfirmPrune { listen } => commands::confirm_prune(listen.listen).await,
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

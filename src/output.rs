@@ -201,3 +201,53 @@ mod tests {
         assert_eq!(t, "A   LONGER\nxx  y\nz\n");
     }
 }
+
+/// The `status` table of a running daemon.
+pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
+    let cond = |o: &crate::engine::status::ObjectStatus, kind: &str| {
+        o.condition(kind)
+            .map(|c| c.status.clone())
+            .unwrap_or_else(|| "Unknown".into())
+    };
+    let rows: Vec<Vec<String>> = s
+        .objects
+        .iter()
+        .map(|o| {
+            let reason = o
+                .conditions
+                .iter()
+                .find(|c| c.status != "True")
+                .map(|c| {
+                    if c.message.is_empty() {
+                        c.reason.clone()
+                    } else {
+                        format!("{}: {}", c.reason, c.message)
+                    }
+                })
+                .unwrap_or_default();
+            vec![
+                o.kind.clone(),
+                o.name.clone(),
+                cond(o, "Ready"),
+                cond(o, "Synced"),
+                o.last_reconcile
+                    .as_ref()
+                    .map(|r| format!("{} {}", r.outcome, r.at))
+                    .unwrap_or_else(|| "-".into()),
+                o.next_reconcile_at.clone().unwrap_or_else(|| "-".into()),
+                reason,
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &["KIND", "NAME", "READY", "SYNCED", "LAST", "NEXT", "REASON"],
+        &rows,
+    );
+    if let Some(msg) = &s.prune_refused {
+        let _ = writeln!(out, "\nPRUNE REFUSED: {msg}");
+    }
+    for p in &s.problems {
+        let _ = writeln!(out, "problem: {p}");
+    }
+    out
+}

@@ -2,9 +2,11 @@
 //! kinds only through [`DynKind`]; nothing here knows about AWS, files or HTTP.
 
 pub mod backoff;
+pub mod controller;
 pub mod converge;
 pub mod inventory;
 pub mod scheduler;
+pub mod status;
 pub mod teardown;
 
 pub use converge::{ConvergeOptions, ObjectReport, RunReport, State, converge};

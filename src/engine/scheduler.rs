@@ -54,6 +54,11 @@ impl<K: Ord + Clone> Scheduler<K> {
         self.by_time.first().map(|(t, _)| *t)
     }
 
+    /// The earliest deadline among keys that `pred` accepts.
+    pub fn next_deadline_where(&self, mut pred: impl FnMut(&K) -> bool) -> Option<Instant> {
+        self.by_time.iter().find(|(_, k)| pred(k)).map(|(t, _)| *t)
+    }
+
     /// Take the earliest key whose deadline has passed and that `may_run` accepts
     /// (e.g. not already running). Keys it rejects stay queued.
     pub fn pop_due(&mut self, now: Instant, mut may_run: impl FnMut(&K) -> bool) -> Option<K> {

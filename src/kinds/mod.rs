@@ -39,7 +39,12 @@ pub const ANNOTATION_ADOPT: &str = "agentcore.dev/adopt";
 /// Annotation that sets the deletion policy (`Delete` or `Retain`).
 pub const ANNOTATION_DELETION_POLICY: &str = "agentcore.dev/deletion-policy";
 /// Every annotation under our prefix that the controller understands.
-pub const KNOWN_ANNOTATIONS: [&str; 2] = [ANNOTATION_ADOPT, ANNOTATION_DELETION_POLICY];
+pub const KNOWN_ANNOTATIONS: [&str; 4] = [
+    ANNOTATION_ADOPT,
+    ANNOTATION_DELETION_POLICY,
+    "agentcore.dev/suspend",
+    "agentcore.dev/resync-period",
+];
 
 /// Named values a resource exposes once it exists (IDs, ARNs, URLs, digests). Never secrets.
 pub type Outputs = BTreeMap<String, String>;
@@ -141,12 +146,12 @@ impl<'a> Deps<'a> {
 
 /// One field that differs between the manifest and AWS. Values are rendered for people;
 /// kinds put `"***"` in place of anything secret.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Change {
     pub field: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Value>,
 }
 

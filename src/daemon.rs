@@ -1,0 +1,235 @@
+//! `agentcore-controller run`: the long-running service. Watches the manifests
+//! (debounced), feeds every reload to the controller, serves HTTP, and handles signals:
+//! SIGHUP reconciles everything now; SIGTERM/SIGINT stop taking work, let in-flight AWS
+//! calls finish within a bound, and exit 0.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::aws::{Aws, load_config};
+use crate::engine::backoff::Backoff;
+use crate::engine::controller::{Command, Controller, ControllerConfig, Shared};
+use crate::inventory::SsmInventory;
+use crate::kinds::{Ctx, Registry};
+use crate::manifest::load;
+use crate::metrics::Metrics;
+use crate::ratelimit::RateLimits;
+use crate::server::{AppState, serve};
+
+#[derive(Debug, Clone)]
+pub struct DaemonOptions {
+    pub files: Vec<PathBuf>,
+    pub instance: String,
+    pub listen: SocketAddr,
+    pub controller: ControllerConfig,
+    pub rate_limits: RateLimits,
+    /// Quiet time after the last file event before reloading.
+    pub debounce: Duration,
+    /// How long in-flight reconciles may run on after SIGTERM.
+    pub grace: Duration,
+}
+
+/// Run the daemon until SIGTERM/SIGINT. Returns the exit code.
+pub async fn run(opts: DaemonOptions) -> i32 {
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    spawn_signal_handlers(shutdown_tx.clone());
+    let Some(aws) = connect(&opts, shutdown_rx.clone()).await else {
+        return 0; // asked to stop before AWS answered
+    };
+    let ctx = Arc::new(Ctx {
+        aws: aws.clone(),
+        owner: opts.instance.clone(),
+    });
+    let registry = Registry::live(ctx);
+    let inventory = Arc::new(SsmInventory::new(aws.clone(), opts.instance.clone()));
+    let metrics = Metrics::new(Some(aws.calls.clone()));
+    let shared = Arc::new(Shared::default());
+    let (cmd_tx, cmd_rx) = mpsc::channel(64);
+
+    let listener = match tokio::net::TcpListener::bind(opts.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(address = %opts.listen, error = %e, "cannot listen");
+            return 1;
+        }
+    };
+    info!(address = %opts.listen, "serving /healthz /readyz /metrics /status");
+    let state = AppState {
+        shared: shared.clone(),
+        metrics: metrics.clone(),
+        commands: cmd_tx.clone(),
+    };
+    let mut server_stop = shutdown_rx.clone();
+    let server = tokio::spawn(serve(listener, state, async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    }));
+
+    if let Err(e) = spawn_watcher(&opts, cmd_tx.clone(), shutdown_rx.clone()) {
+        error!(error = %e, "cannot watch the manifests");
+        return 1;
+    }
+    spawn_sighup(cmd_tx.clone());
+
+    let controller = Controller::new(
+        opts.controller.clone(),
+        registry,
+        inventory,
+        shared,
+        metrics,
+    );
+    controller.run(cmd_rx, shutdown_rx, opts.grace).await;
+    let _ = shutdown_tx.send(true);
+    let _ = server.await;
+    info!("stopped");
+    0
+}
+
+async fn connect(opts: &DaemonOptions, mut shutdown: watch::Receiver<bool>) -> Option<Aws> {
+    let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let config = load_config().await;
+    let mut attempt = 0;
+    loop {
+        match Aws::connect_with(&config, &opts.rate_limits).await {
+            Ok(aws) => {
+                info!(account = %aws.account_id, region = %aws.region, "connected to AWS");
+                return Some(aws);
+            }
+            Err(e) => {
+                let wait = backoff.next(attempt);
+                attempt += 1;
+                error!(error = %e.message, retry_in = ?wait, "cannot reach AWS");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait_for(|s| *s) => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Load the manifests now, then again after every burst of file events.
+fn spawn_watcher(
+    opts: &DaemonOptions,
+    commands: mpsc::Sender<Command>,
+    mut shutdown: watch::Receiver<bool>,
+) -> notify::Result<()> {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if let Ok(e) = event
+            && !matches!(e.kind, notify::EventKind::Access(_))
+        {
+            let _ = tx.send(());
+        }
+    })?;
+    for path in &opts.files {
+        let mode = if path.is_dir() {
+            RecursiveMode::Recursive
+        } else {
+            RecursiveMode::NonRecursive
+        };
+        // Watch the parent of a file so that replace-by-rename is seen.
+        let target = if path.is_dir() {
+            path.clone()
+        } else {
+            path.parent()
+                .map(PathBuf::from)
+                .unwrap_or_else(|| path.clone())
+        };
+        watcher.watch(&target, mode)?;
+    }
+    let files = opts.files.clone();
+    let debounce = opts.debounce;
+    tokio::spawn(async move {
+        let _watcher = watcher; // keep it alive as long as this task
+        let registry = Registry::offline();
+        reload(&files, &registry, &commands).await;
+        loop {
+            tokio::select! {
+                event = rx.recv() => if event.is_none() { return },
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            // Debounce: wait until the directory has been quiet for a moment (editors'
+            // rename-and-replace, partial writes, a checkout rewriting many files).
+            let deadline = tokio::time::Instant::now() + debounce * 20;
+            loop {
+                match tokio::time::timeout(debounce, rx.recv()).await {
+                    Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
+                    Ok(None) => return,
+                    _ => break,
+                }
+            }
+            reload(&files, &registry, &commands).await;
+        }
+    });
+    Ok(())
+}
+
+async fn reload(files: &[PathBuf], registry: &Registry, commands: &mpsc::Sender<Command>) {
+    let files = files.to_vec();
+    let registry = registry.clone();
+    let loaded = tokio::task::spawn_blocking(move || load::load(&files, &registry)).await;
+    match loaded {
+        Ok(Ok(loaded)) => {
+            if !loaded.problems.is_empty() {
+                for p in &loaded.problems {
+                    warn!("manifest problem: {p}");
+                }
+            }
+            info!(
+                objects = loaded.objects.len(),
+                problems = loaded.problems.len(),
+                "manifests loaded"
+            );
+            let _ = commands.send(Command::Load(loaded)).await;
+        }
+        Ok(Err(e)) => error!(error = %e, "cannot read the manifests; keeping the last good state"),
+        Err(e) => error!(error = %e, "manifest loader failed"),
+    }
+}
+
+fn spawn_signal_handlers(shutdown: watch::Sender<bool>) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let (Ok(mut term), Ok(mut int)) = (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) else {
+                error!("cannot install signal handlers");
+                return;
+            };
+            tokio::select! {
+                _ = term.recv() => info!("SIGTERM: shutting down"),
+                _ = int.recv() => info!("SIGINT: shutting down"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        let _ = shutdown.send(true);
+    });
+}
+
+fn spawn_sighup(commands: mpsc::Sender<Command>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            info!("SIGHUP: reconciling everything");
+            if commands.send(Command::ReconcileAll).await.is_err() {
+                return;
+            }
+        }
+    });
+}

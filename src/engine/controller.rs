@@ -1,0 +1,973 @@
+//! The long-running controller: keeps a changing set of objects converged.
+//!
+//! One queue slot per object, earliest deadline wins ([`Scheduler`]); never two
+//! reconciles of one object at once; a bound on concurrent reconciles; dependents
+//! re-queued when a dependency's outputs change; periodic resync with jitter; per-object
+//! exponential backoff; prune of objects whose manifests are gone, from an inventory kept
+//! outside the process, guarded against mass deletion. With nothing due it sleeps.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{Instrument, error, info, info_span, warn};
+
+use super::backoff::Backoff;
+use super::inventory::{Inventory, InventoryEntry};
+use super::scheduler::{Scheduler, jittered};
+use super::status::{ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
+use crate::error::{ReconcileError, Severity};
+use crate::kinds::{
+    Action, Deps, Mode, ObjectKey, ObjectMeta, Outputs, Readiness, Registry, StepReport, Teardown,
+};
+use crate::manifest::load::Loaded;
+use crate::manifest::{Graph, Object};
+use crate::metrics::{ConditionLabels, ErrorLabels, KindLabels, Metrics};
+
+/// Annotation that suspends an object: observe and report drift, write nothing.
+pub const ANNOTATION_SUSPEND: &str = "agentcore.dev/suspend";
+/// Annotation that overrides the resync period of one object (e.g. `30s`, `10m`).
+pub const ANNOTATION_RESYNC: &str = "agentcore.dev/resync-period";
+
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    pub concurrency: usize,
+    pub resync: Duration,
+    /// Fraction of the period by which resyncs are spread (0.2 = ±10 %).
+    pub resync_jitter: f64,
+    pub retry: Backoff,
+    pub poll: Backoff,
+    /// Refuse a reload that would prune more than this fraction of the inventory…
+    pub prune_threshold: f64,
+    /// …unless the operator allowed it.
+    pub allow_mass_prune: bool,
+    pub history: usize,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            resync: Duration::from_secs(300),
+            resync_jitter: 0.2,
+            retry: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            poll: Backoff::new(Duration::from_secs(1), Duration::from_secs(15)),
+            prune_threshold: 0.5,
+            allow_mass_prune: false,
+            history: 10,
+        }
+    }
+}
+
+/// What the daemon tells the controller.
+#[derive(Debug)]
+pub enum Command {
+    /// The manifests as just (re)loaded: valid objects and every problem.
+    Load(Loaded),
+    /// Reconcile everything now (SIGHUP, HTTP POST).
+    ReconcileAll,
+    /// Allow the prune that the mass-deletion guard refused.
+    ConfirmPrune,
+}
+
+/// State shared with the HTTP server.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub snapshot: RwLock<Snapshot>,
+}
+
+impl Shared {
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+struct Tracked {
+    object: Object,
+    status: ObjectStatus,
+    /// Inventory entry as last written (None: not yet recorded).
+    recorded: Option<InventoryEntry>,
+    retry_streak: u32,
+    poll_streak: u32,
+    /// Content hash of the last successful reconcile: a later update is drift.
+    converged_hash: Option<String>,
+    /// Terminal failure at this content hash: wait for the manifest to change.
+    terminal_hash: Option<String>,
+    /// Due but held back by a dependency (re-queued when it becomes Ready).
+    parked: bool,
+    prune: bool,
+    attempted: bool,
+}
+
+enum TaskResult {
+    Step(Result<StepReport, ReconcileError>),
+    Teardown(Result<Teardown, ReconcileError>),
+}
+
+struct Done {
+    key: ObjectKey,
+    result: TaskResult,
+    recorded: Option<InventoryEntry>,
+    duration: Duration,
+}
+
+pub struct Controller {
+    cfg: ControllerConfig,
+    registry: Registry,
+    inventory: Arc<dyn Inventory>,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    objects: BTreeMap<ObjectKey, Tracked>,
+    graph: Graph,
+    outputs: BTreeMap<ObjectKey, Outputs>,
+    queue: Scheduler<ObjectKey>,
+    running: BTreeSet<ObjectKey>,
+    /// Keys each file defined when it last parsed (a file that fails to parse keeps these).
+    file_keys: BTreeMap<PathBuf, BTreeSet<ObjectKey>>,
+    /// What the inventory held at start-up and is not (yet) in the manifests.
+    orphans: BTreeMap<ObjectKey, InventoryEntry>,
+    problems: Vec<String>,
+    prune_refused: Option<String>,
+    prune_confirmed: bool,
+    first_keys: Option<BTreeSet<ObjectKey>>,
+    ready: bool,
+}
+
+impl Controller {
+    pub fn new(
+        cfg: ControllerConfig,
+        registry: Registry,
+        inventory: Arc<dyn Inventory>,
+        shared: Arc<Shared>,
+        metrics: Metrics,
+    ) -> Self {
+        let prune_confirmed = cfg.allow_mass_prune;
+        Self {
+            cfg,
+            registry,
+            inventory,
+            shared,
+            metrics,
+            objects: BTreeMap::new(),
+            graph: Graph::default(),
+            outputs: BTreeMap::new(),
+            queue: Scheduler::default(),
+            running: BTreeSet::new(),
+            file_keys: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            problems: Vec::new(),
+            prune_refused: None,
+            prune_confirmed,
+            first_keys: None,
+            ready: false,
+        }
+    }
+
+    /// Run until `commands` closes or `shutdown` fires; in-flight reconciles then get up
+    /// to `grace` to finish.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        grace: Duration,
+    ) {
+        let mut shutdown = shutdown;
+        self.load_inventory(&mut shutdown).await;
+        let mut tasks = FuturesUnordered::new();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.launch_due(&mut tasks);
+            self.publish();
+            let wake = self.next_wake();
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                Some(done) = tasks.next(), if !tasks.is_empty() => self.record(done),
+                _ = sleep_until(wake) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        info!(
+            in_flight = tasks.len(),
+            "stopping: letting in-flight reconciles finish"
+        );
+        let drain = async {
+            while let Some(done) = tasks.next().await {
+                self.record(done);
+            }
+        };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            warn!("in-flight reconciles did not finish within the shutdown grace period");
+        }
+        self.publish();
+    }
+
+    async fn load_inventory(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+        let mut attempt = 0;
+        loop {
+            match self.inventory.list().await {
+                Ok(entries) => {
+                    for e in entries {
+                        self.orphans.insert(e.key.clone(), e);
+                    }
+                    info!(entries = self.orphans.len(), "inventory loaded");
+                    return;
+                }
+                Err(e) => {
+                    let wait = self.cfg.retry.next(attempt);
+                    attempt += 1;
+                    error!(error = %e, retry_in = ?wait, "cannot read the inventory");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    fn next_wake(&self) -> Option<Instant> {
+        if self.running.len() >= self.cfg.concurrency {
+            return None; // wait for a completion
+        }
+        self.queue
+            .next_deadline_where(|k| !self.running.contains(k))
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Load(loaded) => self.apply_load(loaded),
+            Command::ReconcileAll => {
+                let now = Instant::now();
+                for (k, t) in &mut self.objects {
+                    t.terminal_hash = None;
+                    t.parked = false;
+                    self.queue.schedule(k.clone(), now);
+                }
+                info!(objects = self.objects.len(), "reconciling everything now");
+            }
+            Command::ConfirmPrune => {
+                self.prune_confirmed = true;
+                warn!("mass prune confirmed by the operator");
+                self.plan_prune();
+            }
+        }
+    }
+
+    /// Take in a fresh load of the manifests.
+    fn apply_load(&mut self, loaded: Loaded) {
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        // Which files define which keys: a file that failed to parse keeps its old keys.
+        let broken_files: BTreeSet<&PathBuf> = loaded
+            .problems
+            .iter()
+            .filter(|p| p.object.is_none())
+            .map(|p| &p.source.file)
+            .collect();
+        let mut file_keys = BTreeMap::new();
+        for (file, keys) in &loaded.files {
+            let keys: BTreeSet<ObjectKey> = keys.iter().cloned().collect();
+            if keys.is_empty() && broken_files.contains(file) {
+                if let Some(old) = self.file_keys.get(file) {
+                    file_keys.insert(file.clone(), old.clone());
+                }
+            } else {
+                file_keys.insert(file.clone(), keys);
+            }
+        }
+        self.file_keys = file_keys;
+        let defined: BTreeSet<ObjectKey> = self.file_keys.values().flatten().cloned().collect();
+
+        // Validation problems, by object and by file.
+        self.problems = loaded.problems.iter().map(|p| p.to_string()).collect();
+        let mut problems_by_key: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
+        for p in &loaded.problems {
+            let keys: Vec<ObjectKey> = match &p.object {
+                Some(o) => o
+                    .split_once('/')
+                    .map(|(k, n)| vec![ObjectKey::new(k, n)])
+                    .unwrap_or_default(),
+                None => self
+                    .file_keys
+                    .get(&p.source.file)
+                    .map(|ks| ks.iter().cloned().collect())
+                    .unwrap_or_default(),
+            };
+            for k in keys {
+                problems_by_key.entry(k).or_default().push(p.to_string());
+            }
+        }
+
+        // New and changed objects (by content hash); invalid ones keep their last good spec.
+        let valid: BTreeMap<ObjectKey, Object> = loaded
+            .objects
+            .into_iter()
+            .filter(|o| !problems_by_key.contains_key(&o.key))
+            .map(|o| (o.key.clone(), o))
+            .collect();
+        let mut candidate: BTreeMap<ObjectKey, Object> = self
+            .objects
+            .iter()
+            .filter(|(k, t)| !t.prune && defined.contains(*k))
+            .map(|(k, t)| (k.clone(), t.object.clone()))
+            .collect();
+        for (k, o) in &valid {
+            candidate.insert(k.clone(), o.clone());
+        }
+        let candidates: Vec<Object> = candidate.values().cloned().collect();
+        let graph = match Graph::build(&candidates, &self.registry) {
+            Ok(g) => g,
+            Err(cycle) => {
+                // Keep the previous specs of the objects in the cycle.
+                for p in cycle {
+                    self.problems.push(p.to_string());
+                    if let Some((k, n)) = p.object.as_deref().and_then(|o| o.split_once('/')) {
+                        problems_by_key
+                            .entry(ObjectKey::new(k, n))
+                            .or_default()
+                            .push(p.to_string());
+                    }
+                }
+                let kept: Vec<Object> = candidates
+                    .into_iter()
+                    .filter_map(|o| {
+                        if problems_by_key.contains_key(&o.key) {
+                            self.objects.get(&o.key).map(|t| t.object.clone())
+                        } else {
+                            Some(o)
+                        }
+                    })
+                    .collect();
+                Graph::build(&kept, &self.registry).unwrap_or_else(|_| self.graph.clone())
+            }
+        };
+        for (key, object) in valid {
+            if problems_by_key.contains_key(&key) {
+                continue;
+            }
+            let hash = object.hash.clone();
+            match self.objects.get_mut(&key) {
+                Some(t) if t.object.hash == hash && !t.prune => {}
+                Some(t) => {
+                    info!(object = %key, "manifest changed");
+                    t.object = object;
+                    t.prune = false;
+                    t.status.pruning = false;
+                    t.terminal_hash = None;
+                    t.retry_streak = 0;
+                    t.parked = false;
+                    self.queue.set(key.clone(), now);
+                }
+                None => {
+                    info!(object = %key, "new object");
+                    self.orphans.remove(&key);
+                    let mut status = ObjectStatus::new(&key.kind, &key.name);
+                    status.set_condition("Ready", false, "Pending", "not reconciled yet", wall);
+                    status.set_condition("Synced", false, "Pending", "not reconciled yet", wall);
+                    self.objects.insert(
+                        key.clone(),
+                        Tracked {
+                            object,
+                            status,
+                            recorded: None,
+                            retry_streak: 0,
+                            poll_streak: 0,
+                            converged_hash: None,
+                            terminal_hash: None,
+                            parked: false,
+                            prune: false,
+                            attempted: false,
+                        },
+                    );
+                    self.queue.set(key.clone(), now);
+                }
+            }
+        }
+        for (key, t) in &mut self.objects {
+            t.status.validation_error = problems_by_key.get(key).map(|ps| ps.join("; "));
+            if let Some(src) = Some(&t.object.source) {
+                t.status.source = src.to_string();
+            }
+        }
+        self.graph = graph;
+        if self.first_keys.is_none() {
+            self.first_keys = Some(self.objects.keys().cloned().collect());
+        }
+        self.plan_prune();
+    }
+
+    /// Objects no manifest defines any more (and inventory orphans) are pruned, unless
+    /// that would be a mass deletion the operator has not confirmed.
+    fn plan_prune(&mut self) {
+        let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
+        let mut gone: BTreeSet<ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(k, t)| !t.prune && !defined.contains(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.extend(
+            self.orphans
+                .keys()
+                .filter(|k| !defined.contains(k) && !self.objects.contains_key(*k))
+                .cloned(),
+        );
+        if gone.is_empty() {
+            self.prune_refused = None;
+            return;
+        }
+        let managed = self
+            .objects
+            .keys()
+            .chain(self.orphans.keys())
+            .collect::<BTreeSet<_>>()
+            .len()
+            .max(1);
+        let fraction = gone.len() as f64 / managed as f64;
+        if fraction > self.cfg.prune_threshold && gone.len() > 1 && !self.prune_confirmed {
+            let msg = format!(
+                "refusing to prune {} of {} managed objects ({:.0}% > {:.0}% threshold): \
+                 the manifests may be half checked out or empty; fix them, or confirm with \
+                 `agentcore-controller confirm-prune` (POST /confirm-prune) or --allow-mass-prune",
+                gone.len(),
+                managed,
+                fraction * 100.0,
+                self.cfg.prune_threshold * 100.0
+            );
+            if self.prune_refused.as_deref() != Some(msg.as_str()) {
+                error!("{msg}");
+            }
+            self.prune_refused = Some(msg);
+            return;
+        }
+        self.prune_refused = None;
+        if !self.cfg.allow_mass_prune {
+            self.prune_confirmed = false; // a confirmation covers one prune
+        }
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        for key in gone {
+            if let Some(entry) = self.orphans.remove(&key) {
+                let object = Object {
+                    key: key.clone(),
+                    meta: entry.meta.clone(),
+                    spec: entry.spec.clone(),
+                    deletion_policy: entry.deletion_policy,
+                    source: crate::manifest::Source {
+                        file: PathBuf::from("(inventory)"),
+                        line: 0,
+                    },
+                    hash: entry.hash.clone(),
+                };
+                let mut status = ObjectStatus::new(&key.kind, &key.name);
+                status.set_condition("Ready", false, "Pruning", "manifest removed", wall);
+                for (k, v) in &entry.dep_outputs {
+                    if let Some((kind, name)) = k.split_once('/') {
+                        self.outputs
+                            .entry(ObjectKey::new(kind, name))
+                            .or_insert_with(|| v.clone());
+                    }
+                }
+                self.objects.insert(
+                    key.clone(),
+                    Tracked {
+                        object,
+                        status,
+                        recorded: Some(entry),
+                        retry_streak: 0,
+                        poll_streak: 0,
+                        converged_hash: None,
+                        terminal_hash: None,
+                        parked: false,
+                        prune: true,
+                        attempted: true,
+                    },
+                );
+            }
+            if let Some(t) = self.objects.get_mut(&key) {
+                info!(object = %key, "manifest removed: pruning");
+                t.prune = true;
+                t.parked = false;
+                t.status.pruning = true;
+                t.status
+                    .set_condition("Synced", false, "Pruning", "manifest removed", wall);
+                self.queue.set(key, now);
+            }
+        }
+    }
+
+    /// Whether `key` may run now; if not, why.
+    fn gate(&self, key: &ObjectKey) -> Result<(), String> {
+        let Some(t) = self.objects.get(key) else {
+            return Err("unknown".into());
+        };
+        if t.prune {
+            // Delete dependents first: wait while any tracked object still refers to it.
+            let dependents: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|(k, other)| *k != key && self.refers_to(other, key))
+                .map(|(k, _)| k.to_string())
+                .collect();
+            return if dependents.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("waiting for {} to go first", dependents.join(", ")))
+            };
+        }
+        let waiting: Vec<String> = self
+            .graph
+            .deps
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                !self
+                    .objects
+                    .get(*d)
+                    .is_some_and(|t| t.status.is_ready() && !t.prune)
+            })
+            .map(|d| d.to_string())
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("waiting for {}", waiting.join(", ")))
+        }
+    }
+
+    fn refers_to(&self, t: &Tracked, target: &ObjectKey) -> bool {
+        self.registry
+            .schema(&t.object.key.kind)
+            .map(|s| s.references(&t.object.spec))
+            .unwrap_or_default()
+            .iter()
+            .any(|r| &r.target == target)
+    }
+
+    fn launch_due(
+        &mut self,
+        tasks: &mut FuturesUnordered<futures::future::BoxFuture<'static, Done>>,
+    ) {
+        let now = Instant::now();
+        while self.running.len() < self.cfg.concurrency {
+            let running = &self.running;
+            let Some(key) = self.queue.pop_due(now, |k| !running.contains(k)) else {
+                break;
+            };
+            if let Err(why) = self.gate(&key) {
+                if let Some(t) = self.objects.get_mut(&key) {
+                    t.parked = true;
+                    t.status.next_reconcile_at = None;
+                    let wall = SystemTime::now();
+                    if !t.prune {
+                        t.status
+                            .set_condition("Ready", false, "DependencyNotReady", &why, wall);
+                    }
+                }
+                continue;
+            }
+            let Some(task) = self.task(&key) else {
+                continue;
+            };
+            self.running.insert(key.clone());
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.parked = false;
+                t.attempted = true;
+            }
+            tasks.push(task);
+        }
+        self.metrics.queue_depth.set(self.queue.due(now) as i64);
+    }
+
+    fn task(&self, key: &ObjectKey) -> Option<futures::future::BoxFuture<'static, Done>> {
+        let t = self.objects.get(key)?;
+        let kind = Arc::clone(self.registry.get(&key.kind)?);
+        let inventory = Arc::clone(&self.inventory);
+        let meta = t.object.meta.clone();
+        let spec = t.object.spec.clone();
+        let key = key.clone();
+        let span = info_span!("reconcile", kind = %key.kind, name = %key.name);
+        // Only the outputs of its own dependencies travel with the task.
+        let deps: BTreeMap<ObjectKey, Outputs> = self
+            .registry
+            .schema(&key.kind)
+            .map(|s| s.references(&spec))
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|r| {
+                self.outputs
+                    .get(&r.target)
+                    .map(|o| (r.target.clone(), o.clone()))
+            })
+            .collect();
+        if t.prune {
+            let policy = t.object.deletion_policy;
+            return Some(Box::pin(
+                async move {
+                    let start = Instant::now();
+                    let result = kind
+                        .teardown(&meta, &spec, &Deps::new(&deps), policy, false)
+                        .await;
+                    if result.is_ok()
+                        && let Err(e) = inventory.remove(&key).await
+                    {
+                        return Done {
+                            key,
+                            result: TaskResult::Teardown(Err(e)),
+                            recorded: None,
+                            duration: start.elapsed(),
+                        };
+                    }
+                    Done {
+                        key,
+                        result: TaskResult::Teardown(result),
+                        recorded: None,
+                        duration: start.elapsed(),
+                    }
+                }
+                .instrument(span),
+            ));
+        }
+        let mode = if suspended(&meta) {
+            Mode::Plan
+        } else {
+            Mode::Apply
+        };
+        let entry = InventoryEntry {
+            key: key.clone(),
+            meta: meta.clone(),
+            spec: spec.clone(),
+            deletion_policy: t.object.deletion_policy,
+            hash: t.object.hash.clone(),
+            dep_outputs: deps
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        };
+        let record = (mode == Mode::Apply && t.recorded.as_ref() != Some(&entry)).then_some(entry);
+        Some(Box::pin(
+            async move {
+                let start = Instant::now();
+                // Record intent before anything is created, so a crash never orphans it.
+                if let Some(entry) = &record
+                    && let Err(e) = inventory.put(entry).await
+                {
+                    return Done {
+                        key,
+                        result: TaskResult::Step(Err(e)),
+                        recorded: None,
+                        duration: start.elapsed(),
+                    };
+                }
+                let result = kind.step(&meta, &spec, &Deps::new(&deps), mode).await;
+                Done {
+                    key,
+                    result: TaskResult::Step(result),
+                    recorded: record,
+                    duration: start.elapsed(),
+                }
+            }
+            .instrument(span),
+        ))
+    }
+
+    fn record(&mut self, done: Done) {
+        let Done {
+            key,
+            result,
+            recorded,
+            duration,
+        } = done;
+        self.running.remove(&key);
+        let now = Instant::now();
+        let wall = SystemTime::now();
+        self.metrics
+            .reconcile_duration
+            .get_or_create(&KindLabels {
+                kind: key.kind.clone(),
+            })
+            .observe(duration.as_secs_f64());
+        let history = self.cfg.history;
+        let Some(t) = self.objects.get_mut(&key) else {
+            return;
+        };
+        if recorded.is_some() {
+            t.recorded = recorded;
+        }
+        let mut rec = ReconcileRecord {
+            at: rfc3339(wall),
+            duration_ms: duration.as_millis() as u64,
+            outcome: String::new(),
+            reason: String::new(),
+        };
+        let mut dependents_due = false;
+        let mut removed = false;
+        let mut next: Option<Duration> = None;
+        match result {
+            TaskResult::Teardown(Ok(outcome)) => {
+                rec.outcome = match outcome {
+                    Teardown::Deleted => "deleted",
+                    Teardown::Retained => "retained",
+                    Teardown::Absent => "absent",
+                    Teardown::NotOwned => "not-owned",
+                }
+                .into();
+                info!(object = %key, outcome = %rec.outcome, "pruned");
+                removed = true;
+            }
+            TaskResult::Step(Ok(step)) => {
+                let suspended_now = suspended(&t.object.meta);
+                rec.outcome = match (suspended_now, step.action) {
+                    (true, Action::Unchanged) if step.changes.is_empty() => "unchanged",
+                    (true, _) => "drift",
+                    (false, Action::Create) => "created",
+                    (false, Action::Update) => "updated",
+                    (false, Action::Unchanged) => "unchanged",
+                }
+                .into();
+                if step.action == Action::Update
+                    && !suspended_now
+                    && t.converged_hash.as_deref() == Some(t.object.hash.as_str())
+                {
+                    self.metrics
+                        .drift_corrections
+                        .get_or_create(&KindLabels {
+                            kind: key.kind.clone(),
+                        })
+                        .inc();
+                    info!(object = %key, changes = step.changes.len(), "drift corrected");
+                }
+                t.retry_streak = 0;
+                t.status.last_error = None;
+                t.status.suspended = suspended_now;
+                t.status.drift = if suspended_now {
+                    step.changes.clone()
+                } else {
+                    Vec::new()
+                };
+                if !step.outputs.is_empty() && self.outputs.get(&key) != Some(&step.outputs) {
+                    self.outputs.insert(key.clone(), step.outputs.clone());
+                    dependents_due = true;
+                }
+                t.status.outputs = step.outputs;
+                if suspended_now {
+                    let msg = if t.status.drift.is_empty() {
+                        "suspended; no drift".to_string()
+                    } else {
+                        format!("suspended; {} field(s) differ", t.status.drift.len())
+                    };
+                    t.status
+                        .set_condition("Synced", false, "Suspended", &msg, wall);
+                    let exists = step.action != Action::Create;
+                    t.status.set_condition(
+                        "Ready",
+                        exists,
+                        if exists { "Exists" } else { "Absent" },
+                        "",
+                        wall,
+                    );
+                    next = Some(resync_period(&t.object.meta, &self.cfg));
+                } else {
+                    match step.readiness {
+                        Readiness::Ready => {
+                            t.poll_streak = 0;
+                            t.converged_hash = Some(t.object.hash.clone());
+                            t.status
+                                .set_condition("Synced", true, "ReconcileSuccess", "", wall);
+                            if !t.status.is_ready() {
+                                dependents_due = true;
+                            }
+                            t.status.set_condition("Ready", true, "Ready", "", wall);
+                            next = Some(resync_period(&t.object.meta, &self.cfg));
+                        }
+                        Readiness::Progressing(msg) => {
+                            t.status
+                                .set_condition("Synced", true, "ReconcileSuccess", "", wall);
+                            t.status
+                                .set_condition("Ready", false, "Progressing", &msg, wall);
+                            next = Some(self.cfg.poll.next(t.poll_streak));
+                            t.poll_streak += 1;
+                        }
+                        Readiness::Failed(msg) => {
+                            t.status
+                                .set_condition("Synced", true, "ReconcileSuccess", "", wall);
+                            t.status
+                                .set_condition("Ready", false, "ResourceFailed", &msg, wall);
+                            next = Some(resync_period(&t.object.meta, &self.cfg));
+                        }
+                    }
+                }
+            }
+            TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
+                rec.outcome = "error".into();
+                rec.reason = e.reason.clone();
+                self.metrics
+                    .reconcile_errors
+                    .get_or_create(&ErrorLabels {
+                        kind: key.kind.clone(),
+                        reason: e.reason.clone(),
+                    })
+                    .inc();
+                let severity = match e.severity {
+                    Severity::Terminal => "terminal",
+                    Severity::Recoverable => "recoverable",
+                    Severity::Waiting => "waiting",
+                };
+                warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
+                t.status.last_error = Some(ErrorInfo {
+                    at: rfc3339(wall),
+                    reason: e.reason.clone(),
+                    message: e.message.clone(),
+                    severity: severity.into(),
+                });
+                let ready_reason = if t.prune {
+                    "Pruning"
+                } else {
+                    e.reason.as_str()
+                };
+                t.status
+                    .set_condition("Synced", false, &e.reason, &e.message, wall);
+                if !t.status.is_ready() || e.severity == Severity::Terminal {
+                    t.status
+                        .set_condition("Ready", false, ready_reason, &e.message, wall);
+                }
+                if e.severity == Severity::Terminal && !t.prune {
+                    t.terminal_hash = Some(t.object.hash.clone());
+                } else {
+                    next = Some(self.cfg.retry.next(t.retry_streak));
+                    t.retry_streak += 1;
+                }
+            }
+        }
+        t.status.record(rec, history);
+        if removed {
+            self.objects.remove(&key);
+            self.outputs.remove(&key);
+            self.queue.remove(&key);
+            // Whatever it was holding back may go now.
+            self.unpark_all(now);
+            return;
+        }
+        match next {
+            Some(d) => {
+                self.queue.set(key.clone(), now + d);
+                if let Some(t) = self.objects.get_mut(&key) {
+                    t.status.next_reconcile_at = Some(rfc3339(wall + d));
+                }
+            }
+            None => {
+                if let Some(t) = self.objects.get_mut(&key) {
+                    t.status.next_reconcile_at = None;
+                }
+            }
+        }
+        if dependents_due {
+            for d in self.graph.dependents.get(&key).cloned().unwrap_or_default() {
+                if let Some(t) = self.objects.get_mut(&d) {
+                    t.parked = false;
+                    if t.terminal_hash.is_none() {
+                        self.queue.schedule(d, now);
+                    }
+                }
+            }
+        }
+        self.unpark_all(now);
+    }
+
+    /// Re-queue parked objects (a dependency may have become ready, or a dependent gone).
+    fn unpark_all(&mut self, now: Instant) {
+        let parked: Vec<ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(k, t)| t.parked && !self.running.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in parked {
+            if self.gate(&k).is_ok() {
+                if let Some(t) = self.objects.get_mut(&k) {
+                    t.parked = false;
+                }
+                self.queue.schedule(k, now);
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        if !self.ready
+            && let Some(first) = &self.first_keys
+        {
+            self.ready = first.iter().all(|k| {
+                self.objects
+                    .get(k)
+                    .is_none_or(|t| t.attempted && !self.running.contains(k) || t.parked)
+            });
+        }
+        let mut by_condition: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for t in self.objects.values() {
+            for c in &t.status.conditions {
+                *by_condition
+                    .entry((c.kind.clone(), c.status.clone()))
+                    .or_insert(0) += 1;
+            }
+        }
+        for cond in ["Ready", "Synced"] {
+            for status in ["True", "False"] {
+                self.metrics
+                    .objects
+                    .get_or_create(&ConditionLabels {
+                        condition: cond.into(),
+                        status: status.into(),
+                    })
+                    .set(
+                        by_condition
+                            .get(&(cond.to_string(), status.to_string()))
+                            .copied()
+                            .unwrap_or(0),
+                    );
+            }
+        }
+        let snapshot = Snapshot {
+            generated_at: rfc3339(SystemTime::now()),
+            ready: self.ready,
+            objects: self.objects.values().map(|t| t.status.clone()).collect(),
+            problems: self.problems.clone(),
+            prune_refused: self.prune_refused.clone(),
+            queue_depth: self.queue.due(Instant::now()),
+        };
+        if let Ok(mut s) = self.shared.snapshot.write() {
+            *s = snapshot;
+        }
+    }
+}
+
+fn suspended(meta: &ObjectMeta) -> bool {
+    meta.annotations
+        .get(ANNOTATION_SUSPEND)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn resync_period(meta: &ObjectMeta, cfg: &ControllerConfig) -> Duration {
+    let period = meta
+        .annotations
+        .get(ANNOTATION_RESYNC)
+        .and_then(|v| humantime::parse_duration(v).ok())
+        .unwrap_or(cfg.resync);
+    jittered(period, cfg.resync_jitter, rand::random::<f64>())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}

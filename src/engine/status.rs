@@ -1,0 +1,203 @@
+//! What the controller reports about each object (after Kubernetes conditions): `Ready`
+//! and `Synced` with a reason, a message and the last transition time; the content hash
+//! last seen; the last reconcile and a short history; the next scheduled time; outputs
+//! (IDs and ARNs, never secret values) and the last error.
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::kinds::{Change, Outputs};
+
+pub fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Condition {
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// "True", "False" or "Unknown", as Kubernetes writes them.
+    pub status: String,
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    pub last_transition_time: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileRecord {
+    pub at: String,
+    pub duration_ms: u64,
+    /// created, updated, unchanged, drift (suspended), deleted, retained, error.
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorInfo {
+    pub at: String,
+    pub reason: String,
+    pub message: String,
+    /// terminal, recoverable or waiting.
+    pub severity: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectStatus {
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    pub conditions: Vec<Condition>,
+    /// Content hash of the spec being reconciled (the last valid one).
+    pub observed_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_reconcile: Option<ReconcileRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_reconcile_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Outputs::is_empty")]
+    pub outputs: Outputs,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<ErrorInfo>,
+    /// The manifest problem that keeps the last good spec in force.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_error: Option<String>,
+    /// Drift seen on a suspended object (reported, not corrected).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Change>,
+    #[serde(default)]
+    pub suspended: bool,
+    /// The manifest is gone: the object is being deleted.
+    #[serde(default)]
+    pub pruning: bool,
+    #[serde(default)]
+    pub history: VecDeque<ReconcileRecord>,
+}
+
+impl ObjectStatus {
+    pub fn new(kind: &str, name: &str) -> Self {
+        Self {
+            kind: kind.to_string(),
+            name: name.to_string(),
+            source: String::new(),
+            conditions: Vec::new(),
+            observed_hash: String::new(),
+            last_reconcile: None,
+            next_reconcile_at: None,
+            outputs: Outputs::new(),
+            last_error: None,
+            validation_error: None,
+            drift: Vec::new(),
+            suspended: false,
+            pruning: false,
+            history: VecDeque::new(),
+        }
+    }
+
+    pub fn condition(&self, kind: &str) -> Option<&Condition> {
+        self.conditions.iter().find(|c| c.kind == kind)
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    /// Set a condition; the transition time changes only when the status does.
+    pub fn set_condition(
+        &mut self,
+        kind: &str,
+        status: bool,
+        reason: &str,
+        message: &str,
+        now: SystemTime,
+    ) {
+        let status = if status { "True" } else { "False" };
+        match self.conditions.iter_mut().find(|c| c.kind == kind) {
+            Some(c) => {
+                if c.status != status {
+                    c.last_transition_time = rfc3339(now);
+                }
+                c.status = status.to_string();
+                c.reason = reason.to_string();
+                c.message = message.to_string();
+            }
+            None => self.conditions.push(Condition {
+                kind: kind.to_string(),
+                status: status.to_string(),
+                reason: reason.to_string(),
+                message: message.to_string(),
+                last_transition_time: rfc3339(now),
+            }),
+        }
+    }
+
+    pub fn record(&mut self, record: ReconcileRecord, keep: usize) {
+        self.history.push_front(record.clone());
+        self.history.truncate(keep);
+        self.last_reconcile = Some(record);
+    }
+}
+
+/// Everything `/status` serves.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub generated_at: String,
+    /// Every object of the first load has been reconciled once.
+    pub ready: bool,
+    pub objects: Vec<ObjectStatus>,
+    /// Problems of the manifests as last loaded (file:line).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
+    /// Set while the mass-deletion guard refuses a prune.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prune_refused: Option<String>,
+    pub queue_depth: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn transition_time_moves_only_when_status_changes() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let t1 = t0 + Duration::from_secs(60);
+        let t2 = t1 + Duration::from_secs(60);
+        let mut s = ObjectStatus::new("Role", "r");
+        s.set_condition("Ready", false, "Creating", "", t0);
+        s.set_condition("Ready", false, "Waiting", "still", t1);
+        assert_eq!(s.conditions[0].last_transition_time, rfc3339(t0));
+        assert_eq!(s.conditions[0].reason, "Waiting");
+        s.set_condition("Ready", true, "Ready", "", t2);
+        assert_eq!(s.conditions[0].last_transition_time, rfc3339(t2));
+        assert!(s.is_ready());
+    }
+
+    #[test]
+    fn history_keeps_the_latest_few() {
+        let mut s = ObjectStatus::new("Role", "r");
+        for i in 0..5 {
+            s.record(
+                ReconcileRecord {
+                    at: i.to_string(),
+                    duration_ms: i,
+                    outcome: "unchanged".into(),
+                    reason: String::new(),
+                },
+                3,
+            );
+        }
+        let ats: Vec<&str> = s.history.iter().map(|r| r.at.as_str()).collect();
+        assert_eq!(ats, vec!["4", "3", "2"]);
+        assert_eq!(s.last_reconcile.as_ref().map(|r| r.at.as_str()), Some("4"));
+    }
+}

@@ -1,0 +1,166 @@
+//! Prometheus metrics (prometheus-client), served as text at `/metrics`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::aws::CallCounter;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub kind: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabels {
+    pub service: String,
+    pub operation: String,
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConditionLabels {
+    pub condition: String,
+    pub status: String,
+}
+
+/// The controller's metrics. Cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub reconcile_duration: Family<KindLabels, Histogram>,
+    pub reconcile_errors: Family<ErrorLabels, Counter>,
+    pub drift_corrections: Family<KindLabels, Counter>,
+    pub queue_depth: Gauge,
+    pub objects: Family<ConditionLabels, Gauge>,
+    aws_calls: Family<CallLabels, Counter>,
+    calls: Option<CallCounter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// `calls` feeds `agentcore_controller_aws_calls_total` at each scrape.
+    pub fn new(calls: Option<CallCounter>) -> Self {
+        let mut registry = Registry::with_prefix("agentcore_controller");
+        let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one reconcile, by kind",
+            reconcile_duration.clone(),
+        );
+        let reconcile_errors = Family::<ErrorLabels, Counter>::default();
+        registry.register(
+            "reconcile_errors",
+            "Failed reconciles, by kind and reason",
+            reconcile_errors.clone(),
+        );
+        let drift_corrections = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "drift_corrections",
+            "Updates that undid a change made outside the manifests, by kind",
+            drift_corrections.clone(),
+        );
+        let queue_depth = Gauge::default();
+        registry.register(
+            "queue_depth",
+            "Objects due for reconcile and not yet running",
+            queue_depth.clone(),
+        );
+        let objects = Family::<ConditionLabels, Gauge>::default();
+        registry.register(
+            "objects",
+            "Objects by condition and status",
+            objects.clone(),
+        );
+        let aws_calls = Family::<CallLabels, Counter>::default();
+        registry.register(
+            "aws_calls",
+            "AWS API calls, by service, operation and outcome",
+            aws_calls.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            reconcile_duration,
+            reconcile_errors,
+            drift_corrections,
+            queue_depth,
+            objects,
+            aws_calls,
+            calls,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        if let Some(calls) = &self.calls {
+            for (k, n) in calls.snapshot() {
+                let labels = CallLabels {
+                    service: k.service.clone(),
+                    operation: k.operation.clone(),
+                    outcome: if k.ok { "ok" } else { "error" }.to_string(),
+                };
+                let counter = self.aws_calls.get_or_create(&labels);
+                let have = counter.get();
+                if n > have {
+                    counter.inc_by(n - have);
+                }
+            }
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.push_str("# encoding failed\n");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_registered_families() {
+        let m = Metrics::new(None);
+        m.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                kind: "Role".into(),
+                reason: "Throttling".into(),
+            })
+            .inc();
+        m.queue_depth.set(3);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "agentcore_controller_reconcile_errors_total{kind=\"Role\",reason=\"Throttling\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("agentcore_controller_queue_depth 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE agentcore_controller_reconcile_duration_seconds histogram"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,143 @@
+//! The daemon's HTTP endpoints (loopback by default): health, readiness, Prometheus
+//! metrics, status as JSON, and reconcile-now / confirm-prune triggers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::mpsc;
+
+use crate::engine::controller::{Command, Shared};
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub shared: Arc<Shared>,
+    pub metrics: Metrics,
+    pub commands: mpsc::Sender<Command>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/status", get(status))
+        .route("/reconcile", post(reconcile))
+        .route("/confirm-prune", post(confirm_prune))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if s.shared.snapshot().ready {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the first full reconcile pass has not finished\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(s): State<AppState>) -> Response {
+    axum::Json(s.shared.snapshot()).into_response()
+}
+
+async fn reconcile(State(s): State<AppState>) -> Response {
+    send(&s, Command::ReconcileAll, "reconciling everything now\n").await
+}
+
+async fn confirm_prune(State(s): State<AppState>) -> Response {
+    send(&s, Command::ConfirmPrune, "prune confirmed\n").await
+}
+
+async fn send(s: &AppState, cmd: Command, ok: &'static str) -> Response {
+    match s.commands.send(cmd).await {
+        Ok(()) => (StatusCode::ACCEPTED, ok).into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "controller stopped\n").into_response(),
+    }
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// A minimal HTTP/1.1 client for the loopback endpoints (`status`, `confirm-prune`).
+pub async fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    stream.write_all(req.as_bytes()).await?;
+    let mut buf = Vec::new();
+    stream.read_to_end(&mut buf).await?;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    Ok((code, body))
+}
+
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if n == 0 || after.len() < n {
+            break;
+        }
+        out.push_str(&after[..n]);
+        rest = after[n..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dechunks() {
+        assert_eq!(
+            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            "hello world"
+        );
+    }
+}
