@@ -276,3 +276,158 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// A running `agentcore-controller run` daemon, killed on drop.
+pub struct Daemon {
+    pub child: Child,
+    pub listen: String,
+    pub log: PathBuf,
+}
+
+impl Daemon {
+    /// Start the daemon on `dir` with a short resync and debounce, plus `extra` flags.
+    /// `endpoint` overrides the emulator URL (e.g. a fault-injecting proxy in front of it).
+    pub fn start(dir: &Path, extra: &[&str], endpoint: Option<&str>) -> Daemon {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = std::env::temp_dir().join(format!("daemon-{port}.log"));
+        let file = std::fs::File::create(&log).expect("daemon log");
+        let dir = dir.display().to_string();
+        let mut args = vec!["run", "-f", &dir, "--listen", &listen, "--debounce", "100ms"];
+        args.extend_from_slice(extra);
+        let mut cmd = controller_command(&args);
+        if let Some(url) = endpoint {
+            cmd.env("AWS_ENDPOINT_URL", url);
+        }
+        let child = cmd
+            .env("AGENTCORE_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start the daemon");
+        let d = Daemon { child, listen, log };
+        wait_for(Duration::from_secs(30), "the daemon to listen", || {
+            std::net::TcpStream::connect(&d.listen).is_ok()
+        });
+        d
+    }
+
+    /// GET a path; (status code, body).
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http(&self.listen, "GET", path)
+    }
+
+    pub fn post(&self, path: &str) -> (u16, String) {
+        http(&self.listen, "POST", path)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let (code, body) = self.get("/status");
+        assert_eq!(code, 200, "{body}");
+        serde_json::from_str(&body).expect("status JSON")
+    }
+
+    /// The status of one object, if the daemon tracks it.
+    pub fn object(&self, kind: &str, name: &str) -> Option<serde_json::Value> {
+        self.status()["objects"]
+            .as_array()?
+            .iter()
+            .find(|o| o["kind"] == kind && o["name"] == name)
+            .cloned()
+    }
+
+    /// Whether `kind/name` has condition `cond` = True.
+    pub fn condition(&self, kind: &str, name: &str, cond: &str) -> bool {
+        self.object(kind, name).is_some_and(|o| {
+            o["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == cond && c["status"] == "True"))
+        })
+    }
+
+    pub fn all_ready(&self) -> bool {
+        let s = self.status();
+        let objects = s["objects"].as_array().cloned().unwrap_or_default();
+        !objects.is_empty()
+            && objects.iter().all(|o| {
+                o["conditions"]
+                    .as_array()
+                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+            })
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGTERM, and the exit code.
+    pub fn terminate(mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(40);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL (kill -9) without waiting for anything.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A tiny HTTP/1.1 client for loopback endpoints.
+pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let code = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut rest = body;
+        while let Some((size, after)) = rest.split_once("\r\n") {
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+            if n == 0 || after.len() < n {
+                break;
+            }
+            out.push_str(&after[..n]);
+            rest = after[n..].trim_start_matches("\r\n");
+        }
+        out
+    } else {
+        body.to_string()
+    };
+    (code, body)
+}
