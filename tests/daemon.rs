@@ -1,0 +1,382 @@
+//! The daemon end to end, against the emulator: it follows the manifests directory
+//! (add, edit, delete), restores drift at the next resync, keeps going past a broken
+//! file, refuses a mass prune until confirmed, and survives kill -9 without duplicates
+//! or forgotten prunes.
+
+mod support;
+
+use std::time::Duration;
+
+use agentcore_controller::aws::Aws;
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn param(object: &str, name: &str, value: &str) -> String {
+    format!(
+        "apiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: {object}\nspec:\n  name: {name}\n  value: {{ value: \"{value}\" }}\n"
+    )
+}
+
+async fn param_value(aws: &Aws, name: &str) -> Option<String> {
+    aws.ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .ok()?
+        .parameter()?
+        .value()
+        .map(String::from)
+}
+
+/// Poll an async condition against the emulator until it holds.
+async fn eventually<F, Fut>(what: &str, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !cond().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn wait_status(d: &Daemon, what: &str, cond: impl FnMut() -> bool) {
+    let mut cond = cond;
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; status: {:#}\nlog tail:\n{}",
+            d.status(),
+            tail(&d.log_text(), 30)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
+    let aws = aws().await;
+    let u = unique("d");
+    let m = Manifests::new();
+    let (p1, p2, p3) = (
+        format!("/{u}/one"),
+        format!("/{u}/two"),
+        format!("/{u}/three"),
+    );
+    let repo = format!("repo-{u}");
+    m.write("a.yaml", &param("one", &p1, "v1"));
+    m.write(
+        "b.yaml",
+        &format!(
+            "{}---\napiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {repo}\nspec:\n  scanOnPush: true\n",
+            param("two", &p2, "v2")
+        ),
+    );
+    let instance = format!("inst-{u}");
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &instance,
+            "--resync",
+            "2s",
+            "--retry-base",
+            "200ms",
+        ],
+        None,
+    );
+    wait_status(&d, "first objects Ready", || d.all_ready());
+    assert_eq!(param_value(&aws, &p1).await.as_deref(), Some("v1"));
+    let (code, _) = d.get("/readyz");
+    assert_eq!(code, 200, "ready after the first full pass");
+
+    // Add a manifest: it appears.
+    m.write("c.yaml", &param("three", &p3, "v3"));
+    eventually("the new parameter", || async {
+        param_value(&aws, &p3).await.as_deref() == Some("v3")
+    })
+    .await;
+
+    // Edit a field: updated.
+    m.write("a.yaml", &param("one", &p1, "v1-edited"));
+    eventually("the edit", || async {
+        param_value(&aws, &p1).await.as_deref() == Some("v1-edited")
+    })
+    .await;
+
+    // Out-of-band change: restored within a resync.
+    aws.ssm
+        .put_parameter()
+        .name(&p2)
+        .value("changed by hand")
+        .overwrite(true)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("out-of-band change");
+    eventually("drift restored", || async {
+        param_value(&aws, &p2).await.as_deref() == Some("v2")
+    })
+    .await;
+    let metrics = d.get("/metrics").1;
+    assert!(
+        metrics.contains("agentcore_controller_drift_corrections_total{kind=\"Parameter\"}"),
+        "{metrics}"
+    );
+
+    // A broken file: reported in /status; the others are still reconciled; fixing it resumes.
+    m.write(
+        "b.yaml",
+        "apiVersion: agentcore.dev/v1alpha1\nkind: [Parameter\n",
+    );
+    wait_status(&d, "the problem in /status", || {
+        d.status()["problems"].as_array().is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p.as_str().unwrap_or("").contains("b.yaml"))
+        })
+    });
+    let two = d
+        .object("Parameter", "two")
+        .expect("kept with its last good spec");
+    assert!(
+        two["validationError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("b.yaml"),
+        "{two:#}"
+    );
+    m.write("a.yaml", &param("one", &p1, "v1-while-b-broken"));
+    eventually("a.yaml still reconciled", || async {
+        param_value(&aws, &p1).await.as_deref() == Some("v1-while-b-broken")
+    })
+    .await;
+    assert_eq!(
+        param_value(&aws, &p2).await.as_deref(),
+        Some("v2"),
+        "not pruned while broken"
+    );
+    m.write("b.yaml", &param("two", &p2, "v2-fixed"));
+    eventually("b.yaml resumed", || async {
+        param_value(&aws, &p2).await.as_deref() == Some("v2-fixed")
+    })
+    .await;
+    wait_status(&d, "problem cleared", || {
+        d.status()["problems"]
+            .as_array()
+            .is_none_or(|ps| ps.is_empty())
+    });
+
+    // Suspended: drift is observed and reported, not corrected.
+    m.write(
+        "a.yaml",
+        &param("one", &p1, "v1-while-b-broken").replace(
+            "  name: one\n",
+            "  name: one\n  annotations:\n    agentcore.dev/suspend: \"true\"\n",
+        ),
+    );
+    wait_status(&d, "suspended", || {
+        d.object("Parameter", "one")
+            .is_some_and(|o| o["suspended"] == true)
+    });
+    aws.ssm
+        .put_parameter()
+        .name(&p1)
+        .value("hand edit while suspended")
+        .overwrite(true)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("out-of-band change");
+    let (code, _) = d.post("/reconcile");
+    assert_eq!(code, 202);
+    wait_status(&d, "drift reported on the suspended object", || {
+        d.object("Parameter", "one").is_some_and(|o| {
+            o["drift"].as_array().is_some_and(|c| !c.is_empty())
+                && o["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Synced" && c["reason"] == "Suspended")
+                })
+        })
+    });
+    assert_eq!(
+        param_value(&aws, &p1).await.as_deref(),
+        Some("hand edit while suspended"),
+        "a suspended object is never written"
+    );
+
+    // Delete a manifest: pruned. (b.yaml no longer has the repository: pruned too.)
+    m.remove("c.yaml");
+    eventually("the parameter pruned", || async {
+        param_value(&aws, &p3).await.is_none()
+    })
+    .await;
+    eventually("the repository pruned", || async {
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_err()
+    })
+    .await;
+
+    // Empty the directory: the mass-deletion guard refuses, until confirmed.
+    m.remove("a.yaml");
+    m.remove("b.yaml");
+    wait_status(&d, "the prune refused", || {
+        !d.status()["pruneRefused"].is_null()
+    });
+    let refused = d.status()["pruneRefused"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(refused.contains("refusing to prune 2 of 2"), "{refused}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(param_value(&aws, &p1).await.is_some(), "kept while refused");
+    let out = controller(&["confirm-prune", "--listen", &d.listen]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    eventually("everything pruned after confirmation", || async {
+        param_value(&aws, &p1).await.is_none() && param_value(&aws, &p2).await.is_none()
+    })
+    .await;
+
+    // The status command reads the daemon; SIGTERM exits 0.
+    let out = controller(&["status", "--listen", &d.listen]);
+    assert!(stdout(&out).starts_with("KIND"), "{}", stdout(&out));
+    assert_eq!(d.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill9_and_restart_never_duplicates_and_still_prunes_what_was_removed_meanwhile() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    let instance = format!("inst-{}", unique("k"));
+    let flags = [
+        "--instance",
+        instance.as_str(),
+        "--resync",
+        "3s",
+        "--retry-base",
+        "200ms",
+    ];
+
+    // Kill -9 while the first reconciles are in flight, several times.
+    for delay in [300u64, 700, 1200] {
+        let d = Daemon::start(m.path(), &flags, None);
+        std::thread::sleep(Duration::from_millis(delay));
+        d.kill9();
+    }
+    // CI pushes the image once the repository exists.
+    let d = Daemon::start(m.path(), &flags, None);
+    eventually("the repository", || async {
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&names.repo)
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    wait_status(&d, "the stack Ready", || d.all_ready());
+    // One more kill -9 right in a reconcile (an edit triggers one), then remove a
+    // manifest while the daemon is down.
+    let runtime_yaml = std::fs::read_to_string(m.path().join("runtime.yaml")).expect("read");
+    m.write(
+        "runtime.yaml",
+        &runtime_yaml.replace("keepLastImages: 10", "keepLastImages: 12"),
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    d.kill9();
+    m.remove("outputs.yaml"); // the Secret (Retain) and the Parameter (Delete)
+    let d = Daemon::start(m.path(), &flags, None);
+    eventually("the parameter pruned after the restart", || async {
+        param_value(&aws, &names.parameter).await.is_none()
+    })
+    .await;
+    wait_status(&d, "the stack Ready again", || d.all_ready());
+
+    // Exactly one of everything.
+    let pools = aws
+        .cognito
+        .list_user_pools()
+        .max_results(60)
+        .send()
+        .await
+        .expect("pools");
+    let ours: Vec<_> = pools
+        .user_pools()
+        .iter()
+        .filter(|p| p.name() == Some(names.pool.as_str()))
+        .collect();
+    assert_eq!(ours.len(), 1, "one pool");
+    let pool_id = ours[0].id().unwrap_or_default().to_string();
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .expect("clients");
+    assert_eq!(clients.user_pool_clients().len(), 1, "one client");
+    let users = aws
+        .cognito
+        .list_users()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .expect("users");
+    assert_eq!(users.users().len(), 1, "one user");
+    let runtimes = aws
+        .agentcore
+        .list_agent_runtimes()
+        .send()
+        .await
+        .expect("runtimes");
+    let count = runtimes
+        .agent_runtimes()
+        .iter()
+        .filter(|r| r.agent_runtime_name() == names.runtime)
+        .count();
+    assert_eq!(count, 1, "one runtime");
+    // The retained secret is still there; the edit made before the kill landed.
+    assert!(
+        aws.secrets
+            .describe_secret()
+            .secret_id(&names.secret)
+            .send()
+            .await
+            .is_ok(),
+        "secret retained"
+    );
+    let lifecycle = aws
+        .ecr
+        .get_lifecycle_policy()
+        .repository_name(&names.repo)
+        .send()
+        .await
+        .expect("lifecycle");
+    assert!(
+        lifecycle
+            .lifecycle_policy_text()
+            .unwrap_or("")
+            .contains("12"),
+        "{:?}",
+        lifecycle.lifecycle_policy_text()
+    );
+    assert_eq!(d.terminate(), Some(0));
+}
