@@ -27,6 +27,10 @@ pub struct ReconcileError {
     pub severity: Severity,
     pub reason: String,
     pub message: String,
+    /// Retry no later than this (e.g. before a token expires), whatever the backoff says.
+    pub retry_before: Option<std::time::Duration>,
+    /// The resource is no longer usable (e.g. its token expired): Ready turns False.
+    pub unready: bool,
 }
 
 impl ReconcileError {
@@ -47,7 +51,21 @@ impl ReconcileError {
             severity,
             reason: reason.into(),
             message: message.into(),
+            retry_before: None,
+            unready: false,
         }
+    }
+
+    /// Cap the retry delay at `limit`.
+    pub fn retry_before(mut self, limit: std::time::Duration) -> Self {
+        self.retry_before = Some(limit);
+        self
+    }
+
+    /// Mark the resource as unusable while this error lasts.
+    pub fn unready(mut self) -> Self {
+        self.unready = true;
+        self
     }
 
     /// Classify an AWS SDK error. `action` names what was attempted ("CreateRole agentcore-…").

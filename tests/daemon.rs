@@ -302,7 +302,7 @@ async fn kill9_and_restart_never_duplicates_and_still_prunes_what_was_removed_me
     );
     std::thread::sleep(Duration::from_millis(150));
     d.kill9();
-    m.remove("outputs.yaml"); // the Secret (Retain) and the Parameter (Delete)
+    m.remove("outputs.yaml"); // the Token (Retain) and the Parameter (Delete)
     let d = Daemon::start(m.path(), &flags, None);
     eventually("the parameter pruned after the restart", || async {
         param_value(&aws, &names.parameter).await.is_none()

@@ -539,7 +539,7 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     assert_eq!(result("UserPoolClient"), "deleted");
     assert_eq!(result("UserPool"), "retained");
     assert_eq!(result("User"), "retained");
-    assert_eq!(result("Secret"), "retained");
+    assert_eq!(result("Token"), "retained");
     assert_eq!(result("Image"), "retained");
     // A repository that still holds images is kept unless the manifest says otherwise.
     assert_eq!(result("Repository"), "failed");

@@ -26,6 +26,7 @@ pub mod policy;
 pub mod repository;
 pub mod role;
 pub mod secret;
+pub mod token;
 pub mod user;
 pub mod user_pool;
 pub mod user_pool_client;
@@ -266,6 +267,15 @@ pub trait Kind: Send + Sync + 'static {
     /// The values dependents may use.
     fn outputs(desired: &Self::Desired, observed: &Self::Observed) -> Outputs;
 
+    /// Reconcile again after this long even if nothing changes (e.g. to renew a token
+    /// before it expires). `None`: the regular resync.
+    fn requeue_after(
+        _desired: &Self::Desired,
+        _observed: &Self::Observed,
+    ) -> Option<std::time::Duration> {
+        None
+    }
+
     /// Create the resource, tagged as ours. Must not duplicate when retried after a lost
     /// response (observe runs first; use client tokens where the API has them).
     async fn create(&self, desired: &Self::Desired) -> Result<()>;
@@ -307,6 +317,9 @@ pub struct StepReport {
     pub changes: Vec<Change>,
     pub readiness: Readiness,
     pub outputs: Outputs,
+    /// The kind asks to be reconciled again after this long.
+    #[serde(skip)]
+    pub requeue_after: Option<std::time::Duration>,
 }
 
 /// What a teardown did.
@@ -438,6 +451,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     changes: Vec::new(),
                     readiness: Readiness::Progressing("does not exist".into()),
                     outputs: Outputs::new(),
+                    requeue_after: None,
                 });
             }
             self.0.create(&desired).await?;
@@ -447,12 +461,14 @@ impl<K: Kind> DynKind for Erased<K> {
                     changes: Vec::new(),
                     readiness: K::readiness(&o.resource),
                     outputs: K::outputs(&desired, &o.resource),
+                    requeue_after: K::requeue_after(&desired, &o.resource),
                 },
                 None => StepReport {
                     action: Action::Create,
                     changes: Vec::new(),
                     readiness: Readiness::Progressing("created; waiting for it to appear".into()),
                     outputs: Outputs::new(),
+                    requeue_after: None,
                 },
             });
         };
@@ -470,6 +486,7 @@ impl<K: Kind> DynKind for Erased<K> {
             changes: Vec::new(),
             readiness: readiness.clone(),
             outputs: K::outputs(&desired, &observed.resource),
+            requeue_after: K::requeue_after(&desired, &observed.resource),
         };
         if changes.is_empty() {
             if let Readiness::Failed(msg) = &readiness {
@@ -491,6 +508,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 changes,
                 readiness: Readiness::Progressing(msg.clone()),
                 outputs: unchanged.outputs,
+                requeue_after: None,
             });
         }
         self.0.update(&desired, &observed, &changes).await?;
@@ -501,12 +519,14 @@ impl<K: Kind> DynKind for Erased<K> {
                 changes,
                 readiness: K::readiness(&o.resource),
                 outputs: K::outputs(&desired, &o.resource),
+                requeue_after: K::requeue_after(&desired, &o.resource),
             },
             None => StepReport {
                 action: Action::Update,
                 changes,
                 readiness: Readiness::Progressing("updated; waiting for it to reappear".into()),
                 outputs: Outputs::new(),
+                requeue_after: None,
             },
         })
     }
@@ -576,6 +596,7 @@ impl Registry {
         r.register::<image::Image>();
         r.register::<agent_runtime::AgentRuntime>();
         r.register::<secret::Secret>();
+        r.register::<token::Token>();
         r.register::<parameter::Parameter>();
         r
     }

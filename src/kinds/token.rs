@@ -1,0 +1,777 @@
+//! `Token`: a Cognito bearer token published for clients, renewed before it expires (as
+//! cert-manager's Certificate keeps a Secret fresh).
+//!
+//! The consumer secret keeps the guide's layout so existing clients work unchanged:
+//! `pool_id`, `client_id`, `discovery_url`, `access_token`, `id_token`, `bearer_token`
+//! (the chosen token) and `expires_at`. Each renewal writes a new secret version, so the
+//! previous token stays reachable as AWSPREVIOUS. The refresh token lives in a
+//! controller-only secret. Renewal uses the refresh token; when that is refused it signs
+//! in with the user's controller-generated password; when that is refused too (changed
+//! behind the controller's back) it sets a new generated password — it owns the user.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+use aws_sdk_secretsmanager::types::Tag;
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::user::{generate_password, read_password};
+use super::user_pool::discovery_url;
+use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference};
+use crate::error::{ReconcileError, Result, aws_err};
+use crate::manifest::de::FieldProblem;
+
+/// Which Cognito token clients present as the bearer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Bearer {
+    /// The access token (`token_use: access`, carries `client_id`): what AgentCore recommends.
+    #[default]
+    Access,
+    /// The ID token (`token_use: id`, carries `aud`).
+    Id,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenSpec {
+    /// The `User` object whose tokens are published.
+    pub user_ref: String,
+    /// The `UserPoolClient` object the user signs in through.
+    pub client_ref: String,
+    /// Which token is the bearer: `access` (default) or `id`.
+    #[serde(default)]
+    pub bearer: Bearer,
+    /// Renew this long before expiry (e.g. `20m`). Default: a third of the token's lifetime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub renew_before: Option<String>,
+    /// The secret clients read (e.g. `mcp_server/cognito/credentials`).
+    pub secret_name: String,
+    /// The controller-only secret holding the refresh token.
+    /// Default: `agentcore-controller/tokens/<secretName>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_secret_name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DesiredToken {
+    pub secret_name: String,
+    pub state_secret_name: String,
+    pub username: String,
+    pub password_secret: String,
+    pub pool_id: String,
+    pub client_id: String,
+    pub discovery_url: String,
+    pub bearer: Bearer,
+    pub renew_before: Option<Duration>,
+    /// When this reconcile looks at the token (diff is pure: time comes in here).
+    pub now: SystemTime,
+}
+
+/// The consumer secret as observed: its plain fields, and what the bearer token claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedToken {
+    pub arn: String,
+    pub pool_id: Option<String>,
+    pub client_id: Option<String>,
+    pub discovery_url: Option<String>,
+    /// Claims of the current bearer token (`None` when there is none or it is unreadable).
+    pub bearer: Option<TokenTimes>,
+}
+
+/// The claims renewal needs (read without verifying: scheduling only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTimes {
+    pub issued_at: SystemTime,
+    pub expires_at: SystemTime,
+    pub token_use_access: bool,
+}
+
+impl TokenTimes {
+    /// When renewal falls due: `renew_before` ahead of expiry, default a third of the
+    /// lifetime.
+    pub fn renew_at(&self, renew_before: Option<Duration>) -> SystemTime {
+        let lifetime = self
+            .expires_at
+            .duration_since(self.issued_at)
+            .unwrap_or_default();
+        let ahead = renew_before.unwrap_or(lifetime / 3).min(lifetime);
+        self.expires_at - ahead
+    }
+}
+
+/// Read `exp`, `iat` and `token_use` from a JWT without verifying it.
+pub fn token_times(token: &str) -> Option<TokenTimes> {
+    #[derive(Deserialize)]
+    struct Claims {
+        exp: u64,
+        iat: Option<u64>,
+        token_use: Option<String>,
+    }
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    let expires_at = UNIX_EPOCH + Duration::from_secs(claims.exp);
+    let issued_at = claims
+        .iat
+        .map(|i| UNIX_EPOCH + Duration::from_secs(i))
+        .unwrap_or(expires_at - Duration::from_secs(3600));
+    Some(TokenTimes {
+        issued_at,
+        expires_at,
+        token_use_access: claims.token_use.as_deref() == Some("access"),
+    })
+}
+
+fn epoch(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Fresh tokens from Cognito.
+struct Tokens {
+    access: SecretString,
+    id: SecretString,
+    refresh: Option<SecretString>,
+}
+
+pub struct Token {
+    ctx: Arc<Ctx>,
+}
+
+impl Token {
+    async fn secret_json(&self, name: &str) -> Result<Option<(String, Map<String, Value>, bool)>> {
+        let sm = &self.ctx.aws.secrets;
+        let described = match sm.describe_secret().secret_id(name).send().await {
+            Ok(d) => d,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(aws_err(format!("DescribeSecret {name}"))(e)),
+        };
+        let owned = self.ctx.owns(
+            described
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        );
+        let arn = described.arn().unwrap_or_default().to_string();
+        let value = match sm.get_secret_value().secret_id(name).send().await {
+            Ok(v) => SecretString::from(v.secret_string.unwrap_or_default()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                SecretString::from(String::new())
+            }
+            Err(e) => return Err(aws_err(format!("GetSecretValue {name}"))(e)),
+        };
+        // The value may hold tokens: never quote it, not even in a parse error.
+        let map =
+            serde_json::from_str::<Map<String, Value>>(value.expose_secret()).unwrap_or_default();
+        Ok(Some((arn, map, owned)))
+    }
+
+    async fn put_secret(&self, name: &str, value: &SecretString, exists: bool) -> Result<()> {
+        let sm = &self.ctx.aws.secrets;
+        if exists {
+            sm.put_secret_value()
+                .secret_id(name)
+                .secret_string(value.expose_secret())
+                .send()
+                .await
+                .map_err(aws_err(format!("PutSecretValue {name}")))?;
+        } else {
+            let mut req = sm
+                .create_secret()
+                .name(name)
+                .secret_string(value.expose_secret());
+            for (k, v) in self.ctx.owner_tags() {
+                req = req.tags(Tag::builder().key(k).value(v).build());
+            }
+            req.send()
+                .await
+                .map_err(aws_err(format!("CreateSecret {name}")))?;
+        }
+        Ok(())
+    }
+
+    /// SECRET_HASH for clients with a secret: Base64(HMAC-SHA256(secret, username + client id)).
+    async fn secret_hash(&self, d: &DesiredToken) -> Result<Option<String>> {
+        let client = self
+            .ctx
+            .aws
+            .cognito
+            .describe_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_id(&d.client_id)
+            .send()
+            .await
+            .map_err(aws_err(format!("DescribeUserPoolClient {}", d.client_id)))?;
+        let Some(secret) = client
+            .user_pool_client()
+            .and_then(|c| c.client_secret())
+            .map(|s| SecretString::from(s.to_string()))
+        else {
+            return Ok(None);
+        };
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
+            .map_err(|_| {
+                ReconcileError::terminal("InvalidClientSecret", "client secret unusable")
+            })?;
+        mac.update(d.username.as_bytes());
+        mac.update(d.client_id.as_bytes());
+        Ok(Some(
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
+        ))
+    }
+
+    async fn initiate(
+        &self,
+        d: &DesiredToken,
+        flow: AuthFlowType,
+        params: Vec<(&str, String)>,
+    ) -> std::result::Result<Tokens, ReconcileError> {
+        let mut req = self
+            .ctx
+            .aws
+            .cognito
+            .initiate_auth()
+            .client_id(&d.client_id)
+            .auth_flow(flow.clone());
+        for (k, v) in params {
+            req = req.auth_parameters(k, v);
+        }
+        let out = req.send().await.map_err(aws_err(format!(
+            "InitiateAuth {} for {}",
+            flow.as_str(),
+            d.username
+        )))?;
+        let Some(result) = out.authentication_result() else {
+            let challenge = out
+                .challenge_name()
+                .map(|c| c.as_str().to_string())
+                .unwrap_or_default();
+            return Err(ReconcileError::terminal(
+                "ChallengeRequired",
+                format!(
+                    "Cognito asks {} for a {challenge} challenge; the controller signs in without challenges (is the user CONFIRMED?)",
+                    d.username
+                ),
+            ));
+        };
+        Ok(Tokens {
+            access: SecretString::from(result.access_token().unwrap_or_default().to_string()),
+            id: SecretString::from(result.id_token().unwrap_or_default().to_string()),
+            refresh: result
+                .refresh_token()
+                .map(|r| SecretString::from(r.to_string())),
+        })
+    }
+
+    async fn password_sign_in(
+        &self,
+        d: &DesiredToken,
+        password: &SecretString,
+        hash: &Option<String>,
+    ) -> std::result::Result<Tokens, ReconcileError> {
+        let mut params = vec![
+            ("USERNAME", d.username.clone()),
+            ("PASSWORD", password.expose_secret().to_string()),
+        ];
+        if let Some(h) = hash {
+            params.push(("SECRET_HASH", h.clone()));
+        }
+        self.initiate(d, AuthFlowType::UserPasswordAuth, params)
+            .await
+    }
+
+    /// Get fresh tokens: refresh token, else password, else a new password.
+    async fn renew(&self, d: &DesiredToken) -> Result<(Tokens, &'static str)> {
+        let hash = self.secret_hash(d).await?;
+        let state = self.secret_json(&d.state_secret_name).await?;
+        let refresh = state
+            .as_ref()
+            .and_then(|(_, m, _)| m.get("refresh_token"))
+            .and_then(Value::as_str)
+            .map(|s| SecretString::from(s.to_string()));
+        if let Some(refresh) = &refresh {
+            let mut params = vec![("REFRESH_TOKEN", refresh.expose_secret().to_string())];
+            if let Some(h) = &hash {
+                params.push(("SECRET_HASH", h.clone()));
+            }
+            match self
+                .initiate(d, AuthFlowType::RefreshTokenAuth, params)
+                .await
+            {
+                Ok(t) => return Ok((t, "refresh")),
+                Err(e) if is_refused(&e) => {
+                    tracing::warn!(user = %d.username, "refresh token refused; signing in with the password");
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let password = read_password(&self.ctx, &d.password_secret).await?;
+        match self.password_sign_in(d, &password, &hash).await {
+            Ok(t) => return Ok((t, "password")),
+            Err(e) if is_refused(&e) => {
+                tracing::warn!(user = %d.username, "stored password refused; setting a new one");
+            }
+            Err(e) => return Err(e),
+        }
+        // The controller owns the user: set a new password, store it, sign in with it.
+        let password = generate_password(24);
+        self.ctx
+            .aws
+            .cognito
+            .admin_set_user_password()
+            .user_pool_id(&d.pool_id)
+            .username(&d.username)
+            .password(password.expose_secret())
+            .permanent(true)
+            .send()
+            .await
+            .map_err(aws_err(format!("AdminSetUserPassword {}", d.username)))?;
+        let stored = SecretString::from(
+            serde_json::json!({"username": d.username, "password": password.expose_secret()})
+                .to_string(),
+        );
+        self.put_secret(&d.password_secret, &stored, true).await?;
+        let tokens = self.password_sign_in(d, &password, &hash).await?;
+        Ok((tokens, "new-password"))
+    }
+}
+
+/// Cognito refuses credentials with NotAuthorizedException (expired or revoked refresh
+/// token, wrong password).
+fn is_refused(e: &ReconcileError) -> bool {
+    e.reason == "NotAuthorizedException"
+}
+
+#[async_trait]
+impl Kind for Token {
+    const KIND: &'static str = "Token";
+    /// The consumer secret is a secret: kept unless the manifest says otherwise.
+    const DEFAULT_DELETION_POLICY: super::DeletionPolicy = super::DeletionPolicy::Retain;
+    type Spec = TokenSpec;
+    type Desired = DesiredToken;
+    type Observed = ObservedToken;
+
+    fn new(ctx: Arc<Ctx>) -> Self {
+        Self { ctx }
+    }
+
+    fn references(spec: &TokenSpec) -> Vec<Reference> {
+        vec![
+            Reference::new("spec.userRef", "User", &spec.user_ref),
+            Reference::new("spec.clientRef", "UserPoolClient", &spec.client_ref),
+        ]
+    }
+
+    fn validate(_name: &str, spec: &TokenSpec, problems: &mut Vec<FieldProblem>) {
+        if let Some(rb) = &spec.renew_before {
+            match humantime::parse_duration(rb) {
+                Ok(d) if d >= Duration::from_secs(1) => {}
+                _ => problems.push(FieldProblem::new(
+                    "spec.renewBefore",
+                    format!("`{rb}` is not a duration of at least 1s (e.g. 20m, 90s)"),
+                )),
+            }
+        }
+        for (path, name) in [
+            ("spec.secretName", Some(&spec.secret_name)),
+            ("spec.stateSecretName", spec.state_secret_name.as_ref()),
+        ] {
+            if let Some(name) = name
+                && !super::secret::valid_secret_name(name)
+            {
+                problems.push(FieldProblem::new(
+                    path,
+                    format!(
+                        "`{name}` is not a valid secret name: 1-512 of letters, digits and /_+=.@-"
+                    ),
+                ));
+            }
+        }
+        if spec.state_secret_name.as_deref() == Some(spec.secret_name.as_str()) {
+            problems.push(FieldProblem::new(
+                "spec.stateSecretName",
+                "the refresh token must not live in the secret clients read; pick another name",
+            ));
+        }
+    }
+
+    fn resolve(
+        &self,
+        _meta: &ObjectMeta,
+        spec: &TokenSpec,
+        deps: &Deps<'_>,
+    ) -> Result<DesiredToken> {
+        let pool_id = deps.get("UserPoolClient", &spec.client_ref, "poolId")?;
+        Ok(DesiredToken {
+            secret_name: spec.secret_name.clone(),
+            state_secret_name: spec
+                .state_secret_name
+                .clone()
+                .unwrap_or_else(|| format!("agentcore-controller/tokens/{}", spec.secret_name)),
+            username: deps.get("User", &spec.user_ref, "username")?,
+            password_secret: deps.get("User", &spec.user_ref, "passwordSecretName")?,
+            client_id: deps.get("UserPoolClient", &spec.client_ref, "clientId")?,
+            discovery_url: discovery_url(&self.ctx.aws.region, &pool_id),
+            pool_id,
+            bearer: spec.bearer,
+            renew_before: spec
+                .renew_before
+                .as_deref()
+                .and_then(|r| humantime::parse_duration(r).ok()),
+            now: SystemTime::now(),
+        })
+    }
+
+    async fn observe(&self, d: &DesiredToken) -> Result<Option<Observed<ObservedToken>>> {
+        let Some((arn, map, owned)) = self.secret_json(&d.secret_name).await? else {
+            return Ok(None);
+        };
+        let text = |k: &str| map.get(k).and_then(Value::as_str).map(String::from);
+        let bearer = map
+            .get("bearer_token")
+            .and_then(Value::as_str)
+            .and_then(token_times);
+        Ok(Some(Observed {
+            owned,
+            resource: ObservedToken {
+                arn,
+                pool_id: text("pool_id"),
+                client_id: text("client_id"),
+                discovery_url: text("discovery_url"),
+                bearer,
+            },
+        }))
+    }
+
+    fn diff(d: &DesiredToken, o: &ObservedToken) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for (field, have, want) in [
+            ("spec.pool_id", &o.pool_id, &d.pool_id),
+            ("spec.client_id", &o.client_id, &d.client_id),
+            ("spec.discovery_url", &o.discovery_url, &d.discovery_url),
+        ] {
+            if have.as_deref() != Some(want.as_str()) {
+                changes.push(Change::new(
+                    field,
+                    have.clone().map(Value::String),
+                    Some(Value::String(want.clone())),
+                ));
+            }
+        }
+        let due = match &o.bearer {
+            None => Some("*** (none)".to_string()),
+            Some(t) if t.token_use_access != (d.bearer == Bearer::Access) => {
+                Some("*** (other token type)".to_string())
+            }
+            Some(t) if d.now >= t.renew_at(d.renew_before) => Some(format!(
+                "*** (expires {})",
+                humantime::format_rfc3339_seconds(t.expires_at)
+            )),
+            Some(_) => None,
+        };
+        if let Some(from) = due {
+            changes.push(Change::new(
+                "status.bearer_token",
+                Some(Value::String(from)),
+                Some(Value::String("*** (renewed)".into())),
+            ));
+        }
+        changes
+    }
+
+    fn readiness(o: &ObservedToken) -> Readiness {
+        match &o.bearer {
+            Some(t) if SystemTime::now() < t.expires_at => Readiness::Ready,
+            Some(_) => Readiness::Failed("the published token has expired".into()),
+            None => Readiness::Progressing("no token published yet".into()),
+        }
+    }
+
+    fn outputs(d: &DesiredToken, o: &ObservedToken) -> Outputs {
+        let mut out = Outputs::from([
+            ("secretName".to_string(), d.secret_name.clone()),
+            ("secretArn".to_string(), o.arn.clone()),
+        ]);
+        if let Some(t) = &o.bearer {
+            out.insert(
+                "expiresAt".into(),
+                humantime::format_rfc3339_seconds(t.expires_at).to_string(),
+            );
+            out.insert("expiresAtEpoch".into(), epoch(t.expires_at).to_string());
+            out.insert(
+                "renewAt".into(),
+                humantime::format_rfc3339_seconds(t.renew_at(d.renew_before)).to_string(),
+            );
+        }
+        out
+    }
+
+    fn requeue_after(d: &DesiredToken, o: &ObservedToken) -> Option<Duration> {
+        let t = o.bearer.as_ref()?;
+        Some(
+            t.renew_at(d.renew_before)
+                .duration_since(SystemTime::now())
+                .unwrap_or_default()
+                .max(Duration::from_secs(1)),
+        )
+    }
+
+    async fn create(&self, d: &DesiredToken) -> Result<()> {
+        self.publish(d, false, None).await
+    }
+
+    async fn update(
+        &self,
+        d: &DesiredToken,
+        o: &Observed<ObservedToken>,
+        changes: &[Change],
+    ) -> Result<()> {
+        let renew = changes.iter().any(|c| c.field == "status.bearer_token");
+        let current = o.resource.bearer;
+        if renew || changes.iter().any(|c| c.field.starts_with("spec.")) {
+            self.publish(d, true, current).await?;
+        }
+        if !o.owned {
+            let mut req = self
+                .ctx
+                .aws
+                .secrets
+                .tag_resource()
+                .secret_id(&d.secret_name);
+            for (k, v) in self.ctx.owner_tags() {
+                req = req.tags(Tag::builder().key(k).value(v).build());
+            }
+            req.send()
+                .await
+                .map_err(aws_err(format!("TagResource {}", d.secret_name)))?;
+        }
+        Ok(())
+    }
+
+    async fn delete(&self, d: &DesiredToken, _o: &ObservedToken) -> Result<()> {
+        for name in [&d.secret_name, &d.state_secret_name] {
+            match self
+                .ctx
+                .aws
+                .secrets
+                .delete_secret()
+                .secret_id(name)
+                .force_delete_without_recovery(true)
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_resource_not_found_exception()) => {}
+                Err(e) => return Err(aws_err(format!("DeleteSecret {name}"))(e)),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Token {
+    /// Renew and write a new version of the consumer secret (and the refresh token).
+    async fn publish(
+        &self,
+        d: &DesiredToken,
+        exists: bool,
+        current: Option<TokenTimes>,
+    ) -> Result<()> {
+        let (tokens, how) = match self.renew(d).await {
+            Ok(t) => t,
+            Err(mut e) => {
+                // Never let the retry outlive the token; and say loudly when it is close.
+                if let Some(t) = current {
+                    let left = t
+                        .expires_at
+                        .duration_since(SystemTime::now())
+                        .unwrap_or_default();
+                    e = e.retry_before((left / 2).max(Duration::from_secs(1)));
+                    let lifetime = t.expires_at.duration_since(t.issued_at).unwrap_or_default();
+                    if left < lifetime / 6 {
+                        e.message = format!(
+                            "renewal failing and the published token expires in {}s: {}",
+                            left.as_secs(),
+                            e.message
+                        );
+                        e = e.unready();
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let bearer = match d.bearer {
+            Bearer::Access => &tokens.access,
+            Bearer::Id => &tokens.id,
+        };
+        let times = token_times(bearer.expose_secret());
+        let existing = self
+            .secret_json(&d.secret_name)
+            .await?
+            .map(|(_, m, _)| m)
+            .unwrap_or_default();
+        let mut map: BTreeMap<String, Value> = existing.into_iter().collect();
+        for (k, v) in [
+            ("pool_id", d.pool_id.clone()),
+            ("client_id", d.client_id.clone()),
+            ("discovery_url", d.discovery_url.clone()),
+            ("access_token", tokens.access.expose_secret().to_string()),
+            ("id_token", tokens.id.expose_secret().to_string()),
+            ("bearer_token", bearer.expose_secret().to_string()),
+        ] {
+            map.insert(k.to_string(), Value::String(v));
+        }
+        if let Some(t) = times {
+            map.insert(
+                "expires_at".into(),
+                Value::String(humantime::format_rfc3339_seconds(t.expires_at).to_string()),
+            );
+        }
+        let value = SecretString::from(serde_json::to_string(&map).unwrap_or_default());
+        self.put_secret(&d.secret_name, &value, exists).await?;
+        if let Some(refresh) = &tokens.refresh {
+            let state_exists = self.secret_json(&d.state_secret_name).await?.is_some();
+            let state = SecretString::from(
+                serde_json::json!({"refresh_token": refresh.expose_secret()}).to_string(),
+            );
+            self.put_secret(&d.state_secret_name, &state, state_exists)
+                .await?;
+        }
+        tracing::info!(secret = %d.secret_name, via = how, "token renewed");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(exp: u64, iat: u64, token_use: &str) -> String {
+        let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg": "RS256", "kid": "k"})),
+            enc(serde_json::json!({"exp": exp, "iat": iat, "token_use": token_use}))
+        )
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    fn desired(now: u64, bearer: Bearer, renew_before: Option<u64>) -> DesiredToken {
+        DesiredToken {
+            secret_name: "s".into(),
+            state_secret_name: "st".into(),
+            username: "u".into(),
+            password_secret: "p".into(),
+            pool_id: "pool".into(),
+            client_id: "client".into(),
+            discovery_url: "https://d".into(),
+            bearer,
+            renew_before: renew_before.map(Duration::from_secs),
+            now: at(now),
+        }
+    }
+
+    fn observed(token: Option<&str>) -> ObservedToken {
+        ObservedToken {
+            arn: "arn".into(),
+            pool_id: Some("pool".into()),
+            client_id: Some("client".into()),
+            discovery_url: Some("https://d".into()),
+            bearer: token.and_then(token_times),
+        }
+    }
+
+    #[test]
+    fn renewal_due_table() {
+        // Token issued at 1000, expires at 4600 (one hour): default renewal at 3400.
+        let token = jwt(4600, 1000, "access");
+        let cases = [
+            (2000, Bearer::Access, None, false),
+            (3399, Bearer::Access, None, false),
+            (3400, Bearer::Access, None, true),
+            (5000, Bearer::Access, None, true),
+            (2000, Bearer::Access, Some(3000), true), // renewBefore 50m: due at 1600
+            (1500, Bearer::Access, Some(3000), false),
+            (2000, Bearer::Id, None, true), // the published token is of the other type
+        ];
+        for (now, bearer, rb, due) in cases {
+            let changes = Token::diff(&desired(now, bearer, rb), &observed(Some(&token)));
+            let renews = changes.iter().any(|c| c.field == "status.bearer_token");
+            assert_eq!(
+                renews, due,
+                "now {now} bearer {bearer:?} renewBefore {rb:?}"
+            );
+            for c in &changes {
+                let text = serde_json::to_string(c).unwrap_or_default();
+                assert!(!text.contains(&token), "a change shows the token");
+            }
+        }
+        // No token at all: due.
+        let changes = Token::diff(&desired(2000, Bearer::Access, None), &observed(None));
+        assert_eq!(changes.len(), 1);
+    }
+
+    #[test]
+    fn plain_fields_are_compared() {
+        let token = jwt(4600, 1000, "access");
+        let mut o = observed(Some(&token));
+        o.client_id = Some("other".into());
+        let changes = Token::diff(&desired(2000, Bearer::Access, None), &o);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "spec.client_id");
+    }
+
+    #[test]
+    fn token_times_reads_claims_and_rejects_garbage() {
+        let t = token_times(&jwt(4600, 1000, "id")).expect("claims");
+        assert_eq!(t.expires_at, at(4600));
+        assert_eq!(t.issued_at, at(1000));
+        assert!(!t.token_use_access);
+        assert_eq!(t.renew_at(None), at(3400));
+        assert_eq!(t.renew_at(Some(Duration::from_secs(99_999))), at(1000));
+        for garbage in ["", "a.b.c", "not-a-jwt", "x.eyJleHAiOiJzb29uIn0.y"] {
+            assert!(token_times(garbage).is_none(), "{garbage}");
+        }
+    }
+
+    #[test]
+    fn requeue_lands_on_the_renewal_time() {
+        let now = SystemTime::now();
+        let exp = epoch(now) + 3000;
+        let token = jwt(exp, exp - 3600, "access");
+        let wait = Token::requeue_after(
+            &desired(epoch(now), Bearer::Access, None),
+            &observed(Some(&token)),
+        )
+        .expect("requeue");
+        // Renewal at exp - 1200 = now + 1800 (within a second or two of rounding).
+        assert!(
+            wait <= Duration::from_secs(1800) && wait >= Duration::from_secs(1797),
+            "{wait:?}"
+        );
+    }
+}
