@@ -151,8 +151,24 @@ pub struct Aws {
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        // A stalled connection must not hold an object's reconcile forever.
+        .timeout_config(
+            aws_config::timeout::TimeoutConfig::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .operation_attempt_timeout(std::time::Duration::from_secs(30))
+                .operation_timeout(std::time::Duration::from_secs(120))
+                .build(),
+        )
         .load()
         .await
+}
+
+/// A Cognito config override without SDK retries, for creates that have no idempotency
+/// token: a retry after a lost response would duplicate; the controller's own retry
+/// observes first.
+pub fn no_retry_cognito() -> aws_sdk_cognitoidentityprovider::config::Builder {
+    aws_sdk_cognitoidentityprovider::config::Builder::default()
+        .retry_config(RetryConfig::disabled())
 }
 
 /// The SDK's default HTTPS client (hyper 1 with rustls on aws-lc), which the rate

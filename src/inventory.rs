@@ -1,5 +1,6 @@
-//! The inventory in SSM Parameter Store: one String parameter per managed object under
-//! `/agentcore-controller/{instance}/inventory/{Kind}/{name}`, holding the entry as JSON.
+//! The inventory in SSM Parameter Store: one SecureString parameter per managed object
+//! under `/agentcore-controller/{instance}/inventory/{Kind}/{name}`, holding the entry as
+//! JSON (encrypted: a spec may carry literal values such as environment variables).
 //! Written only when an entry changes, so a converged fleet costs no writes.
 
 use async_trait::async_trait;
@@ -44,6 +45,7 @@ impl Inventory for SsmInventory {
                 .get_parameters_by_path()
                 .path(self.prefix())
                 .recursive(true)
+                .with_decryption(true)
                 .set_next_token(next.take())
                 .send()
                 .await
@@ -81,7 +83,7 @@ impl Inventory for SsmInventory {
             .put_parameter()
             .name(&name)
             .value(&value)
-            .r#type(ParameterType::String)
+            .r#type(ParameterType::SecureString)
             .tier(tier)
             .overwrite(true)
             .send()

@@ -90,7 +90,7 @@ enum Command {
         concurrency: usize,
         /// Refuse a reload that would prune more than this fraction of the managed objects
         /// (an emptied directory, a half-finished checkout) until confirmed.
-        #[arg(long, default_value_t = 0.5)]
+        #[arg(long, default_value_t = 0.5, value_parser = fraction)]
         prune_threshold: f64,
         /// Prune without the mass-deletion guard.
         #[arg(long)]
@@ -169,6 +169,13 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+}
+
+fn fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{text}` is not a fraction between 0 and 1")),
+    }
 }
 
 fn init_logging(format: LogFormat, filter: &str) {

@@ -147,6 +147,9 @@ mod tests {
             })
             .inc();
         m.queue_depth.set(3);
+        m.reconcile_duration
+            .get_or_create(&KindLabels { kind: "Role".into() })
+            .observe(0.02);
         let text = m.render();
         assert!(
             text.contains(

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::sync::mpsc;
@@ -20,6 +20,10 @@ pub struct AppState {
     pub metrics: Metrics,
     pub commands: mpsc::Sender<Command>,
 }
+
+/// POSTs must carry this header: a browser page cannot add it to a cross-site request
+/// without a CORS preflight, which this server never grants (CSRF protection).
+pub const ACTION_HEADER: &str = "x-agentcore-action";
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -59,11 +63,36 @@ async fn status(State(s): State<AppState>) -> Response {
     axum::Json(s.shared.snapshot()).into_response()
 }
 
-async fn reconcile(State(s): State<AppState>) -> Response {
+fn has_action_header(headers: &HeaderMap) -> bool {
+    headers.contains_key(ACTION_HEADER)
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        format!("POST needs the header {ACTION_HEADER} (use the agentcore-controller command)\n"),
+    )
+        .into_response()
+}
+
+async fn reconcile(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !has_action_header(&headers) {
+        return forbidden();
+    }
     send(&s, Command::ReconcileAll, "reconciling everything now\n").await
 }
 
-async fn confirm_prune(State(s): State<AppState>) -> Response {
+async fn confirm_prune(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if !has_action_header(&headers) {
+        return forbidden();
+    }
+    if s.shared.snapshot().prune_refused.is_none() {
+        return (
+            StatusCode::CONFLICT,
+            "no prune is waiting for confirmation\n",
+        )
+            .into_response();
+    }
     send(&s, Command::ConfirmPrune, "prune confirmed\n").await
 }
 
@@ -90,13 +119,17 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Res
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{ACTION_HEADER}: {path}\r\nContent-Length: 0\r\n\r\n"
     );
     stream.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();
     stream.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(buf.len());
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let body = buf.get(split + 4..).unwrap_or_default();
     let code = head
         .split_whitespace()
         .nth(1)
@@ -108,23 +141,29 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Res
     {
         dechunk(body)
     } else {
-        body.to_string()
+        body.to_vec()
     };
-    Ok((code, body))
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
 }
 
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
+/// Undo chunked transfer encoding, on bytes (chunk sizes count bytes, not characters).
+fn dechunk(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
     let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
+    loop {
+        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size = String::from_utf8_lossy(&rest[..eol]);
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
         };
-        if n == 0 || after.len() < n {
+        let data = &rest[eol + 2..];
+        if n == 0 || data.len() < n {
             break;
         }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
+        out.extend_from_slice(&data[..n]);
+        rest = data[n..].strip_prefix(b"\r\n").unwrap_or(&data[n..]);
     }
     out
 }
@@ -136,8 +175,13 @@ mod tests {
     #[test]
     fn dechunks() {
         assert_eq!(
-            dechunk("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
-            "hello world"
+            dechunk(b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"),
+            b"hello world"
+        );
+        // Sizes count bytes: a multi-byte character across the count must not panic.
+        assert_eq!(
+            dechunk("3\r\n\u{e9}!\r\n0\r\n\r\n".as_bytes()),
+            "\u{e9}!".as_bytes()
         );
     }
 }

@@ -110,6 +110,8 @@ enum TaskResult {
 
 struct Done {
     key: ObjectKey,
+    /// Content hash of the spec this reconcile ran with.
+    hash: String,
     result: TaskResult,
     recorded: Option<InventoryEntry>,
     duration: Duration,
@@ -133,6 +135,8 @@ pub struct Controller {
     problems: Vec<String>,
     prune_refused: Option<String>,
     prune_confirmed: bool,
+    /// A manifest file has never parsed, so what it defines is unknown.
+    unknown_files: bool,
     first_keys: Option<BTreeSet<ObjectKey>>,
     ready: bool,
 }
@@ -162,6 +166,7 @@ impl Controller {
             problems: Vec::new(),
             prune_refused: None,
             prune_confirmed,
+            unknown_files: false,
             first_keys: None,
             ready: false,
         }
@@ -255,9 +260,13 @@ impl Controller {
                 info!(objects = self.objects.len(), "reconciling everything now");
             }
             Command::ConfirmPrune => {
-                self.prune_confirmed = true;
-                warn!("mass prune confirmed by the operator");
-                self.plan_prune();
+                if self.prune_refused.is_some() {
+                    self.prune_confirmed = true;
+                    warn!("mass prune confirmed by the operator");
+                    self.plan_prune();
+                } else {
+                    info!("prune confirmation ignored: no prune is waiting for one");
+                }
             }
         }
     }
@@ -284,6 +293,7 @@ impl Controller {
                 file_keys.insert(file.clone(), keys);
             }
         }
+        self.unknown_files = broken_files.iter().any(|f| !file_keys.contains_key(*f));
         self.file_keys = file_keys;
         let defined: BTreeSet<ObjectKey> = self.file_keys.values().flatten().cloned().collect();
 
@@ -369,7 +379,7 @@ impl Controller {
                 }
                 None => {
                     info!(object = %key, "new object");
-                    self.orphans.remove(&key);
+                    let recorded = self.orphans.remove(&key);
                     let mut status = ObjectStatus::new(&key.kind, &key.name);
                     status.set_condition("Ready", false, "Pending", "not reconciled yet", wall);
                     status.set_condition("Synced", false, "Pending", "not reconciled yet", wall);
@@ -378,7 +388,7 @@ impl Controller {
                         Tracked {
                             object,
                             status,
-                            recorded: None,
+                            recorded,
                             retry_streak: 0,
                             poll_streak: 0,
                             converged_hash: None,
@@ -425,9 +435,20 @@ impl Controller {
             self.prune_refused = None;
             return;
         }
+        if self.unknown_files {
+            // A file that never parsed may define any of these: prune nothing until it does.
+            warn!(
+                candidates = gone.len(),
+                "not pruning while a manifest file cannot be read"
+            );
+            return;
+        }
+        // What the inventory holds: objects recorded there, and orphans read from it.
         let managed = self
             .objects
-            .keys()
+            .iter()
+            .filter(|(_, t)| t.recorded.is_some())
+            .map(|(k, _)| k)
             .chain(self.orphans.keys())
             .collect::<BTreeSet<_>>()
             .len()
@@ -596,6 +617,7 @@ impl Controller {
         let meta = t.object.meta.clone();
         let spec = t.object.spec.clone();
         let key = key.clone();
+        let hash = t.object.hash.clone();
         let span = info_span!("reconcile", kind = %key.kind, name = %key.name);
         // Only the outputs of its own dependencies travel with the task.
         let deps: BTreeMap<ObjectKey, Outputs> = self
@@ -623,6 +645,7 @@ impl Controller {
                     {
                         return Done {
                             key,
+                            hash,
                             result: TaskResult::Teardown(Err(e)),
                             recorded: None,
                             duration: start.elapsed(),
@@ -630,6 +653,7 @@ impl Controller {
                     }
                     Done {
                         key,
+                        hash,
                         result: TaskResult::Teardown(result),
                         recorded: None,
                         duration: start.elapsed(),
@@ -664,6 +688,7 @@ impl Controller {
                 {
                     return Done {
                         key,
+                        hash,
                         result: TaskResult::Step(Err(e)),
                         recorded: None,
                         duration: start.elapsed(),
@@ -672,6 +697,7 @@ impl Controller {
                 let result = kind.step(&meta, &spec, &Deps::new(&deps), mode).await;
                 Done {
                     key,
+                    hash,
                     result: TaskResult::Step(result),
                     recorded: record,
                     duration: start.elapsed(),
@@ -684,6 +710,7 @@ impl Controller {
     fn record(&mut self, done: Done) {
         let Done {
             key,
+            hash,
             result,
             recorded,
             duration,
@@ -781,7 +808,9 @@ impl Controller {
                     match step.readiness {
                         Readiness::Ready => {
                             t.poll_streak = 0;
-                            t.converged_hash = Some(t.object.hash.clone());
+                            if hash == t.object.hash {
+                                t.converged_hash = Some(hash.clone());
+                            }
                             t.status
                                 .set_condition("Synced", true, "ReconcileSuccess", "", wall);
                             if !t.status.is_ready() {
@@ -842,12 +871,22 @@ impl Controller {
                         .set_condition("Ready", false, ready_reason, &e.message, wall);
                 }
                 if e.severity == Severity::Terminal && !t.prune {
-                    t.terminal_hash = Some(t.object.hash.clone());
+                    // Wait for the manifest to change; still look again at resync, in case
+                    // the cause was outside the manifest (permissions, a name freed).
+                    if hash == t.object.hash {
+                        t.terminal_hash = Some(hash.clone());
+                    }
+                    next = Some(resync_period(&t.object.meta, &self.cfg));
                 } else {
                     next = Some(self.cfg.retry.next(t.retry_streak));
                     t.retry_streak += 1;
                 }
             }
+        }
+        if removed && !t.prune {
+            // The manifest came back while it was being deleted: reconcile it again.
+            removed = false;
+            next = Some(Duration::ZERO);
         }
         t.status.record(rec, history);
         if removed {
@@ -860,9 +899,14 @@ impl Controller {
         }
         match next {
             Some(d) => {
-                self.queue.set(key.clone(), now + d);
+                // An edit or a dependency change while this ran queued it earlier: keep that.
+                self.queue.schedule(key.clone(), now + d);
                 if let Some(t) = self.objects.get_mut(&key) {
-                    t.status.next_reconcile_at = Some(rfc3339(wall + d));
+                    let at = self
+                        .queue
+                        .deadline(&key)
+                        .map_or(d, |t| t.saturating_duration_since(now));
+                    t.status.next_reconcile_at = Some(rfc3339(wall + at));
                 }
             }
             None => {
@@ -961,7 +1005,8 @@ fn resync_period(meta: &ObjectMeta, cfg: &ControllerConfig) -> Duration {
         .annotations
         .get(ANNOTATION_RESYNC)
         .and_then(|v| humantime::parse_duration(v).ok())
-        .unwrap_or(cfg.resync);
+        .unwrap_or(cfg.resync)
+        .clamp(Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
     jittered(period, cfg.resync_jitter, rand::random::<f64>())
 }
 

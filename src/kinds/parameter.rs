@@ -184,9 +184,18 @@ impl Kind for Parameter {
                     .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
             );
         }
-        req.send()
-            .await
-            .map_err(aws_err(format!("PutParameter {}", d.name)))?;
+        req.send().await.map_err(|e| {
+            let exists = e
+                .as_service_error()
+                .is_some_and(|se| se.is_parameter_already_exists());
+            let err = aws_err(format!("PutParameter {}", d.name))(e);
+            // A lost response or a race: observe again rather than give up.
+            if exists {
+                ReconcileError::recoverable(err.reason, err.message)
+            } else {
+                err
+            }
+        })?;
         Ok(())
     }
 

@@ -397,7 +397,12 @@ impl Kind for Repository {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(tag(k, v)?);
         }
-        match req.send().await {
+        match req
+            .customize()
+            .mutate_request(explicit_scan_on_push)
+            .send()
+            .await
+        {
             Ok(_) => {}
             Err(e)
                 if e.as_service_error()

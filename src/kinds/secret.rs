@@ -3,7 +3,7 @@
 //!
 //! ```yaml
 //! kind: Secret
-//! metadata: { name: mcp_server/cognito/credentials }
+//! metadata: { name: cognito-credentials }
 //! spec:
 //!   data:
 //!     client_id: { from: UserPoolClient/MCPServerPoolClient, output: clientId }

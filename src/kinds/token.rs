@@ -120,11 +120,16 @@ pub fn token_times(token: &str) -> Option<TokenTimes> {
         .decode(payload.trim_end_matches('='))
         .ok()?;
     let claims: Claims = serde_json::from_slice(&bytes).ok()?;
-    let expires_at = UNIX_EPOCH + Duration::from_secs(claims.exp);
+    let expires_at = UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp))?;
     let issued_at = claims
         .iat
-        .map(|i| UNIX_EPOCH + Duration::from_secs(i))
-        .unwrap_or(expires_at - Duration::from_secs(3600));
+        .and_then(|i| UNIX_EPOCH.checked_add(Duration::from_secs(i)))
+        .filter(|i| *i <= expires_at)
+        .unwrap_or_else(|| {
+            expires_at
+                .checked_sub(Duration::from_secs(3600))
+                .unwrap_or(UNIX_EPOCH)
+        });
     Some(TokenTimes {
         issued_at,
         expires_at,
@@ -327,13 +332,19 @@ impl Token {
         let password = read_password(&self.ctx, &d.password_secret).await?;
         match self.password_sign_in(d, &password, &hash).await {
             Ok(t) => return Ok((t, "password")),
-            Err(e) if is_refused(&e) => {
+            Err(e) if is_wrong_password(&e) => {
                 tracing::warn!(user = %d.username, "stored password refused; setting a new one");
             }
             Err(e) => return Err(e),
         }
-        // The controller owns the user: set a new password, store it, sign in with it.
+        // The controller owns the user: store a new password first (so it is never lost),
+        // then set it, then sign in with it.
         let password = generate_password(24);
+        let stored = SecretString::from(
+            serde_json::json!({"username": d.username, "password": password.expose_secret()})
+                .to_string(),
+        );
+        self.put_secret(&d.password_secret, &stored, true).await?;
         self.ctx
             .aws
             .cognito
@@ -345,11 +356,6 @@ impl Token {
             .send()
             .await
             .map_err(aws_err(format!("AdminSetUserPassword {}", d.username)))?;
-        let stored = SecretString::from(
-            serde_json::json!({"username": d.username, "password": password.expose_secret()})
-                .to_string(),
-        );
-        self.put_secret(&d.password_secret, &stored, true).await?;
         let tokens = self.password_sign_in(d, &password, &hash).await?;
         Ok((tokens, "new-password"))
     }
@@ -359,6 +365,12 @@ impl Token {
 /// token, wrong password).
 fn is_refused(e: &ReconcileError) -> bool {
     e.reason == "NotAuthorizedException"
+}
+
+/// Only a wrong password warrants setting a new one (not a disabled user, too many
+/// attempts or a bad SECRET_HASH).
+fn is_wrong_password(e: &ReconcileError) -> bool {
+    is_refused(e) && e.message.contains("Incorrect username or password")
 }
 
 #[async_trait]

@@ -443,7 +443,11 @@ impl Kind for UserPool {
         for (k, v) in self.ctx.owner_tags() {
             req = req.user_pool_tags(k, v);
         }
-        req.send()
+        // No SDK retry: CreateUserPool has no idempotency token, so a retry after a lost
+        // response would make a second pool. The next reconcile observes first instead.
+        req.customize()
+            .config_override(crate::aws::no_retry_cognito())
+            .send()
             .await
             .map_err(aws_err(format!("CreateUserPool {}", d.name)))?;
         Ok(())

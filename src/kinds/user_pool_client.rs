@@ -513,6 +513,9 @@ impl Kind for UserPoolClient {
             .id_token_validity(id)
             .refresh_token_validity(refresh)
             .token_validity_units(units)
+            // No SDK retry: no idempotency token (see CreateUserPool).
+            .customize()
+            .config_override(crate::aws::no_retry_cognito())
             .send()
             .await
             .map_err(aws_err(format!(

@@ -380,6 +380,25 @@ fn check_meta(meta: &ObjectMeta) -> Vec<FieldProblem> {
             format!("`{name}` is not a valid object name: 1-253 characters of a-z A-Z 0-9 - _ ."),
         ));
     }
+    if let Some(v) = meta.annotations.get("agentcore.dev/resync-period") {
+        match humantime::parse_duration(v) {
+            Ok(d) if (10..=7 * 24 * 3600).contains(&d.as_secs()) => {}
+            _ => problems.push(FieldProblem::new(
+                "metadata.annotations.agentcore.dev/resync-period",
+                format!("`{v}` is not a duration between 10s and 7d (e.g. 30s, 10m, 1h)"),
+            )),
+        }
+    }
+    for flag in ["agentcore.dev/suspend", "agentcore.dev/adopt"] {
+        if let Some(v) = meta.annotations.get(flag)
+            && !matches!(v.as_str(), "true" | "false")
+        {
+            problems.push(FieldProblem::new(
+                format!("metadata.annotations.{flag}"),
+                format!("`{v}` is not \"true\" or \"false\""),
+            ));
+        }
+    }
     for key in meta.annotations.keys() {
         if key.starts_with("agentcore.dev/") && !KNOWN_ANNOTATIONS.contains(&key.as_str()) {
             problems.push(FieldProblem::new(

@@ -410,7 +410,7 @@ pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nx-agentcore-action: test\r\nContent-Length: 0\r\n\r\n"
     );
     if s.write_all(req.as_bytes()).is_err() {
         return (0, String::new());
