@@ -16,3 +16,4 @@ pub mod metrics;
 pub mod output;
 pub mod ratelimit;
 pub mod server;
+pub mod token;
