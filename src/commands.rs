@@ -243,3 +243,272 @@ pub async fn confirm_prune(listen: std::net::SocketAddr) -> i32 {
         }
     }
 }
+
+fn find<'a>(set: &'a ManifestSet, kind: &str, name: &str) -> Result<&'a crate::manifest::Object, i32> {
+    set.objects
+        .iter()
+        .find(|o| o.key.kind == kind && o.key.name == name)
+        .ok_or_else(|| {
+            let known: Vec<&str> = set
+                .objects
+                .iter()
+                .filter(|o| o.key.kind == kind)
+                .map(|o| o.key.name.as_str())
+                .collect();
+            eprintln!(
+                "error: no {kind} named {name} in the manifests (there: {})",
+                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            );
+            exit::ERROR
+        })
+}
+
+/// The JSON a Token publishes, read from Secrets Manager.
+async fn published(aws: &Aws, token: &crate::manifest::Object) -> Result<serde_json::Map<String, serde_json::Value>, i32> {
+    let Some(secret) = token.spec.get("secretName").and_then(|v| v.as_str()) else {
+        eprintln!("error: Token {} has no secretName", token.key.name);
+        return Err(exit::ERROR);
+    };
+    let value = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .map_err(|e| {
+            let e = crate::error::ReconcileError::from_sdk(&format!("GetSecretValue {secret}"), e);
+            eprintln!("error: the token is not published yet ({})", e.message);
+            exit::ERROR
+        })?;
+    let text = secrecy::SecretString::from(value.secret_string.unwrap_or_default());
+    use secrecy::ExposeSecret;
+    serde_json::from_str(text.expose_secret()).map_err(|_| {
+        eprintln!("error: secret {secret} does not hold a JSON object");
+        exit::ERROR
+    })
+}
+
+/// `token NAME`: print the bearer token a Token object publishes (for MCP Inspector's
+/// Authorization header). This is the one command that prints a secret, on purpose.
+pub async fn token(common: &Common, name: &str) -> i32 {
+    let set = match load(&common.files) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let object = match find(&set, "Token", name) {
+        Ok(o) => o.clone(),
+        Err(c) => return c,
+    };
+    let (aws, _) = match connect(&common.instance).await {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    match published(&aws, &object).await {
+        Ok(map) => match map.get("bearer_token").and_then(|v| v.as_str()) {
+            Some(t) => {
+                println!("{t}");
+                exit::OK
+            }
+            None => {
+                eprintln!("error: no bearer_token published yet");
+                exit::ERROR
+            }
+        },
+        Err(c) => c,
+    }
+}
+
+/// The runtime's actual configuration, found by its AgentCore name.
+async fn runtime_by_name(
+    aws: &Aws,
+    runtime_name: &str,
+) -> Result<aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput, i32> {
+    let mut next: Option<String> = None;
+    loop {
+        let page = aws
+            .agentcore
+            .list_agent_runtimes()
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(|e| {
+                eprintln!("error: {}", crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message);
+                exit::ERROR
+            })?;
+        if let Some(r) = page
+            .agent_runtimes()
+            .iter()
+            .find(|r| r.agent_runtime_name() == runtime_name)
+        {
+            return aws
+                .agentcore
+                .get_agent_runtime()
+                .agent_runtime_id(r.agent_runtime_id())
+                .send()
+                .await
+                .map_err(|e| {
+                    eprintln!("error: {}", crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message);
+                    exit::ERROR
+                });
+        }
+        next = page.next_token().map(String::from);
+        if next.is_none() {
+            eprintln!("error: runtime {runtime_name} does not exist (apply the manifests first)");
+            return Err(exit::ERROR);
+        }
+    }
+}
+
+fn runtime_name(object: &crate::manifest::Object) -> String {
+    object
+        .spec
+        .get("runtimeName")
+        .and_then(|v| v.as_str())
+        .unwrap_or(&object.key.name)
+        .to_string()
+}
+
+/// `url NAME`: the invocation URL of an AgentRuntime object.
+pub async fn url(common: &Common, name: &str) -> i32 {
+    let set = match load(&common.files) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let object = match find(&set, "AgentRuntime", name) {
+        Ok(o) => o.clone(),
+        Err(c) => return c,
+    };
+    let (aws, _) = match connect(&common.instance).await {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    match runtime_by_name(&aws, &runtime_name(&object)).await {
+        Ok(rt) => {
+            println!(
+                "{}",
+                crate::kinds::agent_runtime::invocation_url(&aws.region, rt.agent_runtime_arn())
+            );
+            exit::OK
+        }
+        Err(c) => c,
+    }
+}
+
+/// `check-auth NAME`: would the runtime accept the token that Token NAME publishes?
+pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>) -> i32 {
+    use crate::token::{jwt, oidc};
+    let set = match load(&common.files) {
+        Ok(s) => s,
+        Err(c) => return c,
+    };
+    let token_object = match find(&set, "Token", name) {
+        Ok(o) => o.clone(),
+        Err(c) => return c,
+    };
+    let runtime_object = match runtime {
+        Some(r) => match find(&set, "AgentRuntime", r) {
+            Ok(o) => o.clone(),
+            Err(c) => return c,
+        },
+        None => {
+            let all: Vec<_> = set.objects.iter().filter(|o| o.key.kind == "AgentRuntime").collect();
+            match all.as_slice() {
+                [one] => (*one).clone(),
+                _ => {
+                    eprintln!("error: {} AgentRuntime objects in the manifests: name one with --runtime", all.len());
+                    return exit::ERROR;
+                }
+            }
+        }
+    };
+    let (aws, _) = match connect(&common.instance).await {
+        Ok(x) => x,
+        Err(c) => return c,
+    };
+    let map = match published(&aws, &token_object).await {
+        Ok(m) => m,
+        Err(c) => return c,
+    };
+    let Some(bearer) = map.get("bearer_token").and_then(|v| v.as_str()) else {
+        eprintln!("error: no bearer_token published yet");
+        return exit::ERROR;
+    };
+    let bearer = secrecy::SecretString::from(bearer.to_string());
+    let rt = match runtime_by_name(&aws, &runtime_name(&runtime_object)).await {
+        Ok(rt) => rt,
+        Err(c) => return c,
+    };
+    let Some(jwt_cfg) = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+    else {
+        let verdicts = vec![jwt::Verdict {
+            check: "authorizer",
+            ok: false,
+            detail: format!("runtime {} has no JWT authorizer: it accepts SigV4 only, and refuses bearer tokens", runtime_name(&runtime_object)),
+            fix: Some("add spec.authorizer.jwt (userPoolRef and clientRefs) to the AgentRuntime".into()),
+        }];
+        print_verdicts(&verdicts, common.output);
+        return exit::ERROR;
+    };
+    let endpoint = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
+        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+        .ok();
+    let discovery = match oidc::fetch_discovery(jwt_cfg.discovery_url(), endpoint.as_deref()).await {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let jwks = match oidc::fetch_jwks(&discovery.jwks_uri, endpoint.as_deref()).await {
+        Ok(j) => j,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::ERROR;
+        }
+    };
+    let token_use = match token_object.spec.get("bearer").and_then(|v| v.as_str()) {
+        Some("id") => jwt::TokenUse::Id,
+        _ => jwt::TokenUse::Access,
+    };
+    let expect = jwt::Expectation {
+        issuer: discovery.issuer.clone(),
+        token_use,
+        allowed_clients: jwt_cfg.allowed_clients().to_vec(),
+        allowed_audience: jwt_cfg.allowed_audience().to_vec(),
+        allowed_scopes: jwt_cfg.allowed_scopes().to_vec(),
+    };
+    let hint = format!(
+        "the controller renews the token before it expires (agentcore-controller run); check `agentcore-controller status`, then run `agentcore-controller token {name}` again"
+    );
+    use secrecy::ExposeSecret;
+    let verdicts = jwt::check(bearer.expose_secret(), &jwks, &expect, std::time::SystemTime::now(), Some(&hint));
+    print_verdicts(&verdicts, common.output);
+    if verdicts.iter().all(|v| v.ok) { exit::OK } else { exit::ERROR }
+}
+
+fn print_verdicts(verdicts: &[crate::token::jwt::Verdict], format: OutputFormat) {
+    match format {
+        OutputFormat::Json => print_json(&json!({
+            "accepted": verdicts.iter().all(|v| v.ok),
+            "checks": verdicts,
+        })),
+        OutputFormat::Text => {
+            for v in verdicts {
+                println!("{} {:<10} {}", if v.ok { "ok  " } else { "FAIL" }, v.check, v.detail);
+                if let Some(fix) = &v.fix
+                    && !v.ok
+                {
+                    println!("     {:<10} fix: {fix}", "");
+                }
+            }
+            let failed = verdicts.iter().filter(|v| !v.ok).count();
+            if failed == 0 {
+                println!("\nThe runtime's authorizer would accept this token.");
+            } else {
+                println!("\n{failed} check(s) fail: the runtime would refuse this token.");
+            }
+        }
+    }
+}

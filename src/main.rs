@@ -117,6 +117,41 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "text")]
         output: OutputFormat,
     },
+    /// Print the bearer token a Token object publishes, for MCP Inspector's
+    /// `Authorization: Bearer …` header. (Prints a secret: mind where the output goes.)
+    Token {
+        /// The Token object's metadata.name.
+        name: String,
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Print an AgentRuntime's invocation URL:
+    /// https://bedrock-agentcore.{region}.amazonaws.com/runtimes/{URL-encoded ARN}/invocations?qualifier=DEFAULT
+    Url {
+        /// The AgentRuntime object's metadata.name.
+        name: String,
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
+    /// Explain whether the runtime would accept the token a Token object publishes:
+    /// signature (JWKS), issuer, expiry, token_use, and the claims against the runtime's
+    /// actual authorizer (allowedClients, allowedAudience, allowedScopes), with the fix for
+    /// each failure. Exit 0 when every check passes.
+    CheckAuth {
+        /// The Token object's metadata.name.
+        name: String,
+        /// The AgentRuntime object (default: the only one in the manifests).
+        #[arg(long)]
+        runtime: Option<String>,
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        aws: AwsArgs,
+    },
     /// Let a running daemon carry out the prune its mass-deletion guard refused.
     ConfirmPrune {
         #[command(flatten)]
@@ -269,6 +304,14 @@ fn main() -> ExitCode {
             }
             Command::Status { listen, output } => commands::status(listen.listen, output).await,
             Command::ConfirmPrune { listen } => commands::confirm_prune(listen.listen).await,
+            Command::Token { name, files, aws } => commands::token(&common(files, aws), &name).await,
+            Command::Url { name, files, aws } => commands::url(&common(files, aws), &name).await,
+            Command::CheckAuth {
+                name,
+                runtime,
+                files,
+                aws,
+            } => commands::check_auth(&common(files, aws), &name, runtime.as_deref()).await,
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -107,24 +107,13 @@ impl TokenTimes {
     }
 }
 
-/// Read `exp`, `iat` and `token_use` from a JWT without verifying it.
+/// Read `exp`, `iat` and `token_use` from a JWT without verifying it (scheduling only).
 pub fn token_times(token: &str) -> Option<TokenTimes> {
-    #[derive(Deserialize)]
-    struct Claims {
-        exp: u64,
-        iat: Option<u64>,
-        token_use: Option<String>,
-    }
-    let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .ok()?;
-    let claims: Claims = serde_json::from_slice(&bytes).ok()?;
+    let (_, claims) = crate::token::jwt::peek(token).ok()?;
     let expires_at = UNIX_EPOCH.checked_add(Duration::from_secs(claims.exp))?;
-    let issued_at = claims
-        .iat
-        .and_then(|i| UNIX_EPOCH.checked_add(Duration::from_secs(i)))
-        .filter(|i| *i <= expires_at)
+    let issued_at = UNIX_EPOCH
+        .checked_add(Duration::from_secs(claims.iat))
+        .filter(|i| *i <= expires_at && claims.iat > 0)
         .unwrap_or_else(|| {
             expires_at
                 .checked_sub(Duration::from_secs(3600))
@@ -133,7 +122,7 @@ pub fn token_times(token: &str) -> Option<TokenTimes> {
     Some(TokenTimes {
         issued_at,
         expires_at,
-        token_use_access: claims.token_use.as_deref() == Some("access"),
+        token_use_access: claims.token_use == "access",
     })
 }
 
@@ -684,7 +673,7 @@ mod tests {
         format!(
             "{}.{}.sig",
             enc(serde_json::json!({"alg": "RS256", "kid": "k"})),
-            enc(serde_json::json!({"exp": exp, "iat": iat, "token_use": token_use}))
+            enc(serde_json::json!({"iss": "https://issuer", "sub": "s", "exp": exp, "iat": iat, "token_use": token_use}))
         )
     }
 

@@ -1,0 +1,305 @@
+//! Bearer tokens against the emulator (its Cognito issues real RS256 JWTs with a JWKS and
+//! a discovery document): published in the guide's layout, verified by `check-auth`,
+//! renewed by the daemon before they expire, recovered from a revoked refresh token and a
+//! password changed behind the controller's back, and never leaked into any output.
+
+mod support;
+
+use std::time::Duration;
+
+use agentcore_controller::aws::Aws;
+use serde_json::{Map, Value};
+use support::*;
+
+async fn secret_map(aws: &Aws, name: &str) -> Map<String, Value> {
+    let v = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("GetSecretValue");
+    serde_json::from_str(v.secret_string().unwrap_or("{}")).expect("JSON secret")
+}
+
+async fn versions(aws: &Aws, name: &str) -> Vec<(String, Vec<String>)> {
+    let out = aws
+        .secrets
+        .list_secret_version_ids()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("ListSecretVersionIds");
+    out.versions()
+        .iter()
+        .map(|v| {
+            (
+                v.version_id().unwrap_or_default().to_string(),
+                v.version_stages().to_vec(),
+            )
+        })
+        .collect()
+}
+
+/// The guide's stack applied once, with the image pushed; returns the names.
+async fn applied(m: &Manifests, renew_before: Option<&str>) -> (StackNames, Aws) {
+    let aws = aws().await;
+    let names = StackNames::unique();
+    names.write_to(m, "manifests");
+    if let Some(rb) = renew_before {
+        let text = std::fs::read_to_string(m.path().join("outputs.yaml")).expect("read");
+        m.write(
+            "outputs.yaml",
+            &text.replace("  bearer: access\n", &format!("  bearer: access\n  renewBefore: {rb}\n")),
+        );
+    }
+    let _ = controller(&["apply", "-f", &m.arg(), "--timeout", "3s"]);
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    let out = controller(&["apply", "-f", &m.arg()]);
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    (names, aws)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_it() {
+    let m = Manifests::new();
+    let (names, aws) = applied(&m, None).await;
+    let map = secret_map(&aws, &names.secret).await;
+    for key in ["pool_id", "client_id", "discovery_url", "access_token", "id_token", "bearer_token", "expires_at"] {
+        assert!(map.contains_key(key), "missing {key}: keys {:?}", map.keys().collect::<Vec<_>>());
+    }
+    assert_eq!(map["bearer_token"], map["access_token"], "the access token is the bearer");
+    let (_, claims) = agentcore_controller::token::jwt::peek(map["bearer_token"].as_str().unwrap_or(""))
+        .expect("a JWT");
+    assert_eq!(claims.token_use, "access");
+    assert_eq!(claims.client_id.as_deref(), map["client_id"].as_str());
+
+    // check-auth: every check passes against the runtime's actual authorizer.
+    let out = controller(&["check-auth", "cognito-credentials", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    for check in ["signature", "issuer", "expiry", "token_use", "client"] {
+        assert!(checks.contains(&check), "{check} not checked: {report:#}");
+    }
+
+    // token prints the bearer; url prints the invocation URL.
+    let out = controller(&["token", "cognito-credentials", "-f", &m.arg()]);
+    assert_eq!(stdout(&out).trim(), map["bearer_token"].as_str().unwrap_or(""));
+    let out = controller(&["url", &names.runtime, "-f", &m.arg()]);
+    let url = stdout(&out);
+    assert!(
+        url.starts_with(&format!("https://bedrock-agentcore.{REGION}.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3A"))
+            && url.trim_end().ends_with("/invocations?qualifier=DEFAULT"),
+        "{url}"
+    );
+
+    // The runtime changed by hand to allowedAudience: refused, with the fix.
+    let rt_id = aws
+        .agentcore
+        .list_agent_runtimes()
+        .send()
+        .await
+        .expect("list")
+        .agent_runtimes()
+        .iter()
+        .find(|r| r.agent_runtime_name() == names.runtime)
+        .map(|r| r.agent_runtime_id().to_string())
+        .expect("runtime");
+    let rt = aws.agentcore.get_agent_runtime().agent_runtime_id(&rt_id).send().await.expect("get");
+    let jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .expect("jwt");
+    let audience = aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration::builder()
+        .discovery_url(jwt.discovery_url())
+        .allowed_audience(map["client_id"].as_str().unwrap_or(""))
+        .build()
+        .expect("config");
+    aws.agentcore
+        .update_agent_runtime()
+        .agent_runtime_id(&rt_id)
+        .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
+        .role_arn(rt.role_arn())
+        .set_network_configuration(rt.network_configuration().cloned())
+        .authorizer_configuration(
+            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(audience),
+        )
+        .send()
+        .await
+        .expect("update by hand");
+    let out = controller(&["check-auth", "cognito-credentials", "-f", &m.arg()]);
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("allowedClients"), "the aud fix is named: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
+    let m = Manifests::new();
+    // Tokens live an hour; renewing 3597 s ahead makes renewal fall due 3 s after issue.
+    let (names, aws) = applied(&m, Some("3597s")).await;
+    let instance = format!("inst-{}", unique("t"));
+    let flags = ["--instance", instance.as_str(), "--resync", "30s", "--retry-base", "200ms"];
+    let d = Daemon::start(m.path(), &flags, None);
+    wait_for(Duration::from_secs(60), "the stack Ready in the daemon", || d.all_ready());
+    let token_status = |d: &Daemon| d.object("Token", "cognito-credentials").expect("token status");
+    let first_renew_at = token_status(&d)["outputs"]["renewAt"].as_str().unwrap_or("").to_string();
+    let first = secret_map(&aws, &names.secret).await;
+    let before = versions(&aws, &names.secret).await.len();
+
+    // A new version is written before the deadline, and the next renewal time moves on.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = versions(&aws, &names.secret).await;
+        if now.len() > before + 1 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no renewal: {now:?}\n{}", d.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let vs = versions(&aws, &names.secret).await;
+    assert!(vs.iter().any(|(_, s)| s.iter().any(|x| x == "AWSPREVIOUS")), "{vs:?}");
+    let renewed = secret_map(&aws, &names.secret).await;
+    assert_ne!(renewed["bearer_token"], first["bearer_token"]);
+    wait_for(Duration::from_secs(10), "renewAt to move forward", || {
+        token_status(&d)["outputs"]["renewAt"].as_str().unwrap_or("") > first_renew_at.as_str()
+    });
+
+    // A revoked (here: unusable) refresh token: the password signs in instead.
+    let state = format!("agentcore-controller/tokens/{}", names.secret);
+    aws.secrets
+        .put_secret_value()
+        .secret_id(&state)
+        .secret_string(r#"{"refresh_token":"revoked"}"#)
+        .send()
+        .await
+        .expect("spoil the refresh token");
+    let count = versions(&aws, &names.secret).await.len();
+    wait_for(Duration::from_secs(30), "renewal through the password", || {
+        d.log_text().contains("refresh token refused; signing in with the password")
+    });
+    let _ = count;
+
+    // The password changed behind the controller's back (and the refresh token spoiled
+    // again): the controller sets a new password and signs in with it.
+    let pool_id = renewed["pool_id"].as_str().unwrap_or("").to_string();
+    let password_secret = format!("agentcore-controller/users/{}/{}", names.pool, names.user);
+    let old_password = secret_map(&aws, &password_secret).await["password"].clone();
+    aws.cognito
+        .admin_set_user_password()
+        .user_pool_id(&pool_id)
+        .username(&names.user)
+        .password("Changed-By-Hand-1!")
+        .permanent(true)
+        .send()
+        .await
+        .expect("change the password by hand");
+    aws.secrets
+        .put_secret_value()
+        .secret_id(&state)
+        .secret_string(r#"{"refresh_token":"revoked"}"#)
+        .send()
+        .await
+        .expect("spoil the refresh token");
+    wait_for(Duration::from_secs(30), "a new password", || {
+        d.log_text().contains("stored password refused; setting a new one")
+    });
+    let new_password = secret_map(&aws, &password_secret).await["password"].clone();
+    assert_ne!(new_password, old_password);
+    assert_ne!(new_password, Value::String("Changed-By-Hand-1!".into()));
+    let signed_in = aws
+        .cognito
+        .admin_initiate_auth()
+        .user_pool_id(&pool_id)
+        .client_id(renewed["client_id"].as_str().unwrap_or(""))
+        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::AdminUserPasswordAuth)
+        .auth_parameters("USERNAME", &names.user)
+        .auth_parameters("PASSWORD", new_password.as_str().unwrap_or(""))
+        .send()
+        .await;
+    assert!(signed_in.is_ok(), "the stored password works: {signed_in:?}");
+
+    // Restarted with the token inside its window: renewed at once.
+    assert_eq!(d.terminate(), Some(0));
+    tokio::time::sleep(Duration::from_secs(4)).await; // now due
+    let count = versions(&aws, &names.secret).await.len();
+    let d = Daemon::start(m.path(), &flags, None);
+    wait_for(Duration::from_secs(10), "a renewal right after the restart", || {
+        std::thread::sleep(Duration::from_millis(100));
+        futures_lite_versions(&names.secret) > count
+    });
+    assert_eq!(d.terminate(), Some(0));
+}
+
+/// Secret version count through a fresh runtime (wait_for's closure is synchronous).
+fn futures_lite_versions(secret: &str) -> usize {
+    let secret = secret.to_string();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            let aws = aws().await;
+            versions(&aws, &secret).await.len()
+        })
+    })
+    .join()
+    .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_value_reaches_any_output() {
+    let m = Manifests::new();
+    let mut captured = String::new();
+    let (names, aws) = applied(&m, Some("3597s")).await;
+    for args in [
+        vec!["apply", "-f", &m.arg(), "--output", "json"],
+        vec!["diff", "-f", &m.arg(), "--output", "json"],
+        vec!["diff", "-f", &m.arg()],
+        vec!["check-auth", "cognito-credentials", "-f", &m.arg()],
+        vec!["--log", "debug", "apply", "-f", &m.arg()],
+    ] {
+        let out = controller(&args);
+        captured.push_str(&stdout(&out));
+        captured.push_str(&stderr(&out));
+    }
+    let instance = format!("inst-{}", unique("s"));
+    let d = Daemon::start(m.path(), &["--instance", &instance, "--resync", "5s"], None);
+    wait_for(Duration::from_secs(60), "Ready", || d.all_ready());
+    std::thread::sleep(Duration::from_secs(5)); // at least one renewal
+    captured.push_str(&d.get("/status").1);
+    captured.push_str(&d.get("/metrics").1);
+    let status = controller(&["status", "--listen", &d.listen, "--output", "json"]);
+    captured.push_str(&stdout(&status));
+    let log = d.log_text();
+    assert_eq!(d.terminate(), Some(0));
+    captured.push_str(&log);
+    assert!(log.contains("token renewed"), "a renewal happened during the capture");
+
+    let mut secrets: Vec<String> = Vec::new();
+    let consumer = secret_map(&aws, &names.secret).await;
+    for key in ["access_token", "id_token", "bearer_token"] {
+        secrets.push(consumer[key].as_str().unwrap_or("").to_string());
+    }
+    let state = secret_map(&aws, &format!("agentcore-controller/tokens/{}", names.secret)).await;
+    secrets.push(state["refresh_token"].as_str().unwrap_or("").to_string());
+    let password = secret_map(&aws, &format!("agentcore-controller/users/{}/{}", names.pool, names.user)).await;
+    secrets.push(password["password"].as_str().unwrap_or("").to_string());
+    assert!(captured.len() > 10_000, "captured {} bytes", captured.len());
+    for s in secrets {
+        assert!(s.len() >= 16, "a real secret value");
+        // Any JWT part (its signature especially) or the password would be a leak.
+        for part in s.split('.') {
+            if part.len() >= 16 {
+                assert!(!captured.contains(part), "a secret value leaked into the output");
+            }
+        }
+    }
+}
