@@ -244,7 +244,11 @@ pub async fn confirm_prune(listen: std::net::SocketAddr) -> i32 {
     }
 }
 
-fn find<'a>(set: &'a ManifestSet, kind: &str, name: &str) -> Result<&'a crate::manifest::Object, i32> {
+fn find<'a>(
+    set: &'a ManifestSet,
+    kind: &str,
+    name: &str,
+) -> Result<&'a crate::manifest::Object, i32> {
     set.objects
         .iter()
         .find(|o| o.key.kind == kind && o.key.name == name)
@@ -257,14 +261,21 @@ fn find<'a>(set: &'a ManifestSet, kind: &str, name: &str) -> Result<&'a crate::m
                 .collect();
             eprintln!(
                 "error: no {kind} named {name} in the manifests (there: {})",
-                if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
             );
             exit::ERROR
         })
 }
 
 /// The JSON a Token publishes, read from Secrets Manager.
-async fn published(aws: &Aws, token: &crate::manifest::Object) -> Result<serde_json::Map<String, serde_json::Value>, i32> {
+async fn published(
+    aws: &Aws,
+    token: &crate::manifest::Object,
+) -> Result<serde_json::Map<String, serde_json::Value>, i32> {
     let Some(secret) = token.spec.get("secretName").and_then(|v| v.as_str()) else {
         eprintln!("error: Token {} has no secretName", token.key.name);
         return Err(exit::ERROR);
@@ -322,7 +333,8 @@ pub async fn token(common: &Common, name: &str) -> i32 {
 async fn runtime_by_name(
     aws: &Aws,
     runtime_name: &str,
-) -> Result<aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput, i32> {
+) -> Result<aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput, i32>
+{
     let mut next: Option<String> = None;
     loop {
         let page = aws
@@ -332,7 +344,10 @@ async fn runtime_by_name(
             .send()
             .await
             .map_err(|e| {
-                eprintln!("error: {}", crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message);
+                eprintln!(
+                    "error: {}",
+                    crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message
+                );
                 exit::ERROR
             })?;
         if let Some(r) = page
@@ -347,7 +362,10 @@ async fn runtime_by_name(
                 .send()
                 .await
                 .map_err(|e| {
-                    eprintln!("error: {}", crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message);
+                    eprintln!(
+                        "error: {}",
+                        crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message
+                    );
                     exit::ERROR
                 });
         }
@@ -395,7 +413,7 @@ pub async fn url(common: &Common, name: &str) -> i32 {
 }
 
 /// `check-auth NAME`: would the runtime accept the token that Token NAME publishes?
-pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>) -> i32 {
+pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, probe: bool) -> i32 {
     use crate::token::{jwt, oidc};
     let set = match load(&common.files) {
         Ok(s) => s,
@@ -411,11 +429,18 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>) -> i
             Err(c) => return c,
         },
         None => {
-            let all: Vec<_> = set.objects.iter().filter(|o| o.key.kind == "AgentRuntime").collect();
+            let all: Vec<_> = set
+                .objects
+                .iter()
+                .filter(|o| o.key.kind == "AgentRuntime")
+                .collect();
             match all.as_slice() {
                 [one] => (*one).clone(),
                 _ => {
-                    eprintln!("error: {} AgentRuntime objects in the manifests: name one with --runtime", all.len());
+                    eprintln!(
+                        "error: {} AgentRuntime objects in the manifests: name one with --runtime",
+                        all.len()
+                    );
                     return exit::ERROR;
                 }
             }
@@ -445,8 +470,13 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>) -> i
         let verdicts = vec![jwt::Verdict {
             check: "authorizer",
             ok: false,
-            detail: format!("runtime {} has no JWT authorizer: it accepts SigV4 only, and refuses bearer tokens", runtime_name(&runtime_object)),
-            fix: Some("add spec.authorizer.jwt (userPoolRef and clientRefs) to the AgentRuntime".into()),
+            detail: format!(
+                "runtime {} has no JWT authorizer: it accepts SigV4 only, and refuses bearer tokens",
+                runtime_name(&runtime_object)
+            ),
+            fix: Some(
+                "add spec.authorizer.jwt (userPoolRef and clientRefs) to the AgentRuntime".into(),
+            ),
         }];
         print_verdicts(&verdicts, common.output);
         return exit::ERROR;
@@ -454,7 +484,8 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>) -> i
     let endpoint = std::env::var("AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER")
         .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
         .ok();
-    let discovery = match oidc::fetch_discovery(jwt_cfg.discovery_url(), endpoint.as_deref()).await {
+    let discovery = match oidc::fetch_discovery(jwt_cfg.discovery_url(), endpoint.as_deref()).await
+    {
         Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
@@ -483,9 +514,38 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>) -> i
         "the controller renews the token before it expires (agentcore-controller run); check `agentcore-controller status`, then run `agentcore-controller token {name}` again"
     );
     use secrecy::ExposeSecret;
-    let verdicts = jwt::check(bearer.expose_secret(), &jwks, &expect, std::time::SystemTime::now(), Some(&hint));
+    let verdicts = jwt::check(
+        bearer.expose_secret(),
+        &jwks,
+        &expect,
+        std::time::SystemTime::now(),
+        Some(&hint),
+    );
     print_verdicts(&verdicts, common.output);
-    if verdicts.iter().all(|v| v.ok) { exit::OK } else { exit::ERROR }
+    if probe {
+        let url = crate::kinds::agent_runtime::invocation_url(&aws.region, rt.agent_runtime_arn());
+        let config = load_config().await;
+        let probes = crate::token::probe::probe(&url, &bearer, &config, &aws.region).await;
+        match common.output {
+            OutputFormat::Json => print_json(&json!({ "probes": probes })),
+            OutputFormat::Text => {
+                println!("\nProbe: MCP initialize to {url}");
+                for p in &probes {
+                    println!(
+                        "{} {:<7} {}",
+                        if p.accepted { "ok  " } else { "FAIL" },
+                        p.mode,
+                        p.detail
+                    );
+                }
+            }
+        }
+    }
+    if verdicts.iter().all(|v| v.ok) {
+        exit::OK
+    } else {
+        exit::ERROR
+    }
 }
 
 fn print_verdicts(verdicts: &[crate::token::jwt::Verdict], format: OutputFormat) {
@@ -496,7 +556,12 @@ fn print_verdicts(verdicts: &[crate::token::jwt::Verdict], format: OutputFormat)
         })),
         OutputFormat::Text => {
             for v in verdicts {
-                println!("{} {:<10} {}", if v.ok { "ok  " } else { "FAIL" }, v.check, v.detail);
+                println!(
+                    "{} {:<10} {}",
+                    if v.ok { "ok  " } else { "FAIL" },
+                    v.check,
+                    v.detail
+                );
                 if let Some(fix) = &v.fix
                     && !v.ok
                 {

@@ -147,6 +147,10 @@ enum Command {
         /// The AgentRuntime object (default: the only one in the manifests).
         #[arg(long)]
         runtime: Option<String>,
+        /// Also POST an MCP `initialize` to the invocation URL, once with the bearer token
+        /// and once signed with SigV4, and report which auth mode the runtime accepts.
+        #[arg(long)]
+        probe: bool,
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
@@ -304,14 +308,17 @@ fn main() -> ExitCode {
             }
             Command::Status { listen, output } => commands::status(listen.listen, output).await,
             Command::ConfirmPrune { listen } => commands::confirm_prune(listen.listen).await,
-            Command::Token { name, files, aws } => commands::token(&common(files, aws), &name).await,
+            Command::Token { name, files, aws } => {
+                commands::token(&common(files, aws), &name).await
+            }
             Command::Url { name, files, aws } => commands::url(&common(files, aws), &name).await,
             Command::CheckAuth {
                 name,
                 runtime,
+                probe,
                 files,
                 aws,
-            } => commands::check_auth(&common(files, aws), &name, runtime.as_deref()).await,
+            } => commands::check_auth(&common(files, aws), &name, runtime.as_deref(), probe).await,
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

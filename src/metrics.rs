@@ -31,6 +31,17 @@ pub struct CallLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameLabels {
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NameReasonLabels {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConditionLabels {
     pub condition: String,
     pub status: String,
@@ -45,6 +56,12 @@ pub struct Metrics {
     pub drift_corrections: Family<KindLabels, Counter>,
     pub queue_depth: Gauge,
     pub objects: Family<ConditionLabels, Gauge>,
+    pub token_renewals: Family<NameLabels, Counter>,
+    pub token_renewal_failures: Family<NameReasonLabels, Counter>,
+    token_expiry: Family<NameLabels, Gauge>,
+    token_seconds_left: Family<NameLabels, Gauge>,
+    /// Token name → expiry (Unix seconds); seconds-to-expiry is computed at each scrape.
+    expiries: Arc<std::sync::Mutex<std::collections::BTreeMap<String, i64>>>,
     aws_calls: Family<CallLabels, Counter>,
     calls: Option<CallCounter>,
 }
@@ -91,6 +108,30 @@ impl Metrics {
             "Objects by condition and status",
             objects.clone(),
         );
+        let token_renewals = Family::<NameLabels, Counter>::default();
+        registry.register(
+            "token_renewals",
+            "Bearer tokens published (first publication and renewals), by Token",
+            token_renewals.clone(),
+        );
+        let token_renewal_failures = Family::<NameReasonLabels, Counter>::default();
+        registry.register(
+            "token_renewal_failures",
+            "Failed token renewals, by Token and reason",
+            token_renewal_failures.clone(),
+        );
+        let token_expiry = Family::<NameLabels, Gauge>::default();
+        registry.register(
+            "token_expiry_timestamp_seconds",
+            "When the published bearer token expires (Unix time), by Token",
+            token_expiry.clone(),
+        );
+        let token_seconds_left = Family::<NameLabels, Gauge>::default();
+        registry.register(
+            "token_seconds_to_expiry",
+            "Seconds until the published bearer token expires, by Token",
+            token_seconds_left.clone(),
+        );
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "aws_calls",
@@ -104,8 +145,32 @@ impl Metrics {
             drift_corrections,
             queue_depth,
             objects,
+            token_renewals,
+            token_renewal_failures,
+            token_expiry,
+            token_seconds_left,
+            expiries: Arc::default(),
             aws_calls,
             calls,
+        }
+    }
+
+    /// Record when Token `name` expires (Unix seconds); `None` forgets it.
+    pub fn set_token_expiry(&self, name: &str, expiry: Option<i64>) {
+        if let Ok(mut m) = self.expiries.lock() {
+            match expiry {
+                Some(e) => {
+                    m.insert(name.to_string(), e);
+                }
+                None => {
+                    m.remove(name);
+                    let labels = NameLabels {
+                        name: name.to_string(),
+                    };
+                    self.token_expiry.remove(&labels);
+                    self.token_seconds_left.remove(&labels);
+                }
+            }
         }
     }
 
@@ -123,6 +188,19 @@ impl Metrics {
                 if n > have {
                     counter.inc_by(n - have);
                 }
+            }
+        }
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if let Ok(m) = self.expiries.lock() {
+            for (name, expiry) in m.iter() {
+                let labels = NameLabels { name: name.clone() };
+                self.token_expiry.get_or_create(&labels).set(*expiry);
+                self.token_seconds_left
+                    .get_or_create(&labels)
+                    .set(expiry - now);
             }
         }
         let mut out = String::new();
@@ -148,7 +226,9 @@ mod tests {
             .inc();
         m.queue_depth.set(3);
         m.reconcile_duration
-            .get_or_create(&KindLabels { kind: "Role".into() })
+            .get_or_create(&KindLabels {
+                kind: "Role".into(),
+            })
             .observe(0.02);
         let text = m.render();
         assert!(

@@ -50,13 +50,22 @@ async fn applied(m: &Manifests, renew_before: Option<&str>) -> (StackNames, Aws)
         let text = std::fs::read_to_string(m.path().join("outputs.yaml")).expect("read");
         m.write(
             "outputs.yaml",
-            &text.replace("  bearer: access\n", &format!("  bearer: access\n  renewBefore: {rb}\n")),
+            &text.replace(
+                "  bearer: access\n",
+                &format!("  bearer: access\n  renewBefore: {rb}\n"),
+            ),
         );
     }
     let _ = controller(&["apply", "-f", &m.arg(), "--timeout", "3s"]);
     push_image(&aws, &names.repo, "latest", &names.runtime).await;
     let out = controller(&["apply", "-f", &m.arg()]);
-    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(&out), stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
     (names, aws)
 }
 
@@ -65,17 +74,40 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
     let m = Manifests::new();
     let (names, aws) = applied(&m, None).await;
     let map = secret_map(&aws, &names.secret).await;
-    for key in ["pool_id", "client_id", "discovery_url", "access_token", "id_token", "bearer_token", "expires_at"] {
-        assert!(map.contains_key(key), "missing {key}: keys {:?}", map.keys().collect::<Vec<_>>());
+    for key in [
+        "pool_id",
+        "client_id",
+        "discovery_url",
+        "access_token",
+        "id_token",
+        "bearer_token",
+        "expires_at",
+    ] {
+        assert!(
+            map.contains_key(key),
+            "missing {key}: keys {:?}",
+            map.keys().collect::<Vec<_>>()
+        );
     }
-    assert_eq!(map["bearer_token"], map["access_token"], "the access token is the bearer");
-    let (_, claims) = agentcore_controller::token::jwt::peek(map["bearer_token"].as_str().unwrap_or(""))
-        .expect("a JWT");
+    assert_eq!(
+        map["bearer_token"], map["access_token"],
+        "the access token is the bearer"
+    );
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(map["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
     assert_eq!(claims.token_use, "access");
     assert_eq!(claims.client_id.as_deref(), map["client_id"].as_str());
 
     // check-auth: every check passes against the runtime's actual authorizer.
-    let out = controller(&["check-auth", "cognito-credentials", "-f", &m.arg(), "--output", "json"]);
+    let out = controller(&[
+        "check-auth",
+        "cognito-credentials",
+        "-f",
+        &m.arg(),
+        "--output",
+        "json",
+    ]);
     let report = json(&out);
     assert_eq!(out.status.code(), Some(0), "{report:#}");
     let checks: Vec<&str> = report["checks"]
@@ -90,7 +122,10 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
 
     // token prints the bearer; url prints the invocation URL.
     let out = controller(&["token", "cognito-credentials", "-f", &m.arg()]);
-    assert_eq!(stdout(&out).trim(), map["bearer_token"].as_str().unwrap_or(""));
+    assert_eq!(
+        stdout(&out).trim(),
+        map["bearer_token"].as_str().unwrap_or("")
+    );
     let out = controller(&["url", &names.runtime, "-f", &m.arg()]);
     let url = stdout(&out);
     assert!(
@@ -111,16 +146,23 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
         .find(|r| r.agent_runtime_name() == names.runtime)
         .map(|r| r.agent_runtime_id().to_string())
         .expect("runtime");
-    let rt = aws.agentcore.get_agent_runtime().agent_runtime_id(&rt_id).send().await.expect("get");
+    let rt = aws
+        .agentcore
+        .get_agent_runtime()
+        .agent_runtime_id(&rt_id)
+        .send()
+        .await
+        .expect("get");
     let jwt = rt
         .authorizer_configuration()
         .and_then(|a| a.as_custom_jwt_authorizer().ok())
         .expect("jwt");
-    let audience = aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration::builder()
-        .discovery_url(jwt.discovery_url())
-        .allowed_audience(map["client_id"].as_str().unwrap_or(""))
-        .build()
-        .expect("config");
+    let audience =
+        aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration::builder()
+            .discovery_url(jwt.discovery_url())
+            .allowed_audience(map["client_id"].as_str().unwrap_or(""))
+            .build()
+            .expect("config");
     aws.agentcore
         .update_agent_runtime()
         .agent_runtime_id(&rt_id)
@@ -128,7 +170,9 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
         .role_arn(rt.role_arn())
         .set_network_configuration(rt.network_configuration().cloned())
         .authorizer_configuration(
-            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(audience),
+            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(
+                audience,
+            ),
         )
         .send()
         .await
@@ -136,7 +180,10 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
     let out = controller(&["check-auth", "cognito-credentials", "-f", &m.arg()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
-    assert!(text.contains("allowedClients"), "the aud fix is named: {text}");
+    assert!(
+        text.contains("allowedClients"),
+        "the aud fix is named: {text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -145,11 +192,28 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
     // Tokens live an hour; renewing 3597 s ahead makes renewal fall due 3 s after issue.
     let (names, aws) = applied(&m, Some("3597s")).await;
     let instance = format!("inst-{}", unique("t"));
-    let flags = ["--instance", instance.as_str(), "--resync", "30s", "--retry-base", "200ms"];
+    let flags = [
+        "--instance",
+        instance.as_str(),
+        "--resync",
+        "30s",
+        "--retry-base",
+        "200ms",
+    ];
     let d = Daemon::start(m.path(), &flags, None);
-    wait_for(Duration::from_secs(60), "the stack Ready in the daemon", || d.all_ready());
-    let token_status = |d: &Daemon| d.object("Token", "cognito-credentials").expect("token status");
-    let first_renew_at = token_status(&d)["outputs"]["renewAt"].as_str().unwrap_or("").to_string();
+    wait_for(
+        Duration::from_secs(60),
+        "the stack Ready in the daemon",
+        || d.all_ready(),
+    );
+    let token_status = |d: &Daemon| {
+        d.object("Token", "cognito-credentials")
+            .expect("token status")
+    };
+    let first_renew_at = token_status(&d)["outputs"]["renewAt"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
     let first = secret_map(&aws, &names.secret).await;
     let before = versions(&aws, &names.secret).await.len();
 
@@ -160,15 +224,25 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         if now.len() > before + 1 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no renewal: {now:?}\n{}", d.log_text());
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no renewal: {now:?}\n{}",
+            d.log_text()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let vs = versions(&aws, &names.secret).await;
-    assert!(vs.iter().any(|(_, s)| s.iter().any(|x| x == "AWSPREVIOUS")), "{vs:?}");
+    assert!(
+        vs.iter().any(|(_, s)| s.iter().any(|x| x == "AWSPREVIOUS")),
+        "{vs:?}"
+    );
     let renewed = secret_map(&aws, &names.secret).await;
     assert_ne!(renewed["bearer_token"], first["bearer_token"]);
     wait_for(Duration::from_secs(10), "renewAt to move forward", || {
-        token_status(&d)["outputs"]["renewAt"].as_str().unwrap_or("") > first_renew_at.as_str()
+        token_status(&d)["outputs"]["renewAt"]
+            .as_str()
+            .unwrap_or("")
+            > first_renew_at.as_str()
     });
 
     // A revoked (here: unusable) refresh token: the password signs in instead.
@@ -181,9 +255,14 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         .await
         .expect("spoil the refresh token");
     let count = versions(&aws, &names.secret).await.len();
-    wait_for(Duration::from_secs(30), "renewal through the password", || {
-        d.log_text().contains("refresh token refused; signing in with the password")
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "renewal through the password",
+        || {
+            d.log_text()
+                .contains("refresh token refused; signing in with the password")
+        },
+    );
     let _ = count;
 
     // The password changed behind the controller's back (and the refresh token spoiled
@@ -208,7 +287,8 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         .await
         .expect("spoil the refresh token");
     wait_for(Duration::from_secs(30), "a new password", || {
-        d.log_text().contains("stored password refused; setting a new one")
+        d.log_text()
+            .contains("stored password refused; setting a new one")
     });
     let new_password = secret_map(&aws, &password_secret).await["password"].clone();
     assert_ne!(new_password, old_password);
@@ -223,17 +303,24 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         .auth_parameters("PASSWORD", new_password.as_str().unwrap_or(""))
         .send()
         .await;
-    assert!(signed_in.is_ok(), "the stored password works: {signed_in:?}");
+    assert!(
+        signed_in.is_ok(),
+        "the stored password works: {signed_in:?}"
+    );
 
     // Restarted with the token inside its window: renewed at once.
     assert_eq!(d.terminate(), Some(0));
     tokio::time::sleep(Duration::from_secs(4)).await; // now due
     let count = versions(&aws, &names.secret).await.len();
     let d = Daemon::start(m.path(), &flags, None);
-    wait_for(Duration::from_secs(10), "a renewal right after the restart", || {
-        std::thread::sleep(Duration::from_millis(100));
-        futures_lite_versions(&names.secret) > count
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "a renewal right after the restart",
+        || {
+            std::thread::sleep(Duration::from_millis(100));
+            futures_lite_versions(&names.secret) > count
+        },
+    );
     assert_eq!(d.terminate(), Some(0));
 }
 
@@ -281,16 +368,27 @@ async fn no_secret_value_reaches_any_output() {
     let log = d.log_text();
     assert_eq!(d.terminate(), Some(0));
     captured.push_str(&log);
-    assert!(log.contains("token renewed"), "a renewal happened during the capture");
+    assert!(
+        log.contains("token renewed"),
+        "a renewal happened during the capture"
+    );
 
     let mut secrets: Vec<String> = Vec::new();
     let consumer = secret_map(&aws, &names.secret).await;
     for key in ["access_token", "id_token", "bearer_token"] {
         secrets.push(consumer[key].as_str().unwrap_or("").to_string());
     }
-    let state = secret_map(&aws, &format!("agentcore-controller/tokens/{}", names.secret)).await;
+    let state = secret_map(
+        &aws,
+        &format!("agentcore-controller/tokens/{}", names.secret),
+    )
+    .await;
     secrets.push(state["refresh_token"].as_str().unwrap_or("").to_string());
-    let password = secret_map(&aws, &format!("agentcore-controller/users/{}/{}", names.pool, names.user)).await;
+    let password = secret_map(
+        &aws,
+        &format!("agentcore-controller/users/{}/{}", names.pool, names.user),
+    )
+    .await;
     secrets.push(password["password"].as_str().unwrap_or("").to_string());
     assert!(captured.len() > 10_000, "captured {} bytes", captured.len());
     for s in secrets {
@@ -298,7 +396,10 @@ async fn no_secret_value_reaches_any_output() {
         // Any JWT part (its signature especially) or the password would be a leak.
         for part in s.split('.') {
             if part.len() >= 16 {
-                assert!(!captured.contains(part), "a secret value leaked into the output");
+                assert!(
+                    !captured.contains(part),
+                    "a secret value leaked into the output"
+                );
             }
         }
     }

@@ -786,6 +786,19 @@ impl Controller {
                     self.outputs.insert(key.clone(), step.outputs.clone());
                     dependents_due = true;
                 }
+                // Objects that publish an expiring credential report its expiry.
+                if let Some(expiry) = step.outputs.get("expiresAtEpoch") {
+                    let expiry = expiry.parse().ok();
+                    self.metrics.set_token_expiry(&key.name, expiry);
+                    if matches!(step.action, Action::Create | Action::Update) && !suspended_now {
+                        self.metrics
+                            .token_renewals
+                            .get_or_create(&crate::metrics::NameLabels {
+                                name: key.name.clone(),
+                            })
+                            .inc();
+                    }
+                }
                 t.status.outputs = step.outputs;
                 if suspended_now {
                     let msg = if t.status.drift.is_empty() {
@@ -847,6 +860,15 @@ impl Controller {
                         reason: e.reason.clone(),
                     })
                     .inc();
+                if t.status.outputs.contains_key("expiresAtEpoch") {
+                    self.metrics
+                        .token_renewal_failures
+                        .get_or_create(&crate::metrics::NameReasonLabels {
+                            name: key.name.clone(),
+                            reason: e.reason.clone(),
+                        })
+                        .inc();
+                }
                 let severity = match e.severity {
                     Severity::Terminal => "terminal",
                     Severity::Recoverable => "recoverable",
@@ -890,6 +912,7 @@ impl Controller {
         }
         t.status.record(rec, history);
         if removed {
+            self.metrics.set_token_expiry(&key.name, None);
             self.objects.remove(&key);
             self.outputs.remove(&key);
             self.queue.remove(&key);

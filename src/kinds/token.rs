@@ -673,7 +673,9 @@ mod tests {
         format!(
             "{}.{}.sig",
             enc(serde_json::json!({"alg": "RS256", "kid": "k"})),
-            enc(serde_json::json!({"iss": "https://issuer", "sub": "s", "exp": exp, "iat": iat, "token_use": token_use}))
+            enc(
+                serde_json::json!({"iss": "https://issuer", "sub": "s", "exp": exp, "iat": iat, "token_use": token_use})
+            )
         )
     }
 

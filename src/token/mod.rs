@@ -8,3 +8,4 @@
 
 pub mod jwt;
 pub mod oidc;
+pub mod probe;
