@@ -150,10 +150,7 @@ pub async fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Res
 fn dechunk(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut rest = body;
-    loop {
-        let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
         let size = String::from_utf8_lossy(&rest[..eol]);
         let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
             break;
