@@ -41,8 +41,9 @@ async fn versions(aws: &Aws, name: &str) -> Vec<(String, Vec<String>)> {
         .collect()
 }
 
-/// The guide's stack applied once, with the image pushed; returns the names.
-async fn applied(m: &Manifests, renew_before: Option<&str>) -> (StackNames, Aws) {
+/// The guide's stack applied once by controller instance `instance`, with the image
+/// pushed; returns the names.
+async fn applied(m: &Manifests, instance: &str, renew_before: Option<&str>) -> (StackNames, Aws) {
     let aws = aws().await;
     let names = StackNames::unique();
     names.write_to(m, "manifests");
@@ -56,9 +57,17 @@ async fn applied(m: &Manifests, renew_before: Option<&str>) -> (StackNames, Aws)
             ),
         );
     }
-    let _ = controller(&["apply", "-f", &m.arg(), "--timeout", "3s"]);
+    let _ = controller(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--timeout",
+        "3s",
+        "--instance",
+        instance,
+    ]);
     push_image(&aws, &names.repo, "latest", &names.runtime).await;
-    let out = controller(&["apply", "-f", &m.arg()]);
+    let out = controller(&["apply", "-f", &m.arg(), "--instance", instance]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -72,7 +81,7 @@ async fn applied(m: &Manifests, renew_before: Option<&str>) -> (StackNames, Aws)
 #[tokio::test(flavor = "multi_thread")]
 async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_it() {
     let m = Manifests::new();
-    let (names, aws) = applied(&m, None).await;
+    let (names, aws) = applied(&m, "agentcore-controller", None).await;
     let map = secret_map(&aws, &names.secret).await;
     for key in [
         "pool_id",
@@ -190,8 +199,8 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
 async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
     let m = Manifests::new();
     // Tokens live an hour; renewing 3597 s ahead makes renewal fall due 3 s after issue.
-    let (names, aws) = applied(&m, Some("3597s")).await;
     let instance = format!("inst-{}", unique("t"));
+    let (names, aws) = applied(&m, &instance, Some("3597s")).await;
     let flags = [
         "--instance",
         instance.as_str(),
@@ -215,26 +224,37 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         .unwrap_or("")
         .to_string();
     let first = secret_map(&aws, &names.secret).await;
-    let before = versions(&aws, &names.secret).await.len();
+    let first_version = current_version(&aws, &names.secret).await;
+    let first_expiry =
+        agentcore_controller::token::jwt::peek(first["bearer_token"].as_str().unwrap_or(""))
+            .expect("JWT")
+            .1
+            .exp;
 
-    // A new version is written before the deadline, and the next renewal time moves on.
+    // A new version is written before the old token's deadline, and the next renewal
+    // time moves on.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = versions(&aws, &names.secret).await;
-        if now.len() > before + 1 {
-            break;
-        }
+    while current_version(&aws, &names.secret).await == first_version {
         assert!(
             std::time::Instant::now() < deadline,
-            "no renewal: {now:?}\n{}",
+            "no renewal\n{}",
             d.log_text()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    assert!(
+        now_secs < first_expiry,
+        "renewed before the old token expired"
+    );
     let vs = versions(&aws, &names.secret).await;
     assert!(
-        vs.iter().any(|(_, s)| s.iter().any(|x| x == "AWSPREVIOUS")),
-        "{vs:?}"
+        vs.iter()
+            .any(|(id, s)| *id == first_version && s.iter().any(|x| x == "AWSPREVIOUS")),
+        "the previous token stays reachable as AWSPREVIOUS: {vs:?}"
     );
     let renewed = secret_map(&aws, &names.secret).await;
     assert_ne!(renewed["bearer_token"], first["bearer_token"]);
@@ -246,14 +266,7 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
     });
 
     // A revoked (here: unusable) refresh token: the password signs in instead.
-    let state = format!("agentcore-controller/tokens/{}", names.secret);
-    aws.secrets
-        .put_secret_value()
-        .secret_id(&state)
-        .secret_string(r#"{"refresh_token":"revoked"}"#)
-        .send()
-        .await
-        .expect("spoil the refresh token");
+    revoke(&aws, &pool_of(&aws, &names.secret).await, &names.user).await;
     let count = versions(&aws, &names.secret).await.len();
     wait_for(
         Duration::from_secs(30),
@@ -263,7 +276,6 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
                 .contains("refresh token refused; signing in with the password")
         },
     );
-    let _ = count;
 
     // The password changed behind the controller's back (and the refresh token spoiled
     // again): the controller sets a new password and signs in with it.
@@ -279,13 +291,7 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         .send()
         .await
         .expect("change the password by hand");
-    aws.secrets
-        .put_secret_value()
-        .secret_id(&state)
-        .secret_string(r#"{"refresh_token":"revoked"}"#)
-        .send()
-        .await
-        .expect("spoil the refresh token");
+    revoke(&aws, &pool_of(&aws, &names.secret).await, &names.user).await;
     wait_for(Duration::from_secs(30), "a new password", || {
         d.log_text()
             .contains("stored password refused; setting a new one")
@@ -311,21 +317,48 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
     // Restarted with the token inside its window: renewed at once.
     assert_eq!(d.terminate(), Some(0));
     tokio::time::sleep(Duration::from_secs(4)).await; // now due
-    let count = versions(&aws, &names.secret).await.len();
+    let before_restart = current_version(&aws, &names.secret).await;
     let d = Daemon::start(m.path(), &flags, None);
     wait_for(
         Duration::from_secs(10),
         "a renewal right after the restart",
         || {
             std::thread::sleep(Duration::from_millis(100));
-            futures_lite_versions(&names.secret) > count
+            blocking_current_version(&names.secret) != before_restart
         },
     );
     assert_eq!(d.terminate(), Some(0));
 }
 
-/// Secret version count through a fresh runtime (wait_for's closure is synchronous).
-fn futures_lite_versions(secret: &str) -> usize {
+/// Revoke the user's refresh tokens (AdminUserGlobalSignOut).
+async fn revoke(aws: &Aws, pool_id: &str, user: &str) {
+    aws.cognito
+        .admin_user_global_sign_out()
+        .user_pool_id(pool_id)
+        .username(user)
+        .send()
+        .await
+        .expect("AdminUserGlobalSignOut");
+}
+
+async fn pool_of(aws: &Aws, secret: &str) -> String {
+    secret_map(aws, secret).await["pool_id"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+async fn current_version(aws: &Aws, name: &str) -> String {
+    versions(aws, name)
+        .await
+        .into_iter()
+        .find(|(_, stages)| stages.iter().any(|s| s == "AWSCURRENT"))
+        .map(|(id, _)| id)
+        .unwrap_or_default()
+}
+
+/// [`current_version`] from synchronous code (wait_for's closure), on its own runtime.
+fn blocking_current_version(secret: &str) -> String {
     let secret = secret.to_string();
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -334,30 +367,32 @@ fn futures_lite_versions(secret: &str) -> usize {
             .expect("runtime");
         rt.block_on(async {
             let aws = aws().await;
-            versions(&aws, &secret).await.len()
+            current_version(&aws, &secret).await
         })
     })
     .join()
-    .unwrap_or(0)
+    .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_value_reaches_any_output() {
     let m = Manifests::new();
     let mut captured = String::new();
-    let (names, aws) = applied(&m, Some("3597s")).await;
+    let instance = format!("inst-{}", unique("s"));
+    let (names, aws) = applied(&m, &instance, Some("3597s")).await;
+    let dir = m.arg();
+    let i = instance.as_str();
     for args in [
-        vec!["apply", "-f", &m.arg(), "--output", "json"],
-        vec!["diff", "-f", &m.arg(), "--output", "json"],
-        vec!["diff", "-f", &m.arg()],
-        vec!["check-auth", "cognito-credentials", "-f", &m.arg()],
-        vec!["--log", "debug", "apply", "-f", &m.arg()],
+        vec!["apply", "-f", &dir, "--output", "json", "--instance", i],
+        vec!["diff", "-f", &dir, "--output", "json", "--instance", i],
+        vec!["diff", "-f", &dir, "--instance", i],
+        vec!["check-auth", "cognito-credentials", "-f", &dir],
+        vec!["--log", "debug", "apply", "-f", &dir, "--instance", i],
     ] {
         let out = controller(&args);
         captured.push_str(&stdout(&out));
         captured.push_str(&stderr(&out));
     }
-    let instance = format!("inst-{}", unique("s"));
     let d = Daemon::start(m.path(), &["--instance", &instance, "--resync", "5s"], None);
     wait_for(Duration::from_secs(60), "Ready", || d.all_ready());
     std::thread::sleep(Duration::from_secs(5)); // at least one renewal

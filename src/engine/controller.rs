@@ -830,7 +830,9 @@ impl Controller {
                                 dependents_due = true;
                             }
                             t.status.set_condition("Ready", true, "Ready", "", wall);
-                            next = Some(resync_period(&t.object.meta, &self.cfg));
+                            // The kind may ask to come back sooner (a token's renewal time).
+                            let resync = resync_period(&t.object.meta, &self.cfg);
+                            next = Some(step.requeue_after.map_or(resync, |r| r.min(resync)));
                         }
                         Readiness::Progressing(msg) => {
                             t.status
@@ -888,7 +890,7 @@ impl Controller {
                 };
                 t.status
                     .set_condition("Synced", false, &e.reason, &e.message, wall);
-                if !t.status.is_ready() || e.severity == Severity::Terminal {
+                if !t.status.is_ready() || e.severity == Severity::Terminal || e.unready {
                     t.status
                         .set_condition("Ready", false, ready_reason, &e.message, wall);
                 }
@@ -900,7 +902,9 @@ impl Controller {
                     }
                     next = Some(resync_period(&t.object.meta, &self.cfg));
                 } else {
-                    next = Some(self.cfg.retry.next(t.retry_streak));
+                    // Back off, but never past a deadline the error names (a token's expiry).
+                    let backoff = self.cfg.retry.next(t.retry_streak);
+                    next = Some(e.retry_before.map_or(backoff, |cap| backoff.min(cap)));
                     t.retry_streak += 1;
                 }
             }

@@ -273,9 +273,16 @@ pub struct ObservedRuntime {
 /// The URL MCP clients call: the runtime ARN, every non-alphanumeric character
 /// percent-encoded, in the AgentCore data-plane endpoint of `region`.
 pub fn invocation_url(region: &str, arn: &str) -> String {
+    // Every reserved character is encoded (':' → %3A, '/' → %2F), the unreserved ones
+    // (RFC 3986: letters, digits, - . _ ~) are not, as `urllib.parse.quote(arn, safe='')`.
+    const COMPONENT: &percent_encoding::AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
     format!(
         "https://bedrock-agentcore.{region}.amazonaws.com/runtimes/{}/invocations?qualifier=DEFAULT",
-        utf8_percent_encode(arn, NON_ALPHANUMERIC)
+        utf8_percent_encode(arn, COMPONENT)
     )
 }
 
@@ -1384,7 +1391,7 @@ mod tests {
                 "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/mcp_server_ac-AbCdEf1234"
             ),
             "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/\
-             arn%3Aaws%3Abedrock%2Dagentcore%3Aus%2Deast%2D1%3A123456789012%3Aruntime%2Fmcp%5Fserver%5Fac%2DAbCdEf1234\
+             arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fmcp_server_ac-AbCdEf1234\
              /invocations?qualifier=DEFAULT"
         );
     }

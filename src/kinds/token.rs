@@ -249,11 +249,26 @@ impl Token {
         for (k, v) in params {
             req = req.auth_parameters(k, v);
         }
-        let out = req.send().await.map_err(aws_err(format!(
-            "InitiateAuth {} for {}",
-            flow.as_str(),
-            d.username
-        )))?;
+        let out = req.send().await.map_err(|e| {
+            let mut err = aws_err(format!("InitiateAuth {} for {}", flow.as_str(), d.username))(e);
+            // Cognito's messages may quote what was sent (the emulator quotes the refresh
+            // token): keep only the ones known to be safe and useful.
+            const SAFE: [&str; 4] = [
+                "Incorrect username or password.",
+                "Password attempts exceeded",
+                "User is disabled.",
+                "Refresh Token has been revoked",
+            ];
+            let known = SAFE.iter().find(|m| err.message.contains(*m));
+            err.message = format!(
+                "InitiateAuth {} for {}: {}{}",
+                flow.as_str(),
+                d.username,
+                err.reason,
+                known.map(|m| format!(": {m}")).unwrap_or_default()
+            );
+            err
+        })?;
         let Some(result) = out.authentication_result() else {
             let challenge = out
                 .challenge_name()
