@@ -51,6 +51,16 @@ pub(crate) fn check_cognito_name(
     }
 }
 
+/// Per-call configuration for a Cognito create that cannot be made idempotent (no client
+/// token, names not unique): a single attempt, no SDK retries. The SDK would otherwise
+/// resend the create after a transport error or a 5xx — also when AWS had already made the
+/// resource and only the answer was lost — and leave two of them. A failed create is
+/// retried by the engine instead, whose next step observes (finds it by name) first.
+pub(crate) fn single_attempt() -> aws_sdk_cognitoidentityprovider::config::Builder {
+    aws_sdk_cognitoidentityprovider::config::Builder::default()
+        .retry_config(aws_sdk_cognitoidentityprovider::config::retry::RetryConfig::disabled())
+}
+
 /// The password rules of a user pool. Absent fields take Cognito's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -428,7 +438,8 @@ impl Kind for UserPool {
 
     async fn create(&self, d: &DesiredUserPool) -> Result<()> {
         // CreateUserPool takes no client token; a retry after a lost response is caught by
-        // observe, which finds the pool by name and owner tag.
+        // observe, which finds the pool by name and owner tag — so the engine retries, not
+        // the SDK (see `single_attempt`).
         let mut req = self
             .ctx
             .aws
@@ -443,7 +454,9 @@ impl Kind for UserPool {
         for (k, v) in self.ctx.owner_tags() {
             req = req.user_pool_tags(k, v);
         }
-        req.send()
+        req.customize()
+            .config_override(single_attempt())
+            .send()
             .await
             .map_err(aws_err(format!("CreateUserPool {}", d.name)))?;
         Ok(())

@@ -16,7 +16,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::user_pool::check_cognito_name;
+use super::user_pool::{check_cognito_name, single_attempt};
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -499,7 +499,8 @@ impl Kind for UserPoolClient {
 
     async fn create(&self, d: &DesiredUserPoolClient) -> Result<()> {
         // No client token exists for CreateUserPoolClient; a retry after a lost response is
-        // caught by observe, which finds the client by name.
+        // caught by observe, which finds the client by name — so the engine retries, not the
+        // SDK (see `single_attempt`).
         let (access, id, refresh, units) = validity_request(&d.validity);
         self.ctx
             .aws
@@ -513,6 +514,8 @@ impl Kind for UserPoolClient {
             .id_token_validity(id)
             .refresh_token_validity(refresh)
             .token_validity_units(units)
+            .customize()
+            .config_override(single_attempt())
             .send()
             .await
             .map_err(aws_err(format!(
