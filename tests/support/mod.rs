@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use agentcore_controller::aws::Aws;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub mod fault_proxy;
+
 pub const REGION: &str = "us-east-1";
 
 pub struct Emulator {
