@@ -1,5 +1,5 @@
 //! Building AWS SDK clients from the standard configuration (credential chain, profiles,
-//! region, `AWS_ENDPOINT_URL`), with adaptive retries and a call counter on every client.
+//! region, `AWS_ENDPOINT_URL`), with standard retries and a call counter on every client.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -146,11 +146,17 @@ pub struct Aws {
 }
 
 /// Load the standard AWS configuration: environment, profiles, credential chain and
-/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`, with the adaptive retry mode
-/// (client-side rate limiting on throttling).
+/// `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_<SERVICE>`, with the standard retry mode
+/// (jittered exponential backoff, 5 attempts).
+///
+/// Not the adaptive mode: at a controller's request rate (well under one request per second
+/// per service) its client-side limiter, once a throttle enables it, refills at its floor
+/// of 0.5 tokens/s into a bucket of 1 while a retry costs 5 (10 after throttling), so every
+/// retried call of that service client waited 3-20 s, and SIGTERM waited for those sleeps.
+/// Request rates are limited up front by [`crate::ratelimit`] instead.
 pub async fn load_config() -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::adaptive().with_max_attempts(5))
+        .retry_config(RetryConfig::standard().with_max_attempts(5))
         .load()
         .await
 }
