@@ -226,6 +226,7 @@ async fn apply_while_pushing(
     names: &StackNames,
 ) -> (Option<i32>, Value, String) {
     let dir = m.arg();
+    let started = Instant::now();
     let child = controller_via(
         proxy,
         &["apply", "-f", &dir, "--output", "json", "--timeout", "100s"],
@@ -247,6 +248,7 @@ async fn apply_while_pushing(
         .await
         .expect("join")
         .expect("wait for apply");
+    eprintln!("apply took {:?}", started.elapsed());
     (out.status.code(), json(&out), stderr(&out))
 }
 
