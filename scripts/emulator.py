@@ -1,8 +1,13 @@
 """Start moto's standalone server (the AWS emulator used for tests and the demo).
 
-One fidelity fix is applied before it starts: moto leaves an updated AgentCore runtime in
-UPDATING forever, while AgentCore moves it to READY once the new version is live. The
-transition UPDATING -> READY is added so that an update can be waited on like a create.
+Two fidelity fixes are applied before it starts:
+
+- moto leaves an updated AgentCore runtime in UPDATING forever, while AgentCore moves it to
+  READY once the new version is live. The transition UPDATING -> READY is added so that an
+  update can be waited on like a create.
+- moto ignores CreateAgentRuntime's clientToken. AgentCore answers a repeated create with
+  the same token with the runtime the first one made (the SDK resends a create whose
+  answer was lost). The token is honoured here.
 
 Usage: python scripts/emulator.py [--exit-with PID] --port PORT [--host 127.0.0.1]
 
@@ -16,6 +21,8 @@ import threading
 import time
 
 from moto.bedrockagentcorecontrol import models as agentcore
+from moto.bedrockagentcorecontrol import responses as agentcore_responses
+from moto.core.responses import ActionResult
 
 _original_init = agentcore.AgentRuntime.__init__
 
@@ -26,6 +33,30 @@ def _init_with_update_transition(self, *args, **kwargs):
 
 
 agentcore.AgentRuntime.__init__ = _init_with_update_transition
+
+_original_create_runtime = agentcore_responses.BedrockAgentCoreControlResponse.create_agent_runtime
+_runtime_by_token: dict = {}
+_runtime_by_token_lock = threading.Lock()
+
+
+def _create_runtime_idempotent(self):
+    token = self._get_params().get("clientToken")
+    if not token:
+        return _original_create_runtime(self)
+    key = (self.current_account, self.region, token)
+    with _runtime_by_token_lock:
+        known = _runtime_by_token.get(key)
+        if known is not None and known["agentRuntimeId"] in self.backend.agent_runtimes:
+            return ActionResult(dict(known))
+        result = _original_create_runtime(self)
+        _runtime_by_token[key] = dict(result.result)
+        return result
+
+
+agentcore_responses.BedrockAgentCoreControlResponse.create_agent_runtime = (
+    _create_runtime_idempotent
+)
+
 
 def _exit_with(pid: int) -> None:
     def watch() -> None:

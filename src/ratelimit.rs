@@ -1,6 +1,6 @@
 //! Client-side rate limiting per AWS service: a token bucket in front of each service
 //! client's HTTP connector, so a large fleet stays under account API limits. (The SDK's
-//! adaptive retry mode handles throttling once it happens; this keeps it from happening.)
+//! retries handle throttling once it happens; this keeps it from happening.)
 
 use std::collections::BTreeMap;
 use std::fmt;

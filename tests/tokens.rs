@@ -267,7 +267,6 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
 
     // A revoked (here: unusable) refresh token: the password signs in instead.
     revoke(&aws, &pool_of(&aws, &names.secret).await, &names.user).await;
-    let count = versions(&aws, &names.secret).await.len();
     wait_for(
         Duration::from_secs(30),
         "renewal through the password",

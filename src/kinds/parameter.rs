@@ -184,19 +184,25 @@ impl Kind for Parameter {
                     .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
             );
         }
-        req.send().await.map_err(|e| {
-            let exists = e
-                .as_service_error()
-                .is_some_and(|se| se.is_parameter_already_exists());
-            let err = aws_err(format!("PutParameter {}", d.name))(e);
-            // A lost response or a race: observe again rather than give up.
-            if exists {
-                ReconcileError::recoverable(err.reason, err.message)
-            } else {
-                err
+        match req.send().await {
+            Ok(_) => Ok(()),
+            // Created since observe: by a concurrent attempt, or by our own request whose
+            // answer was lost and which the SDK resent. Look again rather than overwrite a
+            // parameter whose ownership is unknown.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_parameter_already_exists()) =>
+            {
+                Err(ReconcileError::recoverable(
+                    "ParameterAlreadyExists",
+                    format!(
+                        "PutParameter {}: the parameter appeared since it was observed; observing again",
+                        d.name
+                    ),
+                ))
             }
-        })?;
-        Ok(())
+            Err(e) => Err(aws_err(format!("PutParameter {}", d.name))(e)),
+        }
     }
 
     async fn update(

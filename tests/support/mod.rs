@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use agentcore_controller::aws::Aws;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub mod fault_proxy;
+
 pub const REGION: &str = "us-east-1";
 
 pub struct Emulator {
@@ -288,6 +290,16 @@ impl Daemon {
     /// Start the daemon on `dir` with a short resync and debounce, plus `extra` flags.
     /// `endpoint` overrides the emulator URL (e.g. a fault-injecting proxy in front of it).
     pub fn start(dir: &Path, extra: &[&str], endpoint: Option<&str>) -> Daemon {
+        Self::start_with(dir, extra, endpoint, &[])
+    }
+
+    /// [`Daemon::start`] with extra environment variables.
+    pub fn start_with(
+        dir: &Path,
+        extra: &[&str],
+        endpoint: Option<&str>,
+        envs: &[(&str, &str)],
+    ) -> Daemon {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("daemon-{port}.log"));
@@ -304,6 +316,7 @@ impl Daemon {
         ];
         args.extend_from_slice(extra);
         let mut cmd = controller_command(&args);
+        cmd.envs(envs.iter().copied());
         if let Some(url) = endpoint {
             cmd.env("AWS_ENDPOINT_URL", url);
         }
