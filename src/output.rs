@@ -188,20 +188,6 @@ pub fn problems_text(problems: &[Problem]) -> String {
     out
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn table_aligns_columns() {
-        let t = table(
-            &["A", "LONGER"],
-            &[vec!["xx".into(), "y".into()], vec!["z".into(), "".into()]],
-        );
-        assert_eq!(t, "A   LONGER\nxx  y\nz\n");
-    }
-}
-
 /// The `status` table of a running daemon.
 pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
     let cond = |o: &crate::engine::status::ObjectStatus, kind: &str| {
@@ -250,4 +236,18 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
         let _ = writeln!(out, "problem: {p}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = table(
+            &["A", "LONGER"],
+            &[vec!["xx".into(), "y".into()], vec!["z".into(), "".into()]],
+        );
+        assert_eq!(t, "A   LONGER\nxx  y\nz\n");
+    }
 }
