@@ -293,7 +293,15 @@ impl Daemon {
         let log = std::env::temp_dir().join(format!("daemon-{port}.log"));
         let file = std::fs::File::create(&log).expect("daemon log");
         let dir = dir.display().to_string();
-        let mut args = vec!["run", "-f", &dir, "--listen", &listen, "--debounce", "100ms"];
+        let mut args = vec![
+            "run",
+            "-f",
+            &dir,
+            "--listen",
+            &listen,
+            "--debounce",
+            "100ms",
+        ];
         args.extend_from_slice(extra);
         let mut cmd = controller_command(&args);
         if let Some(url) = endpoint {
@@ -339,9 +347,10 @@ impl Daemon {
     /// Whether `kind/name` has condition `cond` = True.
     pub fn condition(&self, kind: &str, name: &str, cond: &str) -> bool {
         self.object(kind, name).is_some_and(|o| {
-            o["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == cond && c["status"] == "True"))
+            o["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == cond && c["status"] == "True")
+            })
         })
     }
 
@@ -350,9 +359,10 @@ impl Daemon {
         let objects = s["objects"].as_array().cloned().unwrap_or_default();
         !objects.is_empty()
             && objects.iter().all(|o| {
-                o["conditions"]
-                    .as_array()
-                    .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                o["conditions"].as_array().is_some_and(|cs| {
+                    cs.iter()
+                        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+                })
             })
     }
 
@@ -414,11 +424,16 @@ pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
         let mut out = String::new();
         let mut rest = body;
         while let Some((size, after)) = rest.split_once("\r\n") {
-            let Ok(n) = usize::from_str_radix(size.trim(), 16) else { break };
+            let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+                break;
+            };
             if n == 0 || after.len() < n {
                 break;
             }
