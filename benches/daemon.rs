@@ -185,6 +185,7 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         "all_images_pushed_at_seconds": last_push.map(|d| round3(d.as_secs_f64())),
         "aws": cold_metrics.calls_json(),
         "reconciles": cold_metrics.reconciles(),
+        "mean_reconcile_ms_by_kind": cold_metrics.mean_reconcile_ms(),
         "reconcile_errors": cold_metrics.family("agentcore_controller_reconcile_errors_total"),
         "progress_every_10s": progress,
     });
@@ -251,6 +252,7 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
             Some(round3(objects as f64 * window / reconciles as f64))
         } else { None },
         "reconciles_by_kind": delta.reconciles(),
+        "mean_reconcile_ms_by_kind": delta.mean_reconcile_ms(),
         "queue_depth_at_end": m2.gauge("agentcore_controller_queue_depth"),
     });
 
@@ -846,6 +848,27 @@ impl Metrics {
         self.family("agentcore_controller_reconcile_duration_seconds_count")
     }
 
+    /// Mean reconcile duration by kind, in milliseconds.
+    fn mean_reconcile_ms(&self) -> Value {
+        let mut out = serde_json::Map::new();
+        for ((n, labels), count) in &self.samples {
+            if n != "agentcore_controller_reconcile_duration_seconds_count" || *count <= 0.0 {
+                continue;
+            }
+            let sum = self
+                .samples
+                .get(&(
+                    "agentcore_controller_reconcile_duration_seconds_sum".to_string(),
+                    labels.clone(),
+                ))
+                .copied()
+                .unwrap_or(0.0);
+            let kind = labels.get("kind").cloned().unwrap_or_default();
+            out.insert(kind, json!(round3(sum / count * 1000.0)));
+        }
+        Value::Object(out)
+    }
+
     fn reconcile_total(&self) -> u64 {
         self.samples
             .iter()
@@ -1004,7 +1027,19 @@ fn markdown(doc: &Value) -> String {
             f(&r["resources"]["emulator_cpu_seconds"]),
         );
     }
-    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "\nColumns: *cold converge* is daemon start until /status shows every object Ready; \
+         cold reads/writes are all AWS calls in that time (reads: Get/List/Describe/BatchGet/\
+         BatchCheck/Head after a leading Admin; the rest are writes), including the SSM \
+         inventory and resyncs of objects already Ready. *steady reads/object/resync* is reads \
+         in the window ÷ objects ÷ (window ÷ resync period), i.e. what the daemon achieved; \
+         *steady reads/reconcile* is what one resync of a converged object costs; *s between \
+         reconciles* is objects × window ÷ reconciles (the resync period actually achieved). \
+         *edit → first write* is the time from writing the file until /metrics (polled every \
+         20 ms) shows a new write call. Daemon CPU includes serving the bench's own /status \
+         (every 250–500 ms, all objects) and /metrics polls.\n"
+    );
     for r in &sizes {
         let _ = writeln!(s, "## N = {}\n", r["copies"]);
         if let Some(ws) = r["warnings"].as_array().filter(|w| !w.is_empty()) {
@@ -1057,6 +1092,11 @@ fn markdown(doc: &Value) -> String {
                 s,
                 "- steady reconciles by kind: {}",
                 st["reconciles_by_kind"]
+            );
+            let _ = writeln!(
+                s,
+                "- steady mean reconcile duration by kind (ms): {}",
+                st["mean_reconcile_ms_by_kind"]
             );
         }
         if !r["edit"].is_null() {
