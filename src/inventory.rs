@@ -14,6 +14,8 @@ use crate::kinds::{OWNER_TAG, ObjectKey};
 pub struct SsmInventory {
     aws: Aws,
     instance: String,
+    /// Entries known to exist (listed or written): overwritten without re-tagging.
+    known: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl SsmInventory {
@@ -21,6 +23,13 @@ impl SsmInventory {
         Self {
             aws,
             instance: instance.into(),
+            known: Default::default(),
+        }
+    }
+
+    fn remember(&self, name: &str) {
+        if let Ok(mut k) = self.known.lock() {
+            k.insert(name.to_string());
         }
     }
 
@@ -53,7 +62,10 @@ impl Inventory for SsmInventory {
             for p in page.parameters() {
                 let Some(value) = p.value() else { continue };
                 match serde_json::from_str::<InventoryEntry>(value) {
-                    Ok(entry) => out.push(entry),
+                    Ok(entry) => {
+                        self.remember(p.name().unwrap_or_default());
+                        out.push(entry)
+                    }
                     Err(e) => tracing::warn!(
                         parameter = p.name().unwrap_or_default(),
                         error = %e,
@@ -77,38 +89,64 @@ impl Inventory for SsmInventory {
         } else {
             ParameterTier::Standard
         };
-        let result = self
-            .aws
-            .ssm
-            .put_parameter()
-            .name(&name)
-            .value(&value)
-            .r#type(ParameterType::SecureString)
-            .tier(tier)
-            .overwrite(true)
-            .send()
-            .await;
-        result.map_err(aws_err(format!("PutParameter {name}")))?;
-        // Tags cannot be given together with Overwrite; tag once, idempotently.
         let tag = Tag::builder()
             .key(OWNER_TAG)
             .value(&self.instance)
             .build()
             .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?;
-        self.aws
-            .ssm
-            .add_tags_to_resource()
-            .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
-            .resource_id(&name)
-            .tags(tag)
+        let put = || {
+            self.aws
+                .ssm
+                .put_parameter()
+                .name(&name)
+                .value(&value)
+                .r#type(ParameterType::SecureString)
+                .tier(tier.clone())
+        };
+        // One write per change: create with the tag, or overwrite what exists (SSM takes
+        // no tags together with Overwrite).
+        let exists = self
+            .known
+            .lock()
+            .map(|k| k.contains(&name))
+            .unwrap_or(false);
+        if !exists {
+            match put().overwrite(false).tags(tag.clone()).send().await {
+                Ok(_) => {
+                    self.remember(&name);
+                    return Ok(());
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_parameter_already_exists()) => {}
+                Err(e) => return Err(aws_err(format!("PutParameter {name}"))(e)),
+            }
+        }
+        put()
+            .overwrite(true)
             .send()
             .await
-            .map_err(aws_err(format!("AddTagsToResource {name}")))?;
+            .map_err(aws_err(format!("PutParameter {name}")))?;
+        if !exists {
+            self.aws
+                .ssm
+                .add_tags_to_resource()
+                .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+                .resource_id(&name)
+                .tags(tag)
+                .send()
+                .await
+                .map_err(aws_err(format!("AddTagsToResource {name}")))?;
+            self.remember(&name);
+        }
         Ok(())
     }
 
     async fn remove(&self, key: &ObjectKey) -> Result<()> {
         let name = self.name(key);
+        if let Ok(mut k) = self.known.lock() {
+            k.remove(&name);
+        }
         match self.aws.ssm.delete_parameter().name(&name).send().await {
             Ok(_) => Ok(()),
             Err(e)

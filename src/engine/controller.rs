@@ -139,6 +139,9 @@ pub struct Controller {
     unknown_files: bool,
     first_keys: Option<BTreeSet<ObjectKey>>,
     ready: bool,
+    /// The deadline of urgent work (edits, new dependency outputs, reconcile-now, prunes):
+    /// earlier than any periodic resync, so a backlog of overdue resyncs never delays it.
+    urgent: Instant,
 }
 
 impl Controller {
@@ -169,6 +172,7 @@ impl Controller {
             unknown_files: false,
             first_keys: None,
             ready: false,
+            urgent: Instant::now(),
         }
     }
 
@@ -251,11 +255,10 @@ impl Controller {
         match cmd {
             Command::Load(loaded) => self.apply_load(loaded),
             Command::ReconcileAll => {
-                let now = Instant::now();
                 for (k, t) in &mut self.objects {
                     t.terminal_hash = None;
                     t.parked = false;
-                    self.queue.schedule(k.clone(), now);
+                    self.queue.schedule(k.clone(), self.urgent);
                 }
                 info!(objects = self.objects.len(), "reconciling everything now");
             }
@@ -273,7 +276,6 @@ impl Controller {
 
     /// Take in a fresh load of the manifests.
     fn apply_load(&mut self, loaded: Loaded) {
-        let now = Instant::now();
         let wall = SystemTime::now();
         // Which files define which keys: a file that failed to parse keeps its old keys.
         let broken_files: BTreeSet<&PathBuf> = loaded
@@ -375,7 +377,7 @@ impl Controller {
                     t.terminal_hash = None;
                     t.retry_streak = 0;
                     t.parked = false;
-                    self.queue.set(key.clone(), now);
+                    self.queue.set(key.clone(), self.urgent);
                 }
                 None => {
                     info!(object = %key, "new object");
@@ -398,7 +400,7 @@ impl Controller {
                             attempted: false,
                         },
                     );
-                    self.queue.set(key.clone(), now);
+                    self.queue.set(key.clone(), self.urgent);
                 }
             }
         }
@@ -474,7 +476,6 @@ impl Controller {
         if !self.cfg.allow_mass_prune {
             self.prune_confirmed = false; // a confirmation covers one prune
         }
-        let now = Instant::now();
         let wall = SystemTime::now();
         for key in gone {
             if let Some(entry) = self.orphans.remove(&key) {
@@ -521,7 +522,7 @@ impl Controller {
                 t.status.pruning = true;
                 t.status
                     .set_condition("Synced", false, "Pruning", "manifest removed", wall);
-                self.queue.set(key, now);
+                self.queue.set(key, self.urgent);
             }
         }
     }
@@ -921,7 +922,7 @@ impl Controller {
             self.outputs.remove(&key);
             self.queue.remove(&key);
             // Whatever it was holding back may go now.
-            self.unpark_all(now);
+            self.unpark_all();
             return;
         }
         match next {
@@ -947,16 +948,16 @@ impl Controller {
                 if let Some(t) = self.objects.get_mut(&d) {
                     t.parked = false;
                     if t.terminal_hash.is_none() {
-                        self.queue.schedule(d, now);
+                        self.queue.schedule(d, self.urgent);
                     }
                 }
             }
         }
-        self.unpark_all(now);
+        self.unpark_all();
     }
 
     /// Re-queue parked objects (a dependency may have become ready, or a dependent gone).
-    fn unpark_all(&mut self, now: Instant) {
+    fn unpark_all(&mut self) {
         let parked: Vec<ObjectKey> = self
             .objects
             .iter()
@@ -968,7 +969,7 @@ impl Controller {
                 if let Some(t) = self.objects.get_mut(&k) {
                     t.parked = false;
                 }
-                self.queue.schedule(k, now);
+                self.queue.schedule(k, self.urgent);
             }
         }
     }
