@@ -25,6 +25,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::secret::valid_secret_name;
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
@@ -119,14 +120,6 @@ pub fn generate_password(length: usize) -> SecretString {
     let password: String = chars.iter().map(|&b| char::from(b)).collect();
     chars.zeroize();
     SecretString::from(password)
-}
-
-/// Whether `name` is a valid Secrets Manager secret name.
-fn valid_secret_name(name: &str) -> bool {
-    (1..=512).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
 }
 
 fn default_secret_name(pool_name: &str, username: &str) -> String {
