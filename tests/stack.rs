@@ -29,45 +29,6 @@ fn writes(report: &Value) -> u64 {
     report["calls"]["writes"].as_u64().expect("writes count")
 }
 
-async fn pools_named(aws: &Aws, name: &str) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let out = aws
-            .cognito
-            .list_user_pools()
-            .max_results(60)
-            .set_next_token(next.clone())
-            .send()
-            .await
-            .expect("ListUserPools");
-        for p in out.user_pools() {
-            if p.name() == Some(name) {
-                ids.push(p.id().unwrap_or_default().to_string());
-            }
-        }
-        next = out.next_token().map(String::from);
-        if next.is_none() {
-            return ids;
-        }
-    }
-}
-
-async fn runtimes_named(aws: &Aws, name: &str) -> Vec<String> {
-    let out = aws
-        .agentcore
-        .list_agent_runtimes()
-        .max_results(100)
-        .send()
-        .await
-        .expect("ListAgentRuntimes");
-    out.agent_runtimes()
-        .iter()
-        .filter(|r| r.agent_runtime_name() == name)
-        .map(|r| r.agent_runtime_id().to_string())
-        .collect()
-}
-
 async fn runtime(
     aws: &Aws,
     name: &str,
