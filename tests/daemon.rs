@@ -311,48 +311,7 @@ async fn kill9_and_restart_never_duplicates_and_still_prunes_what_was_removed_me
     wait_status(&d, "the stack Ready again", || d.all_ready());
 
     // Exactly one of everything.
-    let pools = aws
-        .cognito
-        .list_user_pools()
-        .max_results(60)
-        .send()
-        .await
-        .expect("pools");
-    let ours: Vec<_> = pools
-        .user_pools()
-        .iter()
-        .filter(|p| p.name() == Some(names.pool.as_str()))
-        .collect();
-    assert_eq!(ours.len(), 1, "one pool");
-    let pool_id = ours[0].id().unwrap_or_default().to_string();
-    let clients = aws
-        .cognito
-        .list_user_pool_clients()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .expect("clients");
-    assert_eq!(clients.user_pool_clients().len(), 1, "one client");
-    let users = aws
-        .cognito
-        .list_users()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .expect("users");
-    assert_eq!(users.users().len(), 1, "one user");
-    let runtimes = aws
-        .agentcore
-        .list_agent_runtimes()
-        .send()
-        .await
-        .expect("runtimes");
-    let count = runtimes
-        .agent_runtimes()
-        .iter()
-        .filter(|r| r.agent_runtime_name() == names.runtime)
-        .count();
-    assert_eq!(count, 1, "one runtime");
+    assert_one_of_each(&aws, &names, "after kill -9 and restarts").await;
     // The retained secret is still there; the edit made before the kill landed.
     assert!(
         aws.secrets

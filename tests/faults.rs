@@ -27,47 +27,7 @@ async fn repository_exists(aws: &Aws, name: &str) -> bool {
 
 /// Exactly one of everything the stack creates, checked against the emulator directly.
 async fn assert_no_duplicates(aws: &Aws, names: &StackNames, faults: &[String]) {
-    let pools = pools_named(aws, &names.pool).await;
-    assert_eq!(
-        pools.len(),
-        1,
-        "one user pool: {pools:?}; faults: {faults:#?}"
-    );
-    let pool_id = &pools[0];
-    let clients = aws
-        .cognito
-        .list_user_pool_clients()
-        .user_pool_id(pool_id)
-        .max_results(60)
-        .send()
-        .await
-        .expect("ListUserPoolClients");
-    let clients: Vec<_> = clients
-        .user_pool_clients()
-        .iter()
-        .map(|c| (c.client_name(), c.client_id()))
-        .collect();
-    assert_eq!(
-        clients.len(),
-        1,
-        "one app client: {clients:?}; faults: {faults:#?}"
-    );
-    assert_eq!(clients[0].0, Some(names.client.as_str()));
-    let users = aws
-        .cognito
-        .list_users()
-        .user_pool_id(pool_id)
-        .send()
-        .await
-        .expect("ListUsers");
-    let users: Vec<_> = users.users().iter().map(|u| u.username()).collect();
-    assert_eq!(users, vec![Some(names.user.as_str())], "one user");
-    let runtimes = runtimes_named(aws, &names.runtime).await;
-    assert_eq!(
-        runtimes.len(),
-        1,
-        "one runtime: {runtimes:?}; faults: {faults:#?}"
-    );
+    assert_one_of_each(aws, names, &format!("faults: {faults:#?}")).await;
 }
 
 fn ready_report(report: &Value) -> bool {

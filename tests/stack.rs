@@ -356,29 +356,7 @@ async fn killed_apply_converges_on_rerun_without_duplicates() {
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0, "{report:#}");
 
-    assert_eq!(pools_named(&aws, &names.pool).await.len(), 1, "one pool");
-    let pool_id = pools_named(&aws, &names.pool).await.remove(0);
-    let clients = aws
-        .cognito
-        .list_user_pool_clients()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .expect("clients");
-    assert_eq!(clients.user_pool_clients().len(), 1, "one client");
-    let users = aws
-        .cognito
-        .list_users()
-        .user_pool_id(&pool_id)
-        .send()
-        .await
-        .expect("users");
-    assert_eq!(users.users().len(), 1, "one user");
-    assert_eq!(
-        runtimes_named(&aws, &names.runtime).await.len(),
-        1,
-        "one runtime"
-    );
+    assert_one_of_each(&aws, &names, "after killed applies").await;
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0);
     assert_eq!(writes(&report), 0, "{:#}", report["calls"]);

@@ -500,3 +500,44 @@ pub async fn runtimes_named(aws: &Aws, name: &str) -> Vec<String> {
         .map(|r| r.agent_runtime_id().to_string())
         .collect()
 }
+
+/// Exactly one user pool, app client, user and runtime of a stack exist; `context` is
+/// shown on failure (e.g. the faults injected).
+pub async fn assert_one_of_each(aws: &Aws, names: &StackNames, context: &str) {
+    let pools = pools_named(aws, &names.pool).await;
+    assert_eq!(pools.len(), 1, "one user pool: {pools:?}; {context}");
+    let pool_id = &pools[0];
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let clients: Vec<_> = clients
+        .user_pool_clients()
+        .iter()
+        .map(|c| c.client_name())
+        .collect();
+    assert_eq!(
+        clients,
+        vec![Some(names.client.as_str())],
+        "one app client; {context}"
+    );
+    let users = aws
+        .cognito
+        .list_users()
+        .user_pool_id(pool_id)
+        .send()
+        .await
+        .expect("ListUsers");
+    let users: Vec<_> = users.users().iter().map(|u| u.username()).collect();
+    assert_eq!(
+        users,
+        vec![Some(names.user.as_str())],
+        "one user; {context}"
+    );
+    let runtimes = runtimes_named(aws, &names.runtime).await;
+    assert_eq!(runtimes.len(), 1, "one runtime: {runtimes:?}; {context}");
+}
