@@ -68,6 +68,13 @@ async fn connect(instance: &str) -> Result<(Aws, Registry), i32> {
     }
 }
 
+/// Load and validate the manifests, then connect to AWS: what diff, apply and delete need.
+async fn prepare(common: &Common) -> Result<(ManifestSet, Aws, Registry), i32> {
+    let set = load(&common.files)?;
+    let (aws, registry) = connect(&common.instance).await?;
+    Ok((set, aws, registry))
+}
+
 /// `validate`: offline; every problem; exit 1 on any.
 pub fn validate(files: &[PathBuf]) -> i32 {
     match load(files) {
@@ -92,11 +99,7 @@ fn print_json<T: Serialize>(value: &T) {
 
 /// `diff`: observe only; exit 0 in sync, 2 changes pending, 1 error.
 pub async fn diff(common: &Common, timeout: Duration) -> i32 {
-    let set = match load(&common.files) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let (aws, registry) = match connect(&common.instance).await {
+    let (set, aws, registry) = match prepare(common).await {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -129,11 +132,7 @@ pub async fn diff(common: &Common, timeout: Duration) -> i32 {
 
 /// `apply`: converge once; exit 0 only if every object is Ready.
 pub async fn apply(common: &Common, timeout: Duration, concurrency: usize) -> i32 {
-    let set = match load(&common.files) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let (aws, registry) = match connect(&common.instance).await {
+    let (set, aws, registry) = match prepare(common).await {
         Ok(x) => x,
         Err(c) => return c,
     };
@@ -168,11 +167,7 @@ pub async fn apply(common: &Common, timeout: Duration, concurrency: usize) -> i3
 
 /// `delete`: tear down in reverse dependency order, honouring deletion policies.
 pub async fn delete(common: &Common, dry_run: bool) -> i32 {
-    let set = match load(&common.files) {
-        Ok(s) => s,
-        Err(c) => return c,
-    };
-    let (aws, registry) = match connect(&common.instance).await {
+    let (set, aws, registry) = match prepare(common).await {
         Ok(x) => x,
         Err(c) => return c,
     };
