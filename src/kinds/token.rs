@@ -22,7 +22,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::user::{generate_password, read_password};
+use super::user::{generate_password, read_password, set_permanent_password};
 use super::user_pool::discovery_url;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference};
 use crate::error::{ReconcileError, Result, aws_err};
@@ -349,17 +349,7 @@ impl Token {
                 .to_string(),
         );
         self.put_secret(&d.password_secret, &stored, true).await?;
-        self.ctx
-            .aws
-            .cognito
-            .admin_set_user_password()
-            .user_pool_id(&d.pool_id)
-            .username(&d.username)
-            .password(password.expose_secret())
-            .permanent(true)
-            .send()
-            .await
-            .map_err(aws_err(format!("AdminSetUserPassword {}", d.username)))?;
+        set_permanent_password(&self.ctx, &d.pool_id, &d.username, &password).await?;
         let tokens = self.password_sign_in(d, &password, &hash).await?;
         Ok((tokens, "new-password"))
     }

@@ -172,6 +172,26 @@ pub async fn read_password(ctx: &Ctx, secret_name: &str) -> Result<SecretString>
     Ok(read_credentials(ctx, secret_name).await?.1)
 }
 
+/// Give a user a permanent password (its status becomes CONFIRMED).
+pub async fn set_permanent_password(
+    ctx: &Ctx,
+    pool_id: &str,
+    username: &str,
+    password: &SecretString,
+) -> Result<()> {
+    ctx.aws
+        .cognito
+        .admin_set_user_password()
+        .user_pool_id(pool_id)
+        .username(username)
+        .password(password.expose_secret())
+        .permanent(true)
+        .send()
+        .await
+        .map_err(aws_err(format!("AdminSetUserPassword {username}")))?;
+    Ok(())
+}
+
 pub struct User {
     ctx: Arc<Ctx>,
 }
@@ -314,17 +334,7 @@ impl User {
         password: &SecretString,
         pending: bool,
     ) -> Result<()> {
-        self.ctx
-            .aws
-            .cognito
-            .admin_set_user_password()
-            .user_pool_id(&d.pool_id)
-            .username(&d.username)
-            .password(password.expose_secret())
-            .permanent(true)
-            .send()
-            .await
-            .map_err(aws_err(format!("AdminSetUserPassword {}", d.username)))?;
+        set_permanent_password(&self.ctx, &d.pool_id, &d.username, password).await?;
         if pending {
             self.ctx
                 .aws
