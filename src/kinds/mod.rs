@@ -26,6 +26,7 @@ pub mod policy;
 pub mod repository;
 pub mod role;
 pub mod secret;
+mod secrets_manager;
 pub mod token;
 pub mod user;
 pub mod user_pool;

@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::types::Tag;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +22,7 @@ use serde_json::{Map, Value};
 
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource,
+    secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -130,40 +130,8 @@ fn initial_value(desired: &BTreeMap<String, SecretString>) -> SecretString {
     SecretString::from(Value::Object(object).to_string())
 }
 
-fn owner_tags(ctx: &Ctx) -> Vec<Tag> {
-    ctx.owner_tags()
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect()
-}
-
 pub struct Secret {
     ctx: Arc<Ctx>,
-}
-
-impl Secret {
-    /// GetSecretValue: the current string value, `None` when the secret has no value yet
-    /// (AWS and moto answer ResourceNotFoundException once DescribeSecret has found it).
-    async fn read_value(&self, id: &str) -> Result<Option<SecretString>> {
-        match self
-            .ctx
-            .aws
-            .secrets
-            .get_secret_value()
-            .secret_id(id)
-            .send()
-            .await
-        {
-            Ok(out) => Ok(out.secret_string.map(SecretString::from)),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(aws_err(format!("GetSecretValue {id}"))(e)),
-        }
-    }
 }
 
 #[async_trait]
@@ -225,23 +193,8 @@ impl Kind for Secret {
     }
 
     async fn observe(&self, d: &DesiredSecret) -> Result<Option<Observed<ObservedSecret>>> {
-        let described = match self
-            .ctx
-            .aws
-            .secrets
-            .describe_secret()
-            .secret_id(&d.name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("DescribeSecret {}", d.name))(e)),
+        let Some(described) = secrets_manager::describe(&self.ctx, &d.name).await? else {
+            return Ok(None);
         };
         let owned = self.ctx.owns(
             described
@@ -259,7 +212,7 @@ impl Kind for Secret {
         let value = if deleted_date.is_some() {
             None
         } else {
-            self.read_value(&arn).await?
+            secrets_manager::value(&self.ctx, &arn).await?
         };
         Ok(Some(Observed {
             owned,
@@ -330,7 +283,7 @@ impl Kind for Secret {
             .name(&d.name)
             .secret_string(value.expose_secret())
             .set_description(d.description.clone())
-            .set_tags(Some(owner_tags(&self.ctx)));
+            .set_tags(Some(secrets_manager::owner_tags(&self.ctx)));
         match req.send().await {
             Ok(_) => Ok(()),
             // Created concurrently, or (AWS) still being force-deleted: look again next pass.
@@ -396,7 +349,7 @@ impl Kind for Secret {
         }
         if restored || changes.iter().any(|c| c.field.starts_with("spec.data.")) {
             // Read again right before writing: other writers may have added keys since observe.
-            let current = self.read_value(id).await?;
+            let current = secrets_manager::value(&self.ctx, id).await?;
             if let Some(value) = merged_value(&d.name, current.as_ref(), &d.data)? {
                 sm.put_secret_value()
                     .secret_id(id)
@@ -407,36 +360,13 @@ impl Kind for Secret {
             }
         }
         if !o.owned {
-            sm.tag_resource()
-                .secret_id(id)
-                .set_tags(Some(owner_tags(&self.ctx)))
-                .send()
-                .await
-                .map_err(aws_err(format!("TagResource {}", d.name)))?;
+            secrets_manager::tag_owned(&self.ctx, id).await?;
         }
         Ok(())
     }
 
-    async fn delete(&self, d: &DesiredSecret, o: &ObservedSecret) -> Result<()> {
-        match self
-            .ctx
-            .aws
-            .secrets
-            .delete_secret()
-            .secret_id(&o.arn)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DeleteSecret {}", d.name))(e)),
-        }
+    async fn delete(&self, _d: &DesiredSecret, o: &ObservedSecret) -> Result<()> {
+        secrets_manager::delete_now(&self.ctx, &o.arn).await
     }
 }
 

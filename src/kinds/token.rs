@@ -15,7 +15,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
-use aws_sdk_secretsmanager::types::Tag;
 use base64::Engine as _;
 use hmac::{KeyInit, Mac};
 use secrecy::{ExposeSecret, SecretString};
@@ -24,7 +23,9 @@ use serde_json::{Map, Value};
 
 use super::user::{generate_password, read_password, set_permanent_password};
 use super::user_pool::discovery_url;
-use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference};
+use super::{
+    Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, secrets_manager,
+};
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
 
@@ -145,16 +146,8 @@ pub struct Token {
 
 impl Token {
     async fn secret_json(&self, name: &str) -> Result<Option<(String, Map<String, Value>, bool)>> {
-        let sm = &self.ctx.aws.secrets;
-        let described = match sm.describe_secret().secret_id(name).send().await {
-            Ok(d) => d,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("DescribeSecret {name}"))(e)),
+        let Some(described) = secrets_manager::describe(&self.ctx, name).await? else {
+            return Ok(None);
         };
         let owned = self.ctx.owns(
             described
@@ -163,16 +156,9 @@ impl Token {
                 .filter_map(|t| Some((t.key()?, t.value()?))),
         );
         let arn = described.arn().unwrap_or_default().to_string();
-        let value = match sm.get_secret_value().secret_id(name).send().await {
-            Ok(v) => SecretString::from(v.secret_string.unwrap_or_default()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                SecretString::from(String::new())
-            }
-            Err(e) => return Err(aws_err(format!("GetSecretValue {name}"))(e)),
-        };
+        let value = secrets_manager::value(&self.ctx, name)
+            .await?
+            .unwrap_or_else(|| SecretString::from(String::new()));
         // The value may hold tokens: never quote it, not even in a parse error.
         let map =
             serde_json::from_str::<Map<String, Value>>(value.expose_secret()).unwrap_or_default();
@@ -189,14 +175,11 @@ impl Token {
                 .await
                 .map_err(aws_err(format!("PutSecretValue {name}")))?;
         } else {
-            let mut req = sm
-                .create_secret()
+            sm.create_secret()
                 .name(name)
-                .secret_string(value.expose_secret());
-            for (k, v) in self.ctx.owner_tags() {
-                req = req.tags(Tag::builder().key(k).value(v).build());
-            }
-            req.send()
+                .secret_string(value.expose_secret())
+                .set_tags(Some(secrets_manager::owner_tags(&self.ctx)))
+                .send()
                 .await
                 .map_err(aws_err(format!("CreateSecret {name}")))?;
         }
@@ -557,40 +540,14 @@ impl Kind for Token {
             self.publish(d, true, current).await?;
         }
         if !o.owned {
-            let mut req = self
-                .ctx
-                .aws
-                .secrets
-                .tag_resource()
-                .secret_id(&d.secret_name);
-            for (k, v) in self.ctx.owner_tags() {
-                req = req.tags(Tag::builder().key(k).value(v).build());
-            }
-            req.send()
-                .await
-                .map_err(aws_err(format!("TagResource {}", d.secret_name)))?;
+            secrets_manager::tag_owned(&self.ctx, &d.secret_name).await?;
         }
         Ok(())
     }
 
     async fn delete(&self, d: &DesiredToken, _o: &ObservedToken) -> Result<()> {
         for name in [&d.secret_name, &d.state_secret_name] {
-            match self
-                .ctx
-                .aws
-                .secrets
-                .delete_secret()
-                .secret_id(name)
-                .force_delete_without_recovery(true)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(aws_err(format!("DeleteSecret {name}"))(e)),
-            }
+            secrets_manager::delete_now(&self.ctx, name).await?;
         }
         Ok(())
     }

@@ -28,6 +28,7 @@ use serde_json::Value;
 use super::secret::valid_secret_name;
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
+    secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -134,27 +135,12 @@ fn valid_cognito_text(text: &str, max: usize) -> bool {
 
 /// Read the username and password stored in a password secret.
 async fn read_credentials(ctx: &Ctx, secret_name: &str) -> Result<(String, SecretString)> {
-    let out = match ctx
-        .aws
-        .secrets
-        .get_secret_value()
-        .secret_id(secret_name)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
-        {
-            return Err(ReconcileError::waiting(
-                "PasswordSecretNotFound",
-                format!("password secret {secret_name} does not exist yet"),
-            ));
-        }
-        Err(e) => return Err(aws_err(format!("GetSecretValue {secret_name}"))(e)),
+    let Some(text) = secrets_manager::value(ctx, secret_name).await? else {
+        return Err(ReconcileError::waiting(
+            "PasswordSecretNotFound",
+            format!("password secret {secret_name} does not exist yet"),
+        ));
     };
-    let text = SecretString::from(out.secret_string.unwrap_or_default());
     // The parse error is not passed on: serde's messages may quote the secret's content.
     let creds: CredentialsIn = serde_json::from_str(text.expose_secret()).map_err(|_| {
         ReconcileError::terminal(
@@ -198,23 +184,8 @@ pub struct User {
 
 impl User {
     async fn describe_secret(&self, name: &str) -> Result<Option<PasswordSecret>> {
-        let out = match self
-            .ctx
-            .aws
-            .secrets
-            .describe_secret()
-            .secret_id(name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("DescribeSecret {name}"))(e)),
+        let Some(out) = secrets_manager::describe(&self.ctx, name).await? else {
+            return Ok(None);
         };
         let tags = || {
             out.tags()
@@ -633,22 +604,7 @@ impl Kind for User {
         // The secret goes first: a run killed in between still finds the user, and so comes
         // back to delete it. Only a secret we created is deleted.
         if o.secret.as_ref().is_some_and(|s| s.owned) {
-            match self
-                .ctx
-                .aws
-                .secrets
-                .delete_secret()
-                .secret_id(&d.secret_name)
-                .force_delete_without_recovery(true)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_resource_not_found_exception()) => {}
-                Err(e) => return Err(aws_err(format!("DeleteSecret {}", d.secret_name))(e)),
-            }
+            secrets_manager::delete_now(&self.ctx, &d.secret_name).await?;
         }
         match self
             .ctx
