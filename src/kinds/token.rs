@@ -21,7 +21,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::user::{generate_password, read_password, set_permanent_password};
+use super::user::{new_password, read_password, set_permanent_password};
 use super::user_pool::discovery_url;
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, secrets_manager,
@@ -326,7 +326,7 @@ impl Token {
         }
         // The controller owns the user: store a new password first (so it is never lost),
         // then set it, then sign in with it.
-        let password = generate_password(24);
+        let password = new_password(&self.ctx, &d.pool_id).await?;
         let stored = SecretString::from(
             serde_json::json!({"username": d.username, "password": password.expose_secret()})
                 .to_string(),

@@ -123,6 +123,27 @@ pub fn generate_password(length: usize) -> SecretString {
     SecretString::from(password)
 }
 
+/// A new password for a user of `pool_id`: our length, or the pool's minimum when that is
+/// longer.
+pub async fn new_password(ctx: &Ctx, pool_id: &str) -> Result<SecretString> {
+    let out = ctx
+        .aws
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(pool_id)
+        .send()
+        .await
+        .map_err(aws_err(format!("DescribeUserPool {pool_id}")))?;
+    let minimum = out
+        .user_pool()
+        .and_then(|p| p.policies())
+        .and_then(|p| p.password_policy())
+        .and_then(|p| p.minimum_length())
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(0);
+    Ok(generate_password(PASSWORD_LENGTH.max(minimum)))
+}
+
 fn default_secret_name(pool_name: &str, username: &str) -> String {
     format!("agentcore-controller/users/{pool_name}/{username}")
 }
@@ -200,27 +221,6 @@ impl User {
         }))
     }
 
-    /// The generated password's length: ours, or the pool's minimum when that is longer.
-    async fn password_length(&self, d: &DesiredUser) -> Result<usize> {
-        let out = self
-            .ctx
-            .aws
-            .cognito
-            .describe_user_pool()
-            .user_pool_id(&d.pool_id)
-            .send()
-            .await
-            .map_err(aws_err(format!("DescribeUserPool {}", d.pool_id)))?;
-        let minimum = out
-            .user_pool()
-            .and_then(|p| p.policies())
-            .and_then(|p| p.password_policy())
-            .and_then(|p| p.minimum_length())
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0);
-        Ok(PASSWORD_LENGTH.max(minimum))
-    }
-
     /// The stored password, storing a new one first when there is none. Returns the
     /// password and whether the secret is pending (not known to be set on the user).
     async fn ensure_password(&self, d: &DesiredUser) -> Result<(SecretString, bool)> {
@@ -250,7 +250,7 @@ impl User {
             }
             return Ok((password, existing.pending));
         }
-        let password = generate_password(self.password_length(d).await?);
+        let password = new_password(&self.ctx, &d.pool_id).await?;
         let document = SecretString::from(
             serde_json::to_string(&CredentialsOut {
                 username: &d.username,
