@@ -246,6 +246,12 @@ pub trait Kind: Send + Sync + 'static {
     /// Offline checks beyond the schema; push one problem per finding.
     fn validate(_name: &str, _spec: &Self::Spec, _problems: &mut Vec<FieldProblem>) {}
 
+    /// The AWS resources this object writes whose names are known offline. Two objects
+    /// that write the same one would undo each other's changes on every pass.
+    fn writes(_name: &str, _spec: &Self::Spec) -> Vec<Writes> {
+        Vec::new()
+    }
+
     /// Fill in references from the dependencies' outputs. Pure.
     fn resolve(
         &self,
@@ -291,6 +297,26 @@ pub trait Kind: Send + Sync + 'static {
 
     /// Delete the resource. Idempotent: a resource already gone is success.
     async fn delete(&self, desired: &Self::Desired, observed: &Self::Observed) -> Result<()>;
+}
+
+/// An AWS resource an object writes, named in its spec (see [`Kind::writes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writes {
+    /// Field path of the name, e.g. `spec.secretName` (or `metadata.name`).
+    pub path: &'static str,
+    /// What it is, e.g. `secret`, `SSM parameter`.
+    pub resource: &'static str,
+    pub name: String,
+}
+
+impl Writes {
+    pub fn new(path: &'static str, resource: &'static str, name: impl Into<String>) -> Self {
+        Self {
+            path,
+            resource,
+            name: name.into(),
+        }
+    }
 }
 
 /// Whether a step may write.
@@ -342,6 +368,7 @@ pub trait Schema: Send + Sync {
     /// and every problem found. The spec is usable only when there are no problems.
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
     fn references(&self, spec: &Value) -> Vec<Reference>;
+    fn writes(&self, name: &str, spec: &Value) -> Vec<Writes>;
 }
 
 /// The schema of kind `K`, usable without AWS clients.
@@ -374,6 +401,12 @@ impl<K: Kind> Schema for SchemaOf<K> {
     fn references(&self, spec: &Value) -> Vec<Reference> {
         typed::<K::Spec>(K::KIND, spec)
             .map(|s| K::references(&s))
+            .unwrap_or_default()
+    }
+
+    fn writes(&self, name: &str, spec: &Value) -> Vec<Writes> {
+        typed::<K::Spec>(K::KIND, spec)
+            .map(|s| K::writes(name, &s))
             .unwrap_or_default()
     }
 }

@@ -8,7 +8,7 @@ use aws_sdk_ssm::types::{ParameterType, ResourceTypeForTagging, Tag};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, compare,
+    Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, Writes, compare,
 };
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -70,6 +70,10 @@ impl Kind for Parameter {
 
     fn references(spec: &ParameterSpec) -> Vec<Reference> {
         spec.value.reference("spec.value").into_iter().collect()
+    }
+
+    fn writes(_name: &str, spec: &ParameterSpec) -> Vec<Writes> {
+        vec![Writes::new("spec.name", "SSM parameter", &spec.name)]
     }
 
     fn validate(_name: &str, spec: &ParameterSpec, problems: &mut Vec<FieldProblem>) {

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource,
-    secrets_manager,
+    Writes, secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -151,6 +151,13 @@ impl Kind for Secret {
             .iter()
             .filter_map(|(k, v)| v.reference(&format!("spec.data.{k}")))
             .collect()
+    }
+
+    fn writes(name: &str, spec: &SecretSpec) -> Vec<Writes> {
+        vec![match &spec.secret_name {
+            Some(n) => Writes::new("spec.secretName", "secret", n),
+            None => Writes::new("metadata.name", "secret", name),
+        }]
     }
 
     fn validate(name: &str, spec: &SecretSpec, problems: &mut Vec<FieldProblem>) {

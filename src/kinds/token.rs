@@ -24,7 +24,8 @@ use serde_json::{Map, Value};
 use super::user::{new_password, read_password, set_permanent_password};
 use super::user_pool::discovery_url;
 use super::{
-    Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, secrets_manager,
+    Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, Writes,
+    secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -138,6 +139,11 @@ struct Tokens {
     access: SecretString,
     id: SecretString,
     refresh: Option<SecretString>,
+}
+
+/// The default name of the controller-only secret that keeps a Token's refresh token.
+fn state_secret_name(secret_name: &str) -> String {
+    format!("agentcore-controller/tokens/{secret_name}")
 }
 
 pub struct Token {
@@ -370,6 +376,20 @@ impl Kind for Token {
         ]
     }
 
+    fn writes(_name: &str, spec: &TokenSpec) -> Vec<Writes> {
+        vec![
+            Writes::new("spec.secretName", "secret", &spec.secret_name),
+            match &spec.state_secret_name {
+                Some(n) => Writes::new("spec.stateSecretName", "secret", n),
+                None => Writes::new(
+                    "spec.secretName",
+                    "secret",
+                    state_secret_name(&spec.secret_name),
+                ),
+            },
+        ]
+    }
+
     fn validate(_name: &str, spec: &TokenSpec, problems: &mut Vec<FieldProblem>) {
         if let Some(rb) = &spec.renew_before {
             match humantime::parse_duration(rb) {
@@ -415,7 +435,7 @@ impl Kind for Token {
             state_secret_name: spec
                 .state_secret_name
                 .clone()
-                .unwrap_or_else(|| format!("agentcore-controller/tokens/{}", spec.secret_name)),
+                .unwrap_or_else(|| state_secret_name(&spec.secret_name)),
             username: deps.get("User", &spec.user_ref, "username")?,
             password_secret: deps.get("User", &spec.user_ref, "passwordSecretName")?,
             client_id: deps.get("UserPoolClient", &spec.client_ref, "clientId")?,

@@ -27,8 +27,8 @@ use serde_json::Value;
 
 use super::secret::valid_secret_name;
 use super::{
-    Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
-    secrets_manager,
+    Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, Writes,
+    compare, secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
 use crate::manifest::de::FieldProblem;
@@ -353,6 +353,14 @@ impl Kind for User {
             "UserPool",
             &spec.user_pool_ref,
         )]
+    }
+
+    fn writes(_name: &str, spec: &UserSpec) -> Vec<Writes> {
+        // The default name depends on the pool's name, known only once resolved.
+        spec.password_secret_name
+            .iter()
+            .map(|n| Writes::new("spec.passwordSecretName", "secret", n))
+            .collect()
     }
 
     fn validate(name: &str, spec: &UserSpec, problems: &mut Vec<FieldProblem>) {

@@ -132,6 +132,7 @@ pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
 pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
     let mut loaded = Loaded::default();
     let mut first_seen: BTreeMap<ObjectKey, Source> = BTreeMap::new();
+    let mut writers: BTreeMap<(&'static str, String), (ObjectKey, Source)> = BTreeMap::new();
     let mut refs = Vec::new();
     for (file, text) in texts {
         let keys = loaded.files.entry(file.clone()).or_default();
@@ -172,6 +173,10 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
             loaded.problems.extend(problems);
             refs.extend(doc_refs);
             if let Some(o) = object {
+                if let Some(p) = shared_write(&o, doc, registry, &mut writers) {
+                    loaded.problems.push(p);
+                    continue;
+                }
                 loaded.objects.push(o);
             }
         }
@@ -179,6 +184,39 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
     check_references(&mut loaded, &refs, registry);
     loaded.problems.sort();
     loaded
+}
+
+/// The first AWS resource that `o` writes and an object loaded before it also writes, as a
+/// problem; otherwise records what `o` writes.
+fn shared_write(
+    o: &Object,
+    doc: &Node,
+    registry: &Registry,
+    writers: &mut BTreeMap<(&'static str, String), (ObjectKey, Source)>,
+) -> Option<Problem> {
+    let writes = registry.schema(&o.key.kind)?.writes(&o.meta.name, &o.spec);
+    let at = |path: &str| Source {
+        file: o.source.file.clone(),
+        line: doc.line_of(path),
+    };
+    for w in &writes {
+        if let Some((other, first)) = writers.get(&(w.resource, w.name.clone())) {
+            return Some(Problem {
+                source: at(w.path),
+                object: Some(o.key.to_string()),
+                path: w.path.to_string(),
+                message: format!(
+                    "{other} ({first}) already writes {} {}: two objects writing one resource undo each other's changes on every pass",
+                    w.resource, w.name
+                ),
+            });
+        }
+    }
+    for w in writes {
+        let source = at(w.path);
+        writers.insert((w.resource, w.name), (o.key.clone(), source));
+    }
+    None
 }
 
 /// serde-saphyr's messages carry "line N"; pick it out for the problem's location.
@@ -462,6 +500,12 @@ mod tests {
         )
     }
 
+    fn doc(kind: &str, name: &str, body: &str) -> String {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{body}"
+        )
+    }
+
     fn problems_of(files: &[(&str, String)]) -> Vec<String> {
         let texts: Vec<(PathBuf, String)> = files
             .iter()
@@ -503,6 +547,37 @@ mod tests {
             (
                 vec![("a.yaml", "kind: [\n".to_string())],
                 vec!["a.yaml:"],
+            ),
+            // Two writers of one resource: the second is refused, wherever it is.
+            (
+                vec![("a.yaml", param("a", ok)), ("b.yaml", param("b", ok))],
+                vec!["b.yaml:6: Parameter/b: spec.name: Parameter/a (a.yaml:6) already writes SSM parameter /a: two objects writing one resource undo each other's changes on every pass"],
+            ),
+            (
+                vec![("a.yaml", param("a", ok)), ("b.yaml", param("b", "  name: /b\n  value: { value: x }\n"))],
+                vec![],
+            ),
+            (
+                vec![
+                    ("a.yaml", doc("Secret", "creds", "  secretName: app/creds\n  data: { k: { value: v } }\n")),
+                    ("b.yaml", doc("Token", "tok", "  userRef: u\n  clientRef: c\n  secretName: app/creds\n")),
+                ],
+                vec![
+                    "b.yaml:6: Token/tok: spec.userRef: refers to User/u",
+                    "b.yaml:7: Token/tok: spec.clientRef: refers to UserPoolClient/c",
+                    "b.yaml:8: Token/tok: spec.secretName: Secret/creds (a.yaml:6) already writes secret app/creds",
+                ],
+            ),
+            (
+                vec![
+                    ("a.yaml", doc("Token", "tok", "  userRef: u\n  clientRef: c\n  secretName: app/creds\n")),
+                    ("b.yaml", doc("Secret", "state", "  secretName: agentcore-controller/tokens/app/creds\n  data: { k: { value: v } }\n")),
+                ],
+                vec![
+                    "a.yaml:6: Token/tok: spec.userRef: refers to User/u",
+                    "a.yaml:7: Token/tok: spec.clientRef: refers to UserPoolClient/c",
+                    "b.yaml:6: Secret/state: spec.secretName: Token/tok (a.yaml:8) already writes secret agentcore-controller/tokens/app/creds",
+                ],
             ),
             (
                 vec![("a.yaml", param("a", ok).replace("  name: a\n", "  name: a\n  annotations:\n    agentcore.dev/deletion-policy: Keep\n    agentcore.dev/frobnicate: \"1\"\n"))],
