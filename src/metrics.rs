@@ -55,6 +55,7 @@ pub struct Metrics {
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub drift_corrections: Family<KindLabels, Counter>,
     pub queue_depth: Gauge,
+    pub resync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub objects: Family<ConditionLabels, Gauge>,
     pub token_renewals: Family<NameLabels, Counter>,
     pub token_renewal_failures: Family<NameReasonLabels, Counter>,
@@ -102,6 +103,12 @@ impl Metrics {
             "Objects due for reconcile and not yet running",
             queue_depth.clone(),
         );
+        let resync_lag = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "resync_lag_seconds",
+            "How late the last periodic resync started after its due time",
+            resync_lag.clone(),
+        );
         let objects = Family::<ConditionLabels, Gauge>::default();
         registry.register(
             "objects",
@@ -144,6 +151,7 @@ impl Metrics {
             reconcile_errors,
             drift_corrections,
             queue_depth,
+            resync_lag,
             objects,
             token_renewals,
             token_renewal_failures,

@@ -339,3 +339,42 @@ async fn kill9_and_restart_never_duplicates_and_still_prunes_what_was_removed_me
     );
     assert_eq!(d.terminate(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_that_cannot_keep_its_resync_period_says_so() {
+    let u = unique("lag");
+    let m = Manifests::new();
+    for i in 0..4 {
+        m.write(
+            &format!("p{i}.yaml"),
+            &param(&format!("p{i}"), &format!("/{u}/p{i}"), "v"),
+        );
+    }
+    // One at a time and two SSM requests a second cannot re-read four parameters every
+    // second: resyncs queue up behind each other.
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &format!("inst-{u}"),
+            "--resync",
+            "1s",
+            "--concurrency",
+            "1",
+            "--aws-rate-limit",
+            "default=20,ssm=2",
+        ],
+        None,
+    );
+    wait_status(&d, "a falling-behind warning", || {
+        d.log_text().contains("falling behind")
+    });
+    let metrics = d.get("/metrics").1;
+    let lag: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("agentcore_controller_resync_lag_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no resync lag in {metrics}"));
+    assert!(lag > 0.0, "lag {lag}");
+    assert_eq!(d.terminate(), Some(0));
+}

@@ -142,7 +142,12 @@ pub struct Controller {
     /// The deadline of urgent work (edits, new dependency outputs, reconcile-now, prunes):
     /// earlier than any periodic resync, so a backlog of overdue resyncs never delays it.
     urgent: Instant,
+    /// When the last falling-behind warning was logged.
+    lag_warned: Option<Instant>,
 }
+
+/// At most one falling-behind warning this often.
+const LAG_WARNING_INTERVAL: Duration = Duration::from_secs(300);
 
 impl Controller {
     pub fn new(
@@ -173,6 +178,7 @@ impl Controller {
             first_keys: None,
             ready: false,
             urgent: Instant::now(),
+            lag_warned: None,
         }
     }
 
@@ -583,9 +589,12 @@ impl Controller {
         let now = Instant::now();
         while self.running.len() < self.cfg.concurrency {
             let running = &self.running;
-            let Some(key) = self.queue.pop_due(now, |k| !running.contains(k)) else {
+            let Some((key, due)) = self.queue.pop_due(now, |k| !running.contains(k)) else {
                 break;
             };
+            if due > self.urgent {
+                self.note_resync_lag(&key, now.saturating_duration_since(due));
+            }
             if let Err(why) = self.gate(&key) {
                 if let Some(t) = self.objects.get_mut(&key) {
                     t.parked = true;
@@ -609,6 +618,30 @@ impl Controller {
             tasks.push(task);
         }
         self.metrics.queue_depth.set(self.queue.due(now) as i64);
+    }
+
+    /// Record how late a periodic resync starts; warn (at most every few minutes) when it
+    /// is later than the object's whole period, i.e. the daemon is falling behind.
+    fn note_resync_lag(&mut self, key: &ObjectKey, lag: Duration) {
+        self.metrics.resync_lag.set(lag.as_secs_f64());
+        let Some(t) = self.objects.get(key) else {
+            return;
+        };
+        let period = resync_period(&t.object.meta, &self.cfg);
+        let quiet = self
+            .lag_warned
+            .is_some_and(|at| at.elapsed() < LAG_WARNING_INTERVAL);
+        if lag > period && !quiet {
+            self.lag_warned = Some(Instant::now());
+            warn!(
+                object = %key,
+                lag_s = (lag.as_secs_f64() * 10.0).round() / 10.0,
+                resync_s = (period.as_secs_f64() * 10.0).round() / 10.0,
+                due = self.queue.due(Instant::now()),
+                concurrency = self.cfg.concurrency,
+                "falling behind: resyncs start later than their period; raise --concurrency or --aws-rate-limit, or lengthen --resync"
+            );
+        }
     }
 
     fn task(&self, key: &ObjectKey) -> Option<futures::future::BoxFuture<'static, Done>> {

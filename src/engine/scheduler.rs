@@ -60,16 +60,20 @@ impl<K: Ord + Clone> Scheduler<K> {
     }
 
     /// Take the earliest key whose deadline has passed and that `may_run` accepts
-    /// (e.g. not already running). Keys it rejects stay queued.
-    pub fn pop_due(&mut self, now: Instant, mut may_run: impl FnMut(&K) -> bool) -> Option<K> {
-        let key = self
+    /// (e.g. not already running), with its deadline. Keys it rejects stay queued.
+    pub fn pop_due(
+        &mut self,
+        now: Instant,
+        mut may_run: impl FnMut(&K) -> bool,
+    ) -> Option<(K, Instant)> {
+        let (at, key) = self
             .by_time
             .iter()
             .take_while(|(t, _)| *t <= now)
             .find(|(_, k)| may_run(k))
-            .map(|(_, k)| k.clone())?;
+            .map(|(t, k)| (*t, k.clone()))?;
         self.remove(&key);
-        Some(key)
+        Some((key, at))
     }
 
     pub fn len(&self) -> usize {
@@ -111,8 +115,8 @@ mod tests {
         assert_eq!(q.next_deadline(), Some(s(5)));
         assert_eq!(q.pop_due(s(4), |_| true), None);
         assert_eq!(q.due(s(7)), 2);
-        assert_eq!(q.pop_due(s(8), |_| true), Some("a"));
-        assert_eq!(q.pop_due(s(8), |_| true), Some("b"));
+        assert_eq!(q.pop_due(s(8), |_| true), Some(("a", s(5))));
+        assert_eq!(q.pop_due(s(8), |_| true), Some(("b", s(7))));
         assert!(q.is_empty());
     }
 
@@ -129,7 +133,7 @@ mod tests {
         assert_eq!(q.pop_due(s(3), |k| *k != "b"), None);
         assert_eq!(q.len(), 2);
         q.remove(&"b");
-        assert_eq!(q.pop_due(s(31), |_| true), Some("a"));
+        assert_eq!(q.pop_due(s(31), |_| true), Some(("a", s(30))));
     }
 
     #[test]
