@@ -323,3 +323,72 @@ fn proxy_keeps_connections_alive_and_reframes_chunked_responses() {
         (3, 2, 1)
     );
 }
+
+/// `delete` when a dependency cannot be read: the runtime cannot be found without the
+/// image's digest, so it must be left alone and reported, not guessed "absent" — and the
+/// role it uses must not be deleted from under it. Once the faults stop, delete finishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn delete_leaves_alone_what_it_cannot_find_and_keeps_its_dependencies() {
+    let aws = aws().await;
+    let proxy = FaultProxy::start(&emulator().url, 0.0, 0x5EED_0004);
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    let (code, report, err) = apply_while_pushing(&proxy, &aws, &m, &names).await;
+    assert_eq!(code, Some(0), "{report:#}\n{err}");
+    // More failures than the SDK's five attempts: reading the image fails once.
+    for _ in 0..5 {
+        proxy.force("DescribeImages", Fault::Status500);
+    }
+    let out = controller_via(&proxy, &["delete", "-f", &m.arg(), "--output", "json"])
+        .output()
+        .expect("run delete");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let report = json(&out);
+    let entry = |kind: &str| {
+        report["objects"]
+            .as_array()
+            .and_then(|a| a.iter().find(|o| o["kind"] == kind))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {kind} in {report:#}"))
+    };
+    let runtime = entry("AgentRuntime");
+    assert!(runtime["result"].is_null(), "{runtime:#}");
+    let message = runtime["message"].as_str().unwrap_or_default();
+    assert!(message.contains("could not be read"), "{message}");
+    let role = entry("Role");
+    assert!(role["result"].is_null(), "{role:#}");
+    assert!(
+        role["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("AgentRuntime/")),
+        "{role:#}"
+    );
+    assert_eq!(runtimes_named(&aws, &names.runtime).await.len(), 1);
+    assert!(
+        aws.iam
+            .get_role()
+            .role_name(&names.role)
+            .send()
+            .await
+            .is_ok(),
+        "the role the runtime uses is still there"
+    );
+    // Faults over: the runtime and the role go.
+    let out = controller_via(&proxy, &["delete", "-f", &m.arg(), "--output", "json"])
+        .output()
+        .expect("run delete");
+    let report = json(&out);
+    let entry = |kind: &str| {
+        report["objects"]
+            .as_array()
+            .and_then(|a| a.iter().find(|o| o["kind"] == kind))
+            .map(|o| o["result"].clone())
+    };
+    assert_eq!(
+        entry("AgentRuntime"),
+        Some(Value::from("deleted")),
+        "{report:#}"
+    );
+    assert_eq!(entry("Role"), Some(Value::from("deleted")), "{report:#}");
+}

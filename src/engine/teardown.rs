@@ -1,11 +1,16 @@
 //! Tearing a manifest set down: observe everything (to learn the IDs dependents need),
 //! then delete in reverse dependency order, honouring deletion policies.
+//!
+//! Two rules keep it from orphaning anything: an object whose dependency could not be read
+//! is left alone (without that dependency's outputs it cannot be found, and "not found"
+//! would be a guess), and an object is not deleted while a dependent of it failed to go.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::error::Severity;
 use crate::kinds::{Deps, Mode, ObjectKey, Outputs, Registry, Teardown};
 use crate::manifest::ManifestSet;
 
@@ -38,23 +43,59 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
     let start = Instant::now();
     // Learn the outputs of everything that exists, dependencies first.
     let mut outputs: BTreeMap<ObjectKey, Outputs> = BTreeMap::new();
+    // Objects whose state is unknown: reading them failed, or they wait on one that did.
+    let mut unreadable: BTreeMap<ObjectKey, String> = BTreeMap::new();
     for key in &set.graph.order {
         let (Some(object), Some(kind)) = (set.get(key), registry.get(&key.kind)) else {
             continue;
         };
-        if let Ok(step) = kind
+        match kind
             .step(&object.meta, &object.spec, &Deps::new(&outputs), Mode::Plan)
             .await
-            && !step.outputs.is_empty()
         {
-            outputs.insert(key.clone(), step.outputs);
+            Ok(step) if !step.outputs.is_empty() => {
+                outputs.insert(key.clone(), step.outputs);
+            }
+            Ok(_) => {}
+            // Not ours: its dependents are found (or not) without it.
+            Err(e) if e.reason == "NotOwned" => {}
+            Err(e) if e.severity == Severity::Waiting => {
+                if let Some(dep) = deps_of(set, key).find(|d| unreadable.contains_key(*d)) {
+                    let why = format!("it depends on {dep}, which could not be read");
+                    unreadable.insert(key.clone(), why);
+                }
+            }
+            Err(e) => {
+                unreadable.insert(key.clone(), e.to_string());
+            }
         }
     }
     let mut objects = Vec::new();
+    let mut failed: Vec<ObjectKey> = Vec::new();
     for key in set.graph.order.iter().rev() {
         let (Some(object), Some(kind)) = (set.get(key), registry.get(&key.kind)) else {
             continue;
         };
+        let blocked = deps_of(set, key)
+            .find_map(|d| unreadable.get(d).map(|why| (d, why)))
+            .map(|(d, why)| {
+                format!("left alone: cannot tell whether it exists, because {d} could not be read ({why})")
+            })
+            .or_else(|| {
+                let dependents = set.graph.dependents.get(key)?;
+                let d = failed.iter().find(|f| dependents.contains(*f))?;
+                Some(format!("kept: its dependent {d} was not deleted"))
+            });
+        if let Some(message) = blocked {
+            failed.push(key.clone());
+            objects.push(TeardownEntry {
+                kind: key.kind.clone(),
+                name: key.name.clone(),
+                result: None,
+                message,
+            });
+            continue;
+        }
         let result = kind
             .teardown(
                 &object.meta,
@@ -74,7 +115,10 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
                 "not created by agentcore-controller: left in place".to_string(),
             ),
             Ok(t) => (Some(t), String::new()),
-            Err(e) => (None, e.to_string()),
+            Err(e) => {
+                failed.push(key.clone());
+                (None, e.to_string())
+            }
         };
         objects.push(TeardownEntry {
             kind: key.kind.clone(),
@@ -87,4 +131,8 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
         objects,
         seconds: start.elapsed().as_secs_f64(),
     }
+}
+
+fn deps_of<'a>(set: &'a ManifestSet, key: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
+    set.graph.deps.get(key).into_iter().flatten()
 }
