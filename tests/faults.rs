@@ -345,18 +345,11 @@ async fn delete_leaves_alone_what_it_cannot_find_and_keeps_its_dependencies() {
         .expect("run delete");
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let report = json(&out);
-    let entry = |kind: &str| {
-        report["objects"]
-            .as_array()
-            .and_then(|a| a.iter().find(|o| o["kind"] == kind))
-            .cloned()
-            .unwrap_or_else(|| panic!("no {kind} in {report:#}"))
-    };
-    let runtime = entry("AgentRuntime");
+    let runtime = object(&report, "AgentRuntime");
     assert!(runtime["result"].is_null(), "{runtime:#}");
     let message = runtime["message"].as_str().unwrap_or_default();
     assert!(message.contains("could not be read"), "{message}");
-    let role = entry("Role");
+    let role = object(&report, "Role");
     assert!(role["result"].is_null(), "{role:#}");
     assert!(
         role["message"]
@@ -379,16 +372,6 @@ async fn delete_leaves_alone_what_it_cannot_find_and_keeps_its_dependencies() {
         .output()
         .expect("run delete");
     let report = json(&out);
-    let entry = |kind: &str| {
-        report["objects"]
-            .as_array()
-            .and_then(|a| a.iter().find(|o| o["kind"] == kind))
-            .map(|o| o["result"].clone())
-    };
-    assert_eq!(
-        entry("AgentRuntime"),
-        Some(Value::from("deleted")),
-        "{report:#}"
-    );
-    assert_eq!(entry("Role"), Some(Value::from("deleted")), "{report:#}");
+    assert_eq!(object(&report, "AgentRuntime")["result"], "deleted");
+    assert_eq!(object(&report, "Role")["result"], "deleted");
 }

@@ -18,13 +18,6 @@ fn apply_json(m: &Manifests, extra: &[&str]) -> (i32, Value) {
     (out.status.code().unwrap_or(-1), json(&out))
 }
 
-fn object<'a>(report: &'a Value, kind: &str) -> &'a Value {
-    report["objects"]
-        .as_array()
-        .and_then(|objs| objs.iter().find(|o| o["kind"] == kind))
-        .unwrap_or_else(|| panic!("no {kind} in report: {report:#}"))
-}
-
 fn writes(report: &Value) -> u64 {
     report["calls"]["writes"].as_u64().expect("writes count")
 }

@@ -541,3 +541,11 @@ pub async fn assert_one_of_each(aws: &Aws, names: &StackNames, context: &str) {
     let runtimes = runtimes_named(aws, &names.runtime).await;
     assert_eq!(runtimes.len(), 1, "one runtime: {runtimes:?}; {context}");
 }
+
+/// The entry of kind `kind` in an apply, diff or delete JSON report.
+pub fn object<'a>(report: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    report["objects"]
+        .as_array()
+        .and_then(|objs| objs.iter().find(|o| o["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} in report: {report:#}"))
+}
