@@ -495,10 +495,16 @@ fn chain(err: &dyn std::error::Error) -> String {
 mod tests {
     use super::*;
 
+    /// Chunks as they arrive, the data of the events each completes, what `finish` gives.
+    type SseCase = (
+        &'static [&'static str],
+        &'static [&'static [&'static str]],
+        Option<&'static str>,
+    );
+
     #[test]
     fn event_streams_are_read_event_by_event_across_chunks() {
-        // (chunks as they arrive, the data of the events each completes)
-        let cases: &[(&[&str], &[&[&str]], Option<&str>)] = &[
+        let cases: &[SseCase] = &[
             (&["data: {\"a\":1}\n\n"], &[&["{\"a\":1}"]], None),
             (
                 &[
