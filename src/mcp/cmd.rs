@@ -261,7 +261,7 @@ async fn sigv4_auth() -> Result<Auth, String> {
 struct Explainer {
     authorizer: Authorizer,
     source: &'static str,
-    token: Option<String>,
+    token: SecretString,
 }
 
 /// `mcp`: list or call what an MCP server offers.
@@ -429,7 +429,7 @@ async fn target(opts: &McpOptions) -> Result<(String, Auth, Option<Explainer>), 
         (Auth::Bearer(t), Some(authorizer)) => Some(Explainer {
             authorizer,
             source,
-            token: Some(t.expose_secret().to_string()),
+            token: t.clone(),
         }),
         _ => None,
     };
@@ -444,9 +444,8 @@ async fn failed(e: &Error, mode: &str, explainer: Option<&Explainer>, output: Ou
     if refused && let Some(x) = explainer {
         match x.authorizer.keys().await {
             Ok(keys) => {
-                let token = x.token.as_deref().unwrap_or_default();
                 verdicts = Some(jwt::check(
-                    token,
+                    x.token.expose_secret(),
                     &keys.jwks,
                     &keys.expect,
                     std::time::SystemTime::now(),
