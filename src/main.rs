@@ -226,8 +226,13 @@ enum Command {
         name: String,
         #[command(flatten)]
         files: Files,
-        #[command(flatten)]
-        aws: AwsArgs,
+        /// Controller instance (owner tag value).
+        #[arg(
+            long,
+            env = "AGENTCORE_INSTANCE",
+            default_value = "agentcore-controller"
+        )]
+        instance: String,
         /// Address to serve on (loopback unless you mean it).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
@@ -308,30 +313,32 @@ enum McpAction {
     },
 }
 
-const MCP_EXAMPLES: &str = "Examples:
+const MCP_EXAMPLES: &str = r#"Examples:
   # The deployed runtime, with the bearer token its Token publishes
   agentcore-controller mcp mcp_server_ac -f manifests/ tools
   agentcore-controller mcp mcp_server_ac -f manifests/ call add a=2 b=3      # prints 5
   agentcore-controller mcp mcp_server_ac -f manifests/ prompts --output json
 
-  # Through `agentcore-controller local` (same token, local authorizer)
-  agentcore-controller mcp mcp_server_ac -f manifests/ --url 'http://127.0.0.1:8080/runtimes/…/invocations?qualifier=DEFAULT' tools
+  # Through `agentcore-controller local` (same Token, the authorizer checked locally):
+  # LOCAL_URL is the invocation URL `local` prints
+  agentcore-controller mcp mcp_server_ac -f manifests/ --url "$LOCAL_URL" tools
 
   # Any MCP server
   agentcore-controller mcp --url http://127.0.0.1:8000/mcp call subtract a=2 b=3   # prints -1
   MCP_BEARER_TOKEN=… agentcore-controller mcp --url https://… tools
-";
+"#;
 
-const LOCAL_EXAMPLES: &str = "Examples:
-  agentcore-controller apply -f manifests/               # the user pool, app client and Token must exist
+const LOCAL_EXAMPLES: &str = r#"Examples:
+  # The user pool, app client and Token must exist (the runtime need not):
+  agentcore-controller apply -f manifests/
   agentcore-controller local mcp_server_ac -f manifests/ # prints the local invocation URL
-  # in another terminal:
-  agentcore-controller mcp mcp_server_ac -f manifests/ --url 'http://127.0.0.1:8080/runtimes/…/invocations?qualifier=DEFAULT' call add a=2 b=3
-  curl -i -X POST 'http://127.0.0.1:8080/runtimes/…/invocations'   # 401 Missing bearer token
+  # in another terminal, with LOCAL_URL the URL it printed:
+  agentcore-controller mcp mcp_server_ac -f manifests/ --url "$LOCAL_URL" call add a=2 b=3
+  curl -i -X POST "$LOCAL_URL"                           # 401 Missing bearer token
 
   # Another MCP server behind the same authorizer
   agentcore-controller local mcp_server_ac -f manifests/ --upstream http://127.0.0.1:8000/mcp
-";
+"#;
 
 fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -476,14 +483,14 @@ fn main() -> ExitCode {
             Command::Local {
                 name,
                 files,
-                aws,
+                instance,
                 listen,
                 upstream,
             } => {
                 let opts = mcp::LocalOptions {
                     name,
                     files: files.files,
-                    instance: aws.instance,
+                    instance,
                     listen,
                     upstream,
                 };
