@@ -33,6 +33,28 @@ async fn guide_server() -> (String, String) {
     (format!("http://{addr}/mcp"), addr)
 }
 
+/// The guide's tools behind rmcp's defaults instead: sessions (initialize hands out an
+/// Mcp-Session-Id that every later request must carry) and event-stream answers.
+async fn session_server() -> String {
+    use mcp_server::rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+    use mcp_server::rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    let service = StreamableHttpService::new(
+        || Ok(mcp_server::Guide),
+        std::sync::Arc::new(LocalSessionManager::default()),
+        StreamableHttpServerConfig::default(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        axum::serve(listener, axum::Router::new().route_service("/mcp", service)).await
+    });
+    format!("http://{addr}/mcp")
+}
+
 /// The controller binary without the emulator's environment (for servers that need none).
 async fn run(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
@@ -115,6 +137,29 @@ async fn the_guides_server_answers_the_mcp_command() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("tool add failed"), "{}", both(&out));
 
+    // A server with sessions and event streams: the session id is kept and sent back.
+    let session_url = session_server().await;
+    let out = run(&["mcp", "--url", &session_url, "call", "add", "a=2", "b=3"]).await;
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "5\n"),
+        "{}",
+        stderr(&out)
+    );
+    let r = reqwest::Client::new()
+        .post(&session_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert!(
+        r.status().is_client_error(),
+        "without a session id this server refuses: {}",
+        r.status()
+    );
+
     // Stateless JSON answers; GET /mcp is refused; /ping is healthy; both session
     // headers are accepted.
     let (code, _) = http(&addr, "GET", "/mcp");
@@ -169,12 +214,14 @@ struct Local {
 }
 
 impl Local {
-    fn start(m: &Manifests, runtime: &str) -> Local {
+    fn start(m: &Manifests, runtime: &str, extra: &[&str]) -> Local {
         let port = free_port();
         let log = std::env::temp_dir().join(format!("local-{port}.log"));
         let listen = format!("127.0.0.1:{port}");
         let dir = m.arg();
-        let mut child = controller_command(&["local", runtime, "-f", &dir, "--listen", &listen])
+        let mut args = vec!["local", runtime, "-f", &dir, "--listen", &listen];
+        args.extend_from_slice(extra);
+        let mut child = controller_command(&args)
             .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
@@ -182,10 +229,9 @@ impl Local {
         let stdout = child.stdout.take().expect("stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
+            // Keep reading after the first line so that local never writes to a closed pipe.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
+                let _ = tx.send(line);
             }
         });
         let mut local = Local {
@@ -349,7 +395,7 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
     let out = run_emulated(&["apply", "-f", &cognito.arg()]).await;
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     {
-        let local = Local::start(&m, &names.runtime);
+        let local = Local::start(&m, &names.runtime, &[]);
         assert!(
             local.url.contains(&format!(
                 "%3Aruntime%2F{}-local/invocations?qualifier=DEFAULT",
@@ -394,7 +440,7 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
     let id = published["id_token"].as_str().expect("id").to_string();
     assert_eq!(published["bearer_token"], published["access_token"]);
 
-    let local = Local::start(&m, &names.runtime);
+    let local = Local::start(&m, &names.runtime, &[]);
     let arn_url = run_emulated(&["url", &names.runtime, "-f", &dir]).await;
     let deployed_path = stdout(&arn_url);
     let deployed_path = deployed_path
@@ -539,6 +585,30 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
         .filter_map(|c| c["check"].as_str())
         .collect();
     assert_eq!(failing, ["client"], "{report:#}");
+
+    // In front of a server with sessions: Mcp-Session-Id passes through both ways.
+    let session_url = session_server().await;
+    let with_sessions = Local::start(&m, &names.runtime, &["--upstream", &session_url]);
+    let out = run_emulated(&[
+        "mcp",
+        &names.runtime,
+        "-f",
+        &dir,
+        "--url",
+        &with_sessions.url,
+        "call",
+        "subtract",
+        "a=10",
+        "b=4",
+    ])
+    .await;
+    assert_eq!(
+        (out.status.code(), stdout(&out).as_str()),
+        (Some(0), "6\n"),
+        "{}\n{}",
+        stderr(&out),
+        with_sessions.log_text()
+    );
 
     // No token reaches any output.
     let log = local.log_text();

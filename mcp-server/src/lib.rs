@@ -18,6 +18,9 @@
 
 use std::future::Future;
 
+/// The MCP SDK this server is built on, for callers that mount [`Guide`] differently.
+pub use rmcp;
+
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;

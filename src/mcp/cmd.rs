@@ -770,23 +770,36 @@ pub async fn local(opts: LocalOptions) -> i32 {
             l.join(", ")
         }
     };
-    println!("Local invocation URL: {url}");
-    println!("  runtime:         {runtime_name} (ARN: {arn_note})");
-    println!("  discovery URL:   {}", authorizer.discovery_url);
-    println!("  allowedClients:  {}", list(&authorizer.allowed_clients));
-    println!("  allowedAudience: {}", list(&authorizer.allowed_audience));
-    println!("  allowedScopes:   {}", list(&authorizer.allowed_scopes));
-    println!("  token type:      {}", authorizer.token_use);
-    println!("  upstream:        {upstream} ({upstream_note})");
-    println!(
-        "Try: agentcore-controller mcp {} -f {} --url '{url}' tools",
+    // Written without panicking: whoever started us may stop reading after the URL.
+    let files = opts
+        .files
+        .iter()
+        .map(|f| f.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" -f ");
+    let banner = format!(
+        "Local invocation URL: {url}\n\
+         \x20 runtime:         {runtime_name} (ARN: {arn_note})\n\
+         \x20 discovery URL:   {}\n\
+         \x20 allowedClients:  {}\n\
+         \x20 allowedAudience: {}\n\
+         \x20 allowedScopes:   {}\n\
+         \x20 token type:      {}\n\
+         \x20 upstream:        {upstream} ({upstream_note})\n\
+         Try: agentcore-controller mcp {} -f {files} --url '{url}' tools\n",
+        authorizer.discovery_url,
+        list(&authorizer.allowed_clients),
+        list(&authorizer.allowed_audience),
+        list(&authorizer.allowed_scopes),
+        authorizer.token_use,
         opts.name,
-        opts.files
-            .iter()
-            .map(|f| f.display().to_string())
-            .collect::<Vec<_>>()
-            .join(" -f ")
     );
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(banner.as_bytes());
+        let _ = out.flush();
+    }
     let config = super::local::Config {
         invocation_path: path,
         upstream,

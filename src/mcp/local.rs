@@ -98,7 +98,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         return (StatusCode::OK, "{\"status\":\"Healthy\"}").into_response();
     }
     if !is_invocation_path(&path, &s.config.invocation_path) {
-        eprintln!("{method} {path} -> 404 (not the invocation path)");
+        log(&format!("{method} {path} -> 404 (not the invocation path)"));
         return json_response(
             StatusCode::NOT_FOUND,
             json!({
@@ -116,7 +116,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         Some(token) => authz::verify(token, &s.config.keys),
     };
     if let Err(rejection) = verdict {
-        eprintln!(
+        log(&format!(
             "{method} invocations -> {} {} ({})",
             rejection.status,
             rejection.message,
@@ -126,15 +126,21 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
                 .map(|c| format!("{}: {}", c.check, c.detail))
                 .collect::<Vec<_>>()
                 .join("; ")
-        );
+        ));
         return refuse(&rejection);
     }
     let response = forward(&s, req).await;
-    eprintln!(
+    log(&format!(
         "{method} invocations -> {} (token accepted, forwarded)",
         response.status().as_u16()
-    );
+    ));
     response
+}
+
+/// One line on stderr per request (never the token); a closed stderr is not an error.
+fn log(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
