@@ -129,9 +129,10 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         ));
         return refuse(&rejection);
     }
-    let response = forward(&s, req).await;
+    let (response, rpc) = forward(&s, req).await;
     log(&format!(
-        "{method} invocations -> {} (token accepted, forwarded)",
+        "{method} invocations {} -> {} (token accepted, forwarded)",
+        rpc.as_deref().unwrap_or("-"),
         response.status().as_u16()
     ));
     response
@@ -162,7 +163,9 @@ pub fn refuse(r: &Rejection) -> Response {
             "checks": r.checks,
         }),
     );
-    let error = if r.status == 403 {
+    // RFC 6750: a missing scope is insufficient_scope; anything else makes the token
+    // invalid for this resource.
+    let error = if r.checks.first().is_some_and(|c| c.check == "scope") {
         "insufficient_scope"
     } else {
         "invalid_token"
@@ -205,17 +208,26 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-async fn forward(s: &Shared, req: Request) -> Response {
+/// The JSON-RPC method of a request body (for the log), if it is one.
+pub fn rpc_method(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("method")?.as_str().map(String::from)
+}
+
+/// Forward to the upstream; the response, and the JSON-RPC method forwarded.
+async fn forward(s: &Shared, req: Request) -> (Response, Option<String>) {
     let (parts, body) = req.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(e) => {
-            return json_response(
+            let r = json_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({"message": format!("request body not read: {e}")}),
             );
+            return (r, None);
         }
     };
+    let rpc = rpc_method(&body);
     let mut headers = HeaderMap::new();
     copy_headers(&parts.headers, &mut headers);
     let runtime_session = match parts.headers.get(RUNTIME_SESSION_HEADER) {
@@ -238,7 +250,7 @@ async fn forward(s: &Shared, req: Request) -> Response {
     let up = match upstream {
         Ok(r) => r,
         Err(e) => {
-            return json_response(
+            let r = json_response(
                 StatusCode::BAD_GATEWAY,
                 json!({"message": format!(
                     "the MCP server at {} did not answer: {}",
@@ -246,6 +258,7 @@ async fn forward(s: &Shared, req: Request) -> Response {
                     e.without_url()
                 )}),
             );
+            return (r, rpc);
         }
     };
     let status = up.status();
@@ -265,7 +278,7 @@ async fn forward(s: &Shared, req: Request) -> Response {
     let mut response = Response::new(Body::from_stream(stream));
     *response.status_mut() = status;
     *response.headers_mut() = out_headers;
-    response
+    (response, rpc)
 }
 
 #[cfg(test)]
@@ -289,6 +302,24 @@ mod tests {
         ));
         assert!(!is_invocation_path("/runtimes/other/invocations", &p));
         assert!(!is_invocation_path("/mcp", &p));
+    }
+
+    #[test]
+    fn the_log_names_the_json_rpc_method() {
+        for (body, want) in [
+            (
+                &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#[..],
+                Some("tools/call"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                Some("notifications/initialized"),
+            ),
+            (br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, None),
+            (b"not json", None),
+        ] {
+            assert_eq!(rpc_method(body).as_deref(), want);
+        }
     }
 
     #[test]
