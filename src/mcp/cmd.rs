@@ -803,6 +803,7 @@ pub async fn local(opts: LocalOptions) -> i32 {
     let config = super::local::Config {
         invocation_path: path,
         upstream,
+        authorizer,
         keys,
     };
     match super::local::serve(listener, config, shutdown_signal()).await {

@@ -12,6 +12,7 @@
 //! The token is never logged nor echoed: log lines and refusals carry the verdicts only.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -20,8 +21,9 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::percent_decode_str;
 use serde_json::json;
+use tokio::sync::RwLock;
 
-use super::authz::{self, Keys, Rejection};
+use super::authz::{self, Authorizer, Keys, Rejection};
 use super::client::{MCP_SESSION_HEADER, RUNTIME_SESSION_HEADER};
 
 /// Largest request body forwarded.
@@ -33,14 +35,46 @@ pub struct Config {
     pub invocation_path: String,
     /// Where accepted requests go (an MCP endpoint, e.g. `http://127.0.0.1:8000/mcp`).
     pub upstream: String,
-    /// The authorizer's expectations and the issuer's keys.
+    /// The authorizer (to fetch the issuer's keys again when they rotate).
+    pub authorizer: Authorizer,
+    /// The authorizer's expectations and the issuer's keys, as fetched at start.
     pub keys: Keys,
 }
+
+/// The issuer's keys are fetched again when a token names a key they lack (the issuer
+/// rotated its keys), at most this often.
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 struct Shared {
     config: Arc<Config>,
+    keys: Arc<RwLock<(Keys, Instant)>>,
     http: reqwest::Client,
+}
+
+impl Shared {
+    /// Check `token`; when it names a signing key the cached JWKS lacks, fetch the keys
+    /// again (at most every [`KEY_REFRESH_INTERVAL`]) and check once more.
+    async fn verify(&self, token: &str) -> Result<(), Rejection> {
+        let first = authz::verify(token, &self.keys.read().await.0);
+        let Err(rejection) = &first else {
+            return first;
+        };
+        let unknown_key = rejection.checks.first().is_some_and(|c| {
+            c.check == "signature" && c.detail.contains("is not among the issuer's keys")
+        });
+        if !unknown_key {
+            return first;
+        }
+        let mut keys = self.keys.write().await;
+        if keys.1.elapsed() >= KEY_REFRESH_INTERVAL {
+            match self.config.authorizer.keys().await {
+                Ok(fresh) => *keys = (fresh, Instant::now()),
+                Err(e) => log(&format!("fetching the issuer's keys again failed: {e}")),
+            }
+        }
+        authz::verify(token, &keys.0)
+    }
 }
 
 /// The invocation path of a runtime ARN (every reserved character percent-encoded, as in
@@ -66,6 +100,7 @@ pub fn router(config: Config) -> Result<Router, String> {
         .build()
         .map_err(|e| format!("cannot set up HTTP: {e}"))?;
     let shared = Shared {
+        keys: Arc::new(RwLock::new((config.keys.clone(), Instant::now()))),
         config: Arc::new(config),
         http,
     };
@@ -113,7 +148,7 @@ async fn handle(State(s): State<Shared>, req: Request) -> Response {
         .and_then(|v| v.to_str().ok());
     let verdict = match authorization.and_then(bearer) {
         None => Err(authz::missing_bearer(authorization)),
-        Some(token) => authz::verify(token, &s.config.keys),
+        Some(token) => s.verify(token).await,
     };
     if let Err(rejection) = verdict {
         log(&format!(
