@@ -465,6 +465,12 @@ async fn failed(e: &Error, mode: &str, explainer: Option<&Explainer>, output: Ou
         );
     } else if refused && mode == "none" {
         note = Some("no credentials were sent: give --token, or --sigv4".to_string());
+    } else if refused && mode == "bearer" {
+        note = Some(
+            "to have the refusal explained check by check, name the AgentRuntime and its \
+             manifests: agentcore-controller mcp NAME -f MANIFESTS --url … --token …"
+                .to_string(),
+        );
     }
     match output {
         OutputFormat::Json => {
