@@ -37,7 +37,7 @@ pub struct Common {
     pub output: OutputFormat,
 }
 
-fn load(files: &[PathBuf]) -> Result<ManifestSet, i32> {
+pub(crate) fn load(files: &[PathBuf]) -> Result<ManifestSet, i32> {
     match load_set(files, &Registry::offline()) {
         Ok(set) => Ok(set),
         Err(LoadError::Invalid(problems)) => {
@@ -51,7 +51,7 @@ fn load(files: &[PathBuf]) -> Result<ManifestSet, i32> {
     }
 }
 
-async fn connect(instance: &str) -> Result<(Aws, Registry), i32> {
+pub(crate) async fn connect(instance: &str) -> Result<(Aws, Registry), i32> {
     let config = load_config().await;
     match Aws::connect(&config).await {
         Ok(aws) => {
@@ -90,7 +90,7 @@ pub fn validate(files: &[PathBuf]) -> i32 {
     }
 }
 
-fn print_json<T: Serialize>(value: &T) {
+pub(crate) fn print_json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
         Err(e) => eprintln!("error: cannot render JSON: {e}"),
@@ -239,7 +239,7 @@ pub async fn confirm_prune(listen: std::net::SocketAddr) -> i32 {
     }
 }
 
-fn find<'a>(
+pub(crate) fn find<'a>(
     set: &'a ManifestSet,
     kind: &str,
     name: &str,
@@ -267,7 +267,7 @@ fn find<'a>(
 }
 
 /// The JSON a Token publishes, read from Secrets Manager.
-async fn published(
+pub(crate) async fn published(
     aws: &Aws,
     token: &crate::manifest::Object,
 ) -> Result<serde_json::Map<String, serde_json::Value>, i32> {
@@ -372,7 +372,7 @@ async fn runtime_by_name(
     }
 }
 
-fn runtime_name(object: &crate::manifest::Object) -> String {
+pub(crate) fn runtime_name(object: &crate::manifest::Object) -> String {
     object
         .spec
         .get("runtimeName")

@@ -12,6 +12,7 @@ pub mod error;
 pub mod inventory;
 pub mod kinds;
 pub mod manifest;
+pub mod mcp;
 pub mod metrics;
 pub mod output;
 pub mod ratelimit;

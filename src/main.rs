@@ -8,6 +8,7 @@ use agentcore_controller::commands::{self, Common, OutputFormat};
 use agentcore_controller::daemon::DaemonOptions;
 use agentcore_controller::engine::backoff::Backoff;
 use agentcore_controller::engine::controller::ControllerConfig;
+use agentcore_controller::mcp::cmd as mcp;
 use clap::{Args, Parser, Subcommand};
 
 /// Keep an MCP server stack on Amazon Bedrock AgentCore Runtime converged with YAML manifests.
@@ -156,6 +157,90 @@ enum Command {
         #[command(flatten)]
         aws: AwsArgs,
     },
+    /// Talk MCP to a runtime (or any MCP server): list its tools, prompts and resources,
+    /// or call a tool.
+    ///
+    /// With NAME (an AgentRuntime's metadata.name in the manifests) it connects to the
+    /// runtime's invocation URL with the bearer token its Token publishes, or signs each
+    /// request with SigV4 when the runtime has no JWT authorizer. A 401/403 is explained
+    /// check by check (expiry, token type, allowed clients, audience, scopes) against the
+    /// runtime's actual authorizer. --url points it anywhere else: the front door
+    /// `agentcore-controller local` serves (keep NAME to use its Token), or any MCP server
+    /// (then NAME is not needed; --token or --sigv4 say how to authenticate).
+    ///
+    /// It speaks MCP over streamable HTTP: initialize (keeping the Mcp-Session-Id the
+    /// server hands out), notifications/initialized, then the request; answers may be JSON
+    /// or an event stream. The token is never printed.
+    #[command(after_long_help = MCP_EXAMPLES)]
+    Mcp {
+        /// The AgentRuntime object's metadata.name (not needed with --url).
+        name: Option<String>,
+        #[command(subcommand)]
+        action: McpAction,
+        /// Manifest file or directory, to find NAME, its Token and its authorizer. Repeatable.
+        #[arg(short = 'f', long = "filename", global = true)]
+        files: Vec<PathBuf>,
+        /// MCP endpoint to call instead of the runtime's invocation URL.
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// Bearer token to send instead of the one the runtime's Token publishes.
+        #[arg(long, global = true, env = "MCP_BEARER_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Sign requests with SigV4 (AWS credentials) instead of sending a bearer token.
+        #[arg(long, global = true, conflicts_with = "token")]
+        sigv4: bool,
+        /// The Token object whose secret holds the bearer (default: the runtime's).
+        #[arg(long, global = true)]
+        token_from: Option<String>,
+        /// Give up on an answer after this long.
+        #[arg(long, global = true, default_value = "30s", value_parser = humantime::parse_duration)]
+        timeout: Duration,
+        /// Output format.
+        #[arg(short, long, global = true, value_enum, default_value = "text")]
+        output: OutputFormat,
+        /// Controller instance (owner tag value).
+        #[arg(
+            long,
+            global = true,
+            env = "AGENTCORE_INSTANCE",
+            default_value = "agentcore-controller"
+        )]
+        instance: String,
+    },
+    /// Try a runtime's auth path before deploying: its invocation path on loopback, with
+    /// its JWT authorizer in front of an MCP server.
+    ///
+    /// Serves /runtimes/{URL-encoded ARN}/invocations (the deployed runtime's ARN, or a
+    /// placeholder built from the name, account and region) and checks each bearer token
+    /// as the runtime's authorizer does: signature against the issuer's JWKS, issuer,
+    /// expiry, and allowedClients / allowedAudience / allowedScopes, taken from the
+    /// manifests and resolved against the live user pool and app clients (so apply them
+    /// first; the runtime itself need not exist). Refusals answer 401/403 with AgentCore's
+    /// message ("Token has expired", "Claim 'client_id' value mismatch with
+    /// configuration", …) and the failing checks. Accepted requests go to the guide's MCP
+    /// server, started in-process, or to --upstream. Mcp-Session-Id and
+    /// X-Amzn-Bedrock-AgentCore-Runtime-Session-Id pass through. Stops on Ctrl-C.
+    #[command(after_long_help = LOCAL_EXAMPLES)]
+    Local {
+        /// The AgentRuntime object's metadata.name.
+        name: String,
+        #[command(flatten)]
+        files: Files,
+        /// Controller instance (owner tag value).
+        #[arg(
+            long,
+            env = "AGENTCORE_INSTANCE",
+            default_value = "agentcore-controller"
+        )]
+        instance: String,
+        /// Address to serve on (loopback unless you mean it).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// MCP endpoint to forward accepted requests to (default: the guide's MCP server,
+        /// in-process on a free loopback port).
+        #[arg(long)]
+        upstream: Option<String>,
+    },
     /// Let a running daemon carry out the prune its mass-deletion guard refused.
     ConfirmPrune {
         #[command(flatten)]
@@ -209,6 +294,51 @@ enum Command {
         dry_run: bool,
     },
 }
+
+#[derive(Subcommand)]
+enum McpAction {
+    /// List the server's tools and their parameters.
+    Tools,
+    /// List the server's prompts and their arguments.
+    Prompts,
+    /// List the server's resources.
+    Resources,
+    /// Call a tool: `call add a=2 b=3`. Values are JSON where they parse (2, true,
+    /// [1,2], "quoted"), strings otherwise.
+    Call {
+        /// The tool's name.
+        tool: String,
+        /// Arguments as key=value.
+        args: Vec<String>,
+    },
+}
+
+const MCP_EXAMPLES: &str = r#"Examples:
+  # The deployed runtime, with the bearer token its Token publishes
+  agentcore-controller mcp mcp_server_ac -f manifests/ tools
+  agentcore-controller mcp mcp_server_ac -f manifests/ call add a=2 b=3      # prints 5
+  agentcore-controller mcp mcp_server_ac -f manifests/ prompts --output json
+
+  # Through `agentcore-controller local` (same Token, the authorizer checked locally):
+  # LOCAL_URL is the invocation URL `local` prints
+  agentcore-controller mcp mcp_server_ac -f manifests/ --url "$LOCAL_URL" tools
+
+  # Any MCP server
+  agentcore-controller mcp --url http://127.0.0.1:8000/mcp call subtract a=2 b=3   # prints -1
+  MCP_BEARER_TOKEN=… agentcore-controller mcp --url https://… tools
+"#;
+
+const LOCAL_EXAMPLES: &str = r#"Examples:
+  # The user pool, app client and Token must exist (the runtime need not):
+  agentcore-controller apply -f manifests/
+  agentcore-controller local mcp_server_ac -f manifests/ # prints the local invocation URL
+  # in another terminal, with LOCAL_URL the URL it printed:
+  agentcore-controller mcp mcp_server_ac -f manifests/ --url "$LOCAL_URL" call add a=2 b=3
+  curl -i -X POST "$LOCAL_URL"                           # 401 Missing bearer token
+
+  # Another MCP server behind the same authorizer
+  agentcore-controller local mcp_server_ac -f manifests/ --upstream http://127.0.0.1:8000/mcp
+"#;
 
 fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
@@ -319,6 +449,53 @@ fn main() -> ExitCode {
                 files,
                 aws,
             } => commands::check_auth(&common(files, aws), &name, runtime.as_deref(), probe).await,
+            Command::Mcp {
+                name,
+                action,
+                files,
+                url,
+                token,
+                sigv4,
+                token_from,
+                timeout,
+                output,
+                instance,
+            } => {
+                let action = match action {
+                    McpAction::Tools => mcp::Action::Tools,
+                    McpAction::Prompts => mcp::Action::Prompts,
+                    McpAction::Resources => mcp::Action::Resources,
+                    McpAction::Call { tool, args } => mcp::Action::Call { tool, args },
+                };
+                let opts = mcp::McpOptions {
+                    name,
+                    files,
+                    instance,
+                    url,
+                    token: token.map(secrecy::SecretString::from),
+                    sigv4,
+                    token_object: token_from,
+                    output,
+                    timeout,
+                };
+                mcp::mcp(opts, action).await
+            }
+            Command::Local {
+                name,
+                files,
+                instance,
+                listen,
+                upstream,
+            } => {
+                let opts = mcp::LocalOptions {
+                    name,
+                    files: files.files,
+                    instance,
+                    listen,
+                    upstream,
+                };
+                mcp::local(opts).await
+            }
         }
     });
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -1,0 +1,405 @@
+//! `local`: a runtime's front door on loopback, for trying the auth path before deploying.
+//!
+//! Serves the runtime's invocation path (`/runtimes/{URL-encoded ARN}/invocations`),
+//! checks each request's bearer token the way the runtime's JWT authorizer does (the
+//! checks of [`crate::token::jwt::check`] against the issuer's keys and the authorizer's
+//! allowedClients / allowedAudience / allowedScopes), answers refusals with AgentCore's
+//! wording plus the failing checks, and forwards accepted requests to an MCP server: the
+//! guide's, started in-process, or any other (`--upstream`). `Mcp-Session-Id` and
+//! AgentCore's session header pass through both ways; like AgentCore, a request without
+//! a runtime session id gets one, returned in the response.
+//!
+//! The token is never logged nor echoed: log lines and refusals carry the verdicts only.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::percent_decode_str;
+use serde_json::json;
+use tokio::sync::RwLock;
+
+use super::authz::{self, Authorizer, Keys, Rejection};
+use super::client::{MCP_SESSION_HEADER, RUNTIME_SESSION_HEADER};
+
+/// Largest request body forwarded.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// What the local front door needs.
+pub struct Config {
+    /// The path clients call: `/runtimes/{URL-encoded ARN}/invocations`.
+    pub invocation_path: String,
+    /// Where accepted requests go (an MCP endpoint, e.g. `http://127.0.0.1:8000/mcp`).
+    pub upstream: String,
+    /// The authorizer (to fetch the issuer's keys again when they rotate).
+    pub authorizer: Authorizer,
+    /// The authorizer's expectations and the issuer's keys, as fetched at start.
+    pub keys: Keys,
+}
+
+/// The issuer's keys are fetched again when a token names a key they lack (the issuer
+/// rotated its keys), at most this often.
+pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+
+#[derive(Clone)]
+struct Shared {
+    config: Arc<Config>,
+    keys: Arc<RwLock<(Keys, Instant)>>,
+    http: reqwest::Client,
+}
+
+impl Shared {
+    /// Check `token`; when it names a signing key the cached JWKS lacks, fetch the keys
+    /// again (at most every [`KEY_REFRESH_INTERVAL`]) and check once more.
+    async fn verify(&self, token: &str) -> Result<(), Rejection> {
+        let first = authz::verify(token, &self.keys.read().await.0);
+        let Err(rejection) = &first else {
+            return first;
+        };
+        let unknown_key = rejection.checks.first().is_some_and(|c| {
+            c.check == "signature" && c.detail.contains("is not among the issuer's keys")
+        });
+        if !unknown_key {
+            return first;
+        }
+        let mut keys = self.keys.write().await;
+        if keys.1.elapsed() >= KEY_REFRESH_INTERVAL {
+            match self.config.authorizer.keys().await {
+                Ok(fresh) => *keys = (fresh, Instant::now()),
+                Err(e) => log(&format!("fetching the issuer's keys again failed: {e}")),
+            }
+        }
+        authz::verify(token, &keys.0)
+    }
+}
+
+/// The invocation path of a runtime ARN (every reserved character percent-encoded, as in
+/// the invocation URL).
+pub fn invocation_path(arn: &str) -> String {
+    let url = crate::kinds::agent_runtime::invocation_url("local", arn);
+    let start = url.find("/runtimes/").unwrap_or(0);
+    let end = url.find('?').unwrap_or(url.len());
+    url[start..end].to_string()
+}
+
+/// Whether a request path is the invocation path (either encoded as clients encode it,
+/// or with the ARN left as it is).
+pub fn is_invocation_path(path: &str, invocation_path: &str) -> bool {
+    path == invocation_path
+        || percent_decode_str(path).decode_utf8_lossy()
+            == percent_decode_str(invocation_path).decode_utf8_lossy()
+}
+
+/// The router: the invocation path (authorized, then forwarded) and `/ping`.
+pub fn router(config: Config) -> Result<Router, String> {
+    let http = reqwest::Client::builder()
+        .build()
+        .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+    let shared = Shared {
+        keys: Arc::new(RwLock::new((config.keys.clone(), Instant::now()))),
+        config: Arc::new(config),
+        http,
+    };
+    Ok(Router::new().fallback(handle).with_state(shared))
+}
+
+/// Serve until `shutdown` resolves.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), String> {
+    axum::serve(listener, router(config)?)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The bearer token of an `Authorization` header value.
+pub fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+async fn handle(State(s): State<Shared>, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if path == "/ping" {
+        return (StatusCode::OK, "{\"status\":\"Healthy\"}").into_response();
+    }
+    if !is_invocation_path(&path, &s.config.invocation_path) {
+        log(&format!("{method} {path} -> 404 (not the invocation path)"));
+        return json_response(
+            StatusCode::NOT_FOUND,
+            json!({
+                "message": "No runtime at this path",
+                "invocationPath": s.config.invocation_path,
+            }),
+        );
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let verdict = match authorization.and_then(bearer) {
+        None => Err(authz::missing_bearer(authorization)),
+        Some(token) => s.verify(token).await,
+    };
+    if let Err(rejection) = verdict {
+        log(&format!(
+            "{method} invocations -> {} {} ({})",
+            rejection.status,
+            rejection.message,
+            rejection
+                .checks
+                .iter()
+                .map(|c| format!("{}: {}", c.check, c.detail))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+        return refuse(&rejection);
+    }
+    let (response, rpc) = forward(&s, req).await;
+    log(&format!(
+        "{method} invocations {} -> {} (token accepted, forwarded)",
+        rpc.as_deref().unwrap_or("-"),
+        response.status().as_u16()
+    ));
+    response
+}
+
+/// One line on stderr per request (never the token); a closed stderr is not an error.
+fn log(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The refusal as AgentCore answers it (`{"message": …}`), plus the failing checks.
+pub fn refuse(r: &Rejection) -> Response {
+    let status = StatusCode::from_u16(r.status).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = json_response(
+        status,
+        json!({
+            "message": r.message,
+            "checks": r.checks,
+        }),
+    );
+    // RFC 6750: a missing scope is insufficient_scope; anything else makes the token
+    // invalid for this resource.
+    let error = if r.checks.first().is_some_and(|c| c.check == "scope") {
+        "insufficient_scope"
+    } else {
+        "invalid_token"
+    };
+    let challenge = format!(
+        "Bearer error=\"{error}\", error_description=\"{}\"",
+        r.message.replace('"', "'")
+    );
+    if let Ok(v) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    response
+}
+
+/// Headers that describe one hop, not the message (RFC 9110 §7.6.1), and those the
+/// proxy sets itself.
+fn passes(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "host"
+            | "authorization"
+            | "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+            | "content-length"
+    )
+}
+
+fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
+    for (name, value) in from {
+        if passes(name) {
+            to.append(name.clone(), value.clone());
+        }
+    }
+}
+
+/// The JSON-RPC method of a request body (for the log), if it is one.
+pub fn rpc_method(body: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    v.get("method")?.as_str().map(String::from)
+}
+
+/// Forward to the upstream; the response, and the JSON-RPC method forwarded.
+async fn forward(s: &Shared, req: Request) -> (Response, Option<String>) {
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => {
+            let r = json_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({"message": format!("request body not read: {e}")}),
+            );
+            return (r, None);
+        }
+    };
+    let rpc = rpc_method(&body);
+    let mut headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers);
+    let runtime_session = match parts.headers.get(RUNTIME_SESSION_HEADER) {
+        Some(v) => v.clone(),
+        None => match HeaderValue::from_str(&format!("local-{}", uuid::Uuid::new_v4())) {
+            Ok(v) => {
+                headers.insert(RUNTIME_SESSION_HEADER, v.clone());
+                v
+            }
+            Err(_) => HeaderValue::from_static("local-session"),
+        },
+    };
+    let upstream = s
+        .http
+        .request(parts.method, &s.config.upstream)
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let up = match upstream {
+        Ok(r) => r,
+        Err(e) => {
+            let r = json_response(
+                StatusCode::BAD_GATEWAY,
+                json!({"message": format!(
+                    "the MCP server at {} did not answer: {}",
+                    s.config.upstream,
+                    e.without_url()
+                )}),
+            );
+            return (r, rpc);
+        }
+    };
+    let status = up.status();
+    let mut out_headers = HeaderMap::new();
+    copy_headers(up.headers(), &mut out_headers);
+    out_headers.insert(RUNTIME_SESSION_HEADER, runtime_session);
+    debug_assert!(passes(&HeaderName::from_static(MCP_SESSION_HEADER)));
+    // Stream the body through: an event stream may stay open.
+    let stream = futures::stream::unfold(Some(up), |state| async move {
+        let mut up = state?;
+        match up.chunk().await {
+            Ok(Some(bytes)) => Some((Ok::<Bytes, reqwest::Error>(bytes), Some(up))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e), None)),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    *response.headers_mut() = out_headers;
+    (response, rpc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str =
+        "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/mcp_server_ac-AbC123";
+
+    #[test]
+    fn the_invocation_path_encodes_the_arn() {
+        let p = invocation_path(ARN);
+        assert_eq!(
+            p,
+            "/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fmcp_server_ac-AbC123/invocations"
+        );
+        assert!(is_invocation_path(&p, &p));
+        assert!(is_invocation_path(
+            "/runtimes/arn%3aaws%3abedrock-agentcore%3aus-east-1%3a123456789012%3aruntime%2fmcp_server_ac-AbC123/invocations",
+            &p
+        ));
+        assert!(!is_invocation_path("/runtimes/other/invocations", &p));
+        assert!(!is_invocation_path("/mcp", &p));
+    }
+
+    #[test]
+    fn the_log_names_the_json_rpc_method() {
+        for (body, want) in [
+            (
+                &br#"{"jsonrpc":"2.0","id":1,"method":"tools/call"}"#[..],
+                Some("tools/call"),
+            ),
+            (
+                br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                Some("notifications/initialized"),
+            ),
+            (br#"{"jsonrpc":"2.0","id":1,"result":{}}"#, None),
+            (b"not json", None),
+        ] {
+            assert_eq!(rpc_method(body).as_deref(), want);
+        }
+    }
+
+    #[test]
+    fn bearer_tokens_are_taken_from_the_authorization_header() {
+        for (header, want) in [
+            ("Bearer abc.def.ghi", Some("abc.def.ghi")),
+            ("bearer   abc ", Some("abc")),
+            ("BEARER x", Some("x")),
+            ("Bearer ", None),
+            ("Bearer", None),
+            ("Basic dXNlcg==", None),
+            ("AWS4-HMAC-SHA256 Credential=x", None),
+            ("", None),
+        ] {
+            assert_eq!(bearer(header), want, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn hop_by_hop_headers_and_the_token_stay_behind() {
+        let mut from = HeaderMap::new();
+        for (k, v) in [
+            ("authorization", "Bearer secret-token"),
+            ("host", "127.0.0.1:8080"),
+            ("connection", "keep-alive"),
+            ("content-length", "12"),
+            ("mcp-session-id", "s1"),
+            (RUNTIME_SESSION_HEADER, "r1"),
+            ("mcp-protocol-version", "2025-06-18"),
+            ("content-type", "application/json"),
+        ] {
+            from.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        let mut to = HeaderMap::new();
+        copy_headers(&from, &mut to);
+        let mut names: Vec<&str> = to.keys().map(HeaderName::as_str).collect();
+        names.sort_unstable();
+        assert_eq!(
+            names,
+            [
+                "content-type",
+                "mcp-protocol-version",
+                "mcp-session-id",
+                RUNTIME_SESSION_HEADER
+            ]
+        );
+    }
+}
