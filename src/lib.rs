@@ -13,6 +13,7 @@ pub mod inventory;
 pub mod kinds;
 pub mod manifest;
 pub mod metrics;
+pub mod oci;
 pub mod output;
 pub mod ratelimit;
 pub mod server;
