@@ -375,3 +375,80 @@ async fn failed_builds_and_changing_contexts_report_why_and_push_nothing() {
     assert_eq!(ecr_calls(&report, "PutImage"), 0);
     assert_eq!(ecr_calls(&report, "InitiateLayerUpload"), 0);
 }
+
+/// Deterministic incompressible bytes.
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        out.extend_from_slice(&state.wrapping_mul(0x9e37_79b9_7f4a_7c15).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pushes_upload_large_blobs_in_parts_and_skip_what_is_there() {
+    use agentcore_controller::aws::CallSummary;
+    use agentcore_controller::oci::layout::{Layout, Platform};
+    use agentcore_controller::oci::push::push_image;
+    use std::sync::Arc;
+
+    let aws = aws().await;
+    let repo = unique("push-");
+    aws.ecr
+        .create_repository()
+        .repository_name(&repo)
+        .send()
+        .await
+        .expect("CreateRepository");
+    let ctx = tempfile::tempdir().expect("ctx");
+    std::fs::write(ctx.path().join("big.bin"), noise(12 * 1024 * 1024)).expect("write");
+    let out = tempfile::tempdir().expect("out");
+    // Same files, other command: the same layer under another config.
+    pack(ctx.path(), &out.path().join("a"), &["--cmd", "serve a"]);
+    pack(ctx.path(), &out.path().join("b"), &["--cmd", "serve b"]);
+    let open = |name: &str| {
+        let layout = Layout::open(&out.path().join(name)).expect("layout");
+        let image = layout.select(&Platform::linux_arm64()).expect("image");
+        (Arc::new(layout), image)
+    };
+    let ((la, ia), (lb, ib)) = (open("a"), open("b"));
+    assert_eq!(ia.layers, ib.layers);
+    assert_ne!(ia.config, ib.config);
+    let layer = ia.layers[0].size;
+    assert!(layer > 10 * 1024 * 1024, "more than one part: {layer}");
+
+    let before = aws.calls.snapshot();
+    let report = push_image(&aws.ecr, &repo, la.clone(), &ia, "a")
+        .await
+        .expect("push a");
+    let calls = CallSummary::between(&before, &aws.calls.snapshot());
+    assert_eq!((report.blobs_total, report.blobs_uploaded), (2, 2));
+    assert_eq!(report.bytes_uploaded, layer + ia.config.size);
+    // Two parts of the layer (10 MiB and the rest), one of the config.
+    assert_eq!(calls.by_operation.get("ECR:UploadLayerPart"), Some(&3));
+    assert_eq!(calls.by_operation.get("ECR:CompleteLayerUpload"), Some(&2));
+    assert_eq!(image_by_tag(&aws, &repo, "a").await.0, report.digest);
+
+    // The layer is there already: only the new config goes up.
+    let report_b = push_image(&aws.ecr, &repo, lb, &ib, "b")
+        .await
+        .expect("push b");
+    assert_eq!(report_b.blobs_uploaded, 1);
+    assert_eq!(report_b.bytes_uploaded, ib.config.size);
+    assert_ne!(report_b.digest, report.digest);
+
+    // Everything is there: nothing is uploaded, and the digest is the same.
+    let before = aws.calls.snapshot();
+    let again = push_image(&aws.ecr, &repo, la, &ia, "a")
+        .await
+        .expect("push a again");
+    let calls = CallSummary::between(&before, &aws.calls.snapshot());
+    assert_eq!((again.blobs_uploaded, again.bytes_uploaded), (0, 0));
+    assert_eq!(again.digest, report.digest);
+    assert_eq!(calls.by_operation.get("ECR:InitiateLayerUpload"), None);
+}
