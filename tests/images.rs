@@ -452,3 +452,40 @@ async fn pushes_upload_large_blobs_in_parts_and_skip_what_is_there() {
     assert_eq!(again.digest, report.digest);
     assert_eq!(calls.by_operation.get("ECR:InitiateLayerUpload"), None);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_moving_tag_that_cannot_move_is_an_error_not_a_silent_success() {
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    let ctx = tempfile::tempdir().expect("ctx");
+    write(&ctx.path().join("server.py"), "print(1)\n");
+    pack(ctx.path(), &m.path().join("one"), &[]);
+    write(&ctx.path().join("server.py"), "print(2)\n");
+    pack(ctx.path(), &m.path().join("two"), &[]);
+    let doc = |layout: &str| {
+        repo_and_image(
+            &names,
+            "img",
+            &format!("  ociLayout: {layout}\n  movingTag: latest\n"),
+        )
+        .replace(
+            "  forceDelete: true\n",
+            "  forceDelete: true\n  imageTagMutability: IMMUTABLE\n",
+        )
+    };
+    m.write("image.yaml", &doc("one"));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    m.write("image.yaml", &doc("two"));
+    let (code, report) = apply_json(&m, &["--timeout", "20s"]);
+    assert_eq!(code, 1, "{report:#}");
+    let image = object(&report, "Image", "img");
+    assert_eq!(image["reason"], "TagNotMoved", "{image:#}");
+    assert!(
+        image["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("immutable"),
+        "{image:#}"
+    );
+}

@@ -223,7 +223,7 @@ impl Image {
             "pushed image"
         );
         if let Some(moving) = &d.moving_tag {
-            put_manifest(
+            let now = put_manifest(
                 ecr,
                 &d.repository,
                 &image.manifest,
@@ -231,6 +231,15 @@ impl Image {
                 moving,
             )
             .await?;
+            if now != report.digest {
+                return Err(ReconcileError::terminal(
+                    "TagNotMoved",
+                    format!(
+                        "{}:{moving} still points at {now}, not {}; is the tag immutable in this repository?",
+                        d.repository, report.digest
+                    ),
+                ));
+            }
         }
         Ok(())
     }
