@@ -1,7 +1,7 @@
 //! Benchmark of the image push path (OCI layout → ECR API) against the AWS emulator.
 //!
-//! Run with `cargo bench --bench push` (`BENCH_PUSH_MIB=64` by default: the size of the
-//! one layer, random so that it does not compress). Under `cargo test --all-targets` this
+//! Run with `cargo bench --bench push` (`BENCH_PUSH_MIB=64,256` by default: the sizes of
+//! the one layer, random so that it does not compress). Under `cargo test --all-targets` this
 //! binary is run without `--bench` and does nothing.
 //!
 //! Measures a cold push (every blob uploaded) and a no-op push (everything present):
@@ -37,27 +37,20 @@ fn main() {
         println!("push bench: skipped (run it with `cargo bench --bench push`)");
         return;
     }
-    let mib: u64 = std::env::var("BENCH_PUSH_MIB")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(64);
+    let sizes: Vec<u64> = std::env::var("BENCH_PUSH_MIB")
+        .unwrap_or_else(|_| "64,256".into())
+        .split(',')
+        .map(|s| {
+            s.trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("BENCH_PUSH_MIB: `{s}` is not a number of MiB"))
+        })
+        .collect();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let status = Command::new(root.join("scripts/ensure-emulator"))
         .status()
         .expect("run scripts/ensure-emulator (installs the emulator into .venv)");
     assert!(status.success(), "installing the emulator failed");
-
-    let dir = tempfile::tempdir().expect("temp dir for the layout");
-    let t = Instant::now();
-    write_layout(dir.path(), mib * MIB);
-    eprintln!(
-        "layout with a {mib} MiB layer written in {:.1} s",
-        t.elapsed().as_secs_f64()
-    );
-    let layout = Arc::new(Layout::open(dir.path()).expect("open the layout"));
-    let image = layout
-        .select(&Platform::linux_arm64())
-        .expect("the arm64 image");
 
     let emulator = Emulator::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -68,50 +61,64 @@ fn main() {
     let aws = rt
         .block_on(Aws::connect(&emulator.sdk_config()))
         .expect("connect to the emulator");
-    let repo = "bench-push";
-    rt.block_on(aws.ecr.create_repository().repository_name(repo).send())
-        .expect("CreateRepository");
 
     let mut runs = Vec::new();
-    for (name, expect_upload) in [("cold", true), ("no-op", false)] {
-        reset_peak_rss();
-        let rss_before = status_kib("VmRSS");
-        let calls_before = aws.calls.snapshot();
+    for mib in sizes {
+        let dir = tempfile::tempdir().expect("temp dir for the layout");
         let t = Instant::now();
-        let report: PushReport = rt
-            .block_on(push_image(&aws.ecr, repo, layout.clone(), &image, "bench"))
-            .unwrap_or_else(|e| panic!("{name} push: {e}"));
-        let seconds = t.elapsed().as_secs_f64();
-        let calls = CallSummary::between(&calls_before, &aws.calls.snapshot());
-        assert_eq!(
-            report.bytes_uploaded > 0,
-            expect_upload,
-            "{name}: {report:?}"
+        write_layout(dir.path(), mib * MIB);
+        eprintln!(
+            "layout with a {mib} MiB layer written in {:.1} s",
+            t.elapsed().as_secs_f64()
         );
-        let peak = status_kib("VmHWM");
-        let r = json!({
-            "push": name,
-            "seconds": round3(seconds),
-            "bytes_uploaded": report.bytes_uploaded,
-            "blobs_total": report.blobs_total,
-            "blobs_uploaded": report.blobs_uploaded,
-            "throughput_mib_s": (report.bytes_uploaded > 0)
-                .then(|| round3(report.bytes_uploaded as f64 / MIB as f64 / seconds)),
-            "ecr_calls": calls.by_operation,
-            "rss_before_mib": rss_before.map(kib_to_mib),
-            "peak_rss_mib": peak.map(kib_to_mib),
-            "peak_rss_growth_mib": peak.zip(rss_before).map(|(p, b)| kib_to_mib(p.saturating_sub(b))),
-            "digest": report.digest,
-        });
-        eprintln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-        runs.push(r);
+        let layout = Arc::new(Layout::open(dir.path()).expect("open the layout"));
+        let image = layout
+            .select(&Platform::linux_arm64())
+            .expect("the arm64 image");
+        // A fresh repository per size: the cold push finds nothing.
+        let repo = format!("bench-push-{mib}");
+        rt.block_on(aws.ecr.create_repository().repository_name(&repo).send())
+            .expect("CreateRepository");
+        for (name, expect_upload) in [("cold", true), ("no-op", false)] {
+            reset_peak_rss();
+            let rss_before = status_kib("VmRSS");
+            let calls_before = aws.calls.snapshot();
+            let t = Instant::now();
+            let report: PushReport = rt
+                .block_on(push_image(&aws.ecr, &repo, layout.clone(), &image, "bench"))
+                .unwrap_or_else(|e| panic!("{name} push: {e}"));
+            let seconds = t.elapsed().as_secs_f64();
+            let calls = CallSummary::between(&calls_before, &aws.calls.snapshot());
+            assert_eq!(
+                report.bytes_uploaded > 0,
+                expect_upload,
+                "{name}: {report:?}"
+            );
+            let peak = status_kib("VmHWM");
+            let r = json!({
+                "layer_mib": mib,
+                "push": name,
+                "seconds": round3(seconds),
+                "bytes_uploaded": report.bytes_uploaded,
+                "blobs_total": report.blobs_total,
+                "blobs_uploaded": report.blobs_uploaded,
+                "throughput_mib_s": (report.bytes_uploaded > 0)
+                    .then(|| round3(report.bytes_uploaded as f64 / MIB as f64 / seconds)),
+                "ecr_calls": calls.by_operation,
+                "rss_before_mib": rss_before.map(kib_to_mib),
+                "peak_rss_mib": peak.map(kib_to_mib),
+                "peak_rss_growth_mib": peak.zip(rss_before).map(|(p, b)| kib_to_mib(p.saturating_sub(b))),
+                "digest": report.digest,
+            });
+            eprintln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+            runs.push(r);
+        }
     }
 
     let result = json!({
         "date": humantime::format_rfc3339_seconds(SystemTime::now()).to_string(),
         "git_commit": git_commit(&root),
         "nproc": std::thread::available_parallelism().map(|n| n.get()).ok(),
-        "layer_mib": mib,
         "part_size_mib": agentcore_controller::oci::push::part_size(None) / MIB,
         "emulator": "moto[server]==5.2.5 via scripts/emulator.py (loopback)",
         "runs": runs,
@@ -264,15 +271,16 @@ fn markdown(r: &Value) -> String {
     );
     let _ = writeln!(
         md,
-        "An OCI layout with one {} MiB random layer (incompressible) and its config, pushed through the ECR API \
-         (parts of {} MiB). Cold: nothing in the repository; no-op: the same push again.\n",
-        r["layer_mib"], r["part_size_mib"]
+        "An OCI layout with one random layer (incompressible) of each size and its config, pushed through the \
+         ECR API (parts of {} MiB) to a fresh repository. Cold: nothing in the repository; no-op: the same push \
+         again.\n",
+        r["part_size_mib"]
     );
     let _ = writeln!(
         md,
-        "| push | wall s | bytes uploaded | blobs uploaded / total | MiB/s | ECR calls | peak RSS MiB (growth during the push) |"
+        "| layer MiB | push | wall s | bytes uploaded | blobs uploaded / total | MiB/s | ECR calls | peak RSS MiB (growth during the push) |"
     );
-    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
     for run in r["runs"].as_array().into_iter().flatten() {
         let calls: Vec<String> = run["ecr_calls"]
             .as_object()
@@ -282,7 +290,8 @@ fn markdown(r: &Value) -> String {
             .collect();
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} / {} | {} | {} | {} ({}) |",
+            "| {} | {} | {} | {} | {} / {} | {} | {} | {} ({}) |",
+            run["layer_mib"],
             run["push"].as_str().unwrap_or(""),
             run["seconds"],
             run["bytes_uploaded"],
@@ -301,9 +310,9 @@ fn markdown(r: &Value) -> String {
     let _ = writeln!(
         md,
         "\nPeak RSS is this benchmark process's (tokio, SDK clients and the push), its high-water mark reset \
-         before each push; the growth stays near a few parts' worth (a part, its base64 form in the JSON request \
-         body, and the SDK's copy of that body) whatever the layer size, because layers are streamed from disk one \
-         part at a time."
+         before each push. The peak is the same for every layer size, because layers are streamed from disk one \
+         part at a time: what a push holds is a part, its base64 form in the JSON request body and the SDK's \
+         copy of that body. Later pushes grow less because the allocator keeps what earlier ones freed."
     );
     md
 }
