@@ -489,3 +489,52 @@ async fn a_moving_tag_that_cannot_move_is_an_error_not_a_silent_success() {
         "{image:#}"
     );
 }
+
+#[test]
+fn the_daemon_builds_from_a_relative_context_and_rebuilds_on_reconcile_after_a_change() {
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    let app = m.path().join("app");
+    write(&app.join("server.py"), "print('daemon v1')\n");
+    let counter = m.path().join("builds.txt");
+    let command = format!(
+        "echo run >> '{}' && python3 '{}' {{context}} {{out}}",
+        counter.display(),
+        oci_pack().display()
+    );
+    m.write(
+        "image.yaml",
+        &repo_and_image(
+            &names,
+            "img",
+            &format!("  build:\n    context: app\n    command: \"{command}\"\n"),
+        ),
+    );
+    let daemon = Daemon::start(m.path(), &["--resync", "1h"], None);
+    let digest = |d: &Daemon| {
+        d.object("Image", "img")
+            .and_then(|o| o["outputs"]["digest"].as_str().map(String::from))
+    };
+    wait_for(
+        std::time::Duration::from_secs(60),
+        "the image to be built and pushed",
+        || daemon.condition("Image", "img", "Ready"),
+    );
+    let first = digest(&daemon).expect("a digest output");
+    assert_eq!(builds(&counter), 1, "{}", daemon.log_text());
+
+    write(&app.join("server.py"), "print('daemon v2')\n");
+    let (code, body) = daemon.post("/reconcile");
+    assert!((200..300).contains(&code), "{code} {body}");
+    wait_for(
+        std::time::Duration::from_secs(60),
+        "a new digest after the context changed",
+        || digest(&daemon).is_some_and(|d| d != first),
+    );
+    assert_eq!(builds(&counter), 2, "{}", daemon.log_text());
+    assert!(
+        daemon.log_text().contains("pushed image"),
+        "the push is logged: {}",
+        daemon.log_text()
+    );
+}
