@@ -172,7 +172,18 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
             .layer_part_blob(Blob::new(bytes))
             .send()
             .await
-            .map_err(aws_err(format!("UploadLayerPart {repo} {digest}")))?;
+            .map_err(|e| {
+                let upload_lost = e.as_service_error().is_some_and(|se| {
+                    se.is_invalid_layer_part_exception() || se.is_upload_not_found_exception()
+                });
+                let err = aws_err(format!("UploadLayerPart {repo} {digest}"))(e);
+                if upload_lost {
+                    // A retried part that had arrived, or an expired upload: start over.
+                    ReconcileError::recoverable(err.reason, err.message)
+                } else {
+                    err
+                }
+            })?;
         sent += len;
         if len < part {
             break;
