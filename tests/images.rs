@@ -492,13 +492,14 @@ async fn a_moving_tag_that_cannot_move_is_an_error_not_a_silent_success() {
 
 #[test]
 fn the_daemon_builds_from_a_relative_context_and_rebuilds_on_reconcile_after_a_change() {
+    // This builder writes {out} as a tar archive (as docker buildx --output type=oci does).
     let m = Manifests::new();
     let names = StackNames::unique();
     let app = m.path().join("app");
     write(&app.join("server.py"), "print('daemon v1')\n");
     let counter = m.path().join("builds.txt");
     let command = format!(
-        "echo run >> '{}' && python3 '{}' {{context}} {{out}}",
+        "echo run >> '{}' && python3 '{}' --format tar {{context}} {{out}}",
         counter.display(),
         oci_pack().display()
     );
