@@ -71,7 +71,7 @@ fn main() {
         results.push(r);
     }
 
-    let doc = json!({
+    let mut doc = json!({
         "machine": {
             "nproc": command_output("nproc", &[]).trim().parse::<u64>().ok(),
             "cpu_model": cpu_model(),
@@ -94,12 +94,33 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("bench"));
     std::fs::create_dir_all(&dir).expect("create bench/");
+    // The push bench (benches/push.rs) keeps its figures in the same files: carry them over.
+    let old_json: Option<Value> = std::fs::read_to_string(dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    if let Some(push) = old_json.as_ref().and_then(|o| o.get("image_push")) {
+        doc["image_push"] = push.clone();
+    }
     let text = serde_json::to_string_pretty(&doc).expect("results serialise as JSON");
     std::fs::write(dir.join("results.json"), text + "\n").expect("write bench/results.json");
-    let md = markdown(&doc);
+    let mut md = markdown(&doc);
+    let old_md = std::fs::read_to_string(dir.join("RESULTS.md")).unwrap_or_default();
+    if let (Some(s), Some(e)) = (
+        old_md.find(PUSH_SECTION_START),
+        old_md.find(PUSH_SECTION_END),
+    ) && e > s
+    {
+        md.push('\n');
+        md.push_str(&old_md[s..e + PUSH_SECTION_END.len()]);
+        md.push('\n');
+    }
     std::fs::write(dir.join("RESULTS.md"), &md).expect("write bench/RESULTS.md");
     println!("{md}");
 }
+
+/// The push bench's section of RESULTS.md (see benches/push.rs).
+const PUSH_SECTION_START: &str = "<!-- image-push:start -->";
+const PUSH_SECTION_END: &str = "<!-- image-push:end -->";
 
 // ---------------------------------------------------------------------------------------
 // One size

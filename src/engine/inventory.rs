@@ -4,6 +4,7 @@
 //! crash between the two never orphans a resource.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -14,8 +15,11 @@ use crate::kinds::{DeletionPolicy, ObjectKey, ObjectMeta, Outputs};
 
 /// What the controller remembers of one managed object: enough to delete it after its
 /// manifest is gone (spec, policy, and the outputs its own teardown resolves from).
+/// Stored with the manifest's directory (which `ObjectMeta` never serialises), so that
+/// relative paths in a pruned object's spec still resolve and a re-read entry compares
+/// equal to the one written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(from = "StoredEntry", into = "StoredEntry")]
 pub struct InventoryEntry {
     pub key: ObjectKey,
     pub meta: ObjectMeta,
@@ -23,8 +27,51 @@ pub struct InventoryEntry {
     pub deletion_policy: DeletionPolicy,
     pub hash: String,
     /// Outputs of the object's dependencies when it was last reconciled, by `Kind/name`.
-    #[serde(default)]
     pub dep_outputs: BTreeMap<String, Outputs>,
+}
+
+/// The stored form of an [`InventoryEntry`].
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredEntry {
+    key: ObjectKey,
+    meta: ObjectMeta,
+    spec: serde_json::Value,
+    deletion_policy: DeletionPolicy,
+    hash: String,
+    #[serde(default)]
+    dep_outputs: BTreeMap<String, Outputs>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_dir: Option<PathBuf>,
+}
+
+impl From<StoredEntry> for InventoryEntry {
+    fn from(s: StoredEntry) -> Self {
+        let mut meta = s.meta;
+        meta.base_dir = s.base_dir;
+        Self {
+            key: s.key,
+            meta,
+            spec: s.spec,
+            deletion_policy: s.deletion_policy,
+            hash: s.hash,
+            dep_outputs: s.dep_outputs,
+        }
+    }
+}
+
+impl From<InventoryEntry> for StoredEntry {
+    fn from(e: InventoryEntry) -> Self {
+        Self {
+            base_dir: e.meta.base_dir.clone(),
+            key: e.key,
+            meta: e.meta,
+            spec: e.spec,
+            deletion_policy: e.deletion_policy,
+            hash: e.hash,
+            dep_outputs: e.dep_outputs,
+        }
+    }
 }
 
 #[async_trait]
@@ -62,5 +109,34 @@ impl Inventory for MemoryInventory {
             m.remove(key);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_manifest_directory_survives_a_round_trip() {
+        let entry = InventoryEntry {
+            key: ObjectKey::new("Image", "img"),
+            meta: ObjectMeta {
+                name: "img".into(),
+                base_dir: Some(PathBuf::from("/srv/manifests")),
+                ..Default::default()
+            },
+            spec: serde_json::json!({"repositoryRef": "r"}),
+            deletion_policy: DeletionPolicy::Retain,
+            hash: "h".into(),
+            dep_outputs: BTreeMap::new(),
+        };
+        let text = serde_json::to_string(&entry).expect("serialises");
+        assert!(text.contains("\"baseDir\":\"/srv/manifests\""), "{text}");
+        let back: InventoryEntry = serde_json::from_str(&text).expect("parses");
+        assert_eq!(back, entry);
+        // Entries written before the field existed still read.
+        let old = text.replace(",\"baseDir\":\"/srv/manifests\"", "");
+        let back: InventoryEntry = serde_json::from_str(&old).expect("parses");
+        assert_eq!(back.meta.base_dir, None);
     }
 }

@@ -1,19 +1,65 @@
-//! `Image`: a tagged image in an ECR repository, tracked rather than managed. The
-//! controller never pushes or deletes images; it waits until the tag exists and reports
-//! its digest, so that dependents (the runtime) follow the tag when it moves.
+//! `Image`: the container image in an ECR repository that dependents (the runtime) run,
+//! pinned by digest. Three sources:
+//!
+//! - a tag, tracked (the default): the controller waits until the tag exists and follows
+//!   it when it moves; it never pushes.
+//! - `build`: a context directory and a builder command that writes an OCI image layout.
+//!   The controller hashes the context (honouring `.dockerignore`) and the command; only
+//!   when ECR has no image for that hash does it build and push, so an unchanged context
+//!   never rebuilds.
+//! - `ociLayout`: an OCI image layout (directory or tar archive) pushed as is.
+//!
+//! Built and pushed images get an immutable tag from their content (`build-<hash>`,
+//! `oci-<manifest hash>`), and optionally a moving tag such as `latest`.
+//!
+//! ```yaml
+//! kind: Image
+//! metadata: { name: mcp-server-latest }
+//! spec:
+//!   repositoryRef: mcp-server
+//!   build:
+//!     context: ../mcp-server          # relative to this manifest's directory
+//!     command: docker buildx build --platform linux/arm64 --output type=oci,dest={out} {context}
+//!     timeout: 20m                    # default 30m
+//!   movingTag: latest
+//! ```
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_sdk_ecr::types::ImageIdentifier;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 
 use super::{Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference};
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result};
 use crate::manifest::de::FieldProblem;
+use crate::oci::build::{OUT, run_builder};
+use crate::oci::context::{ContextHash, build_id, hash_context};
+use crate::oci::layout::{Layout, Platform, SelectedImage};
+use crate::oci::push::{push_image, put_manifest, retag, tag_digest};
 
-fn default_tag() -> String {
-    "latest".to_string()
+const DEFAULT_TAG: &str = "latest";
+const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+const BUILD_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=24 * 3600;
+/// Prefixes of the content tags; a moving tag may not use them.
+const BUILD_TAG_PREFIX: &str = "build-";
+const LAYOUT_TAG_PREFIX: &str = "oci-";
+/// Hex digits of the content hash in a content tag (80 bits).
+const TAG_HEX: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildSpec {
+    /// The build context directory; relative to the manifest's directory.
+    pub context: String,
+    /// Shell command that writes an OCI image layout (directory or tar) to `{out}`;
+    /// `{context}` is the context directory.
+    pub command: String,
+    /// How long the builder may run (default 30m).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,10 +67,36 @@ fn default_tag() -> String {
 pub struct ImageSpec {
     /// metadata.name of the Repository that holds the image.
     pub repository_ref: String,
-    /// The image tag (1-128 characters of a-z A-Z 0-9 _ . -, not starting with . or -).
-    /// Default `latest`.
-    #[serde(default = "default_tag")]
-    pub tag: String,
+    /// Without a build or ociLayout: the tag to track (1-128 characters of
+    /// a-z A-Z 0-9 _ . -, not starting with . or -). Default `latest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Build the image from a context directory and push it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSpec>,
+    /// Push the image in this OCI image layout (directory or tar archive); relative to the
+    /// manifest's directory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oci_layout: Option<String>,
+    /// With build or ociLayout: a tag (e.g. `latest`) also pointed at the pushed image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moving_tag: Option<String>,
+}
+
+/// Where the image comes from, with paths resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    Track {
+        tag: String,
+    },
+    Build {
+        context: PathBuf,
+        command: String,
+        timeout: Duration,
+    },
+    Layout {
+        path: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,12 +104,19 @@ pub struct DesiredImage {
     /// The repository's name in ECR.
     pub repository: String,
     pub repository_uri: String,
-    pub tag: String,
+    pub source: ImageSource,
+    /// Also point this tag at the image (build and ociLayout only).
+    pub moving_tag: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedImage {
+    /// As ECR reports it.
     pub digest: String,
+    /// The tracked tag, or the content tag.
+    pub tag: String,
+    /// Where the moving tag points now (None: nowhere).
+    pub moving_tag_digest: Option<String>,
 }
 
 /// Image tags as Docker and ECR accept them: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
@@ -49,8 +128,121 @@ pub fn is_image_tag(tag: &str) -> bool {
         && chars.all(|c| word(c) || c == '.' || c == '-')
 }
 
+/// The immutable tag of a build, from its identity (context hash and command).
+pub fn build_tag(build_id_hex: &str) -> String {
+    format!(
+        "{BUILD_TAG_PREFIX}{}",
+        &build_id_hex[..TAG_HEX.min(build_id_hex.len())]
+    )
+}
+
+/// The immutable tag of an image pushed from a layout, from its manifest digest.
+pub fn layout_tag(manifest_digest: &str) -> String {
+    let hex = manifest_digest
+        .strip_prefix("sha256:")
+        .unwrap_or(manifest_digest);
+    format!("{LAYOUT_TAG_PREFIX}{}", &hex[..TAG_HEX.min(hex.len())])
+}
+
+fn parse_timeout(text: Option<&str>) -> std::result::Result<Duration, String> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_BUILD_TIMEOUT);
+    };
+    match humantime::parse_duration(text) {
+        Ok(d) if BUILD_TIMEOUT_RANGE.contains(&d.as_secs()) => Ok(d),
+        _ => Err(format!(
+            "`{text}` is not a duration between 1s and 24h (e.g. 90s, 20m, 1h)"
+        )),
+    }
+}
+
+fn tag_problem(tag: &str) -> String {
+    format!(
+        "`{tag}` is not a valid image tag: 1-128 characters of a-z A-Z 0-9 _ . -, not starting with . or -"
+    )
+}
+
+async fn hash(context: PathBuf) -> std::io::Result<ContextHash> {
+    tokio::task::spawn_blocking(move || hash_context(&context))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
+async fn select(path: PathBuf) -> Result<(Layout, SelectedImage)> {
+    tokio::task::spawn_blocking(move || {
+        let layout = Layout::open(&path)?;
+        let image = layout.select(&Platform::linux_arm64())?;
+        Ok((layout, image))
+    })
+    .await
+    .map_err(|e| ReconcileError::recoverable("ImageLayoutUnreadable", e.to_string()))?
+}
+
+fn context_error(context: &Path, e: std::io::Error) -> ReconcileError {
+    if matches!(
+        e.kind(),
+        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+    ) {
+        ReconcileError::terminal(
+            "ContextNotFound",
+            format!(
+                "build context {} is not a directory; spec.build.context is relative to the manifest's directory",
+                context.display()
+            ),
+        )
+    } else {
+        ReconcileError::recoverable(
+            "ContextUnreadable",
+            format!("build context {}: {e}", context.display()),
+        )
+    }
+}
+
 pub struct Image {
     ctx: Arc<Ctx>,
+}
+
+impl Image {
+    /// Push `image` under `tag`, and the moving tag; logs what the push did.
+    async fn push(
+        &self,
+        d: &DesiredImage,
+        layout: Layout,
+        image: &SelectedImage,
+        tag: &str,
+    ) -> Result<()> {
+        let ecr = &self.ctx.aws.ecr;
+        let report = push_image(ecr, &d.repository, Arc::new(layout), image, tag).await?;
+        tracing::info!(
+            repository = %d.repository,
+            tag,
+            digest = %report.digest,
+            blobs_total = report.blobs_total,
+            blobs_uploaded = report.blobs_uploaded,
+            bytes_uploaded = report.bytes_uploaded,
+            "pushed image"
+        );
+        if let Some(moving) = &d.moving_tag {
+            let now = put_manifest(
+                ecr,
+                &d.repository,
+                &image.manifest,
+                &image.media_type,
+                moving,
+            )
+            .await?;
+            if now != report.digest {
+                return Err(ReconcileError::terminal(
+                    "TagNotMoved",
+                    format!(
+                        "{}:{moving} still points at {now}, not {}; is the tag immutable in this repository?",
+                        d.repository, report.digest
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -74,76 +266,177 @@ impl Kind for Image {
     }
 
     fn validate(_name: &str, spec: &ImageSpec, problems: &mut Vec<FieldProblem>) {
+        let mut problem = |path: &str, message: String| {
+            problems.push(FieldProblem::new(path, message));
+        };
         if spec.repository_ref.is_empty() {
-            problems.push(FieldProblem::new(
+            problem(
                 "spec.repositoryRef",
-                "name the Repository that holds the image (its metadata.name)",
-            ));
+                "name the Repository that holds the image (its metadata.name)".into(),
+            );
         }
-        if !is_image_tag(&spec.tag) {
-            problems.push(FieldProblem::new(
-                "spec.tag",
-                format!(
-                    "`{}` is not a valid image tag: 1-128 characters of a-z A-Z 0-9 _ . -, not starting with . or -",
-                    spec.tag
-                ),
-            ));
+        let pushes = spec.build.is_some() || spec.oci_layout.is_some();
+        if spec.build.is_some() && spec.oci_layout.is_some() {
+            problem(
+                "spec.ociLayout",
+                "set at most one of build and ociLayout".into(),
+            );
+        }
+        if let Some(tag) = &spec.tag {
+            if pushes {
+                problem(
+                    "spec.tag",
+                    "tag names a tag to track; a built or pushed image is tagged from its content \
+                     (use movingTag to also point a tag such as latest at it)"
+                        .into(),
+                );
+            } else if !is_image_tag(tag) {
+                problem("spec.tag", tag_problem(tag));
+            }
+        }
+        if let Some(tag) = &spec.moving_tag {
+            if !pushes {
+                problem(
+                    "spec.movingTag",
+                    "movingTag needs build or ociLayout; to follow a tag pushed by someone else, use tag"
+                        .into(),
+                );
+            } else if !is_image_tag(tag) {
+                problem("spec.movingTag", tag_problem(tag));
+            } else if tag.starts_with(BUILD_TAG_PREFIX) || tag.starts_with(LAYOUT_TAG_PREFIX) {
+                problem(
+                    "spec.movingTag",
+                    format!(
+                        "`{tag}`: tags starting with {BUILD_TAG_PREFIX} or {LAYOUT_TAG_PREFIX} are the controller's content tags"
+                    ),
+                );
+            }
+        }
+        if let Some(b) = &spec.build {
+            if b.context.trim().is_empty() {
+                problem(
+                    "spec.build.context",
+                    "name the build context directory (relative to this manifest's directory)"
+                        .into(),
+                );
+            }
+            if b.command.trim().is_empty() {
+                problem(
+                    "spec.build.command",
+                    "the builder command is empty; e.g. docker buildx build --platform linux/arm64 \
+                     --output type=oci,dest={out} {context}"
+                        .into(),
+                );
+            } else if !b.command.contains(OUT) {
+                problem(
+                    "spec.build.command",
+                    "the command must write the OCI image layout to {out} (e.g. --output type=oci,dest={out})"
+                        .into(),
+                );
+            }
+            if let Err(e) = parse_timeout(b.timeout.as_deref()) {
+                problem("spec.build.timeout", e);
+            }
+        }
+        if spec
+            .oci_layout
+            .as_ref()
+            .is_some_and(|p| p.trim().is_empty())
+        {
+            problem(
+                "spec.ociLayout",
+                "name the OCI image layout (directory or tar archive)".into(),
+            );
         }
     }
 
     fn resolve(
         &self,
-        _meta: &ObjectMeta,
+        meta: &ObjectMeta,
         spec: &ImageSpec,
         deps: &Deps<'_>,
     ) -> Result<DesiredImage> {
+        let source = match (&spec.build, &spec.oci_layout) {
+            (Some(b), _) => ImageSource::Build {
+                context: meta.resolve_path(&b.context),
+                command: b.command.clone(),
+                timeout: parse_timeout(b.timeout.as_deref())
+                    .map_err(|e| ReconcileError::terminal("InvalidSpec", e))?,
+            },
+            (None, Some(path)) => ImageSource::Layout {
+                path: meta.resolve_path(path),
+            },
+            (None, None) => ImageSource::Track {
+                tag: spec.tag.clone().unwrap_or_else(|| DEFAULT_TAG.to_string()),
+            },
+        };
         Ok(DesiredImage {
             repository: deps.get("Repository", &spec.repository_ref, "name")?,
             repository_uri: deps.get("Repository", &spec.repository_ref, "repositoryUri")?,
-            tag: spec.tag.clone(),
+            source,
+            moving_tag: spec.moving_tag.clone(),
         })
     }
 
     async fn observe(&self, d: &DesiredImage) -> Result<Option<Observed<ObservedImage>>> {
-        let (repo, tag) = (&d.repository, &d.tag);
-        let described = match self
-            .ctx
-            .aws
-            .ecr
-            .describe_images()
-            .repository_name(repo)
-            .image_ids(ImageIdentifier::builder().image_tag(tag).build())
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error().is_some_and(|se| {
-                    se.is_image_not_found_exception() || se.is_repository_not_found_exception()
-                }) =>
-            {
-                return Ok(None);
+        let tag = match &d.source {
+            ImageSource::Track { tag } => tag.clone(),
+            ImageSource::Build {
+                context, command, ..
+            } => match hash(context.clone()).await {
+                Ok(h) => build_tag(&build_id(&h, command)),
+                // Nothing to look for: create says why.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(context_error(context, e)),
+            },
+            ImageSource::Layout { path } => {
+                if !path.exists() {
+                    return Ok(None);
+                }
+                let (_, image) = select(path.clone()).await?;
+                layout_tag(&image.digest)
             }
-            Err(e) => return Err(aws_err(format!("DescribeImages {repo}:{tag}"))(e)),
         };
-        let digest = described
-            .image_details()
-            .iter()
-            .find(|i| i.image_tags().iter().any(|t| t == tag))
-            .or_else(|| described.image_details().first())
-            .and_then(|i| i.image_digest());
-        // Images carry no tags: the controller only reads them, so they count as ours.
-        Ok(digest.map(|digest| Observed {
+        let ecr = &self.ctx.aws.ecr;
+        let Some(digest) = tag_digest(ecr, &d.repository, &tag).await? else {
+            return Ok(None);
+        };
+        let moving_tag_digest = match &d.moving_tag {
+            Some(m) => tag_digest(ecr, &d.repository, m).await?,
+            None => None,
+        };
+        // Images carry no resource tags: they count as ours.
+        Ok(Some(Observed {
             owned: true,
             resource: ObservedImage {
-                digest: digest.to_string(),
+                digest,
+                tag,
+                moving_tag_digest,
             },
         }))
     }
 
-    fn diff(_d: &DesiredImage, _o: &ObservedImage) -> Vec<Change> {
-        // Nothing to converge: the digest is an output, so a moved tag changes the outputs.
-        Vec::new()
+    fn diff(d: &DesiredImage, o: &ObservedImage) -> Vec<Change> {
+        // The digest is an output: a moved tracked tag changes the outputs, not the image.
+        match &d.moving_tag {
+            Some(m) if o.moving_tag_digest.as_deref() != Some(o.digest.as_str()) => {
+                vec![Change::new(
+                    "spec.movingTag",
+                    o.moving_tag_digest
+                        .as_ref()
+                        .map(|old| json!(format!("{m} -> {old}"))),
+                    Some(json!(format!("{m} -> {}", o.digest))),
+                )]
+            }
+            _ => Vec::new(),
+        }
     }
 
     fn outputs(d: &DesiredImage, o: &ObservedImage) -> Outputs {
@@ -153,28 +446,76 @@ impl Kind for Image {
                 "imageUri".to_string(),
                 format!("{}@{}", d.repository_uri, o.digest),
             ),
-            ("tag".to_string(), d.tag.clone()),
+            ("tag".to_string(), o.tag.clone()),
         ])
     }
 
     async fn create(&self, d: &DesiredImage) -> Result<()> {
-        Err(ReconcileError::waiting(
-            "ImageNotFound",
-            format!("image {}:{} not found", d.repository, d.tag),
-        ))
+        match &d.source {
+            ImageSource::Track { tag } => Err(ReconcileError::waiting(
+                "ImageNotFound",
+                format!("image {}:{tag} not found", d.repository),
+            )),
+            ImageSource::Build {
+                context,
+                command,
+                timeout,
+            } => {
+                let before = hash(context.clone())
+                    .await
+                    .map_err(|e| context_error(context, e))?;
+                let tag = build_tag(&build_id(&before, command));
+                tracing::info!(context = %context.display(), tag, "building image");
+                let built = run_builder(command, context, *timeout).await?;
+                let after = hash(context.clone())
+                    .await
+                    .map_err(|e| context_error(context, e))?;
+                if after != before {
+                    return Err(ReconcileError::recoverable(
+                        "ContextChanged",
+                        format!(
+                            "build context {} changed during build; building again",
+                            context.display()
+                        ),
+                    ));
+                }
+                let (layout, image) = select(built.out.clone()).await?;
+                self.push(d, layout, &image, &tag).await
+                // `built` (the build directory) is removed here.
+            }
+            ImageSource::Layout { path } => {
+                if !path.exists() {
+                    return Err(ReconcileError::waiting(
+                        "LayoutNotFound",
+                        format!(
+                            "OCI image layout {} not found; spec.ociLayout is relative to the manifest's directory",
+                            path.display()
+                        ),
+                    ));
+                }
+                let (layout, image) = select(path.clone()).await?;
+                let tag = layout_tag(&image.digest);
+                self.push(d, layout, &image, &tag).await
+            }
+        }
     }
 
     async fn update(
         &self,
-        _d: &DesiredImage,
-        _o: &Observed<ObservedImage>,
+        d: &DesiredImage,
+        o: &Observed<ObservedImage>,
         _changes: &[Change],
     ) -> Result<()> {
+        if let Some(moving) = &d.moving_tag
+            && o.resource.moving_tag_digest.as_deref() != Some(o.resource.digest.as_str())
+        {
+            retag(&self.ctx.aws.ecr, &d.repository, &o.resource.digest, moving).await?;
+        }
         Ok(())
     }
 
     async fn delete(&self, _d: &DesiredImage, _o: &ObservedImage) -> Result<()> {
-        // Images are never deleted by the controller.
+        // Images are never deleted by the controller (a repository's lifecycle rule is).
         Ok(())
     }
 }
@@ -208,33 +549,99 @@ mod tests {
     }
 
     #[test]
+    fn content_tags() {
+        let id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        assert_eq!(build_tag(id), "build-0123456789abcdef0123");
+        assert_eq!(
+            layout_tag(&format!("sha256:{id}")),
+            "oci-0123456789abcdef0123"
+        );
+        for t in [build_tag(id), layout_tag(id)] {
+            assert!(is_image_tag(&t), "{t}");
+        }
+    }
+
+    fn parse(yaml: &str) -> ImageSpec {
+        let docs = crate::manifest::yaml::parse_documents(yaml).expect("yaml");
+        crate::manifest::de::from_node(&docs[0], "spec").expect("spec")
+    }
+
+    #[test]
     fn validation_table() {
-        let cases = [
-            ("mcp-server", "latest", 0),
-            ("", "latest", 1),
-            ("r", "bad tag", 1),
-            ("", ".", 2),
+        let build = "repositoryRef: r\nbuild:\n  context: ./app\n  command: make {context} {out}\n";
+        let cases: Vec<(String, Vec<&str>)> = vec![
+            ("repositoryRef: mcp-server\n".into(), vec![]),
+            ("repositoryRef: r\ntag: v1\n".into(), vec![]),
+            ("repositoryRef: ''\n".into(), vec!["spec.repositoryRef"]),
+            ("repositoryRef: r\ntag: bad tag\n".into(), vec!["spec.tag"]),
+            (
+                "repositoryRef: ''\ntag: '.'\n".into(),
+                vec!["spec.repositoryRef", "spec.tag"],
+            ),
+            (build.into(), vec![]),
+            (format!("{build}movingTag: latest\n"), vec![]),
+            (format!("{build}  timeout: 20m\n"), vec![]),
+            (
+                format!("{build}  timeout: soon\n"),
+                vec!["spec.build.timeout"],
+            ),
+            (
+                format!("{build}  timeout: 2d\n"),
+                vec!["spec.build.timeout"],
+            ),
+            (format!("{build}tag: latest\n"), vec!["spec.tag"]),
+            (
+                format!("{build}movingTag: 'no good'\n"),
+                vec!["spec.movingTag"],
+            ),
+            (
+                format!("{build}movingTag: build-1\n"),
+                vec!["spec.movingTag"],
+            ),
+            (format!("{build}ociLayout: x.tar\n"), vec!["spec.ociLayout"]),
+            (
+                "repositoryRef: r\nbuild: { context: '', command: '  ' }\n".into(),
+                vec!["spec.build.context", "spec.build.command"],
+            ),
+            (
+                "repositoryRef: r\nbuild: { context: ., command: docker build . }\n".into(),
+                vec!["spec.build.command"],
+            ),
+            (
+                "repositoryRef: r\nociLayout: image.tar\nmovingTag: latest\n".into(),
+                vec![],
+            ),
+            (
+                "repositoryRef: r\nociLayout: ''\n".into(),
+                vec!["spec.ociLayout"],
+            ),
+            (
+                "repositoryRef: r\nmovingTag: latest\n".into(),
+                vec!["spec.movingTag"],
+            ),
         ];
-        for (repo, tag, count) in cases {
-            let spec = ImageSpec {
-                repository_ref: repo.into(),
-                tag: tag.into(),
-            };
+        for (yaml, want) in cases {
             let mut problems = Vec::new();
-            Image::validate("img", &spec, &mut problems);
-            assert_eq!(problems.len(), count, "{repo} {tag}: {problems:?}");
+            Image::validate("img", &parse(&yaml), &mut problems);
+            let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+            assert_eq!(paths, want, "{yaml}: {problems:?}");
         }
     }
 
     #[test]
-    fn diff_is_empty_and_outputs_follow_the_digest() {
+    fn diff_and_outputs() {
         let d = DesiredImage {
             repository: "mcp-server".into(),
             repository_uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp-server".into(),
-            tag: "latest".into(),
+            source: ImageSource::Track {
+                tag: "latest".into(),
+            },
+            moving_tag: None,
         };
         let o = ObservedImage {
             digest: "sha256:abc".into(),
+            tag: "latest".into(),
+            moving_tag_digest: None,
         };
         assert_eq!(Image::diff(&d, &o), vec![]);
         let out = Image::outputs(&d, &o);
@@ -244,6 +651,40 @@ mod tests {
             "123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp-server@sha256:abc"
         );
         assert_eq!(out["tag"], "latest");
+
+        // A moving tag that points elsewhere (or nowhere) is drift.
+        let d = DesiredImage {
+            moving_tag: Some("latest".into()),
+            ..d
+        };
+        let cases = [
+            (Some("sha256:abc"), vec![]),
+            (
+                Some("sha256:old"),
+                vec![Change::new(
+                    "spec.movingTag",
+                    Some(json!("latest -> sha256:old")),
+                    Some(json!("latest -> sha256:abc")),
+                )],
+            ),
+            (
+                None,
+                vec![Change::new(
+                    "spec.movingTag",
+                    None,
+                    Some(json!("latest -> sha256:abc")),
+                )],
+            ),
+        ];
+        for (moving, want) in cases {
+            let o = ObservedImage {
+                digest: "sha256:abc".into(),
+                tag: "build-0123".into(),
+                moving_tag_digest: moving.map(String::from),
+            };
+            assert_eq!(Image::diff(&d, &o), want, "{moving:?}");
+            assert_eq!(Image::outputs(&d, &o)["tag"], "build-0123");
+        }
     }
 
     fn ctx() -> Arc<Ctx> {
@@ -267,11 +708,20 @@ mod tests {
         })
     }
 
+    fn repo_outputs() -> BTreeMap<ObjectKey, Outputs> {
+        BTreeMap::from([(
+            ObjectKey::new("Repository", "repo"),
+            Outputs::from([
+                ("name".to_string(), "mcp-server".to_string()),
+                ("repositoryUri".to_string(), "u/mcp-server".to_string()),
+            ]),
+        )])
+    }
+
     #[test]
     fn references_defaults_and_resolve() {
-        let docs = crate::manifest::yaml::parse_documents("repositoryRef: repo\n").expect("yaml");
-        let spec: ImageSpec = crate::manifest::de::from_node(&docs[0], "spec").expect("spec");
-        assert_eq!(spec.tag, "latest");
+        let spec = parse("repositoryRef: repo\n");
+        assert_eq!(spec.tag, None);
         assert_eq!(
             Image::references(&spec),
             vec![Reference::new("spec.repositoryRef", "Repository", "repo")]
@@ -299,14 +749,7 @@ mod tests {
                 .expect_err("waits");
             assert_eq!(err.severity, crate::error::Severity::Waiting);
         }
-        let uri = "123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp-server";
-        outputs.insert(
-            key,
-            Outputs::from([
-                ("name".to_string(), "mcp-server".to_string()),
-                ("repositoryUri".to_string(), uri.to_string()),
-            ]),
-        );
+        let outputs = repo_outputs();
         let d = kind
             .resolve(&meta, &spec, &Deps::new(&outputs))
             .expect("resolves");
@@ -314,19 +757,65 @@ mod tests {
             d,
             DesiredImage {
                 repository: "mcp-server".into(),
-                repository_uri: uri.into(),
-                tag: "latest".into(),
+                repository_uri: "u/mcp-server".into(),
+                source: ImageSource::Track {
+                    tag: "latest".into()
+                },
+                moving_tag: None,
             }
         );
     }
 
+    #[test]
+    fn paths_resolve_against_the_manifest_directory() {
+        let kind = Image::new(ctx());
+        let outputs = repo_outputs();
+        let deps = Deps::new(&outputs);
+        let meta = ObjectMeta {
+            name: "img".into(),
+            base_dir: Some(PathBuf::from("/srv/stack/manifests")),
+            ..Default::default()
+        };
+        let cases = [
+            (
+                "repositoryRef: repo\nbuild: { context: ../server, command: 'b {out}', timeout: 90s }\nmovingTag: latest\n",
+                ImageSource::Build {
+                    context: PathBuf::from("/srv/stack/manifests/../server"),
+                    command: "b {out}".into(),
+                    timeout: Duration::from_secs(90),
+                },
+            ),
+            (
+                "repositoryRef: repo\nbuild: { context: /abs/ctx, command: 'b {out}' }\n",
+                ImageSource::Build {
+                    context: PathBuf::from("/abs/ctx"),
+                    command: "b {out}".into(),
+                    timeout: DEFAULT_BUILD_TIMEOUT,
+                },
+            ),
+            (
+                "repositoryRef: repo\nociLayout: out/image.tar\n",
+                ImageSource::Layout {
+                    path: PathBuf::from("/srv/stack/manifests/out/image.tar"),
+                },
+            ),
+        ];
+        for (yaml, want) in cases {
+            let d = kind.resolve(&meta, &parse(yaml), &deps).expect("resolves");
+            assert_eq!(d.source, want, "{yaml}");
+        }
+    }
+
     #[tokio::test]
-    async fn create_waits_for_the_image() {
+    async fn tracking_create_waits_and_delete_keeps_the_image() {
         let kind = Image::new(ctx());
         let d = DesiredImage {
             repository: "mcp-server".into(),
             repository_uri: "u".into(),
-            tag: "latest".into(),
+            source: ImageSource::Track {
+                tag: "latest".into(),
+            },
+            moving_tag: None,
         };
         let err = kind.create(&d).await.expect_err("never creates");
         assert_eq!(
@@ -335,7 +824,22 @@ mod tests {
         );
         let o = ObservedImage {
             digest: "sha256:x".into(),
+            tag: "latest".into(),
+            moving_tag_digest: None,
         };
         assert_eq!(kind.delete(&d, &o).await, Ok(()));
+        // A build whose context is missing says so, before any AWS call.
+        let d = DesiredImage {
+            source: ImageSource::Build {
+                context: PathBuf::from("/nonexistent/context"),
+                command: "b {out}".into(),
+                timeout: Duration::from_secs(5),
+            },
+            ..d
+        };
+        assert_eq!(kind.observe(&d).await.map(|o| o.is_none()), Ok(true));
+        let err = kind.create(&d).await.expect_err("no context");
+        assert_eq!(err.reason, "ContextNotFound");
+        assert!(err.is_terminal());
     }
 }

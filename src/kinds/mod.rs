@@ -88,6 +88,10 @@ pub struct ObjectMeta {
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub annotations: BTreeMap<String, String>,
+    /// The directory of the manifest file that defines the object, set by the loader
+    /// (never written in a manifest). Relative paths in a spec resolve against it.
+    #[serde(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
 }
 
 impl ObjectMeta {
@@ -95,6 +99,14 @@ impl ObjectMeta {
         self.annotations
             .get(ANNOTATION_ADOPT)
             .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// `path` as written in a spec, resolved against the manifest's directory.
+    pub fn resolve_path(&self, path: &str) -> std::path::PathBuf {
+        match &self.base_dir {
+            Some(base) => base.join(path),
+            None => std::path::PathBuf::from(path),
+        }
     }
 }
 

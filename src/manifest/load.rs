@@ -304,7 +304,10 @@ fn load_document(
     };
     let meta = match doc.get("metadata") {
         Some(node) => match from_node::<ObjectMeta>(node, "metadata") {
-            Ok(meta) => Some(meta),
+            Ok(mut meta) => {
+                meta.base_dir = Some(manifest_dir(file));
+                Some(meta)
+            }
             Err(ps) => {
                 problems.extend(ps.into_iter().map(|p| located(file, doc, &key, p)));
                 None
@@ -451,12 +454,27 @@ fn check_meta(meta: &ObjectMeta) -> Vec<FieldProblem> {
     problems
 }
 
-/// Hash of what the controller acts on; labels are included so that a relabel is seen.
+/// The directory relative paths in `file`'s specs resolve against, made absolute so that
+/// it means the same wherever it is used later.
+fn manifest_dir(file: &Path) -> PathBuf {
+    let dir = match file.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
+}
+
+/// Hash of what the controller acts on; labels are included so that a relabel is seen,
+/// and the manifest's directory, which relative paths in the spec resolve against.
 pub fn content_hash(meta: &ObjectMeta, spec: &serde_json::Value) -> String {
     let mut h = Sha256::new();
     h.update(serde_json::to_vec(meta).unwrap_or_default());
     h.update(b"\0");
     h.update(serde_json::to_vec(spec).unwrap_or_default());
+    if let Some(dir) = &meta.base_dir {
+        h.update(b"\0");
+        h.update(dir.as_os_str().as_encoded_bytes());
+    }
     hex::encode(h.finalize())
 }
 
