@@ -23,6 +23,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use agentcore_controller::aws::{Access, Aws, access_of};
+
+#[path = "../tests/support/guide.rs"]
+mod guide;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
 
@@ -413,7 +416,8 @@ impl Copy {
         for path in entries {
             let text = std::fs::read_to_string(&path).expect("read a manifest");
             let name = path.file_name().expect("manifest file name");
-            std::fs::write(dst.join(name), self.substitute(&text)).expect("write a manifest");
+            let text = guide::track_latest(&self.substitute(&text));
+            std::fs::write(dst.join(name), text).expect("write a manifest");
         }
     }
 }

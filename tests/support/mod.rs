@@ -14,6 +14,7 @@ use agentcore_controller::aws::Aws;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod fault_proxy;
+pub mod guide;
 
 pub const REGION: &str = "us-east-1";
 
@@ -208,7 +209,7 @@ impl StackNames {
         entries.sort();
         for path in entries {
             let text = std::fs::read_to_string(&path).expect("read manifest");
-            let text = self.substitute(&text);
+            let text = guide::track_latest(&self.substitute(&text));
             let name = path
                 .file_name()
                 .expect("file name")
