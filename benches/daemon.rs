@@ -17,7 +17,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
@@ -26,10 +25,11 @@ use agentcore_controller::aws::{Access, Aws, access_of};
 
 #[path = "../tests/support/guide.rs"]
 mod guide;
-use aws_config::{BehaviorVersion, Region, SdkConfig};
-use serde_json::{Value, json};
+mod support;
 
-const REGION: &str = "us-east-1";
+use serde_json::{Value, json};
+use support::{Emulator, REGION, ensure_emulator, free_port, repo_root, wait_for};
+
 const RESYNC: Duration = Duration::from_secs(10);
 /// Steady-state window: two resync periods (at least one, as asked; two average out jitter).
 const WINDOW: Duration = Duration::from_secs(20);
@@ -60,10 +60,7 @@ fn main() {
             .unwrap_or(1800),
     );
     let root = repo_root();
-    let status = Command::new(root.join("scripts/ensure-emulator"))
-        .status()
-        .expect("run scripts/ensure-emulator (installs the emulator into .venv)");
-    assert!(status.success(), "installing the emulator failed");
+    ensure_emulator();
     let clk_tck = clock_ticks();
 
     let mut results = Vec::new();
@@ -129,7 +126,7 @@ const PUSH_SECTION_END: &str = "<!-- image-push:end -->";
 // One size
 
 fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64) -> Value {
-    let emulator = Emulator::start();
+    let emulator = Emulator::start("bench-emulator");
     let manifests = tempfile::tempdir().expect("temp dir for manifests");
     let copies: Vec<Copy> = (0..n).map(Copy::new).collect();
     for c in &copies {
@@ -332,8 +329,8 @@ fn resources(daemon: &Daemon, emulator: &Emulator, clk_tck: f64) -> Value {
         "daemon_peak_rss_mib": vm_hwm_kib(pid).map(|k| round3(k as f64 / 1024.0)),
         "daemon_cpu_seconds": cpu_seconds(pid, clk_tck).map(round3),
         "daemon_wall_seconds": round3(daemon.started.elapsed().as_secs_f64()),
-        "emulator_peak_rss_mib": vm_hwm_kib(emulator.child.id()).map(|k| round3(k as f64 / 1024.0)),
-        "emulator_cpu_seconds": cpu_seconds(emulator.child.id(), clk_tck).map(round3),
+        "emulator_peak_rss_mib": vm_hwm_kib(emulator.pid()).map(|k| round3(k as f64 / 1024.0)),
+        "emulator_cpu_seconds": cpu_seconds(emulator.pid(), clk_tck).map(round3),
     })
 }
 
@@ -482,77 +479,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 // ---------------------------------------------------------------------------------------
 // Processes
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free loopback port");
-    l.local_addr()
-        .expect("local address of the bound port")
-        .port()
-}
-
-fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The emulator on a free port; exits with this process, killed on drop.
-struct Emulator {
-    url: String,
-    child: Child,
-}
-
-impl Emulator {
-    fn start() -> Self {
-        let root = repo_root();
-        let port = free_port();
-        let log = std::env::temp_dir().join(format!("bench-emulator-{port}.log"));
-        let log = std::fs::File::create(log).expect("emulator log file");
-        let child = Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("scripts/emulator.py"))
-            .args(["--exit-with", &std::process::id().to_string()])
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the emulator (.venv/bin/python scripts/emulator.py)");
-        wait_for(Duration::from_secs(60), "the emulator to listen", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-
-    fn sdk_config(&self) -> SdkConfig {
-        SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.url)
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        "testing", "testing", None, None, "bench",
-                    ),
-                ),
-            )
-            .build()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// `agentcore-controller run` on the manifests, killed on drop.
 struct Daemon {

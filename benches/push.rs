@@ -13,20 +13,21 @@
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use agentcore_controller::aws::{Aws, CallSummary};
 use agentcore_controller::oci::layout::{Layout, Platform};
 use agentcore_controller::oci::push::{PushReport, push_image};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const REGION: &str = "us-east-1";
+mod support;
+
+use support::{Emulator, ensure_emulator, repo_root};
+
 const MIB: u64 = 1024 * 1024;
 /// Markers around this bench's section of bench/RESULTS.md.
 const SECTION_START: &str = "<!-- image-push:start -->";
@@ -46,13 +47,10 @@ fn main() {
                 .unwrap_or_else(|_| panic!("BENCH_PUSH_MIB: `{s}` is not a number of MiB"))
         })
         .collect();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let status = Command::new(root.join("scripts/ensure-emulator"))
-        .status()
-        .expect("run scripts/ensure-emulator (installs the emulator into .venv)");
-    assert!(status.success(), "installing the emulator failed");
+    let root = repo_root();
+    ensure_emulator();
 
-    let emulator = Emulator::start();
+    let emulator = Emulator::start("bench-push-emulator");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -315,60 +313,4 @@ fn markdown(r: &Value) -> String {
          copy of that body. Later pushes grow less because the allocator keeps what earlier ones freed."
     );
     md
-}
-
-struct Emulator {
-    url: String,
-    child: Child,
-}
-
-impl Emulator {
-    fn start() -> Self {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let log = std::env::temp_dir().join(format!("bench-push-emulator-{port}.log"));
-        let log = std::fs::File::create(log).expect("emulator log file");
-        let child = Command::new(root.join(".venv/bin/python"))
-            .arg(root.join("scripts/emulator.py"))
-            .args(["--exit-with", &std::process::id().to_string()])
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start the emulator (.venv/bin/python scripts/emulator.py)");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the emulator did not listen");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        }
-    }
-
-    fn sdk_config(&self) -> SdkConfig {
-        SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(REGION))
-            .endpoint_url(&self.url)
-            .credentials_provider(
-                aws_credential_types::provider::SharedCredentialsProvider::new(
-                    aws_credential_types::Credentials::new(
-                        "testing", "testing", None, None, "bench",
-                    ),
-                ),
-            )
-            .build()
-    }
-}
-
-impl Drop for Emulator {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::json;
 
+use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
+
 use crate::aws::{Aws, CallSummary, load_config};
 use crate::engine::{ConvergeOptions, converge, teardown};
 use crate::kinds::{Ctx, Mode, Registry};
@@ -324,12 +326,11 @@ pub async fn token(common: &Common, name: &str) -> i32 {
     }
 }
 
-/// The runtime's actual configuration, found by its AgentCore name.
-async fn runtime_by_name(
+/// The runtime called `runtime_name` in AgentCore, if it exists.
+pub(crate) async fn deployed_runtime(
     aws: &Aws,
     runtime_name: &str,
-) -> Result<aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput, i32>
-{
+) -> Result<Option<GetAgentRuntimeOutput>, String> {
     let mut next: Option<String> = None;
     loop {
         let page = aws
@@ -338,13 +339,7 @@ async fn runtime_by_name(
             .set_next_token(next.take())
             .send()
             .await
-            .map_err(|e| {
-                eprintln!(
-                    "error: {}",
-                    crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message
-                );
-                exit::ERROR
-            })?;
+            .map_err(|e| crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message)?;
         if let Some(r) = page
             .agent_runtimes()
             .iter()
@@ -356,18 +351,28 @@ async fn runtime_by_name(
                 .agent_runtime_id(r.agent_runtime_id())
                 .send()
                 .await
-                .map_err(|e| {
-                    eprintln!(
-                        "error: {}",
-                        crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message
-                    );
-                    exit::ERROR
-                });
+                .map(Some)
+                .map_err(|e| crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message);
         }
         next = page.next_token().map(String::from);
         if next.is_none() {
+            return Ok(None);
+        }
+    }
+}
+
+/// The runtime's actual configuration, found by its AgentCore name; an error (printed)
+/// when it does not exist.
+async fn runtime_by_name(aws: &Aws, runtime_name: &str) -> Result<GetAgentRuntimeOutput, i32> {
+    match deployed_runtime(aws, runtime_name).await {
+        Ok(Some(rt)) => Ok(rt),
+        Ok(None) => {
             eprintln!("error: runtime {runtime_name} does not exist (apply the manifests first)");
-            return Err(exit::ERROR);
+            Err(exit::ERROR)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            Err(exit::ERROR)
         }
     }
 }

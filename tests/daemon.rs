@@ -130,11 +130,12 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
         param_value(&aws, &p2).await.as_deref() == Some("v2")
     })
     .await;
-    let metrics = d.get("/metrics").1;
-    assert!(
-        metrics.contains("agentcore_controller_drift_corrections_total{kind=\"Parameter\"}"),
-        "{metrics}"
-    );
+    // The metric is counted once the reconcile that wrote the value has finished.
+    wait_status(&d, "the drift correction counted", || {
+        d.get("/metrics")
+            .1
+            .contains("agentcore_controller_drift_corrections_total{kind=\"Parameter\"}")
+    });
 
     // A broken file: reported in /status; the others are still reconciled; fixing it resumes.
     m.write(

@@ -201,6 +201,21 @@ async fn build_pushes_once_pins_the_runtime_and_rebuilds_only_on_change() {
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(builds(&counter), 2);
     assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
+
+    // The source changes again and the stack is deleted before any build: ECR has no
+    // image for the new context, yet the runtime is found by its name and deleted, and
+    // so is its role; the image is gone with nothing to find.
+    write(&app.join("server.py"), "print('v3')\n");
+    let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(
+        object(&report, "AgentRuntime", &names.runtime)["result"],
+        "deleted",
+        "{report:#}"
+    );
+    assert_eq!(object(&report, "Role", &names.role)["result"], "deleted");
+    assert!(runtimes_named(&aws, &names.runtime).await.is_empty());
+    assert_eq!(builds(&counter), 2, "delete never builds");
 }
 
 /// Pack `ctx` with oci-pack; returns the manifest digest it reports.

@@ -12,7 +12,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use agentcore_controller::aws::Aws;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use support::*;
 
 fn free_port() -> u16 {
@@ -193,17 +193,6 @@ async fn the_guides_server_answers_the_mcp_command() {
     let v: Value = serde_json::from_str(&r.text().await.expect("body")).expect("JSON");
     assert_eq!(v["id"], 7);
     assert_eq!(v["result"]["content"][0]["text"], "42");
-}
-
-async fn secret_map(aws: &Aws, name: &str) -> Map<String, Value> {
-    let v = aws
-        .secrets
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .expect("GetSecretValue");
-    serde_json::from_str(v.secret_string().unwrap_or("{}")).expect("JSON secret")
 }
 
 /// A running `local`, killed on drop.

@@ -8,19 +8,8 @@ mod support;
 use std::time::Duration;
 
 use agentcore_controller::aws::Aws;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use support::*;
-
-async fn secret_map(aws: &Aws, name: &str) -> Map<String, Value> {
-    let v = aws
-        .secrets
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .expect("GetSecretValue");
-    serde_json::from_str(v.secret_string().unwrap_or("{}")).expect("JSON secret")
-}
 
 async fn versions(aws: &Aws, name: &str) -> Vec<(String, Vec<String>)> {
     let out = aws

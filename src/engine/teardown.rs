@@ -1,9 +1,12 @@
 //! Tearing a manifest set down: observe everything (to learn the IDs dependents need),
 //! then delete in reverse dependency order, honouring deletion policies.
 //!
-//! Two rules keep it from orphaning anything: an object whose dependency could not be read
-//! is left alone (without that dependency's outputs it cannot be found, and "not found"
-//! would be a guess), and an object is not deleted while a dependent of it failed to go.
+//! Resources are found by what names them, not by the values they were configured with:
+//! a runtime whose image is gone is still found by its name and deleted. Only a resource
+//! that lives inside another (a user in its pool, an image in its repository) is taken to
+//! be gone with it. Two rules keep it from orphaning anything: an object whose dependency
+//! could not be read is left alone ("not found" would be a guess), and an object is not
+//! deleted while a dependent of it failed to go.
 
 use std::collections::BTreeMap;
 
@@ -86,6 +89,22 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
                 let d = failed.iter().find(|f| dependents.contains(*f))?;
                 Some(format!("kept: its dependent {d} was not deleted"))
             });
+        let container_gone = registry.schema(&key.kind).and_then(|schema| {
+            deps_of(set, key).find(|d| {
+                !outputs.contains_key(*d) && schema.contained_in().contains(&d.kind.as_str())
+            })
+        });
+        if blocked.is_none()
+            && let Some(container) = container_gone
+        {
+            objects.push(TeardownEntry {
+                kind: key.kind.clone(),
+                name: key.name.clone(),
+                result: Some(Teardown::Absent),
+                message: format!("{container}, which holds it, does not exist"),
+            });
+            continue;
+        }
         if let Some(message) = blocked {
             failed.push(key.clone());
             objects.push(TeardownEntry {
@@ -100,7 +119,7 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
             .teardown(
                 &object.meta,
                 &object.spec,
-                &Deps::new(&outputs),
+                &Deps::for_teardown(&outputs),
                 object.deletion_policy,
                 dry_run,
             )

@@ -249,6 +249,7 @@ impl Image {
 impl Kind for Image {
     const KIND: &'static str = "Image";
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
+    const CONTAINED_IN: &'static [&'static str] = &["Repository"];
     type Spec = ImageSpec;
     type Desired = DesiredImage;
     type Observed = ObservedImage;

@@ -136,16 +136,39 @@ pub fn parse_kind_name(text: &str) -> Option<ObjectKey> {
 /// The outputs of the objects this one depends on.
 pub struct Deps<'a> {
     outputs: &'a BTreeMap<ObjectKey, Outputs>,
+    placeholders: bool,
 }
 
 impl<'a> Deps<'a> {
     pub fn new(outputs: &'a BTreeMap<ObjectKey, Outputs>) -> Self {
-        Self { outputs }
+        Self {
+            outputs,
+            placeholders: false,
+        }
+    }
+
+    /// For tearing down: a missing output reads as an empty string instead of "waiting".
+    /// A resource is found by what names it (its own name, or the container it lives in,
+    /// which the teardown checks first: see [`Kind::CONTAINED_IN`]), not by the values it
+    /// was configured with, so a runtime whose image is gone can still be deleted.
+    pub fn for_teardown(outputs: &'a BTreeMap<ObjectKey, Outputs>) -> Self {
+        Self {
+            outputs,
+            placeholders: true,
+        }
     }
 
     /// The output `key` of object `kind/name`, or a "waiting" error while it has none.
     pub fn get(&self, kind: &str, name: &str, key: &str) -> Result<String> {
         let target = ObjectKey::new(kind, name);
+        if self.placeholders
+            && self
+                .outputs
+                .get(&target)
+                .is_none_or(|o| !o.contains_key(key))
+        {
+            return Ok(String::new());
+        }
         let outputs = self.outputs.get(&target).ok_or_else(|| {
             ReconcileError::waiting("DependencyNotReady", format!("waiting for {target}"))
         })?;
@@ -239,6 +262,9 @@ pub trait Kind: Send + Sync + 'static {
     const KIND: &'static str;
     /// Used when the manifest sets no deletion policy.
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Delete;
+    /// Kinds whose resources hold this kind's (a user lives in a user pool): when the
+    /// dependency of such a kind does not exist, neither does this resource.
+    const CONTAINED_IN: &'static [&'static str] = &[];
 
     /// The manifest's `spec`, exactly as written.
     type Spec: DeserializeOwned + Serialize + Clone + Debug + Send + Sync;
@@ -376,6 +402,8 @@ pub enum Teardown {
 pub trait Schema: Send + Sync {
     fn kind(&self) -> &'static str;
     fn default_deletion_policy(&self) -> DeletionPolicy;
+    /// See [`Kind::CONTAINED_IN`].
+    fn contained_in(&self) -> &'static [&'static str];
     /// Deserialize and check a spec: the normalised spec (when it could be read at all)
     /// and every problem found. The spec is usable only when there are no problems.
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
@@ -393,6 +421,10 @@ impl<K: Kind> Schema for SchemaOf<K> {
 
     fn default_deletion_policy(&self) -> DeletionPolicy {
         K::DEFAULT_DELETION_POLICY
+    }
+
+    fn contained_in(&self) -> &'static [&'static str] {
+        K::CONTAINED_IN
     }
 
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>) {
@@ -586,12 +618,7 @@ impl<K: Kind> DynKind for Erased<K> {
         plan: bool,
     ) -> Result<Teardown> {
         let spec: K::Spec = typed(K::KIND, spec)?;
-        let desired = match self.0.resolve(meta, &spec, deps) {
-            Ok(d) => d,
-            // A dependency is gone, so is everything that lived inside it.
-            Err(e) if e.severity == crate::error::Severity::Waiting => return Ok(Teardown::Absent),
-            Err(e) => return Err(e),
-        };
+        let desired = self.0.resolve(meta, &spec, deps)?;
         let Some(observed) = self.0.observe(&desired).await? else {
             return Ok(Teardown::Absent);
         };

@@ -339,6 +339,7 @@ impl User {
 impl Kind for User {
     const KIND: &'static str = "User";
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
+    const CONTAINED_IN: &'static [&'static str] = &["UserPool"];
     type Spec = UserSpec;
     type Desired = DesiredUser;
     type Observed = ObservedUser;

@@ -272,6 +272,7 @@ pub struct UserPoolClient {
 #[async_trait]
 impl Kind for UserPoolClient {
     const KIND: &'static str = "UserPoolClient";
+    const CONTAINED_IN: &'static [&'static str] = &["UserPool"];
     type Spec = UserPoolClientSpec;
     type Desired = DesiredUserPoolClient;
     type Observed = ObservedUserPoolClient;

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
-use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -52,38 +51,6 @@ pub struct LocalOptions {
     pub instance: String,
     pub listen: SocketAddr,
     pub upstream: Option<String>,
-}
-
-/// The runtime called `runtime_name` in AgentCore, if it exists.
-async fn deployed(aws: &Aws, runtime_name: &str) -> Result<Option<GetAgentRuntimeOutput>, String> {
-    let mut next: Option<String> = None;
-    loop {
-        let page = aws
-            .agentcore
-            .list_agent_runtimes()
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message)?;
-        if let Some(r) = page
-            .agent_runtimes()
-            .iter()
-            .find(|r| r.agent_runtime_name() == runtime_name)
-        {
-            return aws
-                .agentcore
-                .get_agent_runtime()
-                .agent_runtime_id(r.agent_runtime_id())
-                .send()
-                .await
-                .map(Some)
-                .map_err(|e| crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message);
-        }
-        next = page.next_token().map(String::from);
-        if next.is_none() {
-            return Ok(None);
-        }
-    }
 }
 
 fn spec(object: &Object) -> Result<AgentRuntimeSpec, String> {
@@ -380,10 +347,12 @@ async fn target(opts: &McpOptions) -> Result<(String, Auth, Option<Explainer>), 
     let runtime = commands::find(&set, "AgentRuntime", name)?.clone();
     let (aws, registry) = commands::connect(&opts.instance).await?;
     let runtime_name = commands::runtime_name(&runtime);
-    let live = deployed(&aws, &runtime_name).await.map_err(|e| {
-        eprintln!("error: {e}");
-        exit::ERROR
-    })?;
+    let live = commands::deployed_runtime(&aws, &runtime_name)
+        .await
+        .map_err(|e| {
+            eprintln!("error: {e}");
+            exit::ERROR
+        })?;
     let tu = spec(&runtime).map(|s| token_use(&s)).unwrap_or_default();
     // The authorizer the runtime applies: AWS's if deployed, else the manifest's.
     let (authorizer, source) = match &live {
@@ -721,7 +690,7 @@ pub async fn local(opts: LocalOptions) -> i32 {
         }
     };
     let runtime_name = commands::runtime_name(&runtime);
-    let (arn, arn_note) = match deployed(&aws, &runtime_name).await {
+    let (arn, arn_note) = match commands::deployed_runtime(&aws, &runtime_name).await {
         Ok(Some(rt)) => (rt.agent_runtime_arn().to_string(), "the deployed runtime's"),
         Ok(None) => (
             format!(

@@ -550,3 +550,15 @@ pub fn object<'a>(report: &'a serde_json::Value, kind: &str) -> &'a serde_json::
         .and_then(|objs| objs.iter().find(|o| o["kind"] == kind))
         .unwrap_or_else(|| panic!("no {kind} in report: {report:#}"))
 }
+
+/// A JSON secret's current value, as a map.
+pub async fn secret_map(aws: &Aws, name: &str) -> serde_json::Map<String, serde_json::Value> {
+    let v = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(name)
+        .send()
+        .await
+        .expect("GetSecretValue");
+    serde_json::from_str(v.secret_string().unwrap_or("{}")).expect("JSON secret")
+}
