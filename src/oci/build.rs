@@ -73,10 +73,7 @@ pub async fn run_builder(
         .try_clone()
         .map_err(|e| io("cannot create the build log", e))?;
     let line = expand(command, &out, context);
-    let mut child = tokio::process::Command::new("sh")
-        .arg("-c")
-        .arg(&line)
-        .current_dir(dir.path())
+    let mut child = shell(&line, dir.path())
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log2)
@@ -84,12 +81,15 @@ pub async fn run_builder(
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| io("cannot start the builder (sh)", e))?;
-    let pid = child.id();
+    // Whatever ends this function, a timeout or the reconcile being dropped (an apply's
+    // deadline, the daemon's shutdown), takes the builder's whole process group with it:
+    // `kill_on_drop` alone would stop `sh` and leave `docker buildx` running.
+    let _group = GroupGuard(child.id());
     let status = match tokio::time::timeout(timeout, child.wait()).await {
         Ok(Ok(status)) => status,
         Ok(Err(e)) => return Err(io("waiting for the builder", e)),
         Err(_) => {
-            if let Some(pid) = pid {
+            if let Some(pid) = child.id() {
                 kill_group(pid);
             }
             let _ = child.kill().await;
@@ -124,6 +124,36 @@ pub async fn run_builder(
         ));
     }
     Ok(Built { dir, out })
+}
+
+/// The controller's own AWS credentials are not the builder's business (and its output
+/// ends up in status): they are not passed on.
+const WITHHELD_ENV: [&str; 4] = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+];
+
+/// `sh -c line` in `dir`, without the controller's AWS credentials.
+fn shell(line: &str, dir: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(line).current_dir(dir);
+    for var in WITHHELD_ENV {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Kills the builder's process group when dropped.
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            kill_group(pid);
+        }
+    }
 }
 
 /// Stop the builder and everything it started (it leads its own process group).
@@ -241,5 +271,44 @@ mod tests {
         assert!(err.message.ends_with("line 500"), "{}", err.message);
         assert!(!err.message.contains("line 480\n"), "{}", err.message);
         assert_eq!(err.message.lines().count(), 1 + TAIL_LINES);
+    }
+
+    /// A build whose reconcile is dropped (an apply's deadline, a shutdown) stops with
+    /// everything it started: a grandchild that would write a file later never does.
+    #[tokio::test]
+    async fn a_dropped_build_takes_its_children_with_it() {
+        let ctx = tempfile::tempdir().expect("ctx");
+        let marker = ctx.path().join("still-running");
+        let command = format!(
+            "(sleep 2; touch {}) & wait",
+            shell_quote(&marker.to_string_lossy())
+        );
+        let build = run_builder(&command, ctx.path(), Duration::from_secs(60));
+        let dropped = tokio::time::timeout(Duration::from_millis(500), build).await;
+        assert!(dropped.is_err(), "the build was still running when dropped");
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(
+            !marker.exists(),
+            "a builder's child outlived the dropped build"
+        );
+    }
+
+    /// The controller's AWS credentials are not handed to the builder.
+    #[test]
+    fn the_builder_does_not_get_the_controllers_aws_credentials() {
+        let cmd = shell("true", Path::new("/"));
+        let removed: Vec<String> = cmd
+            .as_std()
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for var in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_SESSION_TOKEN",
+        ] {
+            assert!(removed.iter().any(|r| r == var), "{var} is passed on");
+        }
     }
 }
