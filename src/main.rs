@@ -183,7 +183,8 @@ enum Command {
         /// MCP endpoint to call instead of the runtime's invocation URL.
         #[arg(long, global = true)]
         url: Option<String>,
-        /// Bearer token to send instead of the one the runtime's Token publishes.
+        /// Bearer token to send instead of the one the runtime's Token publishes. Prefer the
+        /// environment variable: a command-line argument shows in the process list.
         #[arg(long, global = true, env = "MCP_BEARER_TOKEN", hide_env_values = true)]
         token: Option<String>,
         /// Sign requests with SigV4 (AWS credentials) instead of sending a bearer token.

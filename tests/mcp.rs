@@ -71,14 +71,19 @@ async fn run(args: &[&str]) -> Output {
 }
 
 /// The controller binary against the emulator, off the async worker threads.
+/// Everything the controller printed in these tests, to check that no token leaked.
+static PRINTED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 async fn run_emulated(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
+    let out = tokio::task::spawn_blocking(move || {
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         controller(&refs)
     })
     .await
-    .expect("join")
+    .expect("join");
+    PRINTED.lock().expect("printed").push(both(&out));
+    out
 }
 
 fn both(o: &Output) -> String {
@@ -599,12 +604,20 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
         with_sessions.log_text()
     );
 
-    // No token reaches any output.
+    // No token reaches any output: local's log, or anything mcp printed, refusals
+    // (with --token) included.
     let log = local.log_text();
     assert!(log.contains("Token has expired"), "{log}");
+    let printed = PRINTED.lock().expect("printed").clone();
+    assert!(
+        printed.iter().any(|p| p.contains("FAIL expiry")),
+        "the refusals are among the outputs checked"
+    );
     for token in [&access, &id, &expired_token, &other] {
         let signature = token.rsplit('.').next().unwrap_or(token);
         assert!(!log.contains(signature), "a token in local's log");
-        assert!(!both(&out).contains(signature), "a token in mcp's output");
+        for p in &printed {
+            assert!(!p.contains(signature), "a token in mcp's output: {p}");
+        }
     }
 }

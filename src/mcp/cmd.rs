@@ -433,11 +433,14 @@ async fn failed(e: &Error, mode: &str, explainer: Option<&Explainer>, output: Ou
                 .to_string(),
         );
     } else if refused && mode == "none" {
-        note = Some("no credentials were sent: give --token, or --sigv4".to_string());
+        note = Some(
+            "no credentials were sent: set MCP_BEARER_TOKEN (or --token), or give --sigv4"
+                .to_string(),
+        );
     } else if refused && mode == "bearer" {
         note = Some(
             "to have the refusal explained check by check, name the AgentRuntime and its \
-             manifests: agentcore-controller mcp NAME -f MANIFESTS --url … --token …"
+             manifests: MCP_BEARER_TOKEN=… agentcore-controller mcp NAME -f MANIFESTS --url …"
                 .to_string(),
         );
     }
