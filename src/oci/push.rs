@@ -143,7 +143,18 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
             .await
             .map_err(|e| unreadable(e.to_string()))??
     };
-    let (mut reader, _) = opened;
+    let (mut reader, size) = opened;
+    // A blob of the wrong size is refused before any of it is sent.
+    if size != d.size {
+        return Err(ReconcileError::terminal(
+            "InvalidImageLayout",
+            format!(
+                "{}: blob {digest} is {size} bytes, its descriptor says {}",
+                layout.path().display(),
+                d.size
+            ),
+        ));
+    }
     let mut hasher = Sha256::new();
     let mut sent: u64 = 0;
     loop {
