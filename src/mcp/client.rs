@@ -223,6 +223,22 @@ pub fn answer_in_sse(body: &str, id: u64) -> Result<Value, Error> {
     )))
 }
 
+/// How much of `bytes` is whole UTF-8 characters: all but an incomplete character at the
+/// end (which waits for the next chunk). Invalid sequences count as whole (they become
+/// U+FFFD), so they never hold the stream up.
+fn complete_utf8(bytes: &[u8]) -> usize {
+    let mut pos = 0;
+    loop {
+        match std::str::from_utf8(&bytes[pos..]) {
+            Ok(_) => return bytes.len(),
+            Err(e) => match e.error_len() {
+                Some(n) => pos += e.valid_up_to() + n,
+                None => return pos + e.valid_up_to(),
+            },
+        }
+    }
+}
+
 fn answer_in_event(data: &str, id: u64) -> Result<Option<Value>, Error> {
     if data.trim().is_empty() {
         return Ok(None); // priming events carry an empty data line
@@ -296,8 +312,27 @@ impl Client {
             .is_some_and(|v| !v.is_null())
     }
 
-    /// Send request `method` and wait for its result.
+    /// Send request `method` and wait for its result. A JSON-RPC error comes back without
+    /// the bearer token, should the server quote it.
     pub async fn request(&mut self, method: &str, params: Value) -> Result<Value, Error> {
+        match self.exchange(method, params).await {
+            Err(Error::Rpc {
+                code,
+                message,
+                data,
+            }) => Err(Error::Rpc {
+                code,
+                message: self.scrub(&message),
+                data: data.map(|d| {
+                    let text = self.scrub(&d.to_string());
+                    serde_json::from_str(&text).unwrap_or(Value::String(text))
+                }),
+            }),
+            other => other,
+        }
+    }
+
+    async fn exchange(&mut self, method: &str, params: Value) -> Result<Value, Error> {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
@@ -315,10 +350,7 @@ impl Client {
                     Some(bytes) => {
                         pending.extend_from_slice(&bytes);
                         // Only whole UTF-8 characters go to the parser.
-                        let valid = match std::str::from_utf8(&pending) {
-                            Ok(_) => pending.len(),
-                            Err(e) => e.valid_up_to(),
-                        };
+                        let valid = complete_utf8(&pending);
                         let text = String::from_utf8_lossy(&pending[..valid]).into_owned();
                         pending.drain(..valid);
                         (parser.push(&text), false)
@@ -494,6 +526,78 @@ fn chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server that quotes the Authorization header back, in an HTTP error body (mode
+    /// `http`) or a JSON-RPC error (mode `rpc`): the client's error never carries it.
+    async fn echoing_server(mode: &'static str) -> String {
+        use axum::http::{HeaderMap, StatusCode};
+        let app = axum::Router::new().route(
+            "/mcp",
+            axum::routing::post(move |headers: HeaderMap| async move {
+                let auth = headers
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                let rpc = json!({"jsonrpc": "2.0", "id": 1,
+                    "error": {"code": -32000, "message": format!("bad {auth}"), "data": {"got": auth}}});
+                match mode {
+                    "http" => (
+                        StatusCode::UNAUTHORIZED,
+                        [("content-type", "text/plain")],
+                        format!("refused {auth}"),
+                    ),
+                    _ => (
+                        StatusCode::OK,
+                        [("content-type", "application/json")],
+                        rpc.to_string(),
+                    ),
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}/mcp")
+    }
+
+    #[tokio::test]
+    async fn errors_never_carry_the_bearer_token() {
+        let token = "eyJhbGciOiJSUzI1NiJ9.e30.c2lnbmF0dXJlLXNlY3JldA";
+        for mode in ["http", "rpc"] {
+            let url = echoing_server(mode).await;
+            let auth = Auth::Bearer(SecretString::from(token.to_string()));
+            let err = match Client::connect(&url, auth, Duration::from_secs(10)).await {
+                Ok(_) => panic!("{mode}: the server refuses"),
+                Err(e) => e,
+            };
+            let shown = format!("{err} {err:?}");
+            assert!(
+                shown.contains("***"),
+                "{mode}: the quote is there, masked: {shown}"
+            );
+            assert!(!shown.contains(token), "{mode}: {shown}");
+        }
+    }
+
+    #[test]
+    fn whole_utf8_characters_only_and_invalid_bytes_never_stall() {
+        let e_acute = "é".as_bytes(); // 2 bytes
+        let cases: Vec<(Vec<u8>, usize)> = vec![
+            (b"abc".to_vec(), 3),
+            ([b"ab", &e_acute[..1]].concat(), 2),
+            ([b"ab", e_acute].concat(), 4),
+            (b"a\xffb".to_vec(), 3),
+            ([b"a\xff", &e_acute[..1]].concat(), 2),
+            (b"\xff\xfe\xfd".to_vec(), 3),
+            (Vec::new(), 0),
+        ];
+        for (bytes, want) in cases {
+            assert_eq!(complete_utf8(&bytes), want, "{bytes:?}");
+        }
+    }
 
     /// Chunks as they arrive, the data of the events each completes, what `finish` gives.
     type SseCase = (
