@@ -61,19 +61,28 @@ impl Shared {
             return first;
         };
         let unknown_key = rejection.checks.first().is_some_and(|c| {
-            c.check == "signature" && c.detail.contains("is not among the issuer's keys")
+            c.check == "signature" && c.detail.contains(crate::token::jwt::UNKNOWN_KEY)
         });
         if !unknown_key {
             return first;
         }
-        let mut keys = self.keys.write().await;
-        if keys.1.elapsed() >= KEY_REFRESH_INTERVAL {
+        // One request claims the refresh; the keys are fetched without holding the lock,
+        // so requests with known keys are never held up by it.
+        let claimed = {
+            let mut keys = self.keys.write().await;
+            let due = keys.1.elapsed() >= KEY_REFRESH_INTERVAL;
+            if due {
+                keys.1 = Instant::now();
+            }
+            due
+        };
+        if claimed {
             match self.config.authorizer.keys().await {
-                Ok(fresh) => *keys = (fresh, Instant::now()),
+                Ok(fresh) => self.keys.write().await.0 = fresh,
                 Err(e) => log(&format!("fetching the issuer's keys again failed: {e}")),
             }
         }
-        authz::verify(token, &keys.0)
+        authz::verify(token, &self.keys.read().await.0)
     }
 }
 

@@ -167,6 +167,10 @@ fn decode_part<T: DeserializeOwned>(part: &str, what: &str) -> Result<T, String>
         .map_err(|e| format!("not a Cognito token: its {what} cannot be read ({e})"))
 }
 
+/// In the signature check's detail when the token's key is not in the issuer's JWKS
+/// (the issuer may have rotated its keys).
+pub const UNKNOWN_KEY: &str = "is not among the issuer's keys";
+
 /// Read a token's header and claims WITHOUT verifying anything: for scheduling renewal
 /// of a token this process just obtained from Cognito, never for trusting one. The error
 /// says what is wrong and never contains the token.
@@ -354,10 +358,7 @@ fn check_signature(parts: &Parts<'_>, header: Result<Header, String>, jwks: &Jwk
             .collect();
         return Verdict::fail(
             C,
-            format!(
-                "signing key {kid} is not among the issuer's keys ({})",
-                list_or_none(&known)
-            ),
+            format!("signing key {kid} {UNKNOWN_KEY} ({})", list_or_none(&known)),
             Some(other_pool_fix()),
         );
     };
