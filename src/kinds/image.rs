@@ -38,14 +38,12 @@ use crate::manifest::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
 use crate::oci::layout::{Layout, Platform, SelectedImage};
-use crate::oci::push::{push_image, put_manifest, retag, tag_digest};
+use crate::oci::push::{move_tag, push_image, retag, tag_digest};
+use crate::oci::{BUILD_TAG_PREFIX, LAYOUT_TAG_PREFIX, is_content_tag};
 
 const DEFAULT_TAG: &str = "latest";
 const DEFAULT_BUILD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const BUILD_TIMEOUT_RANGE: std::ops::RangeInclusive<u64> = 1..=24 * 3600;
-/// Prefixes of the content tags; a moving tag may not use them.
-const BUILD_TAG_PREFIX: &str = "build-";
-const LAYOUT_TAG_PREFIX: &str = "oci-";
 /// Hex digits of the content hash in a content tag (80 bits).
 const TAG_HEX: usize = 20;
 
@@ -178,11 +176,16 @@ async fn select(path: PathBuf) -> Result<(Layout, SelectedImage)> {
     .map_err(|e| ReconcileError::recoverable("ImageLayoutUnreadable", e.to_string()))?
 }
 
-fn context_error(context: &Path, e: std::io::Error) -> ReconcileError {
-    if matches!(
+/// The context directory is not there (as opposed to unreadable).
+fn missing(e: &std::io::Error) -> bool {
+    matches!(
         e.kind(),
         std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-    ) {
+    )
+}
+
+fn context_error(context: &Path, e: std::io::Error) -> ReconcileError {
+    if missing(&e) {
         ReconcileError::terminal(
             "ContextNotFound",
             format!(
@@ -223,23 +226,15 @@ impl Image {
             "pushed image"
         );
         if let Some(moving) = &d.moving_tag {
-            let now = put_manifest(
+            move_tag(
                 ecr,
                 &d.repository,
                 &image.manifest,
                 &image.media_type,
                 moving,
+                &report.digest,
             )
             .await?;
-            if now != report.digest {
-                return Err(ReconcileError::terminal(
-                    "TagNotMoved",
-                    format!(
-                        "{}:{moving} still points at {now}, not {}; is the tag immutable in this repository?",
-                        d.repository, report.digest
-                    ),
-                ));
-            }
         }
         Ok(())
     }
@@ -304,7 +299,7 @@ impl Kind for Image {
                 );
             } else if !is_image_tag(tag) {
                 problem("spec.movingTag", tag_problem(tag));
-            } else if tag.starts_with(BUILD_TAG_PREFIX) || tag.starts_with(LAYOUT_TAG_PREFIX) {
+            } else if is_content_tag(tag) {
                 problem(
                     "spec.movingTag",
                     format!(
@@ -387,14 +382,7 @@ impl Kind for Image {
             } => match hash(context.clone()).await {
                 Ok(h) => build_tag(&build_id(&h, command)),
                 // Nothing to look for: create says why.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
-                    ) =>
-                {
-                    return Ok(None);
-                }
+                Err(e) if missing(&e) => return Ok(None),
                 Err(e) => return Err(context_error(context, e)),
             },
             ImageSource::Layout { path } => {

@@ -8,3 +8,13 @@ pub mod context;
 pub mod dockerignore;
 pub mod layout;
 pub mod push;
+
+/// Prefixes of the content tags images are pushed under: `build-<context hash>`,
+/// `oci-<manifest hash>`. Each names one content.
+pub const BUILD_TAG_PREFIX: &str = "build-";
+pub const LAYOUT_TAG_PREFIX: &str = "oci-";
+
+/// Whether `tag` is one of the content tags.
+pub fn is_content_tag(tag: &str) -> bool {
+    tag.starts_with(BUILD_TAG_PREFIX) || tag.starts_with(LAYOUT_TAG_PREFIX)
+}

@@ -280,8 +280,13 @@ pub async fn put_manifest(
                 "ImageTagAlreadyExistsException",
                 format!(
                     "PutImage {repo}:{tag}: the tag is immutable in this repository and points \
-                     at another image; set the Repository's imageTagMutability: MUTABLE, or \
-                     drop movingTag"
+                     at another image; {}",
+                    if super::is_content_tag(tag) {
+                        "a content tag names one content, so another pusher used it for \
+                         different bytes: delete that image, or use another repository"
+                    } else {
+                        "set the Repository's imageTagMutability: MUTABLE, or drop movingTag"
+                    }
                 ),
             ));
         }
@@ -356,7 +361,20 @@ pub async fn retag(ecr: &Client, repo: &str, digest: &str, tag: &str) -> Result<
                 .and_then(|v| v["mediaType"].as_str().map(String::from))
         })
         .unwrap_or_else(|| OCI_MANIFEST.to_string());
-    let now = put_manifest(ecr, repo, manifest.as_bytes(), &media_type, tag).await?;
+    move_tag(ecr, repo, manifest.as_bytes(), &media_type, tag, digest).await
+}
+
+/// Point `tag` at the image with `manifest`, whose digest ECR reports as `digest`; an
+/// error when the tag stays elsewhere (an immutable tag already in use).
+pub async fn move_tag(
+    ecr: &Client,
+    repo: &str,
+    manifest: &[u8],
+    media_type: &str,
+    tag: &str,
+    digest: &str,
+) -> Result<()> {
+    let now = put_manifest(ecr, repo, manifest, media_type, tag).await?;
     if now != digest {
         return Err(ReconcileError::terminal(
             "TagNotMoved",
