@@ -28,7 +28,10 @@ mod guide;
 mod support;
 
 use serde_json::{Value, json};
-use support::{Emulator, REGION, ensure_emulator, free_port, repo_root, wait_for};
+use support::{
+    Emulator, PUSH_SECTION_END, PUSH_SECTION_START, REGION, ensure_emulator, free_port, repo_root,
+    wait_for,
+};
 
 const RESYNC: Duration = Duration::from_secs(10);
 /// Steady-state window: two resync periods (at least one, as asked; two average out jitter).
@@ -117,10 +120,6 @@ fn main() {
     std::fs::write(dir.join("RESULTS.md"), &md).expect("write bench/RESULTS.md");
     println!("{md}");
 }
-
-/// The push bench's section of RESULTS.md (see benches/push.rs).
-const PUSH_SECTION_START: &str = "<!-- image-push:start -->";
-const PUSH_SECTION_END: &str = "<!-- image-push:end -->";
 
 // ---------------------------------------------------------------------------------------
 // One size

@@ -26,12 +26,9 @@ use sha2::{Digest, Sha256};
 
 mod support;
 
-use support::{Emulator, ensure_emulator, repo_root};
+use support::{Emulator, PUSH_SECTION_END, PUSH_SECTION_START, ensure_emulator, repo_root};
 
 const MIB: u64 = 1024 * 1024;
-/// Markers around this bench's section of bench/RESULTS.md.
-const SECTION_START: &str = "<!-- image-push:start -->";
-const SECTION_END: &str = "<!-- image-push:end -->";
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
@@ -241,13 +238,13 @@ fn merge_json(path: &Path, result: &Value) {
 /// Replace (or append) this bench's section of RESULTS.md.
 fn merge_markdown(path: &Path, section: &str) {
     let old = std::fs::read_to_string(path).unwrap_or_default();
-    let block = format!("{SECTION_START}\n{section}{SECTION_END}\n");
-    let new = match (old.find(SECTION_START), old.find(SECTION_END)) {
+    let block = format!("{PUSH_SECTION_START}\n{section}{PUSH_SECTION_END}\n");
+    let new = match (old.find(PUSH_SECTION_START), old.find(PUSH_SECTION_END)) {
         (Some(s), Some(e)) if e > s => {
             format!(
                 "{}{block}{}",
                 &old[..s],
-                &old[e + SECTION_END.len()..].trim_start_matches('\n')
+                &old[e + PUSH_SECTION_END.len()..].trim_start_matches('\n')
             )
         }
         _ if old.is_empty() => block,

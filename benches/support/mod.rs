@@ -10,6 +10,10 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub const REGION: &str = "us-east-1";
 
+/// The push benchmark's section of bench/RESULTS.md (the daemon benchmark keeps it).
+pub const PUSH_SECTION_START: &str = "<!-- image-push:start -->";
+pub const PUSH_SECTION_END: &str = "<!-- image-push:end -->";
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
