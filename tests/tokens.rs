@@ -280,27 +280,50 @@ async fn the_daemon_renews_before_expiry_and_recovers_lost_credentials() {
         .await
         .expect("change the password by hand");
     revoke(&aws, &pool_of(&aws, &names.secret).await, &names.user).await;
-    wait_for(Duration::from_secs(30), "a new password", || {
-        d.log_text()
-            .contains("stored password refused; setting a new one")
-    });
-    let new_password = secret_map(&aws, &password_secret).await["password"].clone();
-    assert_ne!(new_password, old_password);
-    assert_ne!(new_password, Value::String("Changed-By-Hand-1!".into()));
-    let signed_in = aws
-        .cognito
-        .admin_initiate_auth()
-        .user_pool_id(&pool_id)
-        .client_id(renewed["client_id"].as_str().unwrap_or(""))
-        .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::AdminUserPasswordAuth)
-        .auth_parameters("USERNAME", &names.user)
-        .auth_parameters("PASSWORD", new_password.as_str().unwrap_or(""))
-        .send()
-        .await;
-    assert!(
-        signed_in.is_ok(),
-        "the stored password works: {signed_in:?}"
+    wait_for(
+        Duration::from_secs(30),
+        "the stored password refused",
+        || {
+            d.log_text()
+                .contains("stored password refused; setting a new one")
+        },
     );
+    // The log line comes first; the new password is stored a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let new_password = loop {
+        let p = secret_map(&aws, &password_secret).await["password"].clone();
+        if p != old_password {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no new password stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(new_password, Value::String("Changed-By-Hand-1!".into()));
+    // Stored first, then set on the user: it signs in once the daemon has set it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let signed_in = aws
+            .cognito
+            .admin_initiate_auth()
+            .user_pool_id(&pool_id)
+            .client_id(renewed["client_id"].as_str().unwrap_or(""))
+            .auth_flow(aws_sdk_cognitoidentityprovider::types::AuthFlowType::AdminUserPasswordAuth)
+            .auth_parameters("USERNAME", &names.user)
+            .auth_parameters("PASSWORD", new_password.as_str().unwrap_or(""))
+            .send()
+            .await;
+        if signed_in.is_ok() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stored password works: {signed_in:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Restarted with the token inside its window: renewed at once.
     assert_eq!(d.terminate(), Some(0));
