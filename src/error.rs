@@ -173,6 +173,22 @@ impl std::error::Error for ReconcileError {}
 
 pub type Result<T, E = ReconcileError> = std::result::Result<T, E>;
 
+/// An error with its sources, e.g. "error sending request: connection refused" (a source
+/// that only repeats the end of the message is left out).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

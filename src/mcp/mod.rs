@@ -6,6 +6,7 @@
 //! - [`args`]: `key=value` tool arguments.
 //! - [`authz`]: a runtime's authorizer, and the refusal AgentCore answers for a token.
 //! - [`local`]: the invocation path on loopback, authorizing and forwarding.
+//! - [`render`]: results as text.
 //! - [`cmd`]: the `mcp` and `local` commands.
 
 pub mod args;
@@ -13,3 +14,4 @@ pub mod authz;
 pub mod client;
 pub mod cmd;
 pub mod local;
+pub mod render;

@@ -15,6 +15,8 @@ use reqwest::Url;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
+use crate::error::chain;
+
 /// Time allowed for each fetch, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -148,20 +150,6 @@ fn fetch_error(what: &str, url: &Url, e: reqwest::Error) -> String {
         );
     }
     format!("fetching {what} from {url}: {}", chain(&e.without_url()))
-}
-
-fn chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
