@@ -86,6 +86,13 @@ async fn run_emulated(args: &[&str]) -> Output {
     out
 }
 
+/// `mcp RUNTIME -f DIR --url URL ARGS…` against the emulator.
+async fn mcp_via(runtime: &str, dir: &str, url: &str, args: &[&str]) -> Output {
+    let mut all = vec!["mcp", runtime, "-f", dir, "--url", url];
+    all.extend_from_slice(args);
+    run_emulated(&all).await
+}
+
 fn both(o: &Output) -> String {
     format!("{}{}", stdout(o), stderr(o))
 }
@@ -398,18 +405,12 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
             "{}",
             local.url
         );
-        let out = run_emulated(&[
-            "mcp",
+        let out = mcp_via(
             &names.runtime,
-            "-f",
             &dir,
-            "--url",
             &local.url,
-            "call",
-            "subtract",
-            "a=2",
-            "b=3",
-        ])
+            &["call", "subtract", "a=2", "b=3"],
+        )
         .await;
         assert_eq!(
             (out.status.code(), stdout(&out).as_str()),
@@ -449,18 +450,12 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
     );
 
     // End to end with the published token: mcp → local authorizer → MCP server → tool.
-    let out = run_emulated(&[
-        "mcp",
+    let out = mcp_via(
         &names.runtime,
-        "-f",
         &dir,
-        "--url",
         &local.url,
-        "call",
-        "add",
-        "a=2",
-        "b=3",
-    ])
+        &["call", "add", "a=2", "b=3"],
+    )
     .await;
     assert_eq!(
         (out.status.code(), stdout(&out).as_str()),
@@ -469,16 +464,7 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
         stderr(&out),
         local.log_text()
     );
-    let out = run_emulated(&[
-        "mcp",
-        &names.runtime,
-        "-f",
-        &dir,
-        "--url",
-        &local.url,
-        "tools",
-    ])
-    .await;
+    let out = mcp_via(&names.runtime, &dir, &local.url, &["tools"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", both(&out));
     assert!(stdout(&out).starts_with("add "), "{}", stdout(&out));
 
@@ -534,17 +520,12 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
     }
 
     // The mcp command explains a refusal check by check.
-    let out = run_emulated(&[
-        "mcp",
+    let out = mcp_via(
         &names.runtime,
-        "-f",
         &dir,
-        "--url",
         &local.url,
-        "--token",
-        &expired_token,
-        "tools",
-    ])
+        &["--token", &expired_token, "tools"],
+    )
     .await;
     let err = stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{err}");
@@ -554,19 +535,12 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
         "{err}"
     );
     assert!(err.contains("FAIL expiry"), "{err}");
-    let out = run_emulated(&[
-        "mcp",
+    let out = mcp_via(
         &names.runtime,
-        "-f",
         &dir,
-        "--url",
         &local.url,
-        "--token",
-        &other,
-        "-o",
-        "json",
-        "tools",
-    ])
+        &["--token", &other, "-o", "json", "tools"],
+    )
     .await;
     let report = json(&out);
     assert_eq!(out.status.code(), Some(1), "{report:#}");
@@ -583,18 +557,12 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
     // In front of a server with sessions: Mcp-Session-Id passes through both ways.
     let session_url = session_server().await;
     let with_sessions = Local::start(&m, &names.runtime, &["--upstream", &session_url]);
-    let out = run_emulated(&[
-        "mcp",
+    let out = mcp_via(
         &names.runtime,
-        "-f",
         &dir,
-        "--url",
         &with_sessions.url,
-        "call",
-        "subtract",
-        "a=10",
-        "b=4",
-    ])
+        &["call", "subtract", "a=10", "b=4"],
+    )
     .await;
     assert_eq!(
         (out.status.code(), stdout(&out).as_str()),
