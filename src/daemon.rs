@@ -113,67 +113,155 @@ async fn connect(opts: &DaemonOptions, mut shutdown: watch::Receiver<bool>) -> O
     }
 }
 
-/// Load the manifests now, then again after every burst of file events.
+/// Load the manifests now, then again after every burst of file events. Objects' local
+/// sources (an image's build context) are watched too: a change there reconciles the
+/// objects made from them, without a reload.
 fn spawn_watcher(
     opts: &DaemonOptions,
     commands: mpsc::Sender<Command>,
     mut shutdown: watch::Receiver<bool>,
 ) -> notify::Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(e) = event
             && !matches!(e.kind, notify::EventKind::Access(_))
         {
-            let _ = tx.send(());
+            let _ = tx.send(e.paths);
         }
     })?;
+    // Absolute paths, so that event paths compare with the sources' paths.
+    let mut manifest_dirs = Vec::new();
     for path in &opts.files {
-        let mode = if path.is_dir() {
-            RecursiveMode::Recursive
+        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        let (target, mode) = if path.is_dir() {
+            manifest_dirs.push(path.clone());
+            (path.clone(), RecursiveMode::Recursive)
         } else {
-            RecursiveMode::NonRecursive
-        };
-        // Watch the parent of a file so that replace-by-rename is seen.
-        let target = if path.is_dir() {
-            path.clone()
-        } else {
-            path.parent()
-                .map(PathBuf::from)
-                .unwrap_or_else(|| path.clone())
+            // Watch the parent of a file so that replace-by-rename is seen.
+            let parent = path.parent().map(PathBuf::from).unwrap_or(path.clone());
+            (parent, RecursiveMode::NonRecursive)
         };
         watcher.watch(&target, mode)?;
     }
     let files = opts.files.clone();
     let debounce = opts.debounce;
     tokio::spawn(async move {
-        let _watcher = watcher; // keep it alive as long as this task
+        let mut watcher = watcher; // alive as long as this task
+        let mut sources = Sources::new(manifest_dirs);
         let registry = Registry::offline();
-        reload(&files, &registry, &commands).await;
+        if let Some(named) = reload(&files, &registry, &commands).await {
+            sources.follow(&mut watcher, named);
+        }
         loop {
-            tokio::select! {
-                event = rx.recv() => if event.is_none() { return },
+            let mut changed = tokio::select! {
+                event = rx.recv() => match event { Some(paths) => paths, None => return },
                 _ = shutdown.wait_for(|s| *s) => return,
-            }
-            // Debounce: wait until the directory has been quiet for a moment (editors'
+            };
+            // Debounce: wait until things have been quiet for a moment (editors'
             // rename-and-replace, partial writes, a checkout rewriting many files).
             let deadline = tokio::time::Instant::now() + debounce * 20;
             loop {
                 match tokio::time::timeout(debounce, rx.recv()).await {
-                    Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
+                    Ok(Some(paths)) if tokio::time::Instant::now() < deadline => {
+                        changed.extend(paths);
+                        continue;
+                    }
+                    Ok(Some(paths)) => changed.extend(paths),
                     Ok(None) => return,
-                    _ => break,
+                    Err(_) => {}
                 }
+                break;
             }
-            reload(&files, &registry, &commands).await;
+            let (touched, elsewhere) = sources.classify(&changed);
+            if elsewhere && let Some(named) = reload(&files, &registry, &commands).await {
+                sources.follow(&mut watcher, named);
+            }
+            if !touched.is_empty() {
+                let _ = commands.send(Command::SourcesChanged(touched)).await;
+            }
         }
     });
     Ok(())
 }
 
-async fn reload(files: &[PathBuf], registry: &Registry, commands: &mpsc::Sender<Command>) {
+/// The objects' local sources being watched: absolute path → the path as the object
+/// names it.
+struct Sources {
+    manifest_dirs: Vec<PathBuf>,
+    watched: std::collections::BTreeMap<PathBuf, PathBuf>,
+}
+
+impl Sources {
+    fn new(manifest_dirs: Vec<PathBuf>) -> Self {
+        Self {
+            manifest_dirs,
+            watched: Default::default(),
+        }
+    }
+
+    /// Watch exactly these sources (those that exist; a source inside a manifest
+    /// directory is already watched with it).
+    fn follow(&mut self, watcher: &mut notify::RecommendedWatcher, named: Vec<PathBuf>) {
+        let mut want = std::collections::BTreeMap::new();
+        for n in named {
+            if let Ok(abs) = std::fs::canonicalize(&n) {
+                want.insert(abs, n);
+            }
+        }
+        let covered = |p: &PathBuf, dirs: &[PathBuf]| dirs.iter().any(|d| p.starts_with(d));
+        for abs in self.watched.keys() {
+            if !want.contains_key(abs) && !covered(abs, &self.manifest_dirs) {
+                let _ = watcher.unwatch(abs);
+            }
+        }
+        for abs in want.keys() {
+            if self.watched.contains_key(abs) || covered(abs, &self.manifest_dirs) {
+                continue;
+            }
+            let mode = if abs.is_dir() {
+                RecursiveMode::Recursive
+            } else {
+                RecursiveMode::NonRecursive
+            };
+            if let Err(e) = watcher.watch(abs, mode) {
+                warn!(path = %abs.display(), error = %e, "cannot watch a build source; it is re-read at each resync");
+            }
+        }
+        self.watched = want;
+    }
+
+    /// The sources (as named) that `changed` touches, and whether the manifests may have
+    /// changed (then they are loaded again).
+    fn classify(&self, changed: &[PathBuf]) -> (Vec<PathBuf>, bool) {
+        let mut touched = std::collections::BTreeSet::new();
+        let mut elsewhere = false;
+        for p in changed {
+            let hits: Vec<&PathBuf> = self
+                .watched
+                .iter()
+                .filter(|(abs, _)| p.starts_with(abs))
+                .map(|(_, named)| named)
+                .collect();
+            // Anything in a manifest directory may be a manifest (a context of `.`).
+            if hits.is_empty() || self.manifest_dirs.iter().any(|d| p.starts_with(d)) {
+                elsewhere = true;
+            }
+            touched.extend(hits.into_iter().cloned());
+        }
+        (touched.into_iter().collect(), elsewhere)
+    }
+}
+
+/// Load the manifests and hand them to the controller; the local sources of the loaded
+/// objects, or `None` when nothing could be loaded.
+async fn reload(
+    files: &[PathBuf],
+    registry: &Registry,
+    commands: &mpsc::Sender<Command>,
+) -> Option<Vec<PathBuf>> {
     let files = files.to_vec();
-    let registry = registry.clone();
-    let loaded = tokio::task::spawn_blocking(move || load::load(&files, &registry)).await;
+    let registry2 = registry.clone();
+    let loaded = tokio::task::spawn_blocking(move || load::load(&files, &registry2)).await;
     match loaded {
         Ok(Ok(loaded)) => {
             if !loaded.problems.is_empty() {
@@ -186,10 +274,27 @@ async fn reload(files: &[PathBuf], registry: &Registry, commands: &mpsc::Sender<
                 problems = loaded.problems.len(),
                 "manifests loaded"
             );
+            let sources = loaded
+                .objects
+                .iter()
+                .flat_map(|o| {
+                    registry
+                        .schema(&o.key.kind)
+                        .map(|s| s.sources(&o.meta, &o.spec))
+                        .unwrap_or_default()
+                })
+                .collect();
             let _ = commands.send(Command::Load(loaded)).await;
+            Some(sources)
         }
-        Ok(Err(e)) => error!(error = %e, "cannot read the manifests; keeping the last good state"),
-        Err(e) => error!(error = %e, "manifest loader failed"),
+        Ok(Err(e)) => {
+            error!(error = %e, "cannot read the manifests; keeping the last good state");
+            None
+        }
+        Err(e) => {
+            error!(error = %e, "manifest loader failed");
+            None
+        }
     }
 }
 

@@ -70,6 +70,9 @@ pub enum Command {
     Load(Loaded),
     /// Reconcile everything now (SIGHUP, HTTP POST).
     ReconcileAll,
+    /// These local files changed: reconcile the objects made from them (see
+    /// [`crate::kinds::Kind::sources`]).
+    SourcesChanged(Vec<std::path::PathBuf>),
     /// Allow the prune that the mass-deletion guard refused.
     ConfirmPrune,
 }
@@ -267,6 +270,27 @@ impl Controller {
                     self.queue.schedule(k.clone(), self.urgent);
                 }
                 info!(objects = self.objects.len(), "reconciling everything now");
+            }
+            Command::SourcesChanged(paths) => {
+                let mut due = Vec::new();
+                for (k, t) in &mut self.objects {
+                    let Some(schema) = self.registry.schema(&k.kind) else {
+                        continue;
+                    };
+                    let sources = schema.sources(&t.object.meta, &t.object.spec);
+                    if paths
+                        .iter()
+                        .any(|p| sources.iter().any(|s| p.starts_with(s)))
+                    {
+                        t.terminal_hash = None;
+                        t.parked = false;
+                        due.push(k.clone());
+                    }
+                }
+                for k in due {
+                    info!(object = %k, "its local sources changed: reconciling now");
+                    self.queue.schedule(k, self.urgent);
+                }
             }
             Command::ConfirmPrune => {
                 if self.prune_refused.is_some() {

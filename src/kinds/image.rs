@@ -261,6 +261,14 @@ impl Kind for Image {
         )]
     }
 
+    fn sources(meta: &ObjectMeta, spec: &ImageSpec) -> Vec<PathBuf> {
+        match (&spec.build, &spec.oci_layout) {
+            (Some(b), _) => vec![meta.resolve_path(&b.context)],
+            (None, Some(path)) => vec![meta.resolve_path(path)],
+            (None, None) => Vec::new(),
+        }
+    }
+
     fn validate(_name: &str, spec: &ImageSpec, problems: &mut Vec<FieldProblem>) {
         let mut problem = |path: &str, message: String| {
             problems.push(FieldProblem::new(path, message));

@@ -284,6 +284,12 @@ pub trait Kind: Send + Sync + 'static {
     /// Offline checks beyond the schema; push one problem per finding.
     fn validate(_name: &str, _spec: &Self::Spec, _problems: &mut Vec<FieldProblem>) {}
 
+    /// Local files the resource is made from (an image's build context): the daemon
+    /// watches them and reconciles the object when they change.
+    fn sources(_meta: &ObjectMeta, _spec: &Self::Spec) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+
     /// The AWS resources this object writes whose names are known offline. Two objects
     /// that write the same one would undo each other's changes on every pass.
     fn writes(_name: &str, _spec: &Self::Spec) -> Vec<Writes> {
@@ -409,6 +415,8 @@ pub trait Schema: Send + Sync {
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
     fn references(&self, spec: &Value) -> Vec<Reference>;
     fn writes(&self, name: &str, spec: &Value) -> Vec<Writes>;
+    /// See [`Kind::sources`].
+    fn sources(&self, meta: &ObjectMeta, spec: &Value) -> Vec<std::path::PathBuf>;
 }
 
 /// The schema of kind `K`, usable without AWS clients.
@@ -451,6 +459,12 @@ impl<K: Kind> Schema for SchemaOf<K> {
     fn writes(&self, name: &str, spec: &Value) -> Vec<Writes> {
         typed::<K::Spec>(K::KIND, spec)
             .map(|s| K::writes(name, &s))
+            .unwrap_or_default()
+    }
+
+    fn sources(&self, meta: &ObjectMeta, spec: &Value) -> Vec<std::path::PathBuf> {
+        typed::<K::Spec>(K::KIND, spec)
+            .map(|s| K::sources(meta, &s))
             .unwrap_or_default()
     }
 }
