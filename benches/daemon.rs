@@ -445,35 +445,16 @@ async fn repositories(aws: &Aws) -> Result<std::collections::BTreeSet<String>, S
 /// Push a small stand-in image manifest under `latest` whose one layer is unique to `salt`
 /// (the emulator derives the image digest from the layer digests).
 async fn push_image(aws: &Aws, repo: &str, salt: &str) -> Result<(), String> {
-    let config = json!({"salt": salt}).to_string();
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": config.len(),
-            "digest": format!("sha256:{}", sha256_hex(config.as_bytes())),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            "size": salt.len(),
-            "digest": format!("sha256:{}", sha256_hex(salt.as_bytes())),
-        }]
-    });
+    let manifest = guide::standin_manifest(salt);
     aws.ecr
         .put_image()
         .repository_name(repo)
         .image_tag("latest")
-        .image_manifest(manifest.to_string())
+        .image_manifest(manifest)
         .send()
         .await
         .map(|_| ())
         .map_err(|e| format!("{e:?}"))
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -98,17 +98,10 @@ async fn image_by_tag(aws: &Aws, repo: &str, tag: &str) -> (String, Vec<String>)
     )
 }
 
-async fn container_uri(aws: &Aws, runtime: &str) -> String {
-    let ids = runtimes_named(aws, runtime).await;
-    assert_eq!(ids.len(), 1, "one runtime named {runtime}");
-    let rt = aws
-        .agentcore
-        .get_agent_runtime()
-        .agent_runtime_id(&ids[0])
-        .send()
+async fn container_uri(aws: &Aws, name: &str) -> String {
+    runtime(aws, name)
         .await
-        .expect("GetAgentRuntime");
-    rt.agent_runtime_artifact()
+        .agent_runtime_artifact()
         .and_then(|a| a.as_container_configuration().ok())
         .map(|c| c.container_uri().to_string())
         .expect("container artifact")

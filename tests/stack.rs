@@ -22,31 +22,6 @@ fn writes(report: &Value) -> u64 {
     report["calls"]["writes"].as_u64().expect("writes count")
 }
 
-async fn runtime(
-    aws: &Aws,
-    name: &str,
-) -> aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput {
-    let ids = runtimes_named(aws, name).await;
-    assert_eq!(ids.len(), 1, "exactly one runtime named {name}: {ids:?}");
-    aws.agentcore
-        .get_agent_runtime()
-        .agent_runtime_id(&ids[0])
-        .send()
-        .await
-        .expect("GetAgentRuntime")
-}
-
-async fn secret_json(aws: &Aws, name: &str) -> Value {
-    let out = aws
-        .secrets
-        .get_secret_value()
-        .secret_id(name)
-        .send()
-        .await
-        .expect("GetSecretValue");
-    serde_json::from_str(out.secret_string().expect("string secret")).expect("secret is JSON")
-}
-
 async fn parameter(aws: &Aws, name: &str) -> String {
     aws.ssm
         .get_parameter()
@@ -153,7 +128,7 @@ async fn guide_stack_converges_wired_together_and_second_apply_writes_nothing() 
         parameter(&aws, &names.parameter).await,
         rt.agent_runtime_arn()
     );
-    let secret = secret_json(&aws, &names.secret).await;
+    let secret = secret_map(&aws, &names.secret).await;
     assert_eq!(secret["pool_id"], pool_id.as_str());
     assert_eq!(secret["client_id"], client_ids[0].as_str());
     assert_eq!(
@@ -199,22 +174,7 @@ async fn drift_is_reported_by_diff_and_repaired_by_apply() {
         .cloned()
         .expect("jwt");
     jwt.allowed_clients = Some(vec!["someone-else".into()]);
-    let updated = aws
-        .agentcore
-        .update_agent_runtime()
-        .agent_runtime_id(rt.agent_runtime_id())
-        .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
-        .role_arn(rt.role_arn())
-        .set_network_configuration(rt.network_configuration().cloned())
-        .set_protocol_configuration(rt.protocol_configuration().cloned())
-        .authorizer_configuration(
-            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(
-                jwt,
-            ),
-        )
-        .send()
-        .await
-        .expect("UpdateAgentRuntime out of band");
+    let updated = set_jwt_authorizer(&aws, &rt, jwt).await;
     // AWS keeps a runtime's tags across updates; the emulator keys them by an ARN that
     // carries the version, which each update changes. Carry them over as AWS would.
     aws.agentcore

@@ -133,24 +133,7 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
     );
 
     // The runtime changed by hand to allowedAudience: refused, with the fix.
-    let rt_id = aws
-        .agentcore
-        .list_agent_runtimes()
-        .send()
-        .await
-        .expect("list")
-        .agent_runtimes()
-        .iter()
-        .find(|r| r.agent_runtime_name() == names.runtime)
-        .map(|r| r.agent_runtime_id().to_string())
-        .expect("runtime");
-    let rt = aws
-        .agentcore
-        .get_agent_runtime()
-        .agent_runtime_id(&rt_id)
-        .send()
-        .await
-        .expect("get");
+    let rt = runtime(&aws, &names.runtime).await;
     let jwt = rt
         .authorizer_configuration()
         .and_then(|a| a.as_custom_jwt_authorizer().ok())
@@ -161,20 +144,7 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
             .allowed_audience(map["client_id"].as_str().unwrap_or(""))
             .build()
             .expect("config");
-    aws.agentcore
-        .update_agent_runtime()
-        .agent_runtime_id(&rt_id)
-        .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
-        .role_arn(rt.role_arn())
-        .set_network_configuration(rt.network_configuration().cloned())
-        .authorizer_configuration(
-            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(
-                audience,
-            ),
-        )
-        .send()
-        .await
-        .expect("update by hand");
+    set_jwt_authorizer(&aws, &rt, audience).await;
     let out = controller(&["check-auth", "cognito-credentials", "-f", &m.arg()]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");

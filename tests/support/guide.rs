@@ -1,5 +1,5 @@
-//! The guide's manifests as the tests and the benchmark use them (no other dependencies, so
-//! the benchmark can include this file too).
+//! The guide's stack as the tests and the benchmark use it (the benchmark includes this
+//! file too, so it depends on the library and serde_json only).
 
 /// The guide's Image builds the MCP server from source; these tests push stand-in images
 /// instead (as CI would), so the Image tracks `latest`.
@@ -13,4 +13,26 @@ pub fn track_latest(text: &str) -> String {
         .map(|i| start + i + end_marker.len())
         .expect("the guide's Image ends with movingTag: latest");
     format!("{}  tag: latest\n{}", &text[..start], &text[end..])
+}
+
+/// A small stand-in image manifest, as CI would push it; its one layer is unique to `salt`
+/// (the emulator derives the image digest from the layer digests).
+pub fn standin_manifest(salt: &str) -> String {
+    use agentcore_controller::oci::layout::sha256_digest;
+    let config = serde_json::json!({"salt": salt}).to_string();
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {
+            "mediaType": "application/vnd.docker.container.image.v1+json",
+            "size": config.len(),
+            "digest": sha256_digest(config.as_bytes()),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "size": salt.len(),
+            "digest": sha256_digest(salt.as_bytes()),
+        }]
+    })
+    .to_string()
 }

@@ -243,28 +243,13 @@ impl StackNames {
 /// Push a small stand-in image manifest under `tag` (what CI would do); returns the digest
 /// ECR reports.
 pub async fn push_image(aws: &Aws, repo: &str, tag: &str, salt: &str) -> String {
-    let config = serde_json::json!({"salt": salt}).to_string();
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-        "config": {
-            "mediaType": "application/vnd.docker.container.image.v1+json",
-            "size": config.len(),
-            "digest": format!("sha256:{}", sha256_hex(config.as_bytes())),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
-            "size": salt.len(),
-            // The emulator derives the image digest from the layer digests.
-            "digest": format!("sha256:{}", sha256_hex(salt.as_bytes())),
-        }]
-    });
+    let manifest = guide::standin_manifest(salt);
     let out = aws
         .ecr
         .put_image()
         .repository_name(repo)
         .image_tag(tag)
-        .image_manifest(manifest.to_string())
+        .image_manifest(manifest)
         .send()
         .await
         .expect("PutImage");
@@ -273,11 +258,6 @@ pub async fn push_image(aws: &Aws, repo: &str, tag: &str, salt: &str) -> String 
         .and_then(|id| id.image_digest())
         .expect("digest")
         .to_string()
-}
-
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// A running `agentcore-controller run` daemon, killed on drop.
@@ -561,4 +541,43 @@ pub async fn secret_map(aws: &Aws, name: &str) -> serde_json::Map<String, serde_
         .await
         .expect("GetSecretValue");
     serde_json::from_str(v.secret_string().unwrap_or("{}")).expect("JSON secret")
+}
+
+/// Change a runtime's JWT authorizer out of band, as someone in the console would, keeping
+/// the rest of its configuration; the update's answer.
+pub async fn set_jwt_authorizer(
+    aws: &Aws,
+    rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput,
+    jwt: aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration,
+) -> aws_sdk_bedrockagentcorecontrol::operation::update_agent_runtime::UpdateAgentRuntimeOutput {
+    aws.agentcore
+        .update_agent_runtime()
+        .agent_runtime_id(rt.agent_runtime_id())
+        .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
+        .role_arn(rt.role_arn())
+        .set_network_configuration(rt.network_configuration().cloned())
+        .set_protocol_configuration(rt.protocol_configuration().cloned())
+        .authorizer_configuration(
+            aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(
+                jwt,
+            ),
+        )
+        .send()
+        .await
+        .expect("UpdateAgentRuntime out of band")
+}
+
+/// The one runtime named `name`, as AgentCore describes it.
+pub async fn runtime(
+    aws: &Aws,
+    name: &str,
+) -> aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput {
+    let ids = runtimes_named(aws, name).await;
+    assert_eq!(ids.len(), 1, "exactly one runtime named {name}: {ids:?}");
+    aws.agentcore
+        .get_agent_runtime()
+        .agent_runtime_id(&ids[0])
+        .send()
+        .await
+        .expect("GetAgentRuntime")
 }
