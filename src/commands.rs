@@ -331,34 +331,19 @@ pub(crate) async fn deployed_runtime(
     aws: &Aws,
     runtime_name: &str,
 ) -> Result<Option<GetAgentRuntimeOutput>, String> {
-    let mut next: Option<String> = None;
-    loop {
-        let page = aws
-            .agentcore
-            .list_agent_runtimes()
-            .set_next_token(next.take())
-            .send()
-            .await
-            .map_err(|e| crate::error::ReconcileError::from_sdk("ListAgentRuntimes", e).message)?;
-        if let Some(r) = page
-            .agent_runtimes()
-            .iter()
-            .find(|r| r.agent_runtime_name() == runtime_name)
-        {
-            return aws
-                .agentcore
-                .get_agent_runtime()
-                .agent_runtime_id(r.agent_runtime_id())
-                .send()
-                .await
-                .map(Some)
-                .map_err(|e| crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message);
-        }
-        next = page.next_token().map(String::from);
-        if next.is_none() {
-            return Ok(None);
-        }
-    }
+    let Some(id) = crate::kinds::agent_runtime::find_runtime_id(&aws.agentcore, runtime_name)
+        .await
+        .map_err(|e| e.message)?
+    else {
+        return Ok(None);
+    };
+    aws.agentcore
+        .get_agent_runtime()
+        .agent_runtime_id(id)
+        .send()
+        .await
+        .map(Some)
+        .map_err(|e| crate::error::ReconcileError::from_sdk("GetAgentRuntime", e).message)
 }
 
 /// The runtime's actual configuration, found by its AgentCore name; an error (printed)

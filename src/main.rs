@@ -44,17 +44,22 @@ struct Files {
 }
 
 #[derive(Args)]
-struct AwsArgs {
+struct Instance {
     /// Controller instance: the value of the owner tag `agentcore.dev/managed-by`.
     /// Resources tagged by another instance are not touched.
     #[arg(
         long,
+        global = true,
         env = "AGENTCORE_INSTANCE",
         default_value = "agentcore-controller"
     )]
     instance: String,
+}
+
+#[derive(Args)]
+struct Output {
     /// Output format.
-    #[arg(short, long, value_enum, default_value = "text")]
+    #[arg(short, long, global = true, value_enum, default_value = "text")]
     output: OutputFormat,
 }
 
@@ -79,7 +84,7 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
         #[command(flatten)]
         listen: Listen,
         /// How often every object is re-read to catch drift (per object: annotation
@@ -115,8 +120,8 @@ enum Command {
     Status {
         #[command(flatten)]
         listen: Listen,
-        #[arg(short, long, value_enum, default_value = "text")]
-        output: OutputFormat,
+        #[command(flatten)]
+        output: Output,
     },
     /// Print the bearer token a Token object publishes, for MCP Inspector's
     /// `Authorization: Bearer …` header. (Prints a secret: mind where the output goes.)
@@ -126,7 +131,7 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
     },
     /// Print an AgentRuntime's invocation URL:
     /// https://bedrock-agentcore.{region}.amazonaws.com/runtimes/{URL-encoded ARN}/invocations?qualifier=DEFAULT
@@ -136,7 +141,7 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
     },
     /// Explain whether the runtime would accept the token a Token object publishes:
     /// signature (JWKS), issuer, expiry, token_use, and the claims against the runtime's
@@ -155,7 +160,9 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
+        #[command(flatten)]
+        output: Output,
     },
     /// Talk MCP to a runtime (or any MCP server): list its tools, prompts and resources,
     /// or call a tool.
@@ -196,17 +203,10 @@ enum Command {
         /// Give up on an answer after this long.
         #[arg(long, global = true, default_value = "30s", value_parser = humantime::parse_duration)]
         timeout: Duration,
-        /// Output format.
-        #[arg(short, long, global = true, value_enum, default_value = "text")]
-        output: OutputFormat,
-        /// Controller instance (owner tag value).
-        #[arg(
-            long,
-            global = true,
-            env = "AGENTCORE_INSTANCE",
-            default_value = "agentcore-controller"
-        )]
-        instance: String,
+        #[command(flatten)]
+        output: Output,
+        #[command(flatten)]
+        instance: Instance,
     },
     /// Try a runtime's auth path before deploying: its invocation path on loopback, with
     /// its JWT authorizer in front of an MCP server.
@@ -227,13 +227,8 @@ enum Command {
         name: String,
         #[command(flatten)]
         files: Files,
-        /// Controller instance (owner tag value).
-        #[arg(
-            long,
-            env = "AGENTCORE_INSTANCE",
-            default_value = "agentcore-controller"
-        )]
-        instance: String,
+        #[command(flatten)]
+        instance: Instance,
         /// Address to serve on (loopback unless you mean it).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
@@ -259,7 +254,9 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
+        #[command(flatten)]
+        output: Output,
         /// Give up after this long.
         #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
         timeout: Duration,
@@ -272,7 +269,9 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
+        #[command(flatten)]
+        output: Output,
         /// How long to wait for every resource to become Ready.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         timeout: Duration,
@@ -289,7 +288,9 @@ enum Command {
         #[command(flatten)]
         files: Files,
         #[command(flatten)]
-        aws: AwsArgs,
+        instance: Instance,
+        #[command(flatten)]
+        output: Output,
         /// Only report what would be deleted.
         #[arg(long)]
         dry_run: bool,
@@ -360,11 +361,11 @@ fn init_logging(format: LogFormat, filter: &str) {
     }
 }
 
-fn common(files: Files, aws: AwsArgs) -> Common {
+fn common(files: Files, instance: Instance, output: OutputFormat) -> Common {
     Common {
         files: files.files,
-        instance: aws.instance,
-        output: aws.output,
+        instance: instance.instance,
+        output,
     }
 }
 
@@ -391,23 +392,33 @@ fn main() -> ExitCode {
             Command::Validate { files } => commands::validate(&files.files),
             Command::Diff {
                 files,
-                aws,
+                instance,
+                output,
                 timeout,
-            } => commands::diff(&common(files, aws), timeout).await,
+            } => commands::diff(&common(files, instance, output.output), timeout).await,
             Command::Apply {
                 files,
-                aws,
+                instance,
+                output,
                 timeout,
                 concurrency,
-            } => commands::apply(&common(files, aws), timeout, concurrency).await,
+            } => {
+                commands::apply(
+                    &common(files, instance, output.output),
+                    timeout,
+                    concurrency,
+                )
+                .await
+            }
             Command::Delete {
                 files,
-                aws,
+                instance,
+                output,
                 dry_run,
-            } => commands::delete(&common(files, aws), dry_run).await,
+            } => commands::delete(&common(files, instance, output.output), dry_run).await,
             Command::Run {
                 files,
-                aws,
+                instance,
                 listen,
                 resync,
                 concurrency,
@@ -421,7 +432,7 @@ fn main() -> ExitCode {
                 let defaults = ControllerConfig::default();
                 let opts = DaemonOptions {
                     files: files.files,
-                    instance: aws.instance,
+                    instance: instance.instance,
                     listen: listen.listen,
                     controller: ControllerConfig {
                         concurrency: concurrency.max(1),
@@ -437,19 +448,31 @@ fn main() -> ExitCode {
                 };
                 agentcore_controller::daemon::run(opts).await
             }
-            Command::Status { listen, output } => commands::status(listen.listen, output).await,
-            Command::ConfirmPrune { listen } => commands::confirm_prune(listen.listen).await,
-            Command::Token { name, files, aws } => {
-                commands::token(&common(files, aws), &name).await
+            Command::Status { listen, output } => {
+                commands::status(listen.listen, output.output).await
             }
-            Command::Url { name, files, aws } => commands::url(&common(files, aws), &name).await,
+            Command::ConfirmPrune { listen } => commands::confirm_prune(listen.listen).await,
+            Command::Token {
+                name,
+                files,
+                instance,
+            } => commands::token(&common(files, instance, OutputFormat::Text), &name).await,
+            Command::Url {
+                name,
+                files,
+                instance,
+            } => commands::url(&common(files, instance, OutputFormat::Text), &name).await,
             Command::CheckAuth {
                 name,
                 runtime,
                 probe,
                 files,
-                aws,
-            } => commands::check_auth(&common(files, aws), &name, runtime.as_deref(), probe).await,
+                instance,
+                output,
+            } => {
+                let common = common(files, instance, output.output);
+                commands::check_auth(&common, &name, runtime.as_deref(), probe).await
+            }
             Command::Mcp {
                 name,
                 action,
@@ -471,12 +494,12 @@ fn main() -> ExitCode {
                 let opts = mcp::McpOptions {
                     name,
                     files,
-                    instance,
+                    instance: instance.instance,
                     url,
                     token: token.map(secrecy::SecretString::from),
                     sigv4,
                     token_object: token_from,
-                    output,
+                    output: output.output,
                     timeout,
                 };
                 mcp::mcp(opts, action).await
@@ -491,7 +514,7 @@ fn main() -> ExitCode {
                 let opts = mcp::LocalOptions {
                     name,
                     files: files.files,
-                    instance,
+                    instance: instance.instance,
                     listen,
                     upstream,
                 };

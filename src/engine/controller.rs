@@ -28,10 +28,7 @@ use crate::manifest::load::Loaded;
 use crate::manifest::{Graph, Object};
 use crate::metrics::{ConditionLabels, ErrorLabels, KindLabels, Metrics};
 
-/// Annotation that suspends an object: observe and report drift, write nothing.
-pub const ANNOTATION_SUSPEND: &str = "agentcore.dev/suspend";
-/// Annotation that overrides the resync period of one object (e.g. `30s`, `10m`).
-pub const ANNOTATION_RESYNC: &str = "agentcore.dev/resync-period";
+use crate::kinds::{ANNOTATION_RESYNC, ANNOTATION_SUSPEND};
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
@@ -436,9 +433,7 @@ impl Controller {
         }
         for (key, t) in &mut self.objects {
             t.status.validation_error = problems_by_key.get(key).map(|ps| ps.join("; "));
-            if let Some(src) = Some(&t.object.source) {
-                t.status.source = src.to_string();
-            }
+            t.status.source = t.object.source.to_string();
         }
         self.graph = graph;
         if self.first_keys.is_none() {

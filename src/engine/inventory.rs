@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -79,37 +78,6 @@ pub trait Inventory: Send + Sync {
     async fn list(&self) -> Result<Vec<InventoryEntry>>;
     async fn put(&self, entry: &InventoryEntry) -> Result<()>;
     async fn remove(&self, key: &ObjectKey) -> Result<()>;
-}
-
-/// An inventory in memory (one-shot commands and tests).
-#[derive(Debug, Default)]
-pub struct MemoryInventory {
-    entries: Mutex<BTreeMap<ObjectKey, InventoryEntry>>,
-}
-
-#[async_trait]
-impl Inventory for MemoryInventory {
-    async fn list(&self) -> Result<Vec<InventoryEntry>> {
-        Ok(self
-            .entries
-            .lock()
-            .map(|m| m.values().cloned().collect())
-            .unwrap_or_default())
-    }
-
-    async fn put(&self, entry: &InventoryEntry) -> Result<()> {
-        if let Ok(mut m) = self.entries.lock() {
-            m.insert(entry.key.clone(), entry.clone());
-        }
-        Ok(())
-    }
-
-    async fn remove(&self, key: &ObjectKey) -> Result<()> {
-        if let Ok(mut m) = self.entries.lock() {
-            m.remove(key);
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

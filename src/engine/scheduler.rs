@@ -49,11 +49,6 @@ impl<K: Ord + Clone> Scheduler<K> {
         self.deadlines.get(key).copied()
     }
 
-    /// The earliest deadline, if anything is queued.
-    pub fn next_deadline(&self) -> Option<Instant> {
-        self.by_time.first().map(|(t, _)| *t)
-    }
-
     /// The earliest deadline among keys that `pred` accepts.
     pub fn next_deadline_where(&self, mut pred: impl FnMut(&K) -> bool) -> Option<Instant> {
         self.by_time.iter().find(|(_, k)| pred(k)).map(|(t, _)| *t)
@@ -112,7 +107,7 @@ mod tests {
         q.schedule("b", s(7));
         assert_eq!(q.len(), 2);
         assert_eq!(q.deadline(&"a"), Some(s(5)));
-        assert_eq!(q.next_deadline(), Some(s(5)));
+        assert_eq!(q.next_deadline_where(|_| true), Some(s(5)));
         assert_eq!(q.pop_due(s(4), |_| true), None);
         assert_eq!(q.due(s(7)), 2);
         assert_eq!(q.pop_due(s(8), |_| true), Some(("a", s(5))));
@@ -128,7 +123,7 @@ mod tests {
         q.schedule("a", s(1));
         q.schedule("b", s(2));
         q.set("a", s(30));
-        assert_eq!(q.next_deadline(), Some(s(2)));
+        assert_eq!(q.next_deadline_where(|_| true), Some(s(2)));
         // "b" is running: skip it, nothing else due.
         assert_eq!(q.pop_due(s(3), |k| *k != "b"), None);
         assert_eq!(q.len(), 2);

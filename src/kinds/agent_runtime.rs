@@ -557,33 +557,39 @@ pub struct AgentRuntime {
     ctx: Arc<Ctx>,
 }
 
-impl AgentRuntime {
-    /// The runtime summary with this exact name, across all pages of ListAgentRuntimes.
-    async fn find_id(&self, name: &str) -> Result<Option<String>> {
-        let client = &self.ctx.aws.agentcore;
-        let mut token: Option<String> = None;
-        loop {
-            let page = client
-                .list_agent_runtimes()
-                .set_next_token(token.clone())
-                .send()
-                .await
-                .map_err(aws_err("ListAgentRuntimes"))?;
-            if let Some(r) = page
-                .agent_runtimes()
-                .iter()
-                .find(|r| r.agent_runtime_name() == name)
-            {
-                return Ok(Some(r.agent_runtime_id().to_string()));
-            }
-            match page.next_token() {
-                // Guard against a service that hands back the same token forever.
-                Some(next) if !next.is_empty() && token.as_deref() != Some(next) => {
-                    token = Some(next.to_string());
-                }
-                _ => return Ok(None),
-            }
+/// The ID of the runtime with this exact name, across all pages of ListAgentRuntimes.
+pub async fn find_runtime_id(
+    client: &aws_sdk_bedrockagentcorecontrol::Client,
+    name: &str,
+) -> Result<Option<String>> {
+    let mut token: Option<String> = None;
+    loop {
+        let page = client
+            .list_agent_runtimes()
+            .set_next_token(token.clone())
+            .send()
+            .await
+            .map_err(aws_err("ListAgentRuntimes"))?;
+        if let Some(r) = page
+            .agent_runtimes()
+            .iter()
+            .find(|r| r.agent_runtime_name() == name)
+        {
+            return Ok(Some(r.agent_runtime_id().to_string()));
         }
+        match page.next_token() {
+            // Guard against a service that hands back the same token forever.
+            Some(next) if !next.is_empty() && token.as_deref() != Some(next) => {
+                token = Some(next.to_string());
+            }
+            _ => return Ok(None),
+        }
+    }
+}
+
+impl AgentRuntime {
+    async fn find_id(&self, name: &str) -> Result<Option<String>> {
+        find_runtime_id(&self.ctx.aws.agentcore, name).await
     }
 
     async fn tag(&self, arn: &str) -> Result<()> {

@@ -40,12 +40,18 @@ pub const OWNER_TAG: &str = "agentcore.dev/managed-by";
 pub const ANNOTATION_ADOPT: &str = "agentcore.dev/adopt";
 /// Annotation that sets the deletion policy (`Delete` or `Retain`).
 pub const ANNOTATION_DELETION_POLICY: &str = "agentcore.dev/deletion-policy";
+/// Annotation that suspends an object: observe and report drift, write nothing.
+pub const ANNOTATION_SUSPEND: &str = "agentcore.dev/suspend";
+/// Annotation that overrides the resync period of one object (e.g. `30s`, `10m`).
+pub const ANNOTATION_RESYNC: &str = "agentcore.dev/resync-period";
+/// The prefix of every annotation (and tag) the controller reads or writes.
+pub const ANNOTATION_PREFIX: &str = "agentcore.dev/";
 /// Every annotation under our prefix that the controller understands.
 pub const KNOWN_ANNOTATIONS: [&str; 4] = [
     ANNOTATION_ADOPT,
     ANNOTATION_DELETION_POLICY,
-    "agentcore.dev/suspend",
-    "agentcore.dev/resync-period",
+    ANNOTATION_SUSPEND,
+    ANNOTATION_RESYNC,
 ];
 
 /// Named values a resource exposes once it exists (IDs, ARNs, URLs, digests). Never secrets.

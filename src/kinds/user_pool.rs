@@ -429,7 +429,7 @@ impl Kind for UserPool {
     async fn create(&self, d: &DesiredUserPool) -> Result<()> {
         // CreateUserPool takes no client token; a retry after a lost response is caught by
         // observe, which finds the pool by name and owner tag — so the engine retries, not
-        // the SDK (see `single_attempt`).
+        // the SDK (see `aws::no_retry_cognito`).
         let mut req = self
             .ctx
             .aws

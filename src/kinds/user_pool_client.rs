@@ -501,7 +501,7 @@ impl Kind for UserPoolClient {
     async fn create(&self, d: &DesiredUserPoolClient) -> Result<()> {
         // No client token exists for CreateUserPoolClient; a retry after a lost response is
         // caught by observe, which finds the client by name — so the engine retries, not the
-        // SDK (see `single_attempt`).
+        // SDK (see `aws::no_retry_cognito`).
         let (access, id, refresh, units) = validity_request(&d.validity);
         self.ctx
             .aws

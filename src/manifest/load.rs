@@ -11,8 +11,9 @@ use sha2::{Digest, Sha256};
 use super::de::{FieldProblem, from_node};
 use super::yaml::{Node, Value, parse_documents};
 use crate::kinds::{
-    ANNOTATION_DELETION_POLICY, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, ObjectKey,
-    ObjectMeta, Registry,
+    ANNOTATION_ADOPT, ANNOTATION_DELETION_POLICY, ANNOTATION_PREFIX, ANNOTATION_RESYNC,
+    ANNOTATION_SUSPEND, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, ObjectKey, ObjectMeta,
+    Registry,
 };
 
 /// Where an object or a problem comes from.
@@ -421,16 +422,16 @@ fn check_meta(meta: &ObjectMeta) -> Vec<FieldProblem> {
             format!("`{name}` is not a valid object name: 1-253 characters of a-z A-Z 0-9 - _ ."),
         ));
     }
-    if let Some(v) = meta.annotations.get("agentcore.dev/resync-period") {
+    if let Some(v) = meta.annotations.get(ANNOTATION_RESYNC) {
         match humantime::parse_duration(v) {
             Ok(d) if (10..=7 * 24 * 3600).contains(&d.as_secs()) => {}
             _ => problems.push(FieldProblem::new(
-                "metadata.annotations.agentcore.dev/resync-period",
+                format!("metadata.annotations.{ANNOTATION_RESYNC}"),
                 format!("`{v}` is not a duration between 10s and 7d (e.g. 30s, 10m, 1h)"),
             )),
         }
     }
-    for flag in ["agentcore.dev/suspend", "agentcore.dev/adopt"] {
+    for flag in [ANNOTATION_SUSPEND, ANNOTATION_ADOPT] {
         if let Some(v) = meta.annotations.get(flag)
             && !matches!(v.as_str(), "true" | "false")
         {
@@ -441,7 +442,7 @@ fn check_meta(meta: &ObjectMeta) -> Vec<FieldProblem> {
         }
     }
     for key in meta.annotations.keys() {
-        if key.starts_with("agentcore.dev/") && !KNOWN_ANNOTATIONS.contains(&key.as_str()) {
+        if key.starts_with(ANNOTATION_PREFIX) && !KNOWN_ANNOTATIONS.contains(&key.as_str()) {
             problems.push(FieldProblem::new(
                 format!("metadata.annotations.{key}"),
                 format!(

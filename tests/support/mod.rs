@@ -459,27 +459,37 @@ pub async fn pools_named(aws: &Aws, name: &str) -> Vec<String> {
                 ids.push(p.id().unwrap_or_default().to_string());
             }
         }
-        next = out.next_token().map(String::from);
-        if next.is_none() {
-            return ids;
+        match out.next_token() {
+            Some(token) if next.as_deref() != Some(token) => next = Some(token.to_string()),
+            _ => return ids,
         }
     }
 }
 
-/// IDs of the runtimes called `name`.
+/// IDs of the runtimes called `name`, across every page of ListAgentRuntimes.
 pub async fn runtimes_named(aws: &Aws, name: &str) -> Vec<String> {
-    let out = aws
-        .agentcore
-        .list_agent_runtimes()
-        .max_results(100)
-        .send()
-        .await
-        .expect("ListAgentRuntimes");
-    out.agent_runtimes()
-        .iter()
-        .filter(|r| r.agent_runtime_name() == name)
-        .map(|r| r.agent_runtime_id().to_string())
-        .collect()
+    let mut ids = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = aws
+            .agentcore
+            .list_agent_runtimes()
+            .max_results(100)
+            .set_next_token(next.clone())
+            .send()
+            .await
+            .expect("ListAgentRuntimes");
+        ids.extend(
+            out.agent_runtimes()
+                .iter()
+                .filter(|r| r.agent_runtime_name() == name)
+                .map(|r| r.agent_runtime_id().to_string()),
+        );
+        match out.next_token() {
+            Some(token) if next.as_deref() != Some(token) => next = Some(token.to_string()),
+            _ => return ids,
+        }
+    }
 }
 
 /// Exactly one user pool, app client, user and runtime of a stack exist; `context` is
