@@ -23,14 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use agentcore_controller::aws::{Access, Aws, access_of};
 
-#[path = "../tests/support/guide.rs"]
-mod guide;
-mod support;
-
 use serde_json::{Value, json};
-use support::{
-    Emulator, PUSH_SECTION_END, PUSH_SECTION_START, REGION, ensure_emulator, free_port, repo_root,
-    wait_for,
+use testkit::{
+    Emulator, PUSH_SECTION_END, PUSH_SECTION_START, REGION, ensure_emulator, free_port, guide,
+    repo_root, wait_for,
 };
 
 const RESYNC: Duration = Duration::from_secs(10);

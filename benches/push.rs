@@ -24,9 +24,7 @@ use agentcore_controller::oci::push::{PushReport, push_image};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-mod support;
-
-use support::{Emulator, PUSH_SECTION_END, PUSH_SECTION_START, ensure_emulator, repo_root};
+use testkit::{Emulator, PUSH_SECTION_END, PUSH_SECTION_START, ensure_emulator, repo_root};
 
 const MIB: u64 = 1024 * 1024;
 

@@ -3,12 +3,10 @@
 //! file, refuses a mass prune until confirmed, and survives kill -9 without duplicates
 //! or forgotten prunes.
 
-mod support;
-
 use std::time::Duration;
 
 use agentcore_controller::aws::Aws;
-use support::*;
+use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
 

@@ -3,15 +3,13 @@
 //! connection — before the request reaches the emulator, or after it acted on it ("response
 //! lost"). Everything must still converge, and nothing may be created twice.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use agentcore_controller::aws::Aws;
 use serde_json::Value;
-use support::fault_proxy::{Fault, FaultCounts, FaultProxy};
-use support::*;
+use testkit::fault_proxy::{Fault, FaultCounts, FaultProxy};
+use testkit::*;
 
 /// Share of requests that get a fault.
 const FAULT_RATE: f64 = 0.2;

@@ -2,14 +2,12 @@
 //! through the controller binary. The builder is `scripts/oci-pack` (no Docker), wrapped
 //! so that every run appends a line to a counter file.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 
 use agentcore_controller::aws::Aws;
 use aws_sdk_ecr::types::ImageIdentifier;
 use serde_json::Value;
-use support::*;
+use testkit::*;
 
 fn apply_json(m: &Manifests, extra: &[&str]) -> (i32, Value) {
     let dir = m.arg();

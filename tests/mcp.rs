@@ -3,8 +3,6 @@
 //! the published token reaches the tools, and expired tokens, ID tokens, tokens of
 //! another app client and requests without a token are refused with AgentCore's reasons.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -13,7 +11,7 @@ use std::time::Duration;
 
 use agentcore_controller::aws::Aws;
 use serde_json::{Value, json};
-use support::*;
+use testkit::*;
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -2,13 +2,11 @@
 //! controller binary: create once, no writes on the second apply, drift detected and
 //! repaired, kills at any moment never duplicate, SigV4 variant, ownership, deletion.
 
-mod support;
-
 use std::time::Duration;
 
 use agentcore_controller::aws::Aws;
 use serde_json::Value;
-use support::*;
+use testkit::*;
 
 fn apply_json(m: &Manifests, extra: &[&str]) -> (i32, Value) {
     let dir = m.arg();

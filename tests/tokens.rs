@@ -3,13 +3,11 @@
 //! renewed by the daemon before they expire, recovered from a revoked refresh token and a
 //! password changed behind the controller's back, and never leaked into any output.
 
-mod support;
-
 use std::time::Duration;
 
 use agentcore_controller::aws::Aws;
 use serde_json::Value;
-use support::*;
+use testkit::*;
 
 async fn versions(aws: &Aws, name: &str) -> Vec<(String, Vec<String>)> {
     let out = aws

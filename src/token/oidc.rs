@@ -156,10 +156,7 @@ fn fetch_error(what: &str, url: &Url, e: reqwest::Error) -> String {
 mod tests {
     use super::*;
     use crate::token::jwt::{self, CHECKS, Expectation, TokenUse};
-    use std::net::{TcpListener, TcpStream};
-    use std::path::PathBuf;
-    use std::process::{Child, Command, Stdio};
-    use std::time::{Instant, SystemTime};
+    use std::time::SystemTime;
 
     const POOL_URL: &str = "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_AbC123/.well-known/openid-configuration";
 
@@ -210,7 +207,7 @@ mod tests {
     #[tokio::test]
     async fn unreachable_issuer_is_a_clear_error() {
         // Nothing listens on a port that was just released.
-        let port = free_port();
+        let port = testkit::free_port();
         let url = format!("http://127.0.0.1:{port}/.well-known/openid-configuration");
         let e = fetch_discovery(&url, None).await.unwrap_err();
         assert!(
@@ -218,53 +215,6 @@ mod tests {
             "{e}"
         );
         assert!(e.to_lowercase().contains("connect"), "{e}");
-    }
-
-    fn free_port() -> u16 {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    }
-
-    /// The AWS emulator, on a free loopback port, for this test only (it also exits with
-    /// this process).
-    struct Emulator {
-        url: String,
-        child: Child,
-    }
-
-    impl Emulator {
-        fn start() -> Self {
-            let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-            let status = Command::new(root.join("scripts/ensure-emulator"))
-                .status()
-                .unwrap();
-            assert!(status.success(), "installing the emulator failed");
-            let port = free_port();
-            let child = Command::new(root.join(".venv/bin/python"))
-                .arg(root.join("scripts/emulator.py"))
-                .args(["--exit-with", &std::process::id().to_string()])
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap();
-            let deadline = Instant::now() + Duration::from_secs(60);
-            while TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(Instant::now() < deadline, "the emulator did not start");
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            Self {
-                url: format!("http://127.0.0.1:{port}"),
-                child,
-            }
-        }
-    }
-
-    impl Drop for Emulator {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 
     #[tokio::test]
@@ -277,7 +227,7 @@ mod tests {
         };
 
         const REGION: &str = "us-east-1";
-        let emulator = Emulator::start();
+        let emulator = testkit::Emulator::start("oidc-test-emulator");
         let config = SdkConfig::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))

@@ -1,7 +1,7 @@
-//! Test harness: one AWS emulator (moto's standalone server) per test binary, started on
-//! a free loopback port, and helpers to run the controller against it. Every test uses
-//! unique names so that tests can share the one server.
-#![allow(dead_code)]
+//! What the end-to-end tests (tests/) and the benchmarks (benches/) share: the AWS emulator
+//! (moto's standalone server) on a free loopback port, the controller binary run against it,
+//! a fault-injecting proxy, and fixtures of the guide's stack. A test binary shares one
+//! emulator (`emulator()`); every test uses unique names so that tests can share the server.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,32 +18,43 @@ pub mod guide;
 
 pub const REGION: &str = "us-east-1";
 
-pub struct Emulator {
-    pub url: String,
-    _child: Child,
+/// The push benchmark's section of bench/RESULTS.md (the daemon benchmark keeps it).
+pub const PUSH_SECTION_START: &str = "<!-- image-push:start -->";
+pub const PUSH_SECTION_END: &str = "<!-- image-push:end -->";
+
+/// The repository's root (this crate lives in `testkit/`).
+pub fn repo_root() -> PathBuf {
+    let testkit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    testkit.parent().unwrap_or(testkit).to_path_buf()
 }
 
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local addr").port()
 }
 
-/// The emulator shared by every test of this binary.
-pub fn emulator() -> &'static Emulator {
-    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
-    EMULATOR.get_or_init(|| {
+/// Install the emulator into .venv when it is not there yet.
+pub fn ensure_emulator() {
+    let status = Command::new(repo_root().join("scripts/ensure-emulator"))
+        .status()
+        .expect("run scripts/ensure-emulator (installs the emulator into .venv)");
+    assert!(status.success(), "installing the emulator failed");
+}
+
+/// The emulator on a free port; it exits with this process, and is killed when dropped.
+pub struct Emulator {
+    pub url: String,
+    child: Child,
+}
+
+impl Emulator {
+    /// Install and start one, logging to `{log_name}-{port}.log` in the temp directory.
+    pub fn start(log_name: &str) -> Self {
+        ensure_emulator();
         let root = repo_root();
-        let status = Command::new(root.join("scripts/ensure-emulator"))
-            .status()
-            .expect("run scripts/ensure-emulator");
-        assert!(status.success(), "installing the emulator failed");
         let port = free_port();
-        let log = std::fs::File::create(std::env::temp_dir().join(format!("emulator-{port}.log")))
-            .expect("emulator log file");
+        let log = std::env::temp_dir().join(format!("{log_name}-{port}.log"));
+        let log = std::fs::File::create(log).expect("emulator log file");
         let child = Command::new(root.join(".venv/bin/python"))
             .arg(root.join("scripts/emulator.py"))
             .args(["--exit-with", &std::process::id().to_string()])
@@ -51,13 +62,48 @@ pub fn emulator() -> &'static Emulator {
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("start the emulator");
-        let url = format!("http://127.0.0.1:{port}");
+            .expect("start the emulator (.venv/bin/python scripts/emulator.py)");
         wait_for(Duration::from_secs(60), "the emulator to listen", || {
             std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
         });
-        Emulator { url, _child: child }
-    })
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SDK configuration pointing at this emulator.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(
+                    aws_credential_types::Credentials::new(
+                        "testing", "testing", None, None, "tests",
+                    ),
+                ),
+            )
+            .build()
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The emulator shared by every test of this binary.
+pub fn emulator() -> &'static Emulator {
+    static EMULATOR: OnceLock<Emulator> = OnceLock::new();
+    EMULATOR.get_or_init(|| Emulator::start("emulator"))
 }
 
 /// Poll `cond` until it holds or `limit` passes (then panic naming `what`).
@@ -69,19 +115,29 @@ pub fn wait_for(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// SDK configuration pointing at the emulator.
+/// The controller binary cargo built beside the running test or benchmark
+/// (`target/<profile>/deps/<test>` → `target/<profile>/agentcore-controller`).
+pub fn controller_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!(
+        "agentcore-controller{}",
+        std::env::consts::EXE_SUFFIX
+    ));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests through cargo (it builds the binary first)",
+        bin.display()
+    );
+    bin
+}
+
+/// SDK configuration pointing at the shared emulator.
 pub fn sdk_config() -> SdkConfig {
-    let e = emulator();
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(REGION))
-        .endpoint_url(&e.url)
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),
-            ),
-        )
-        .build()
+    emulator().sdk_config()
 }
 
 pub async fn aws() -> Aws {
@@ -109,7 +165,7 @@ pub fn controller(args: &[&str]) -> Output {
 
 pub fn controller_command(args: &[&str]) -> Command {
     let e = emulator();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentcore-controller"));
+    let mut cmd = Command::new(controller_binary());
     cmd.args(args)
         .env("AWS_ENDPOINT_URL", &e.url)
         .env("AWS_REGION", REGION)
@@ -142,6 +198,12 @@ pub fn json(o: &Output) -> serde_json::Value {
 /// A temporary directory of manifests.
 pub struct Manifests {
     pub dir: tempfile::TempDir,
+}
+
+impl Default for Manifests {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Manifests {
