@@ -25,8 +25,8 @@ use agentcore_controller::aws::{Access, Aws, access_of};
 
 use serde_json::{Value, json};
 use testkit::{
-    Emulator, PUSH_SECTION_END, PUSH_SECTION_START, REGION, ensure_emulator, free_port, guide,
-    repo_root, wait_for,
+    Emulator, PUSH_SECTION_END, PUSH_SECTION_START, REGION, StackNames, ensure_emulator, free_port,
+    guide, repo_root, wait_for,
 };
 
 const RESYNC: Duration = Duration::from_secs(10);
@@ -156,10 +156,12 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
             match rt.block_on(repositories(&aws)) {
                 Ok(existing) => {
                     for (i, c) in copies.iter().enumerate() {
-                        if !pushed[i] && existing.contains(&c.repo) {
-                            match rt.block_on(push_image(&aws, &c.repo, &c.salt())) {
+                        if !pushed[i] && existing.contains(&c.names.repo) {
+                            match rt.block_on(push_image(&aws, &c.names.repo, &c.salt())) {
                                 Ok(()) => pushed[i] = true,
-                                Err(e) => eprintln!("push to {} failed (retrying): {e}", c.repo),
+                                Err(e) => {
+                                    eprintln!("push to {} failed (retrying): {e}", c.names.repo)
+                                }
                             }
                         }
                     }
@@ -302,7 +304,7 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         warnings.push("the edit produced no write call within 120 s".into());
     }
     out["edit"] = json!({
-        "change": format!("Repository/{}: lifecycle.keepLastImages 10 -> 11", copies[0].repo),
+        "change": format!("Repository/{}: lifecycle.keepLastImages 10 -> 11", copies[0].names.repo),
         "debounce": DEBOUNCE,
         "queue_depth_at_edit": queue_at_edit,
         "first_write_ms": first_write.as_ref().map(|w| round3(w.0)),
@@ -343,20 +345,12 @@ fn ops_json(ops: &[(String, u64)]) -> Value {
 /// One copy of the guide's stack with its own names.
 struct Copy {
     i: usize,
-    pool: String,
-    client: String,
-    user: String,
-    role: String,
-    repo: String,
-    runtime: String,
-    secret: String,
-    parameter: String,
+    names: StackNames,
 }
 
 impl Copy {
     fn new(i: usize) -> Self {
-        Self {
-            i,
+        let names = StackNames {
             pool: format!("BenchPool{i:04}"),
             client: format!("BenchClient{i:04}"),
             user: format!("benchuser{i:04}"),
@@ -365,7 +359,8 @@ impl Copy {
             runtime: format!("bench_rt_{i:04}"),
             secret: format!("bench/{i:04}/cognito/credentials"),
             parameter: format!("/bench/{i:04}/runtime/agent_arn"),
-        }
+        };
+        Self { i, names }
     }
 
     fn dir(&self) -> String {
@@ -376,39 +371,18 @@ impl Copy {
         format!("bench-layer-{:04}", self.i)
     }
 
-    fn substitute(&self, text: &str) -> String {
-        // Longest names first so that MCPServerPoolClient is not hit by MCPServerPool.
-        text.replace("MCPServerPoolClient", &self.client)
-            .replace("MCPServerPool", &self.pool)
-            .replace("agentcore-mcp_server_ac-role", &self.role)
-            .replace("/mcp_server/runtime/agent_arn", &self.parameter)
-            .replace("mcp_server/cognito/credentials", &self.secret)
-            .replace("mcp-server-latest", &format!("{}-latest", self.repo))
-            .replace("mcp-server", &self.repo)
-            .replace("mcp_server_ac", &self.runtime)
-            .replace("testuser", &self.user)
-            // Object names that are not AWS names, unique per copy too.
-            .replace(
-                "name: cognito-credentials",
-                &format!("name: cognito-credentials-{:04}", self.i),
-            )
-            .replace("name: agent-arn", &format!("name: agent-arn-{:04}", self.i))
-    }
-
+    /// The guide's manifests with this copy's names, in its own directory; object names
+    /// that are not AWS names are made unique per copy too (all copies share one root).
     fn write(&self, root: &Path) {
-        let src = repo_root().join("manifests");
         let dst = root.join(self.dir());
         std::fs::create_dir_all(&dst).expect("create a copy's manifest directory");
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(&src)
-            .expect("read manifests/")
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        entries.sort();
-        for path in entries {
-            let text = std::fs::read_to_string(&path).expect("read a manifest");
-            let name = path.file_name().expect("manifest file name");
-            let text = guide::track_latest(&self.substitute(&text));
+        for (name, text) in self.names.render("manifests") {
+            let text = text
+                .replace(
+                    "name: cognito-credentials",
+                    &format!("name: cognito-credentials-{:04}", self.i),
+                )
+                .replace("name: agent-arn", &format!("name: agent-arn-{:04}", self.i));
             std::fs::write(dst.join(name), text).expect("write a manifest");
         }
     }

@@ -1,5 +1,4 @@
-//! The guide's stack as the tests and the benchmark use it (the benchmark includes this
-//! file too, so it depends on the library and serde_json only).
+//! The guide's stack as the tests and the benchmarks use it.
 
 /// The guide's Image builds the MCP server from source; these tests push stand-in images
 /// instead (as CI would), so the Image tracks `latest`.
