@@ -17,12 +17,14 @@ use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::Backoff;
+use super::containment;
 use super::inventory::{Inventory, InventoryEntry};
 use super::scheduler::{Scheduler, jittered};
 use super::status::{ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
 use crate::error::{ReconcileError, Severity};
 use crate::kinds::{
-    Action, Deps, Mode, ObjectKey, ObjectMeta, Outputs, Readiness, Registry, StepReport, Teardown,
+    Action, DeletionPolicy, Deps, Mode, ObjectKey, ObjectMeta, Outputs, Readiness, Registry,
+    StepReport, Teardown,
 };
 use crate::manifest::load::Loaded;
 use crate::manifest::{Graph, Object};
@@ -147,6 +149,9 @@ pub struct Controller {
     urgent: Instant,
     /// When the last falling-behind warning was logged.
     lag_warned: Option<Instant>,
+    /// Containers and the pruned contents that stayed inside them (see
+    /// [`super::containment`]): such a container is kept when it is pruned.
+    kept_inside: BTreeMap<ObjectKey, Vec<ObjectKey>>,
 }
 
 /// At most one falling-behind warning this often.
@@ -182,6 +187,7 @@ impl Controller {
             ready: false,
             urgent: Instant::now(),
             lag_warned: None,
+            kept_inside: BTreeMap::new(),
         }
     }
 
@@ -692,12 +698,25 @@ impl Controller {
             .collect();
         if t.prune {
             let policy = t.object.deletion_policy;
+            let kept = match policy {
+                DeletionPolicy::Delete => {
+                    containment::kept_by(self.kept_inside.get(&key).map_or(&[], |k| k.as_slice()))
+                }
+                DeletionPolicy::Retain => None,
+            };
+            if let Some(why) = &kept {
+                info!(object = %key, "{why}");
+            }
             return Some(Box::pin(
                 async move {
                     let start = Instant::now();
-                    let result = kind
-                        .teardown(&meta, &spec, &Deps::new(&deps), policy, false)
-                        .await;
+                    let result = match kept {
+                        Some(_) => Ok(Teardown::Retained),
+                        None => {
+                            kind.teardown(&meta, &spec, &Deps::new(&deps), policy, false)
+                                .await
+                        }
+                    };
                     if result.is_ok()
                         && let Err(e) = inventory.remove(&key).await
                     {
@@ -809,6 +828,14 @@ impl Controller {
                 .into();
                 info!(object = %key, outcome = %rec.outcome, "pruned");
                 removed = true;
+                if containment::stays(outcome) {
+                    for container in containers_of(&self.registry, &t.object) {
+                        self.kept_inside
+                            .entry(container)
+                            .or_default()
+                            .push(key.clone());
+                    }
+                }
             }
             TaskResult::Step(Ok(step)) => {
                 let suspended_now = suspended(&t.object.meta);
@@ -977,6 +1004,7 @@ impl Controller {
             self.metrics.set_token_expiry(&key.name, None);
             self.objects.remove(&key);
             self.outputs.remove(&key);
+            self.kept_inside.remove(&key);
             self.queue.remove(&key);
             // Whatever it was holding back may go now.
             self.unpark_all();
@@ -1077,6 +1105,19 @@ impl Controller {
             *s = snapshot;
         }
     }
+}
+
+/// The objects `object` lives inside (a user's pool, an image's repository).
+fn containers_of(registry: &Registry, object: &Object) -> Vec<ObjectKey> {
+    let Some(schema) = registry.schema(&object.key.kind) else {
+        return Vec::new();
+    };
+    schema
+        .references(&object.spec)
+        .into_iter()
+        .map(|r| r.target)
+        .filter(|t| schema.contained_in().contains(&t.kind.as_str()))
+        .collect()
 }
 
 fn suspended(meta: &ObjectMeta) -> bool {

@@ -2,6 +2,7 @@
 //! kinds only through [`DynKind`]; nothing here knows about AWS, files or HTTP.
 
 pub mod backoff;
+pub mod containment;
 pub mod controller;
 pub mod converge;
 pub mod inventory;
