@@ -17,8 +17,10 @@ use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::Backoff;
+use super::cause;
 use super::containment;
 use super::inventory::{Inventory, InventoryEntry};
+use super::prune;
 use super::scheduler::{Scheduler, jittered};
 use super::status::{ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
 use crate::error::{ReconcileError, Severity};
@@ -28,7 +30,7 @@ use crate::kinds::{
 };
 use crate::manifest::load::Loaded;
 use crate::manifest::{Graph, Object};
-use crate::metrics::{ConditionLabels, ErrorLabels, KindLabels, Metrics};
+use crate::metrics::{ConditionLabels, ErrorLabels, KindCauseLabels, KindLabels, Metrics};
 
 /// Annotation that suspends an object: observe and report drift, write nothing.
 pub const ANNOTATION_SUSPEND: &str = "agentcore.dev/suspend";
@@ -98,14 +100,16 @@ struct Tracked {
     recorded: Option<InventoryEntry>,
     retry_streak: u32,
     poll_streak: u32,
-    /// Content hash of the last successful reconcile: a later update is drift.
-    converged_hash: Option<String>,
+    /// What the last converged reconcile ran with: tells why a later one writes.
+    converged: Option<cause::Inputs>,
     /// Terminal failure at this content hash: wait for the manifest to change.
     terminal_hash: Option<String>,
     /// Due but held back by a dependency (re-queued when it becomes Ready).
     parked: bool,
     prune: bool,
-    attempted: bool,
+    /// A reconcile of it has finished since start (whatever its outcome), or it was held
+    /// back by a dependency: it has had its first pass.
+    first_pass: bool,
 }
 
 enum TaskResult {
@@ -117,6 +121,8 @@ struct Done {
     key: ObjectKey,
     /// Content hash of the spec this reconcile ran with.
     hash: String,
+    /// The outputs of its dependencies it ran with, by `Kind/name`.
+    deps: BTreeMap<String, Outputs>,
     result: TaskResult,
     recorded: Option<InventoryEntry>,
     duration: Duration,
@@ -418,6 +424,11 @@ impl Controller {
                 None => {
                     info!(object = %key, "new object");
                     let recorded = self.orphans.remove(&key);
+                    // The inventory remembers what it was last reconciled with.
+                    let converged = recorded.as_ref().map(|e| cause::Inputs {
+                        hash: e.hash.clone(),
+                        deps: e.dep_outputs.clone(),
+                    });
                     let mut status = ObjectStatus::new(&key.kind, &key.name);
                     status.set_condition("Ready", false, "Pending", "not reconciled yet", wall);
                     status.set_condition("Synced", false, "Pending", "not reconciled yet", wall);
@@ -429,11 +440,11 @@ impl Controller {
                             recorded,
                             retry_streak: 0,
                             poll_streak: 0,
-                            converged_hash: None,
+                            converged,
                             terminal_hash: None,
                             parked: false,
                             prune: false,
-                            attempted: false,
+                            first_pass: false,
                         },
                     );
                     self.queue.set(key.clone(), self.urgent);
@@ -481,27 +492,17 @@ impl Controller {
             );
             return;
         }
-        // What the inventory holds: objects recorded there, and orphans read from it.
-        let managed = self
+        // What is managed: every object loaded (recorded in the inventory or not yet), and
+        // the inventory's orphans.
+        let managed: BTreeSet<&ObjectKey> = self
             .objects
             .iter()
-            .filter(|(_, t)| t.recorded.is_some())
+            .filter(|(_, t)| !t.prune)
             .map(|(k, _)| k)
             .chain(self.orphans.keys())
-            .collect::<BTreeSet<_>>()
-            .len()
-            .max(1);
-        let fraction = gone.len() as f64 / managed as f64;
-        if fraction > self.cfg.prune_threshold && gone.len() > 1 && !self.prune_confirmed {
-            let msg = format!(
-                "refusing to prune {} of {} managed objects ({:.0}% > {:.0}% threshold): \
-                 the manifests may be half checked out or empty; fix them, or confirm with \
-                 `agentcore-controller confirm-prune` (POST /confirm-prune) or --allow-mass-prune",
-                gone.len(),
-                managed,
-                fraction * 100.0,
-                self.cfg.prune_threshold * 100.0
-            );
+            .collect();
+        let refusal = prune::refusal(&gone.iter().collect(), &managed, self.cfg.prune_threshold);
+        if let Some(msg) = refusal.filter(|_| !self.prune_confirmed) {
             if self.prune_refused.as_deref() != Some(msg.as_str()) {
                 error!("{msg}");
             }
@@ -543,11 +544,11 @@ impl Controller {
                         recorded: Some(entry),
                         retry_streak: 0,
                         poll_streak: 0,
-                        converged_hash: None,
+                        converged: None,
                         terminal_hash: None,
                         parked: false,
                         prune: true,
-                        attempted: true,
+                        first_pass: true,
                     },
                 );
             }
@@ -628,6 +629,7 @@ impl Controller {
             if let Err(why) = self.gate(&key) {
                 if let Some(t) = self.objects.get_mut(&key) {
                     t.parked = true;
+                    t.first_pass = true;
                     t.status.next_reconcile_at = None;
                     let wall = SystemTime::now();
                     if !t.prune {
@@ -643,7 +645,6 @@ impl Controller {
             self.running.insert(key.clone());
             if let Some(t) = self.objects.get_mut(&key) {
                 t.parked = false;
-                t.attempted = true;
             }
             tasks.push(task);
         }
@@ -723,6 +724,7 @@ impl Controller {
                         return Done {
                             key,
                             hash,
+                            deps: BTreeMap::new(),
                             result: TaskResult::Teardown(Err(e)),
                             recorded: None,
                             duration: start.elapsed(),
@@ -731,6 +733,7 @@ impl Controller {
                     Done {
                         key,
                         hash,
+                        deps: BTreeMap::new(),
                         result: TaskResult::Teardown(result),
                         recorded: None,
                         duration: start.elapsed(),
@@ -744,16 +747,17 @@ impl Controller {
         } else {
             Mode::Apply
         };
+        let dep_outputs: BTreeMap<String, Outputs> = deps
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let entry = InventoryEntry {
             key: key.clone(),
             meta: meta.clone(),
             spec: spec.clone(),
             deletion_policy: t.object.deletion_policy,
             hash: t.object.hash.clone(),
-            dep_outputs: deps
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            dep_outputs: dep_outputs.clone(),
         };
         let record = (mode == Mode::Apply && t.recorded.as_ref() != Some(&entry)).then_some(entry);
         Some(Box::pin(
@@ -766,6 +770,7 @@ impl Controller {
                     return Done {
                         key,
                         hash,
+                        deps: dep_outputs,
                         result: TaskResult::Step(Err(e)),
                         recorded: None,
                         duration: start.elapsed(),
@@ -775,6 +780,7 @@ impl Controller {
                 Done {
                     key,
                     hash,
+                    deps: dep_outputs,
                     result: TaskResult::Step(result),
                     recorded: record,
                     duration: start.elapsed(),
@@ -788,6 +794,7 @@ impl Controller {
         let Done {
             key,
             hash,
+            deps,
             result,
             recorded,
             duration,
@@ -805,8 +812,12 @@ impl Controller {
         let Some(t) = self.objects.get_mut(&key) else {
             return;
         };
+        t.first_pass = true;
         if recorded.is_some() {
             t.recorded = recorded;
+        }
+        if matches!(result, TaskResult::Step(_)) {
+            t.status.observed_hash = hash.clone();
         }
         let mut rec = ReconcileRecord {
             at: rfc3339(wall),
@@ -847,17 +858,26 @@ impl Controller {
                     (false, Action::Unchanged) => "unchanged",
                 }
                 .into();
-                if step.action == Action::Update
-                    && !suspended_now
-                    && t.converged_hash.as_deref() == Some(t.object.hash.as_str())
-                {
+                let ran_with = cause::Inputs {
+                    hash: hash.clone(),
+                    deps,
+                };
+                if matches!(step.action, Action::Create | Action::Update) && !suspended_now {
+                    let why = cause::cause(t.converged.as_ref(), &ran_with, &step.changes);
                     self.metrics
-                        .drift_corrections
-                        .get_or_create(&KindLabels {
+                        .changes
+                        .get_or_create(&KindCauseLabels {
                             kind: key.kind.clone(),
+                            cause: why.label().to_string(),
                         })
                         .inc();
-                    info!(object = %key, changes = step.changes.len(), "drift corrected");
+                    info!(
+                        object = %key,
+                        cause = why.label(),
+                        changes = step.changes.len(),
+                        "{}",
+                        why.describe()
+                    );
                 }
                 t.retry_streak = 0;
                 t.status.last_error = None;
@@ -907,7 +927,7 @@ impl Controller {
                         Readiness::Ready => {
                             t.poll_streak = 0;
                             if hash == t.object.hash {
-                                t.converged_hash = Some(hash.clone());
+                                t.converged = Some(ran_with);
                             }
                             t.status
                                 .set_condition("Synced", true, "ReconcileSuccess", "", wall);
@@ -1063,11 +1083,11 @@ impl Controller {
         if !self.ready
             && let Some(first) = &self.first_keys
         {
-            self.ready = first.iter().all(|k| {
-                self.objects
-                    .get(k)
-                    .is_none_or(|t| t.attempted && !self.running.contains(k) || t.parked)
-            });
+            // Whatever is queued or running now: a fleet with periodic resyncs may never
+            // have an empty queue.
+            self.ready = first
+                .iter()
+                .all(|k| self.objects.get(k).is_none_or(|t| t.first_pass));
         }
         let mut by_condition: BTreeMap<(String, String), i64> = BTreeMap::new();
         for t in self.objects.values() {
