@@ -535,3 +535,67 @@ async fn ready_after_every_object_had_a_reconcile_though_the_queue_never_drains(
     assert_eq!(code, 200);
     assert_eq!(d.terminate(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pruned_repository_stays_while_its_retained_image_is_in_it() {
+    let aws = aws().await;
+    let u = unique("keep");
+    let repo = format!("repo-{u}");
+    let m = Manifests::new();
+    m.write(
+        "repo.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {repo}\nspec:\n  scanOnPush: true\n---\napiVersion: agentcore.dev/v1alpha1\nkind: Image\nmetadata:\n  name: img\nspec:\n  repositoryRef: {repo}\n  tag: latest\n"
+        ),
+    );
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &format!("inst-{u}"),
+            "--resync",
+            "2s",
+            "--retry-base",
+            "200ms",
+            "--allow-mass-prune",
+        ],
+        None,
+    );
+    eventually("the repository", || async {
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    push_image(&aws, &repo, "latest", &u).await;
+    wait_status(&d, "both Ready", || d.all_ready());
+
+    // Both manifests go: the image is retained (its default), so its repository (policy
+    // Delete) is kept with it instead of failing to delete.
+    m.remove("repo.yaml");
+    wait_status(&d, "both pruned", || {
+        d.status()["objects"]
+            .as_array()
+            .is_some_and(|o| o.is_empty())
+    });
+    let log = d.log_text();
+    assert!(
+        log.contains("kept: it holds Image/img, which stays"),
+        "{}",
+        tail(&log, 30)
+    );
+    assert!(!log.contains("RepositoryNotEmpty"), "{}", tail(&log, 30));
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_ok(),
+        "the repository stays with the image"
+    );
+    assert_eq!(d.terminate(), Some(0));
+}
