@@ -463,7 +463,9 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
     });
     assert!(d.log_text().contains("drift corrected"));
 
-    // Every reload still has the broken file: its problem is logged once.
+    // Every reload still has the broken file: its problem is logged once, and so is the
+    // prune it holds back (the broken file may define what is gone).
+    m.remove("follows.yaml");
     let loads = |d: &Daemon| d.log_text().matches("manifests loaded").count();
     for i in 0..3 {
         let before = loads(&d);
@@ -476,6 +478,18 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
         .filter(|l| l.contains("manifest problem") && l.contains("broken.yaml"))
         .count();
     assert_eq!(logged, 1, "{}", tail(&log, 40));
+    assert_eq!(
+        log.matches("not pruning while a manifest file cannot be read")
+            .count(),
+        1,
+        "{}",
+        tail(&log, 40)
+    );
+    assert_eq!(
+        param_value(&aws, &p2).await.as_deref(),
+        Some("v2"),
+        "held back"
+    );
 
     // Repaired: one line says so.
     m.write("broken.yaml", &param("three", &format!("/{u}/three"), "v3"));
@@ -484,6 +498,10 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
             .lines()
             .any(|l| l.contains("manifest problem fixed") && l.contains("broken.yaml"))
     });
+    eventually("the held-back prune done", || async {
+        param_value(&aws, &p2).await.is_none()
+    })
+    .await;
     assert_eq!(d.terminate(), Some(0));
 }
 

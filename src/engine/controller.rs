@@ -158,6 +158,8 @@ pub struct Controller {
     /// Containers and the pruned contents that stayed inside them (see
     /// [`super::containment`]): such a container is kept when it is pruned.
     kept_inside: BTreeMap<ObjectKey, Vec<ObjectKey>>,
+    /// The prune candidates held back while a manifest file cannot be read (logged once).
+    prune_held: Option<BTreeSet<ObjectKey>>,
 }
 
 /// At most one falling-behind warning this often.
@@ -194,6 +196,7 @@ impl Controller {
             urgent: Instant::now(),
             lag_warned: None,
             kept_inside: BTreeMap::new(),
+            prune_held: None,
         }
     }
 
@@ -482,16 +485,22 @@ impl Controller {
         );
         if gone.is_empty() {
             self.prune_refused = None;
+            self.prune_held = None;
             return;
         }
         if self.unknown_files {
-            // A file that never parsed may define any of these: prune nothing until it does.
-            warn!(
-                candidates = gone.len(),
-                "not pruning while a manifest file cannot be read"
-            );
+            // A file that never parsed may define any of these: prune nothing until it does
+            // (said once per set of candidates, not at every reload).
+            if self.prune_held.as_ref() != Some(&gone) {
+                warn!(
+                    candidates = gone.len(),
+                    "not pruning while a manifest file cannot be read"
+                );
+                self.prune_held = Some(gone);
+            }
             return;
         }
+        self.prune_held = None;
         // What is managed: every object loaded (recorded in the inventory or not yet), and
         // the inventory's orphans.
         let managed: BTreeSet<&ObjectKey> = self
