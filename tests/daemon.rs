@@ -1,7 +1,9 @@
 //! The daemon end to end, against the emulator: it follows the manifests directory
 //! (add, edit, delete), restores drift at the next resync, keeps going past a broken
-//! file, refuses a mass prune until confirmed, and survives kill -9 without duplicates
-//! or forgotten prunes.
+//! file (logging its problem once), refuses a mass prune until confirmed, keeps a
+//! repository its retained image is in, tells spec, dependency and drift changes apart,
+//! turns ready while its queue never drains, and survives kill -9 without duplicates or
+//! forgotten prunes.
 
 mod support;
 
