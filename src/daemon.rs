@@ -149,7 +149,8 @@ fn spawn_watcher(
         let mut watcher = watcher; // alive as long as this task
         let mut sources = Sources::new(manifest_dirs);
         let registry = Registry::offline();
-        if let Some(named) = reload(&files, &registry, &commands).await {
+        let mut problems = Problems::default();
+        if let Some(named) = reload(&files, &registry, &mut problems, &commands).await {
             sources.follow(&mut watcher, named);
         }
         loop {
@@ -173,7 +174,9 @@ fn spawn_watcher(
                 break;
             }
             let (touched, elsewhere) = sources.classify(&changed);
-            if elsewhere && let Some(named) = reload(&files, &registry, &commands).await {
+            if elsewhere
+                && let Some(named) = reload(&files, &registry, &mut problems, &commands).await
+            {
                 sources.follow(&mut watcher, named);
             }
             if !touched.is_empty() {
@@ -252,11 +255,36 @@ impl Sources {
     }
 }
 
+/// The manifest problems of the last load, so that each is logged once when it appears
+/// and once when it is fixed, not again at every reload.
+#[derive(Debug, Default)]
+struct Problems {
+    current: std::collections::BTreeSet<String>,
+}
+
+impl Problems {
+    /// Take in the problems of a fresh load: those new since the last one (in load
+    /// order) and those gone (sorted).
+    fn update(&mut self, now: Vec<String>) -> (Vec<String>, Vec<String>) {
+        let mut seen = std::collections::BTreeSet::new();
+        let appeared: Vec<String> = now
+            .iter()
+            .filter(|p| !self.current.contains(*p) && seen.insert(p.as_str()))
+            .cloned()
+            .collect();
+        let now: std::collections::BTreeSet<String> = now.into_iter().collect();
+        let fixed = self.current.difference(&now).cloned().collect();
+        self.current = now;
+        (appeared, fixed)
+    }
+}
+
 /// Load the manifests and hand them to the controller; the local sources of the loaded
 /// objects, or `None` when nothing could be loaded.
 async fn reload(
     files: &[PathBuf],
     registry: &Registry,
+    problems: &mut Problems,
     commands: &mpsc::Sender<Command>,
 ) -> Option<Vec<PathBuf>> {
     let files = files.to_vec();
@@ -264,10 +292,13 @@ async fn reload(
     let loaded = tokio::task::spawn_blocking(move || load::load(&files, &registry2)).await;
     match loaded {
         Ok(Ok(loaded)) => {
-            if !loaded.problems.is_empty() {
-                for p in &loaded.problems {
-                    warn!("manifest problem: {p}");
-                }
+            let current: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+            let (appeared, fixed) = problems.update(current);
+            for p in appeared {
+                warn!("manifest problem: {p}");
+            }
+            for p in fixed {
+                info!("manifest problem fixed: {p}");
             }
             info!(
                 objects = loaded.objects.len(),
@@ -337,4 +368,31 @@ fn spawn_sighup(commands: mpsc::Sender<Command>) {
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_problem_is_logged_when_it_appears_and_when_it_is_fixed() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // (problems of each successive load, appeared, fixed)
+        let steps: [(&[&str], &[&str], &[&str]); 6] = [
+            (&[], &[], &[]),
+            (&["b.yaml:2: bad"], &["b.yaml:2: bad"], &[]),
+            (&["b.yaml:2: bad"], &[], &[]),
+            (
+                &["b.yaml:2: bad", "c.yaml:1: worse"],
+                &["c.yaml:1: worse"],
+                &[],
+            ),
+            (&["c.yaml:1: worse"], &[], &["b.yaml:2: bad"]),
+            (&[], &[], &["c.yaml:1: worse"]),
+        ];
+        let mut p = Problems::default();
+        for (i, (now, appeared, fixed)) in steps.into_iter().enumerate() {
+            assert_eq!(p.update(s(now)), (s(appeared), s(fixed)), "load {i}");
+        }
+    }
 }

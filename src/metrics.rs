@@ -18,6 +18,13 @@ pub struct KindLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindCauseLabels {
+    pub kind: String,
+    /// spec, dependency, renewal or drift (see [`crate::engine::cause`]).
+    pub cause: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub kind: String,
     pub reason: String,
@@ -53,7 +60,7 @@ pub struct Metrics {
     registry: Arc<Registry>,
     pub reconcile_duration: Family<KindLabels, Histogram>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
-    pub drift_corrections: Family<KindLabels, Counter>,
+    pub changes: Family<KindCauseLabels, Counter>,
     pub queue_depth: Gauge,
     pub resync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub objects: Family<ConditionLabels, Gauge>,
@@ -91,11 +98,13 @@ impl Metrics {
             "Failed reconciles, by kind and reason",
             reconcile_errors.clone(),
         );
-        let drift_corrections = Family::<KindLabels, Counter>::default();
+        let changes = Family::<KindCauseLabels, Counter>::default();
         registry.register(
-            "drift_corrections",
-            "Updates that undid a change made outside the manifests, by kind",
-            drift_corrections.clone(),
+            "changes",
+            "Reconciles that created or updated a resource, by kind and cause: spec (the \
+             manifest changed), dependency (a dependency's outputs changed), renewal (a \
+             token fell due), drift (a change made outside the manifests was undone)",
+            changes.clone(),
         );
         let queue_depth = Gauge::default();
         registry.register(
@@ -149,7 +158,7 @@ impl Metrics {
             registry: Arc::new(registry),
             reconcile_duration,
             reconcile_errors,
-            drift_corrections,
+            changes,
             queue_depth,
             resync_lag,
             objects,

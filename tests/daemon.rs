@@ -1,7 +1,9 @@
 //! The daemon end to end, against the emulator: it follows the manifests directory
 //! (add, edit, delete), restores drift at the next resync, keeps going past a broken
-//! file, refuses a mass prune until confirmed, and survives kill -9 without duplicates
-//! or forgotten prunes.
+//! file (logging its problem once), refuses a mass prune until confirmed, keeps a
+//! repository its retained image is in, tells spec, dependency and drift changes apart,
+//! turns ready while its queue never drains, and survives kill -9 without duplicates or
+//! forgotten prunes.
 
 use std::time::Duration;
 
@@ -132,7 +134,7 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
     wait_status(&d, "the drift correction counted", || {
         d.get("/metrics")
             .1
-            .contains("agentcore_controller_drift_corrections_total{kind=\"Parameter\"}")
+            .contains("agentcore_controller_changes_total{kind=\"Parameter\",cause=\"drift\"}")
     });
 
     // A broken file: reported in /status; the others are still reconciled; fixing it resumes.
@@ -375,5 +377,243 @@ async fn a_daemon_that_cannot_keep_its_resync_period_says_so() {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| panic!("no resync lag in {metrics}"));
     assert!(lag > 0.0, "lag {lag}");
+    assert_eq!(d.terminate(), Some(0));
+}
+
+fn follower(object: &str, name: &str, of: &str) -> String {
+    format!(
+        "apiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: {object}\nspec:\n  name: {name}\n  value: {{ from: Parameter/{of}, output: value }}\n"
+    )
+}
+
+fn changes_counted(d: &Daemon, cause: &str) -> bool {
+    d.get("/metrics").1.contains(&format!(
+        "agentcore_controller_changes_total{{kind=\"Parameter\",cause=\"{cause}\"}}"
+    ))
+}
+
+fn observed_hash(d: &Daemon, name: &str) -> String {
+    d.object("Parameter", name)
+        .and_then(|o| o["observedHash"].as_str().map(String::from))
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
+    let aws = aws().await;
+    let u = unique("c");
+    let m = Manifests::new();
+    let (p1, p2) = (format!("/{u}/one"), format!("/{u}/follows"));
+    m.write("one.yaml", &param("one", &p1, "v1"));
+    m.write("follows.yaml", &follower("follows", &p2, "one"));
+    m.write(
+        "broken.yaml",
+        "apiVersion: agentcore.dev/v1alpha1\nkind: [Parameter\n",
+    );
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &format!("inst-{u}"),
+            "--resync",
+            "2s",
+            "--retry-base",
+            "200ms",
+        ],
+        None,
+    );
+    wait_status(&d, "both objects Ready", || {
+        d.condition("Parameter", "one", "Ready") && d.condition("Parameter", "follows", "Ready")
+    });
+    let first_hash = observed_hash(&d, "one");
+    assert!(!first_hash.is_empty(), "{:#}", d.status());
+
+    // A manifest edit is a spec change; the parameter that follows it, a dependency change.
+    m.write("one.yaml", &param("one", &p1, "v2"));
+    eventually("the follower follows", || async {
+        param_value(&aws, &p2).await.as_deref() == Some("v2")
+    })
+    .await;
+    wait_status(&d, "the new hash reconciled", || {
+        let h = observed_hash(&d, "one");
+        !h.is_empty() && h != first_hash
+    });
+    wait_status(&d, "spec and dependency changes counted", || {
+        changes_counted(&d, "spec") && changes_counted(&d, "dependency")
+    });
+    assert!(
+        !changes_counted(&d, "drift"),
+        "nothing was changed outside the manifests:\n{}",
+        d.get("/metrics").1
+    );
+    assert!(!d.log_text().contains("drift corrected"));
+
+    // A change made by hand is drift.
+    aws.ssm
+        .put_parameter()
+        .name(&p2)
+        .value("changed by hand")
+        .overwrite(true)
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .send()
+        .await
+        .expect("out-of-band change");
+    wait_status(&d, "the drift correction counted", || {
+        changes_counted(&d, "drift")
+    });
+    assert!(d.log_text().contains("drift corrected"));
+
+    // Every reload still has the broken file: its problem is logged once, and so is the
+    // prune it holds back (the broken file may define what is gone).
+    m.remove("follows.yaml");
+    let loads = |d: &Daemon| d.log_text().matches("manifests loaded").count();
+    for i in 0..3 {
+        let before = loads(&d);
+        m.write(&format!("note-{i}.txt"), "not a manifest");
+        wait_status(&d, "a reload", || loads(&d) > before);
+    }
+    let log = d.log_text();
+    let logged = log
+        .lines()
+        .filter(|l| l.contains("manifest problem") && l.contains("broken.yaml"))
+        .count();
+    assert_eq!(logged, 1, "{}", tail(&log, 40));
+    assert_eq!(
+        log.matches("not pruning while a manifest file cannot be read")
+            .count(),
+        1,
+        "{}",
+        tail(&log, 40)
+    );
+    assert_eq!(
+        param_value(&aws, &p2).await.as_deref(),
+        Some("v2"),
+        "held back"
+    );
+
+    // Repaired: one line says so.
+    m.write("broken.yaml", &param("three", &format!("/{u}/three"), "v3"));
+    wait_status(&d, "the repair logged", || {
+        d.log_text()
+            .lines()
+            .any(|l| l.contains("manifest problem fixed") && l.contains("broken.yaml"))
+    });
+    eventually("the held-back prune done", || async {
+        param_value(&aws, &p2).await.is_none()
+    })
+    .await;
+    assert_eq!(d.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ready_after_every_object_had_a_reconcile_though_the_queue_never_drains() {
+    let u = unique("ready");
+    let m = Manifests::new();
+    for i in 0..8 {
+        m.write(
+            &format!("p{i}.yaml"),
+            &param(&format!("p{i}"), &format!("/{u}/p{i}"), "v"),
+        );
+    }
+    // One reconcile at a time and three SSM requests a second cannot re-read eight
+    // parameters every second: from the first resyncs on, something is always queued.
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &format!("inst-{u}"),
+            "--resync",
+            "1s",
+            "--concurrency",
+            "1",
+            "--aws-rate-limit",
+            "default=20,ssm=3",
+        ],
+        None,
+    );
+    let mut ready = serde_json::Value::Null;
+    wait_status(&d, "ready", || {
+        let s = d.status();
+        let done = s["ready"] == true;
+        if done {
+            ready = s;
+        }
+        done
+    });
+    assert!(
+        ready["queueDepth"].as_u64().is_some_and(|n| n > 0),
+        "the queue was not empty when ready: {ready:#}"
+    );
+    let objects = ready["objects"].as_array().cloned().unwrap_or_default();
+    assert_eq!(objects.len(), 8);
+    for o in &objects {
+        assert!(!o["lastReconcile"].is_null(), "{o:#}");
+    }
+    let (code, _) = d.get("/readyz");
+    assert_eq!(code, 200);
+    assert_eq!(d.terminate(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pruned_repository_stays_while_its_retained_image_is_in_it() {
+    let aws = aws().await;
+    let u = unique("keep");
+    let repo = format!("repo-{u}");
+    let m = Manifests::new();
+    m.write(
+        "repo.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {repo}\nspec:\n  scanOnPush: true\n---\napiVersion: agentcore.dev/v1alpha1\nkind: Image\nmetadata:\n  name: img\nspec:\n  repositoryRef: {repo}\n  tag: latest\n"
+        ),
+    );
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &format!("inst-{u}"),
+            "--resync",
+            "2s",
+            "--retry-base",
+            "200ms",
+            "--allow-mass-prune",
+        ],
+        None,
+    );
+    eventually("the repository", || async {
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_ok()
+    })
+    .await;
+    push_image(&aws, &repo, "latest", &u).await;
+    wait_status(&d, "both Ready", || d.all_ready());
+
+    // Both manifests go: the image is retained (its default), so its repository (policy
+    // Delete) is kept with it instead of failing to delete.
+    m.remove("repo.yaml");
+    wait_status(&d, "both pruned", || {
+        d.status()["objects"]
+            .as_array()
+            .is_some_and(|o| o.is_empty())
+    });
+    let log = d.log_text();
+    assert!(
+        log.contains("kept: it holds Image/img, which stays"),
+        "{}",
+        tail(&log, 30)
+    );
+    assert!(!log.contains("RepositoryNotEmpty"), "{}", tail(&log, 30));
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&repo)
+            .send()
+            .await
+            .is_ok(),
+        "the repository stays with the image"
+    );
     assert_eq!(d.terminate(), Some(0));
 }

@@ -408,10 +408,12 @@ async fn a_same_named_resource_is_not_touched_unless_adopted() {
 async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     let m = Manifests::new();
     let (names, _digest, aws) = converged_stack(&m).await;
+    // The guide's stack with its default policies: what stays is kept, and so is the
+    // container it stays in; nothing fails.
     let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(0),
         "{}{}",
         stdout(&out),
         stderr(&out)
@@ -431,13 +433,34 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
     assert_eq!(result("User"), "retained");
     assert_eq!(result("Token"), "retained");
     assert_eq!(result("Image"), "retained");
-    // A repository that still holds images is kept unless the manifest says otherwise.
-    assert_eq!(result("Repository"), "failed");
+    // The repository (policy Delete) holds the retained image: kept, and the summary says why.
+    assert_eq!(result("Repository"), "retained");
     let message = object(&report, "Repository")["message"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    assert!(message.contains("spec.forceDelete: true"), "{message}");
+    let image = format!("Image/{}-latest", names.repo);
+    assert!(
+        message.contains(&format!("it holds {image}, which stays")),
+        "{message}"
+    );
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&names.repo)
+            .send()
+            .await
+            .is_ok(),
+        "repository kept with the image"
+    );
+    let out = controller(&["delete", "-f", &m.arg()]);
+    let table = stdout(&out);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Repository") && l.contains("retained") && l.contains(&image)),
+        "{table}"
+    );
     assert!(runtimes_named(&aws, &names.runtime).await.is_empty());
     assert!(
         aws.iam
@@ -453,13 +476,22 @@ async fn delete_tears_down_in_reverse_order_and_honours_retain() {
         "pool retained"
     );
 
+    // The image may go with its repository: both go.
     let runtime_yaml = std::fs::read_to_string(m.path().join("runtime.yaml")).expect("read");
     m.write(
         "runtime.yaml",
-        &runtime_yaml.replace(
-            "  scanOnPush: true\n",
-            "  scanOnPush: true\n  forceDelete: true\n",
-        ),
+        &runtime_yaml
+            .replace(
+                "  scanOnPush: true\n",
+                "  scanOnPush: true\n  forceDelete: true\n",
+            )
+            .replace(
+                &format!("  name: {}-latest\n", names.repo),
+                &format!(
+                    "  name: {}-latest\n  annotations:\n    agentcore.dev/deletion-policy: Delete\n",
+                    names.repo
+                ),
+            ),
     );
     let out = controller(&["delete", "-f", &m.arg()]);
     assert_eq!(

@@ -17,16 +17,20 @@ use tokio::time::Instant;
 use tracing::{Instrument, error, info, info_span, warn};
 
 use super::backoff::Backoff;
+use super::cause;
+use super::containment;
 use super::inventory::{Inventory, InventoryEntry};
+use super::prune;
 use super::scheduler::{Scheduler, jittered};
 use super::status::{ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
 use crate::error::{ReconcileError, Severity};
 use crate::kinds::{
-    Action, Deps, Mode, ObjectKey, ObjectMeta, Outputs, Readiness, Registry, StepReport, Teardown,
+    Action, DeletionPolicy, Deps, Mode, ObjectKey, ObjectMeta, Outputs, Readiness, Registry,
+    StepReport, Teardown,
 };
 use crate::manifest::load::Loaded;
 use crate::manifest::{Graph, Object};
-use crate::metrics::{ConditionLabels, ErrorLabels, KindLabels, Metrics};
+use crate::metrics::{ConditionLabels, ErrorLabels, KindCauseLabels, KindLabels, Metrics};
 
 use crate::kinds::{ANNOTATION_RESYNC, ANNOTATION_SUSPEND};
 
@@ -93,14 +97,16 @@ struct Tracked {
     recorded: Option<InventoryEntry>,
     retry_streak: u32,
     poll_streak: u32,
-    /// Content hash of the last successful reconcile: a later update is drift.
-    converged_hash: Option<String>,
+    /// What the last converged reconcile ran with: tells why a later one writes.
+    converged: Option<cause::Inputs>,
     /// Terminal failure at this content hash: wait for the manifest to change.
     terminal_hash: Option<String>,
     /// Due but held back by a dependency (re-queued when it becomes Ready).
     parked: bool,
     prune: bool,
-    attempted: bool,
+    /// A reconcile of it has finished since start (whatever its outcome), or it was held
+    /// back by a dependency: it has had its first pass.
+    first_pass: bool,
 }
 
 enum TaskResult {
@@ -112,6 +118,8 @@ struct Done {
     key: ObjectKey,
     /// Content hash of the spec this reconcile ran with.
     hash: String,
+    /// The outputs of its dependencies it ran with, by `Kind/name`.
+    deps: BTreeMap<String, Outputs>,
     result: TaskResult,
     recorded: Option<InventoryEntry>,
     duration: Duration,
@@ -144,6 +152,11 @@ pub struct Controller {
     urgent: Instant,
     /// When the last falling-behind warning was logged.
     lag_warned: Option<Instant>,
+    /// Containers and the pruned contents that stayed inside them (see
+    /// [`super::containment`]): such a container is kept when it is pruned.
+    kept_inside: BTreeMap<ObjectKey, Vec<ObjectKey>>,
+    /// The prune candidates held back while a manifest file cannot be read (logged once).
+    prune_held: Option<BTreeSet<ObjectKey>>,
 }
 
 /// At most one falling-behind warning this often.
@@ -179,6 +192,8 @@ impl Controller {
             ready: false,
             urgent: Instant::now(),
             lag_warned: None,
+            kept_inside: BTreeMap::new(),
+            prune_held: None,
         }
     }
 
@@ -409,6 +424,11 @@ impl Controller {
                 None => {
                     info!(object = %key, "new object");
                     let recorded = self.orphans.remove(&key);
+                    // The inventory remembers what it was last reconciled with.
+                    let converged = recorded.as_ref().map(|e| cause::Inputs {
+                        hash: e.hash.clone(),
+                        deps: e.dep_outputs.clone(),
+                    });
                     let mut status = ObjectStatus::new(&key.kind, &key.name);
                     status.set_condition("Ready", false, "Pending", "not reconciled yet", wall);
                     status.set_condition("Synced", false, "Pending", "not reconciled yet", wall);
@@ -420,11 +440,11 @@ impl Controller {
                             recorded,
                             retry_streak: 0,
                             poll_streak: 0,
-                            converged_hash: None,
+                            converged,
                             terminal_hash: None,
                             parked: false,
                             prune: false,
-                            attempted: false,
+                            first_pass: false,
                         },
                     );
                     self.queue.set(key.clone(), self.urgent);
@@ -460,37 +480,33 @@ impl Controller {
         );
         if gone.is_empty() {
             self.prune_refused = None;
+            self.prune_held = None;
             return;
         }
         if self.unknown_files {
-            // A file that never parsed may define any of these: prune nothing until it does.
-            warn!(
-                candidates = gone.len(),
-                "not pruning while a manifest file cannot be read"
-            );
+            // A file that never parsed may define any of these: prune nothing until it does
+            // (said once per set of candidates, not at every reload).
+            if self.prune_held.as_ref() != Some(&gone) {
+                warn!(
+                    candidates = gone.len(),
+                    "not pruning while a manifest file cannot be read"
+                );
+                self.prune_held = Some(gone);
+            }
             return;
         }
-        // What the inventory holds: objects recorded there, and orphans read from it.
-        let managed = self
+        self.prune_held = None;
+        // What is managed: every object loaded (recorded in the inventory or not yet), and
+        // the inventory's orphans.
+        let managed: BTreeSet<&ObjectKey> = self
             .objects
             .iter()
-            .filter(|(_, t)| t.recorded.is_some())
+            .filter(|(_, t)| !t.prune)
             .map(|(k, _)| k)
             .chain(self.orphans.keys())
-            .collect::<BTreeSet<_>>()
-            .len()
-            .max(1);
-        let fraction = gone.len() as f64 / managed as f64;
-        if fraction > self.cfg.prune_threshold && gone.len() > 1 && !self.prune_confirmed {
-            let msg = format!(
-                "refusing to prune {} of {} managed objects ({:.0}% > {:.0}% threshold): \
-                 the manifests may be half checked out or empty; fix them, or confirm with \
-                 `agentcore-controller confirm-prune` (POST /confirm-prune) or --allow-mass-prune",
-                gone.len(),
-                managed,
-                fraction * 100.0,
-                self.cfg.prune_threshold * 100.0
-            );
+            .collect();
+        let refusal = prune::refusal(&gone.iter().collect(), &managed, self.cfg.prune_threshold);
+        if let Some(msg) = refusal.filter(|_| !self.prune_confirmed) {
             if self.prune_refused.as_deref() != Some(msg.as_str()) {
                 error!("{msg}");
             }
@@ -532,11 +548,11 @@ impl Controller {
                         recorded: Some(entry),
                         retry_streak: 0,
                         poll_streak: 0,
-                        converged_hash: None,
+                        converged: None,
                         terminal_hash: None,
                         parked: false,
                         prune: true,
-                        attempted: true,
+                        first_pass: true,
                     },
                 );
             }
@@ -617,6 +633,7 @@ impl Controller {
             if let Err(why) = self.gate(&key) {
                 if let Some(t) = self.objects.get_mut(&key) {
                     t.parked = true;
+                    t.first_pass = true;
                     t.status.next_reconcile_at = None;
                     let wall = SystemTime::now();
                     if !t.prune {
@@ -632,7 +649,6 @@ impl Controller {
             self.running.insert(key.clone());
             if let Some(t) = self.objects.get_mut(&key) {
                 t.parked = false;
-                t.attempted = true;
             }
             tasks.push(task);
         }
@@ -687,18 +703,32 @@ impl Controller {
             .collect();
         if t.prune {
             let policy = t.object.deletion_policy;
+            let kept = match policy {
+                DeletionPolicy::Delete => {
+                    containment::kept_by(self.kept_inside.get(&key).map_or(&[], |k| k.as_slice()))
+                }
+                DeletionPolicy::Retain => None,
+            };
+            if let Some(why) = &kept {
+                info!(object = %key, "{why}");
+            }
             return Some(Box::pin(
                 async move {
                     let start = Instant::now();
-                    let result = kind
-                        .teardown(&meta, &spec, &Deps::new(&deps), policy, false)
-                        .await;
+                    let result = match kept {
+                        Some(_) => Ok(Teardown::Retained),
+                        None => {
+                            kind.teardown(&meta, &spec, &Deps::new(&deps), policy, false)
+                                .await
+                        }
+                    };
                     if result.is_ok()
                         && let Err(e) = inventory.remove(&key).await
                     {
                         return Done {
                             key,
                             hash,
+                            deps: BTreeMap::new(),
                             result: TaskResult::Teardown(Err(e)),
                             recorded: None,
                             duration: start.elapsed(),
@@ -707,6 +737,7 @@ impl Controller {
                     Done {
                         key,
                         hash,
+                        deps: BTreeMap::new(),
                         result: TaskResult::Teardown(result),
                         recorded: None,
                         duration: start.elapsed(),
@@ -720,16 +751,17 @@ impl Controller {
         } else {
             Mode::Apply
         };
+        let dep_outputs: BTreeMap<String, Outputs> = deps
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         let entry = InventoryEntry {
             key: key.clone(),
             meta: meta.clone(),
             spec: spec.clone(),
             deletion_policy: t.object.deletion_policy,
             hash: t.object.hash.clone(),
-            dep_outputs: deps
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            dep_outputs: dep_outputs.clone(),
         };
         let record = (mode == Mode::Apply && t.recorded.as_ref() != Some(&entry)).then_some(entry);
         Some(Box::pin(
@@ -742,6 +774,7 @@ impl Controller {
                     return Done {
                         key,
                         hash,
+                        deps: dep_outputs,
                         result: TaskResult::Step(Err(e)),
                         recorded: None,
                         duration: start.elapsed(),
@@ -751,6 +784,7 @@ impl Controller {
                 Done {
                     key,
                     hash,
+                    deps: dep_outputs,
                     result: TaskResult::Step(result),
                     recorded: record,
                     duration: start.elapsed(),
@@ -764,6 +798,7 @@ impl Controller {
         let Done {
             key,
             hash,
+            deps,
             result,
             recorded,
             duration,
@@ -781,8 +816,12 @@ impl Controller {
         let Some(t) = self.objects.get_mut(&key) else {
             return;
         };
+        t.first_pass = true;
         if recorded.is_some() {
             t.recorded = recorded;
+        }
+        if matches!(result, TaskResult::Step(_)) {
+            t.status.observed_hash = hash.clone();
         }
         let mut rec = ReconcileRecord {
             at: rfc3339(wall),
@@ -804,6 +843,14 @@ impl Controller {
                 .into();
                 info!(object = %key, outcome = %rec.outcome, "pruned");
                 removed = true;
+                if containment::stays(outcome) {
+                    for container in containers_of(&self.registry, &t.object) {
+                        self.kept_inside
+                            .entry(container)
+                            .or_default()
+                            .push(key.clone());
+                    }
+                }
             }
             TaskResult::Step(Ok(step)) => {
                 let suspended_now = suspended(&t.object.meta);
@@ -815,17 +862,26 @@ impl Controller {
                     (false, Action::Unchanged) => "unchanged",
                 }
                 .into();
-                if step.action == Action::Update
-                    && !suspended_now
-                    && t.converged_hash.as_deref() == Some(t.object.hash.as_str())
-                {
+                let ran_with = cause::Inputs {
+                    hash: hash.clone(),
+                    deps,
+                };
+                if matches!(step.action, Action::Create | Action::Update) && !suspended_now {
+                    let why = cause::cause(t.converged.as_ref(), &ran_with, &step.changes);
                     self.metrics
-                        .drift_corrections
-                        .get_or_create(&KindLabels {
+                        .changes
+                        .get_or_create(&KindCauseLabels {
                             kind: key.kind.clone(),
+                            cause: why.label().to_string(),
                         })
                         .inc();
-                    info!(object = %key, changes = step.changes.len(), "drift corrected");
+                    info!(
+                        object = %key,
+                        cause = why.label(),
+                        changes = step.changes.len(),
+                        "{}",
+                        why.describe()
+                    );
                 }
                 t.retry_streak = 0;
                 t.status.last_error = None;
@@ -875,7 +931,7 @@ impl Controller {
                         Readiness::Ready => {
                             t.poll_streak = 0;
                             if hash == t.object.hash {
-                                t.converged_hash = Some(hash.clone());
+                                t.converged = Some(ran_with);
                             }
                             t.status
                                 .set_condition("Synced", true, "ReconcileSuccess", "", wall);
@@ -972,6 +1028,7 @@ impl Controller {
             self.metrics.set_token_expiry(&key.name, None);
             self.objects.remove(&key);
             self.outputs.remove(&key);
+            self.kept_inside.remove(&key);
             self.queue.remove(&key);
             // Whatever it was holding back may go now.
             self.unpark_all();
@@ -1030,11 +1087,11 @@ impl Controller {
         if !self.ready
             && let Some(first) = &self.first_keys
         {
-            self.ready = first.iter().all(|k| {
-                self.objects
-                    .get(k)
-                    .is_none_or(|t| t.attempted && !self.running.contains(k) || t.parked)
-            });
+            // Whatever is queued or running now: a fleet with periodic resyncs may never
+            // have an empty queue.
+            self.ready = first
+                .iter()
+                .all(|k| self.objects.get(k).is_none_or(|t| t.first_pass));
         }
         let mut by_condition: BTreeMap<(String, String), i64> = BTreeMap::new();
         for t in self.objects.values() {
@@ -1072,6 +1129,19 @@ impl Controller {
             *s = snapshot;
         }
     }
+}
+
+/// The objects `object` lives inside (a user's pool, an image's repository).
+fn containers_of(registry: &Registry, object: &Object) -> Vec<ObjectKey> {
+    let Some(schema) = registry.schema(&object.key.kind) else {
+        return Vec::new();
+    };
+    schema
+        .references(&object.spec)
+        .into_iter()
+        .map(|r| r.target)
+        .filter(|t| schema.contained_in().contains(&t.kind.as_str()))
+        .collect()
 }
 
 fn suspended(meta: &ObjectMeta) -> bool {

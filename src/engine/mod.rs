@@ -2,9 +2,12 @@
 //! kinds only through [`DynKind`]; nothing here knows about AWS, files or HTTP.
 
 pub mod backoff;
+pub mod cause;
+pub mod containment;
 pub mod controller;
 pub mod converge;
 pub mod inventory;
+pub mod prune;
 pub mod scheduler;
 pub mod status;
 pub mod teardown;

@@ -56,7 +56,7 @@ pub struct ObjectStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub source: String,
     pub conditions: Vec<Condition>,
-    /// Content hash of the spec being reconciled (the last valid one).
+    /// Content hash of the spec last reconciled (empty until the first reconcile ends).
     pub observed_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile: Option<ReconcileRecord>,

@@ -6,15 +6,17 @@
 //! that lives inside another (a user in its pool, an image in its repository) is taken to
 //! be gone with it. Two rules keep it from orphaning anything: an object whose dependency
 //! could not be read is left alone ("not found" would be a guess), and an object is not
-//! deleted while a dependent of it failed to go.
+//! deleted while a dependent of it failed to go. A container is kept while something
+//! retained lives in it (see [`super::containment`]).
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use tokio::time::Instant;
 
+use super::containment;
 use crate::error::Severity;
-use crate::kinds::{Deps, Mode, ObjectKey, Outputs, Registry, Teardown};
+use crate::kinds::{DeletionPolicy, Deps, Mode, ObjectKey, Outputs, Registry, Teardown};
 use crate::manifest::ManifestSet;
 
 #[derive(Debug, Clone, Serialize)]
@@ -115,6 +117,23 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
             });
             continue;
         }
+        let kept: Vec<ObjectKey> = objects
+            .iter()
+            .filter(|o| o.result.is_some_and(containment::stays))
+            .map(|o| ObjectKey::new(&o.kind, &o.name))
+            .filter(|k| contained_in(set, registry, k, key))
+            .collect();
+        if object.deletion_policy == DeletionPolicy::Delete
+            && let Some(message) = containment::kept_by(&kept)
+        {
+            objects.push(TeardownEntry {
+                kind: key.kind.clone(),
+                name: key.name.clone(),
+                result: Some(Teardown::Retained),
+                message,
+            });
+            continue;
+        }
         let result = kind
             .teardown(
                 &object.meta,
@@ -154,4 +173,17 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
 
 fn deps_of<'a>(set: &'a ManifestSet, key: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
     set.graph.deps.get(key).into_iter().flatten()
+}
+
+/// Whether `inner` lives inside `container` (refers to it, and its kind lives in that kind).
+fn contained_in(
+    set: &ManifestSet,
+    registry: &Registry,
+    inner: &ObjectKey,
+    container: &ObjectKey,
+) -> bool {
+    registry
+        .schema(&inner.kind)
+        .is_some_and(|s| s.contained_in().contains(&container.kind.as_str()))
+        && deps_of(set, inner).any(|d| d == container)
 }

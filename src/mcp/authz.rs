@@ -79,6 +79,9 @@ pub struct Rejection {
     pub checks: Vec<Verdict>,
 }
 
+/// The check a request without a bearer token fails.
+const BEARER_CHECK: &str = "bearer";
+
 /// The refusal for a request without `Authorization: Bearer …`.
 pub fn missing_bearer(authorization: Option<&str>) -> Rejection {
     let detail = match authorization {
@@ -94,7 +97,7 @@ pub fn missing_bearer(authorization: Option<&str>) -> Rejection {
         status: 401,
         message: "Missing bearer token".to_string(),
         checks: vec![Verdict {
-            check: "bearer",
+            check: BEARER_CHECK,
             ok: false,
             detail,
             fix: Some(
@@ -143,6 +146,27 @@ pub fn rejection(verdicts: &[Verdict], expect: &Expectation) -> Option<Rejection
         message: message.to_string(),
         checks: failed,
     })
+}
+
+/// The `WWW-Authenticate` challenge of a refusal (RFC 6750 §3), its error code agreeing
+/// with its status: a request without a token gets a bare challenge (§3.1: no error
+/// code when no authentication was attempted); a token that is not valid (401) is
+/// `invalid_token`; a valid token this runtime does not allow (403, as AgentCore answers
+/// a claim mismatch) is `insufficient_scope`, the code the RFC pairs with 403.
+pub fn challenge(r: &Rejection) -> String {
+    let attempted = !r.checks.iter().any(|c| c.check == BEARER_CHECK);
+    let error = match r.status {
+        403 => Some("insufficient_scope"),
+        _ if attempted => Some("invalid_token"),
+        _ => None,
+    };
+    match error {
+        None => "Bearer".to_string(),
+        Some(error) => format!(
+            "Bearer error=\"{error}\", error_description=\"{}\"",
+            r.message.replace(['"', '\\'], "'")
+        ),
+    }
 }
 
 /// Check `token` now; `Err` with the refusal when the runtime would refuse it.
@@ -309,6 +333,47 @@ mod tests {
                 }
                 (got, want) => panic!("{name}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn the_challenge_code_agrees_with_the_status() {
+        let access = expect(TokenUse::Access, &["c1"], &[]);
+        let cases: [(&str, Rejection, &str); 6] = [
+            ("no token", missing_bearer(None), "Bearer"),
+            (
+                "sigv4 instead",
+                missing_bearer(Some("AWS4-HMAC-SHA256 x")),
+                "Bearer",
+            ),
+            (
+                "expired",
+                rejection(&verdicts(&["expiry"], "expired at"), &access).expect("refused"),
+                "Bearer error=\"invalid_token\", error_description=\"Token has expired\"",
+            ),
+            (
+                "bad signature",
+                rejection(&verdicts(&["signature"], "bad"), &access).expect("refused"),
+                "Bearer error=\"invalid_token\", error_description=\"Invalid token signature\"",
+            ),
+            (
+                "client not allowed",
+                rejection(&verdicts(&["client"], "c2"), &access).expect("refused"),
+                "Bearer error=\"insufficient_scope\", error_description=\"Claim 'client_id' value mismatch with configuration\"",
+            ),
+            (
+                "scope missing",
+                rejection(&verdicts(&["scope"], "none"), &access).expect("refused"),
+                "Bearer error=\"insufficient_scope\", error_description=\"Claim 'scope' value mismatch with configuration\"",
+            ),
+        ];
+        for (name, r, want) in cases {
+            assert_eq!(challenge(&r), want, "{name}");
+            let code_for_other_status = match r.status {
+                401 => "insufficient_scope",
+                _ => "invalid_token",
+            };
+            assert!(!want.contains(code_for_other_status), "{name}");
         }
     }
 

@@ -207,17 +207,7 @@ pub fn refuse(r: &Rejection) -> Response {
             "checks": r.checks,
         }),
     );
-    // RFC 6750: a missing scope is insufficient_scope; anything else makes the token
-    // invalid for this resource.
-    let error = if r.checks.first().is_some_and(|c| c.check == "scope") {
-        "insufficient_scope"
-    } else {
-        "invalid_token"
-    };
-    let challenge = format!(
-        "Bearer error=\"{error}\", error_description=\"{}\"",
-        r.message.replace('"', "'")
-    );
+    let challenge = authz::challenge(r);
     if let Ok(v) = HeaderValue::from_str(&challenge) {
         response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
