@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, compare,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 /// AgentCore's defaults for the lifecycle settings (seconds).
@@ -914,24 +914,16 @@ impl Kind for AgentRuntime {
     }
 
     async fn delete(&self, _d: &DesiredRuntime, o: &ObservedRuntime) -> Result<()> {
-        match self
+        let deleted = self
             .ctx
             .aws
             .agentcore
             .delete_agent_runtime()
             .agent_runtime_id(&o.id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DeleteAgentRuntime {}", o.name))(e)),
-        }
+            .await;
+        write_result(format!("DeleteAgentRuntime {}", o.name), deleted)?;
+        Ok(())
     }
 }
 
