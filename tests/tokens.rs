@@ -423,3 +423,65 @@ async fn no_secret_value_reaches_any_output() {
         }
     }
 }
+
+/// The Token writes the consumer secret, then its controller-only refresh-token secret: a
+/// run killed between the two leaves the second missing (simulated here by deleting it
+/// behind the controller's back). `diff` sees it, and one `apply` stores it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_refresh_token_secret_is_stored_again() {
+    let m = Manifests::new();
+    let instance = "tokens-heal";
+    let (names, aws) = applied(&m, instance, None).await;
+    let state = format!("agentcore-controller/tokens/{}", names.secret);
+    let stored = secret_map(&aws, &state).await;
+    assert!(
+        stored["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    aws.secrets
+        .delete_secret()
+        .secret_id(&state)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("DeleteSecret");
+
+    let dir = m.arg();
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("refresh token not stored"),
+        "{}",
+        stdout(&out)
+    );
+    let out = controller(&["apply", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let healed = secret_map(&aws, &state).await;
+    assert!(
+        healed["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "the refresh token is stored again"
+    );
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
