@@ -586,3 +586,89 @@ async fn delete_leaves_alone_what_it_cannot_find_and_keeps_its_dependencies() {
     assert_eq!(object(&report, "AgentRuntime")["result"], "deleted");
     assert_eq!(object(&report, "Role")["result"], "deleted");
 }
+
+/// The daemon writes each object's inventory entry (SSM) before creating it, and only when
+/// the entry changes. An entry lost behind its back (deleted here; a write that never
+/// landed) is seen when the inventory is read back at the next resync, and written again
+/// with its owner tag, so that the object can still be pruned after a restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_inventory_entry_is_written_again() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    let instance = unique("inv");
+    let daemon = Daemon::start(m.path(), &["--resync", "2s", "--instance", &instance], None);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !repository_exists(&aws, &names.repo).await {
+        assert!(Instant::now() < deadline, "{}", daemon.log_text());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    while !daemon.all_ready() {
+        assert!(
+            Instant::now() < deadline,
+            "{:#}\n{}",
+            daemon.status(),
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let entry = format!(
+        "/agentcore-controller/{instance}/inventory/Role/{}",
+        names.role
+    );
+    let read = || async {
+        aws.ssm
+            .get_parameter()
+            .name(&entry)
+            .with_decryption(true)
+            .send()
+            .await
+            .ok()
+            .and_then(|p| p.parameter().and_then(|p| p.value().map(String::from)))
+    };
+    let written = read().await.expect("the Role's inventory entry");
+    aws.ssm
+        .delete_parameter()
+        .name(&entry)
+        .send()
+        .await
+        .expect("DeleteParameter");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(again) = read().await {
+            assert_eq!(again, written);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the inventory entry was not written again:\n{}",
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tags = aws
+        .ssm
+        .list_tags_for_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&entry)
+        .send()
+        .await
+        .expect("ListTagsForResource");
+    assert!(
+        tags.tag_list()
+            .iter()
+            .any(|t| t.key() == "agentcore.dev/managed-by" && t.value() == instance),
+        "{tags:?}"
+    );
+    assert!(
+        daemon
+            .log_text()
+            .contains("its inventory entry is missing or changed"),
+        "{}",
+        daemon.log_text()
+    );
+    assert_eq!(daemon.terminate(), Some(0));
+}
