@@ -902,9 +902,12 @@ impl Kind for AgentRuntime {
             .send()
             .await
             .map_err(write_err(format!("UpdateAgentRuntime {}", d.name)))?;
-        // moto gives every version its own ARN and keys tags by it: tag the ARN the update
-        // returned, or the next observe would find the runtime unowned. On AWS the ARN does
-        // not change and this re-tag is a no-op. It also covers adoption.
+        // Tags belong to the runtime and survive the update: only an adopted runtime is
+        // tagged, at the ARN the update answered with. (A re-tag after every update would be
+        // a second write that a run killed in between leaves undone.)
+        if o.owned {
+            return Ok(());
+        }
         let arn = if out.agent_runtime_arn().is_empty() {
             current.arn.as_str()
         } else {
