@@ -248,14 +248,21 @@ fn write_pushing_stack(
 /// Everything can be deleted (whatever its kind's default), so that `delete` makes every
 /// delete the kinds have.
 fn deletable(_names: &StackNames) -> impl Fn(String) -> String {
-    |text: String| {
+    annotated("    agentcore.dev/deletion-policy: Delete\n")
+}
+
+/// Every document with `annotations` (lines of the annotations map), and a repository
+/// that can be deleted with its images.
+fn annotated(annotations: &'static str) -> impl Fn(String) -> String {
+    move |text: String| {
         let mut out = String::new();
         let mut in_metadata = false;
         for line in text.lines() {
             out.push_str(line);
             out.push('\n');
             if in_metadata && line.starts_with("  name: ") {
-                out.push_str("  annotations:\n    agentcore.dev/deletion-policy: Delete\n");
+                out.push_str("  annotations:\n");
+                out.push_str(annotations);
             }
             in_metadata = line == "metadata:";
         }
@@ -267,9 +274,11 @@ fn deletable(_names: &StackNames) -> impl Fn(String) -> String {
 }
 
 /// The same stack with a change for every kind that has an update path: pool, app client,
-/// role, repository, runtime, and the Token's bearer (a new secret version).
+/// role, repository, runtime, and the Token's bearer (a new secret version); and everything
+/// may be adopted (the test removes some owner tags, so that the tagging calls run).
 fn edited(names: &StackNames) -> impl Fn(String) -> String {
-    let base = deletable(names);
+    let base =
+        annotated("    agentcore.dev/deletion-policy: Delete\n    agentcore.dev/adopt: \"true\"\n");
     let role = names.role.clone();
     move |text: String| {
         let text = text
@@ -287,6 +296,66 @@ fn edited(names: &StackNames) -> impl Fn(String) -> String {
             .replace("bearer: access", "bearer: id");
         base(text)
     }
+}
+
+/// Remove the owner tag from the role, repository, runtime, consumer secret and parameter
+/// (straight at the emulator).
+async fn forget_owner(aws: &Aws, names: &StackNames) {
+    const OWNER: &str = "agentcore.dev/managed-by";
+    aws.iam
+        .untag_role()
+        .role_name(&names.role)
+        .tag_keys(OWNER)
+        .send()
+        .await
+        .expect("UntagRole");
+    let repo = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(&names.repo)
+        .send()
+        .await
+        .expect("DescribeRepositories");
+    let repo_arn = repo.repositories()[0]
+        .repository_arn()
+        .expect("repository ARN");
+    aws.ecr
+        .untag_resource()
+        .resource_arn(repo_arn)
+        .tag_keys(OWNER)
+        .send()
+        .await
+        .expect("ECR UntagResource");
+    let id = runtimes_named(aws, &names.runtime).await.remove(0);
+    let runtime = aws
+        .agentcore
+        .get_agent_runtime()
+        .agent_runtime_id(&id)
+        .send()
+        .await
+        .expect("GetAgentRuntime");
+    aws.agentcore
+        .untag_resource()
+        .resource_arn(runtime.agent_runtime_arn())
+        .tag_keys(OWNER)
+        .send()
+        .await
+        .expect("AgentCore UntagResource");
+    aws.secrets
+        .untag_resource()
+        .secret_id(&names.secret)
+        .tag_keys(OWNER)
+        .send()
+        .await
+        .expect("Secrets Manager UntagResource");
+    aws.ssm
+        .remove_tags_from_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&names.parameter)
+        .tag_keys(OWNER)
+        .send()
+        .await
+        .expect("RemoveTagsFromResource");
 }
 
 /// Run a one-shot command through the proxy; exit code, JSON report and stderr.
@@ -328,7 +397,9 @@ async fn lost_write_answers_never_fail_a_run() {
     assert!(ready_report(&report), "{report:#}");
     assert_no_duplicates(&aws, &names, &proxy.fault_log()).await;
 
-    // Change something of every kind that updates.
+    // Change something of every kind that updates, and have the controller adopt (tag)
+    // what lost its owner tag.
+    forget_owner(&aws, &names).await;
     write_pushing_stack(&m, &names, &layout, &edited(&names));
     let (code, report, err) = run_via(&proxy, &apply).await;
     assert_eq!(
@@ -358,44 +429,44 @@ async fn lost_write_answers_never_fail_a_run() {
         proxy.counts()
     );
     let every_write = [
-        // Cognito
-        "CreateUserPool",
-        "UpdateUserPool",
-        "DeleteUserPool",
-        "CreateUserPoolClient",
-        "UpdateUserPoolClient",
-        "DeleteUserPoolClient",
-        "AdminCreateUser",
-        "AdminSetUserPassword",
-        "AdminDeleteUser",
-        // Secrets Manager (the User's password, the Token's two secrets)
-        "CreateSecret",
-        "PutSecretValue",
-        "UntagResource",
-        "DeleteSecret",
-        // IAM
-        "CreateRole",
-        "PutRolePolicy",
-        "UpdateRole",
-        "DeleteRolePolicy",
-        "DeleteRole",
-        // ECR: the repository, then the image push
-        "CreateRepository",
-        "PutLifecyclePolicy",
-        "PutImageScanningConfiguration",
-        "InitiateLayerUpload",
-        "UploadLayerPart",
-        "CompleteLayerUpload",
-        "PutImage",
-        "DeleteRepository",
-        // AgentCore
-        "CreateAgentRuntime",
-        "UpdateAgentRuntime",
-        "TagResource",
-        "DeleteAgentRuntime",
-        // SSM
-        "PutParameter",
-        "DeleteParameter",
+        "Cognito:CreateUserPool",
+        "Cognito:UpdateUserPool",
+        "Cognito:DeleteUserPool",
+        "Cognito:CreateUserPoolClient",
+        "Cognito:UpdateUserPoolClient",
+        "Cognito:DeleteUserPoolClient",
+        "Cognito:AdminCreateUser",
+        "Cognito:AdminSetUserPassword",
+        "Cognito:AdminDeleteUser",
+        // The User's password secret and the Token's two secrets.
+        "SecretsManager:CreateSecret",
+        "SecretsManager:PutSecretValue",
+        "SecretsManager:UntagResource",
+        "SecretsManager:TagResource",
+        "SecretsManager:DeleteSecret",
+        "IAM:CreateRole",
+        "IAM:PutRolePolicy",
+        "IAM:UpdateRole",
+        "IAM:TagRole",
+        "IAM:DeleteRolePolicy",
+        "IAM:DeleteRole",
+        // The repository, then the image push.
+        "ECR:CreateRepository",
+        "ECR:PutLifecyclePolicy",
+        "ECR:PutImageScanningConfiguration",
+        "ECR:TagResource",
+        "ECR:InitiateLayerUpload",
+        "ECR:UploadLayerPart",
+        "ECR:CompleteLayerUpload",
+        "ECR:PutImage",
+        "ECR:DeleteRepository",
+        "AgentCore:CreateAgentRuntime",
+        "AgentCore:UpdateAgentRuntime",
+        "AgentCore:TagResource",
+        "AgentCore:DeleteAgentRuntime",
+        "SSM:PutParameter",
+        "SSM:AddTagsToResource",
+        "SSM:DeleteParameter",
     ];
     let missed: Vec<_> = every_write
         .iter()
@@ -442,10 +513,10 @@ async fn one_shot_apply_with_image_push_converges_through_mixed_faults() {
     assert!(ready_report(&report), "{report:#}");
     assert_every_fault_type(&counts, &proxy.fault_log());
     for op in [
-        "InitiateLayerUpload",
-        "UploadLayerPart",
-        "CompleteLayerUpload",
-        "PutImage",
+        "ECR:InitiateLayerUpload",
+        "ECR:UploadLayerPart",
+        "ECR:CompleteLayerUpload",
+        "ECR:PutImage",
     ] {
         assert!(
             proxy.lost_answers().iter().any(|l| l == op),

@@ -162,18 +162,19 @@ impl State {
     /// The fault for the next request, if any: a forced one for `operation`, else by the
     /// PRNG. The sequence of random decisions is fixed by the seed; which request gets which
     /// decision depends on arrival order.
-    fn decide(&self, operation: &str) -> Option<Fault> {
+    fn decide(&self, service: &str, operation: &str) -> Option<Fault> {
         if let Ok(mut forced) = self.forced.lock()
             && let Some(i) = forced.iter().position(|(op, _)| op == operation)
         {
             return Some(forced.remove(i).1);
         }
+        let qualified = format!("{service}:{operation}");
         if self.lose_writes.load(Ordering::Relaxed)
             && is_write(operation)
             && let Ok(mut lost) = self.lost.lock()
-            && !lost.iter().any(|op| op == operation)
+            && !lost.contains(&qualified)
         {
-            lost.push(operation.to_string());
+            lost.push(qualified);
             return Some(Fault::DropAfter);
         }
         let rate = self.rate_ppm.load(Ordering::Relaxed) as f64 / 1e6;
@@ -266,7 +267,8 @@ impl FaultProxy {
         self.state.lose_writes.store(true, Ordering::Relaxed);
     }
 
-    /// The write operations whose first answer was lost (see `lose_first_write_answers`).
+    /// The write operations whose first answer was lost, as `Service:Operation` (e.g.
+    /// `ECR:TagResource`; see `lose_first_write_answers`).
     pub fn lost_answers(&self) -> Vec<String> {
         self.state
             .lost
@@ -531,6 +533,30 @@ impl Head {
             .is_some_and(|c| c.contains("x-www-form-urlencoded"))
     }
 
+    /// The service a request is for: `Cognito`, `ECR`, `SecretsManager`, `SSM`, `STS`,
+    /// `IAM` (the query protocol) or `AgentCore` (rest-json).
+    fn service(&self) -> String {
+        if let Some(target) = self.header("x-amz-target") {
+            let prefix = target.split('.').next().unwrap_or(target);
+            return match prefix {
+                "AWSCognitoIdentityProviderService" => "Cognito",
+                "AmazonEC2ContainerRegistry_V20150921" => "ECR",
+                "secretsmanager" => "SecretsManager",
+                "AmazonSSM" => "SSM",
+                other => other,
+            }
+            .to_string();
+        }
+        let auth = self.header("authorization").unwrap_or_default();
+        if auth.contains("/sts/") {
+            "STS".into()
+        } else if self.is_query_protocol() {
+            "IAM".into()
+        } else {
+            "AgentCore".into()
+        }
+    }
+
     /// What the request is, for the fault log: the operation's name (for rest-json, that
     /// of the AgentCore operation its method and path stand for).
     fn operation(&self, body: &[u8]) -> String {
@@ -681,7 +707,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) -> std::io::Resu
         let body = client.body(&head, None).await?;
         state.counters.requests.fetch_add(1, Ordering::Relaxed);
         let operation = head.operation(&body);
-        let fault = state.decide(&operation);
+        let fault = state.decide(&head.service(), &operation);
         if let Some(f) = fault {
             state.counters.fault(f).fetch_add(1, Ordering::Relaxed);
         }
