@@ -1,6 +1,6 @@
 """Start moto's standalone server (the AWS emulator used for tests and the demo).
 
-Two fidelity fixes are applied before it starts:
+Three fidelity fixes are applied before it starts:
 
 - moto leaves an updated AgentCore runtime in UPDATING forever, while AgentCore moves it to
   READY once the new version is live. The transition UPDATING -> READY is added so that an
@@ -8,6 +8,9 @@ Two fidelity fixes are applied before it starts:
 - moto ignores CreateAgentRuntime's clientToken. AgentCore answers a repeated create with
   the same token with the runtime the first one made (the SDK resends a create whose
   answer was lost). The token is honoured here.
+- moto gives every runtime version its own ARN and keys tags by ARN, so an update drops
+  the runtime's tags. On AgentCore tags belong to the runtime and survive updates; here
+  they are carried over to the ARN the update gives the runtime.
 
 Usage: python scripts/emulator.py [--exit-with PID] --port PORT [--host 127.0.0.1]
 
@@ -56,6 +59,20 @@ def _create_runtime_idempotent(self):
 agentcore_responses.BedrockAgentCoreControlResponse.create_agent_runtime = (
     _create_runtime_idempotent
 )
+
+_original_update_runtime = agentcore.BedrockAgentCoreControlBackend.update_agent_runtime
+
+
+def _update_runtime_keeping_tags(self, agent_runtime_id, *args, **kwargs):
+    before = self._get_runtime(agent_runtime_id).agent_runtime_arn
+    tags = self.tagger.list_tags_for_resource(before)["Tags"]
+    runtime = _original_update_runtime(self, agent_runtime_id, *args, **kwargs)
+    if tags and runtime.agent_runtime_arn != before:
+        self.tagger.tag_resource(runtime.agent_runtime_arn, tags)
+    return runtime
+
+
+agentcore.BedrockAgentCoreControlBackend.update_agent_runtime = _update_runtime_keeping_tags
 
 
 def _exit_with(pid: int) -> None:

@@ -31,6 +31,9 @@ pub struct ReconcileError {
     pub retry_before: Option<std::time::Duration>,
     /// The resource is no longer usable (e.g. its token expired): Ready turns False.
     pub unready: bool,
+    /// A write answered with an error that means its effect is already there (a delete
+    /// answered "not found"): success for whoever made it (see [`write_result`]).
+    pub already_done: bool,
 }
 
 impl ReconcileError {
@@ -53,6 +56,7 @@ impl ReconcileError {
             message: message.into(),
             retry_before: None,
             unready: false,
+            already_done: false,
         }
     }
 
@@ -94,10 +98,19 @@ impl ReconcileError {
                 } else {
                     format!("{action}: {code}: {msg}")
                 };
-                if is_retryable_code(&code) || status >= 500 {
-                    Self::recoverable(code, text)
-                } else {
-                    Self::terminal(code, text)
+                let operation = action.split_whitespace().next().unwrap_or_default();
+                match after_write(operation, &code) {
+                    Some(AfterWrite::Done) => Self {
+                        already_done: true,
+                        ..Self::recoverable(code, text)
+                    },
+                    Some(AfterWrite::ObserveAgain) => {
+                        Self::recoverable(code, format!("{text} (observing again)"))
+                    }
+                    None if is_retryable_code(&code) || status >= 500 => {
+                        Self::recoverable(code, text)
+                    }
+                    None => Self::terminal(code, text),
                 }
             }
             _ => Self::recoverable("Unknown", format!("{action}: {}", display_chain(&err))),
@@ -106,6 +119,127 @@ impl ReconcileError {
 
     pub fn is_terminal(&self) -> bool {
         self.severity == Severity::Terminal
+    }
+}
+
+/// What an error answered to a write means. The SDK resends a write whose answer was lost
+/// (a dropped connection, a 5xx from a proxy), so the error a resent write gets may be
+/// about the first attempt's success: the upload it completed is gone, the resource it
+/// created exists, the one it deleted is not found. Such an error is never terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AfterWrite {
+    /// The write's effect is there: a delete (or detach) answered "not found".
+    Done,
+    /// The first attempt may have done it, or something changed since observe: the
+    /// reconcile observes again (recoverable, short backoff) and decides from what it sees.
+    ObserveAgain,
+}
+
+/// Operations that change something, by name prefix (reads are Get/Describe/List/
+/// BatchCheck/BatchGet and the sign-in InitiateAuth).
+fn is_write(operation: &str) -> bool {
+    const WRITES: [&str; 15] = [
+        "Create",
+        "Put",
+        "Update",
+        "Delete",
+        "BatchDelete",
+        "AdminCreate",
+        "AdminSet",
+        "AdminUpdate",
+        "AdminDelete",
+        "Tag",
+        "Untag",
+        "AddTags",
+        "Attach",
+        "Detach",
+        "Restore",
+    ];
+    WRITES.iter().any(|p| operation.starts_with(p))
+        || matches!(
+            operation,
+            "InitiateLayerUpload" | "UploadLayerPart" | "CompleteLayerUpload"
+        )
+}
+
+/// Operations that remove something: "not found" means done.
+fn is_removal(operation: &str) -> bool {
+    ["Delete", "BatchDelete", "AdminDelete", "Detach"]
+        .iter()
+        .any(|p| operation.starts_with(p))
+}
+
+/// "It already exists" and "it changed meanwhile": what a resent create gets.
+fn is_exists_code(code: &str) -> bool {
+    matches!(
+        code,
+        "EntityAlreadyExists"
+            | "EntityAlreadyExistsException"
+            | "ResourceExistsException"
+            | "UsernameExistsException"
+            | "AliasExistsException"
+            | "ParameterAlreadyExists"
+            | "RepositoryAlreadyExistsException"
+            | "LayerAlreadyExistsException"
+            | "ImageAlreadyExistsException"
+            | "ConflictException"
+            | "DeleteConflict"
+    )
+}
+
+/// "It is not there": what a resent delete gets, or a write racing AWS's eventual
+/// consistency right after a create (and a layer upload that a resent
+/// CompleteLayerUpload finds finished, or a resent part finds past).
+fn is_gone_code(code: &str) -> bool {
+    matches!(
+        code,
+        "NoSuchEntity"
+            | "NoSuchEntityException"
+            | "ResourceNotFoundException"
+            | "NotFoundException"
+            | "ParameterNotFound"
+            | "RepositoryNotFoundException"
+            | "LifecyclePolicyNotFoundException"
+            | "ImageNotFoundException"
+            | "UserNotFoundException"
+            | "UploadNotFoundException"
+            | "InvalidLayerPartException"
+    )
+}
+
+/// How an error answered to `operation` is handled, when the operation is a write and the
+/// error one a resent write can get; `None` for everything else.
+fn after_write(operation: &str, code: &str) -> Option<AfterWrite> {
+    if !is_write(operation) {
+        return None;
+    }
+    if is_gone_code(code) {
+        let upload = matches!(operation, "UploadLayerPart" | "CompleteLayerUpload");
+        return Some(if is_removal(operation) && !upload {
+            AfterWrite::Done
+        } else {
+            AfterWrite::ObserveAgain
+        });
+    }
+    is_exists_code(code).then_some(AfterWrite::ObserveAgain)
+}
+
+/// The outcome of a write: `Some(output)`, or `None` when AWS answered with an error that
+/// means the effect is already there (a delete answered "not found"). Every other error
+/// is classified for `action` (see [`ReconcileError::from_sdk`]).
+pub fn write_result<T, E>(
+    action: impl Into<String>,
+    result: std::result::Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(e) => match ReconcileError::from_sdk(&action.into(), e) {
+            err if err.already_done => Ok(None),
+            err => Err(err),
+        },
     }
 }
 
@@ -192,6 +326,16 @@ pub fn chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ssm::operation::put_parameter::PutParameterError;
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_types::body::SdkBody;
+    use aws_smithy_types::error::ErrorMetadata;
+
+    fn service_error(code: &str, status: u16) -> SdkError<PutParameterError, HttpResponse> {
+        let raw = HttpResponse::new(status.try_into().expect("a status code"), SdkBody::empty());
+        let err = PutParameterError::generic(ErrorMetadata::builder().code(code).build());
+        SdkError::service_error(err, raw)
+    }
 
     #[test]
     fn retryable_codes_are_recognised() {
@@ -204,6 +348,220 @@ mod tests {
             ("EntityAlreadyExists", false),
         ] {
             assert_eq!(is_retryable_code(code), retry, "{code}");
+        }
+    }
+
+    /// What a resent write can get after its first attempt succeeded is never terminal;
+    /// the same code answered to a read keeps its usual meaning.
+    #[test]
+    fn errors_are_classified_per_operation() {
+        use Severity::{Recoverable, Terminal};
+        let cases = [
+            // (action, code, status, severity, already done)
+            (
+                "CompleteLayerUpload repo sha256:ab",
+                "UploadNotFoundException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "CompleteLayerUpload repo sha256:ab",
+                "LayerAlreadyExistsException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "UploadLayerPart repo sha256:ab",
+                "InvalidLayerPartException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "UploadLayerPart repo sha256:ab",
+                "UploadNotFoundException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "PutImage repo:latest",
+                "ImageAlreadyExistsException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "CreateRole r",
+                "EntityAlreadyExists",
+                409,
+                Recoverable,
+                false,
+            ),
+            (
+                "CreateSecret s",
+                "ResourceExistsException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "AdminCreateUser u",
+                "UsernameExistsException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "PutParameter /p",
+                "ParameterAlreadyExists",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "CreateRepository r",
+                "RepositoryAlreadyExistsException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "CreateAgentRuntime rt",
+                "ConflictException",
+                409,
+                Recoverable,
+                false,
+            ),
+            (
+                "TagResource arn",
+                "ResourceNotFoundException",
+                404,
+                Recoverable,
+                false,
+            ),
+            (
+                "PutSecretValue s",
+                "ResourceNotFoundException",
+                400,
+                Recoverable,
+                false,
+            ),
+            (
+                "UpdateAgentRuntime rt",
+                "ResourceNotFoundException",
+                404,
+                Recoverable,
+                false,
+            ),
+            ("DeleteRole r", "DeleteConflict", 409, Recoverable, false),
+            // A resent delete finds nothing: done.
+            ("DeleteRole r", "NoSuchEntity", 404, Recoverable, true),
+            ("DetachRolePolicy r", "NoSuchEntity", 404, Recoverable, true),
+            (
+                "DeleteSecret s",
+                "ResourceNotFoundException",
+                400,
+                Recoverable,
+                true,
+            ),
+            (
+                "DeleteParameter /p",
+                "ParameterNotFound",
+                400,
+                Recoverable,
+                true,
+            ),
+            (
+                "DeleteRepository r",
+                "RepositoryNotFoundException",
+                400,
+                Recoverable,
+                true,
+            ),
+            (
+                "DeleteLifecyclePolicy r",
+                "LifecyclePolicyNotFoundException",
+                400,
+                Recoverable,
+                true,
+            ),
+            (
+                "AdminDeleteUser u",
+                "UserNotFoundException",
+                400,
+                Recoverable,
+                true,
+            ),
+            (
+                "DeleteAgentRuntime rt",
+                "ResourceNotFoundException",
+                404,
+                Recoverable,
+                true,
+            ),
+            (
+                "DeleteUserPool p (id)",
+                "ResourceNotFoundException",
+                400,
+                Recoverable,
+                true,
+            ),
+            // Reads: "not found" is an answer their callers handle; anything unexpected
+            // stays terminal.
+            (
+                "DescribeRepositories r",
+                "RepositoryNotFoundException",
+                400,
+                Terminal,
+                false,
+            ),
+            ("GetRole r", "NoSuchEntity", 404, Terminal, false),
+            (
+                "InitiateAuth REFRESH_TOKEN_AUTH for u",
+                "NotAuthorizedException",
+                400,
+                Terminal,
+                false,
+            ),
+            // Writes refused for what they ask: terminal.
+            (
+                "CreateRole r",
+                "MalformedPolicyDocument",
+                400,
+                Terminal,
+                false,
+            ),
+            (
+                "CreateAgentRuntime rt",
+                "ValidationException",
+                400,
+                Terminal,
+                false,
+            ),
+            (
+                "PutImage repo:latest",
+                "AccessDeniedException",
+                403,
+                Terminal,
+                false,
+            ),
+            // Throttling and server errors: recoverable whatever the operation.
+            ("CreateRole r", "Throttling", 400, Recoverable, false),
+            ("GetRole r", "InternalFailure", 500, Recoverable, false),
+            ("DescribeSecret s", "Whatever", 503, Recoverable, false),
+        ];
+        for (action, code, status, severity, done) in cases {
+            let err = ReconcileError::from_sdk(action, service_error(code, status));
+            assert_eq!(
+                (err.severity, err.already_done, err.reason.as_str()),
+                (severity, done, code),
+                "{action}: {code}"
+            );
+            let written = write_result(action, Err::<(), _>(service_error(code, status)));
+            assert_eq!(written.is_ok(), done, "{action}: {code}");
         }
     }
 }

@@ -45,6 +45,9 @@ impl SsmInventory {
 #[async_trait]
 impl Inventory for SsmInventory {
     async fn list(&self) -> Result<Vec<InventoryEntry>> {
+        // What is known to exist is what this listing finds: an entry deleted behind the
+        // controller's back is created again with its tag, not overwritten untagged.
+        let mut found = std::collections::BTreeSet::new();
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         loop {
@@ -63,7 +66,7 @@ impl Inventory for SsmInventory {
                 let Some(value) = p.value() else { continue };
                 match serde_json::from_str::<InventoryEntry>(value) {
                     Ok(entry) => {
-                        self.remember(p.name().unwrap_or_default());
+                        found.insert(p.name().unwrap_or_default().to_string());
                         out.push(entry)
                     }
                     Err(e) => tracing::warn!(
@@ -75,6 +78,9 @@ impl Inventory for SsmInventory {
             }
             next = page.next_token().map(String::from);
             if next.is_none() {
+                if let Ok(mut known) = self.known.lock() {
+                    *known = found;
+                }
                 return Ok(out);
             }
         }

@@ -546,3 +546,64 @@ fn the_daemon_builds_from_a_relative_context_and_rebuilds_when_it_changes() {
         daemon.log_text()
     );
 }
+
+/// Remove one tag of an image behind the controller's back.
+async fn untag(aws: &Aws, repo: &str, tag: &str) {
+    let out = aws
+        .ecr
+        .batch_delete_image()
+        .repository_name(repo)
+        .image_ids(ImageIdentifier::builder().image_tag(tag).build())
+        .send()
+        .await
+        .expect("BatchDeleteImage");
+    assert!(out.failures().is_empty(), "{:?}", out.failures());
+}
+
+/// The Image writes the content tag, then the movingTag: a run stopped between the two
+/// leaves the moving tag missing (simulated by deleting it). The next apply puts it back,
+/// without uploading; the same for a content tag gone while the moving tag stays.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_moving_or_content_tag_is_put_back() {
+    let aws = aws().await;
+    let names = StackNames::unique();
+    let m = Manifests::new();
+    let ctx = tempfile::tempdir().expect("tempdir");
+    write(&ctx.path().join("server.py"), "print('tags')\n");
+    pack(
+        ctx.path(),
+        &m.path().join("image.tar"),
+        &["--format", "tar"],
+    );
+    m.write(
+        "image.yaml",
+        &repo_and_image(
+            &names,
+            "img",
+            "  ociLayout: image.tar\n  movingTag: latest\n",
+        ),
+    );
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let tag = object(&report, "Image", "img")["outputs"]["tag"]
+        .as_str()
+        .expect("content tag")
+        .to_string();
+    let (digest, _) = image_by_tag(&aws, &names.repo, &tag).await;
+
+    for (gone, kept) in [("latest", tag.as_str()), (tag.as_str(), "latest")] {
+        untag(&aws, &names.repo, gone).await;
+        assert_eq!(image_by_tag(&aws, &names.repo, kept).await.0, digest);
+        let out = controller(&["diff", "-f", &m.arg()]);
+        assert_eq!(out.status.code(), Some(2), "{gone} gone: {}", stdout(&out));
+        let (code, report) = apply_json(&m, &[]);
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(ecr_calls(&report, "InitiateLayerUpload"), 0, "{report:#}");
+        let (now, tags) = image_by_tag(&aws, &names.repo, &tag).await;
+        assert_eq!(now, digest);
+        assert!(tags.contains(&"latest".to_string()), "{tags:?}");
+        let (code, report) = apply_json(&m, &[]);
+        assert_eq!(code, 0, "{report:#}");
+        assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
+    }
+}

@@ -421,3 +421,151 @@ async fn no_secret_value_reaches_any_output() {
         }
     }
 }
+
+/// The Token writes the consumer secret, then its controller-only refresh-token secret: a
+/// run killed between the two leaves the second missing (simulated here by deleting it
+/// behind the controller's back). `diff` sees it, and one `apply` stores it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_refresh_token_secret_is_stored_again() {
+    let m = Manifests::new();
+    let instance = "tokens-heal";
+    let (names, aws) = applied(&m, instance, None).await;
+    let state = format!("agentcore-controller/tokens/{}", names.secret);
+    let stored = secret_map(&aws, &state).await;
+    assert!(
+        stored["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    aws.secrets
+        .delete_secret()
+        .secret_id(&state)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("DeleteSecret");
+
+    let dir = m.arg();
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("refresh token not stored"),
+        "{}",
+        stdout(&out)
+    );
+    let out = controller(&["apply", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    let healed = secret_map(&aws, &state).await;
+    assert!(
+        healed["refresh_token"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "the refresh token is stored again"
+    );
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+/// The User stores its password in a secret (marked pending), sets it on the user, then
+/// clears the mark. A run killed in between leaves the mark (simulated by tagging the
+/// secret again); a lost secret (deleted behind the controller's back) leaves the user
+/// with a password nobody knows. Each is seen by `diff` and healed by one `apply`: the
+/// stored password is the one Cognito accepts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_or_pending_password_secret_is_healed() {
+    use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
+    use aws_sdk_secretsmanager::types::Tag;
+    let m = Manifests::new();
+    let instance = "users-heal";
+    let (names, aws) = applied(&m, instance, None).await;
+    let password_secret = format!("agentcore-controller/users/{}/{}", names.pool, names.user);
+    let client_id = secret_map(&aws, &names.secret).await["client_id"]
+        .as_str()
+        .expect("client_id")
+        .to_string();
+    let dir = m.arg();
+    let signs_in = |password: String| {
+        let (aws, client_id, user) = (aws.clone(), client_id.clone(), names.user.clone());
+        async move {
+            aws.cognito
+                .initiate_auth()
+                .client_id(client_id)
+                .auth_flow(AuthFlowType::UserPasswordAuth)
+                .auth_parameters("USERNAME", user)
+                .auth_parameters("PASSWORD", password)
+                .send()
+                .await
+                .is_ok_and(|o| o.authentication_result().is_some())
+        }
+    };
+
+    // A run stopped before the pending mark was cleared.
+    aws.secrets
+        .tag_resource()
+        .secret_id(&password_secret)
+        .tags(
+            Tag::builder()
+                .key("agentcore.dev/password-pending")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("TagResource");
+    // The password secret lost.
+    let lost = || async {
+        aws.secrets
+            .delete_secret()
+            .secret_id(&password_secret)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .expect("DeleteSecret");
+    };
+    for (case, damage) in [("pending", None), ("deleted", Some(lost))] {
+        if let Some(damage) = damage {
+            damage().await;
+        }
+        let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+        assert_eq!(out.status.code(), Some(2), "{case}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("passwordSecret"),
+            "{case}: {}",
+            stdout(&out)
+        );
+        let out = controller(&["apply", "-f", &dir, "--instance", instance]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{case}: {}{}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let stored = secret_map(&aws, &password_secret).await;
+        let password = stored["password"].as_str().unwrap_or_default().to_string();
+        assert!(
+            signs_in(password).await,
+            "{case}: the stored password signs in"
+        );
+        let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+        assert_eq!(out.status.code(), Some(0), "{case}: {}", stdout(&out));
+    }
+}

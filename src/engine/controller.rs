@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
 
+use futures::future::{BoxFuture, OptionFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -208,19 +209,38 @@ impl Controller {
         let mut shutdown = shutdown;
         self.load_inventory(&mut shutdown).await;
         let mut tasks = FuturesUnordered::new();
+        // Once per resync period the inventory is read back, so that an entry lost behind
+        // the controller's back is written again (see `check_inventory`).
+        let mut inventory_check: Option<
+            BoxFuture<'static, crate::error::Result<Vec<InventoryEntry>>>,
+        > = None;
+        let mut check_at = Instant::now() + self.cfg.resync;
         loop {
             if *shutdown.borrow() {
                 break;
             }
             self.launch_due(&mut tasks);
             self.publish();
-            let wake = self.next_wake();
+            if inventory_check.is_none() && Instant::now() >= check_at {
+                let inventory = Arc::clone(&self.inventory);
+                inventory_check = Some(Box::pin(async move { inventory.list().await }));
+            }
+            let wake = match (self.next_wake(), inventory_check.is_none()) {
+                (Some(w), true) => Some(w.min(check_at)),
+                (None, true) => Some(check_at),
+                (w, false) => w,
+            };
             tokio::select! {
                 cmd = commands.recv() => match cmd {
                     Some(cmd) => self.handle(cmd),
                     None => break,
                 },
                 Some(done) = tasks.next(), if !tasks.is_empty() => self.record(done),
+                Some(listed) = OptionFuture::from(inventory_check.as_mut()) => {
+                    inventory_check = None;
+                    check_at = Instant::now() + self.cfg.resync;
+                    self.check_inventory(listed);
+                }
                 _ = sleep_until(wake) => {}
                 _ = shutdown.changed() => {}
             }
@@ -262,6 +282,36 @@ impl Controller {
                 }
             }
         }
+    }
+
+    /// Compare the inventory as read back with what this controller wrote: an object
+    /// whose entry is missing or different (deleted behind the controller's back, or a
+    /// write that never landed) has it written again by its next reconcile, now.
+    fn check_inventory(&mut self, listed: crate::error::Result<Vec<InventoryEntry>>) {
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                warn!(error = %e, "cannot read the inventory back; checking again next resync");
+                return;
+            }
+        };
+        let now = Instant::now();
+        for key in super::inventory::unrecorded(&listed, self.recorded()) {
+            warn!(object = %key, "its inventory entry is missing or changed: writing it again");
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.recorded = None;
+            }
+            self.queue.schedule(key, now);
+        }
+    }
+
+    /// The inventory entries this controller wrote, by object (objects being pruned left
+    /// out: their entries go).
+    fn recorded(&self) -> impl Iterator<Item = &InventoryEntry> {
+        self.objects
+            .values()
+            .filter(|t| !t.prune)
+            .filter_map(|t| t.recorded.as_ref())
     }
 
     fn next_wake(&self) -> Option<Instant> {

@@ -80,9 +80,53 @@ pub trait Inventory: Send + Sync {
     async fn remove(&self, key: &ObjectKey) -> Result<()>;
 }
 
+/// The keys of `recorded` entries that `listed` (the inventory as read back) does not hold
+/// as they were written. Pure.
+pub fn unrecorded<'a>(
+    listed: &[InventoryEntry],
+    recorded: impl Iterator<Item = &'a InventoryEntry>,
+) -> Vec<ObjectKey> {
+    let listed: BTreeMap<&ObjectKey, &InventoryEntry> =
+        listed.iter().map(|e| (&e.key, e)).collect();
+    recorded
+        .filter(|r| listed.get(&r.key) != Some(r))
+        .map(|r| r.key.clone())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(name: &str, hash: &str) -> InventoryEntry {
+        InventoryEntry {
+            key: ObjectKey::new("Role", name),
+            meta: ObjectMeta {
+                name: name.into(),
+                ..Default::default()
+            },
+            spec: serde_json::json!({}),
+            deletion_policy: DeletionPolicy::Delete,
+            hash: hash.into(),
+            dep_outputs: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn entries_missing_or_changed_in_the_inventory_are_unrecorded() {
+        let (a, b, c) = (entry("a", "1"), entry("b", "1"), entry("c", "1"));
+        let cases: [(Vec<InventoryEntry>, Vec<&str>); 4] = [
+            (vec![a.clone(), b.clone(), c.clone()], vec![]),
+            (vec![a.clone(), c.clone()], vec!["b"]),
+            (vec![a.clone(), entry("b", "2"), c.clone()], vec!["b"]),
+            (vec![], vec!["a", "b", "c"]),
+        ];
+        for (listed, want) in cases {
+            let got = unrecorded(&listed, [&a, &b, &c].into_iter());
+            let got: Vec<&str> = got.iter().map(|k| k.name.as_str()).collect();
+            assert_eq!(got, want, "{listed:?}");
+        }
+    }
 
     #[test]
     fn the_manifest_directory_survives_a_round_trip() {

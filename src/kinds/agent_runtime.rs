@@ -30,7 +30,7 @@ use sha2::{Digest, Sha256};
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, compare,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 /// AgentCore's defaults for the lifecycle settings (seconds).
@@ -908,9 +908,12 @@ impl Kind for AgentRuntime {
             .send()
             .await
             .map_err(write_err(format!("UpdateAgentRuntime {}", d.name)))?;
-        // moto gives every version its own ARN and keys tags by it: tag the ARN the update
-        // returned, or the next observe would find the runtime unowned. On AWS the ARN does
-        // not change and this re-tag is a no-op. It also covers adoption.
+        // Tags belong to the runtime and survive the update: only an adopted runtime is
+        // tagged, at the ARN the update answered with. (A re-tag after every update would be
+        // a second write that a run killed in between leaves undone.)
+        if o.owned {
+            return Ok(());
+        }
         let arn = if out.agent_runtime_arn().is_empty() {
             current.arn.as_str()
         } else {
@@ -920,24 +923,16 @@ impl Kind for AgentRuntime {
     }
 
     async fn delete(&self, _d: &DesiredRuntime, o: &ObservedRuntime) -> Result<()> {
-        match self
+        let deleted = self
             .ctx
             .aws
             .agentcore
             .delete_agent_runtime()
             .agent_runtime_id(&o.id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DeleteAgentRuntime {}", o.name))(e)),
-        }
+            .await;
+        write_result(format!("DeleteAgentRuntime {}", o.name), deleted)?;
+        Ok(())
     }
 }
 

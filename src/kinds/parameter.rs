@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, Writes, compare,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -188,25 +188,12 @@ impl Kind for Parameter {
                     .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
             );
         }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            // Created since observe: by a concurrent attempt, or by our own request whose
-            // answer was lost and which the SDK resent. Look again rather than overwrite a
-            // parameter whose ownership is unknown.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_parameter_already_exists()) =>
-            {
-                Err(ReconcileError::recoverable(
-                    "ParameterAlreadyExists",
-                    format!(
-                        "PutParameter {}: the parameter appeared since it was observed; observing again",
-                        d.name
-                    ),
-                ))
-            }
-            Err(e) => Err(aws_err(format!("PutParameter {}", d.name))(e)),
-        }
+        // ParameterAlreadyExists (our own resent request, a concurrent attempt) observes
+        // again rather than overwrite a parameter whose ownership is unknown.
+        req.send()
+            .await
+            .map_err(aws_err(format!("PutParameter {}", d.name)))?;
+        Ok(())
     }
 
     async fn update(
@@ -248,24 +235,16 @@ impl Kind for Parameter {
     }
 
     async fn delete(&self, d: &DesiredParameter, _o: &ObservedParameter) -> Result<()> {
-        match self
+        let deleted = self
             .ctx
             .aws
             .ssm
             .delete_parameter()
             .name(&d.name)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_parameter_not_found()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DeleteParameter {}", d.name))(e)),
-        }
+            .await;
+        write_result(format!("DeleteParameter {}", d.name), deleted)?;
+        Ok(())
     }
 }
 

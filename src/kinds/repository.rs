@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::policy::sort_keys;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 fn default_true() -> bool {
@@ -404,18 +404,7 @@ impl Kind for Repository {
             .await
         {
             Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_repository_already_exists_exception()) =>
-            {
-                // Created since observe (a concurrent attempt or someone else): look again.
-                return Err(ReconcileError::recoverable(
-                    "RepositoryAlreadyExistsException",
-                    format!(
-                        "CreateRepository {name}: the repository appeared since it was observed; observing again"
-                    ),
-                ));
-            }
+            // RepositoryAlreadyExistsException (created since observe) observes again.
             Err(e) => return Err(aws_err(format!("CreateRepository {name}"))(e)),
         }
         if let Some(policy) = &d.lifecycle_policy {
@@ -467,18 +456,14 @@ impl Kind for Repository {
             (observed, Some(policy)) if observed.as_ref() != Some(policy) => {
                 self.put_lifecycle(name, policy).await?;
             }
-            (Some(_), None) => match ecr
-                .delete_lifecycle_policy()
-                .repository_name(name)
-                .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_lifecycle_policy_not_found_exception()) => {}
-                Err(e) => return Err(aws_err(format!("DeleteLifecyclePolicy {name}"))(e)),
-            },
+            (Some(_), None) => {
+                let deleted = ecr
+                    .delete_lifecycle_policy()
+                    .repository_name(name)
+                    .send()
+                    .await;
+                write_result(format!("DeleteLifecyclePolicy {name}"), deleted)?;
+            }
             _ => {}
         }
         Ok(())
@@ -499,12 +484,6 @@ impl Kind for Repository {
             Ok(_) => Ok(()),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|se| se.is_repository_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e)
-                if e.as_service_error()
                     .is_some_and(|se| se.is_repository_not_empty_exception()) =>
             {
                 Err(ReconcileError::terminal(
@@ -515,7 +494,7 @@ impl Kind for Repository {
                     ),
                 ))
             }
-            Err(e) => Err(aws_err(format!("DeleteRepository {name}"))(e)),
+            Err(e) => write_result(format!("DeleteRepository {name}"), Err::<(), _>(e)).map(drop),
         }
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
@@ -281,7 +281,7 @@ impl Role {
     }
 
     async fn detach(&self, role: &str, arn: &str) -> Result<()> {
-        match self
+        let detached = self
             .ctx
             .aws
             .iam
@@ -289,21 +289,13 @@ impl Role {
             .role_name(role)
             .policy_arn(arn)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DetachRolePolicy {role} {arn}"))(e)),
-        }
+            .await;
+        write_result(format!("DetachRolePolicy {role} {arn}"), detached)?;
+        Ok(())
     }
 
     async fn delete_policy(&self, role: &str, name: &str) -> Result<()> {
-        match self
+        let deleted = self
             .ctx
             .aws
             .iam
@@ -311,17 +303,9 @@ impl Role {
             .role_name(role)
             .policy_name(name)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DeleteRolePolicy {role} {name}"))(e)),
-        }
+            .await;
+        write_result(format!("DeleteRolePolicy {role} {name}"), deleted)?;
+        Ok(())
     }
 }
 
@@ -574,23 +558,11 @@ impl Kind for Role {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(tag(k, v)?);
         }
-        match req.send().await {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_entity_already_exists_exception()) =>
-            {
-                // Created by a concurrent attempt (or someone else) since observe: look again
-                // rather than touch a role whose ownership is unknown.
-                return Err(ReconcileError::recoverable(
-                    "EntityAlreadyExists",
-                    format!(
-                        "CreateRole {name}: the role appeared since it was observed; observing again"
-                    ),
-                ));
-            }
-            Err(e) => return Err(aws_err(format!("CreateRole {name}"))(e)),
-        }
+        // EntityAlreadyExists (our own resent request, a concurrent attempt, someone else)
+        // makes the reconcile observe again rather than touch a role of unknown ownership.
+        req.send()
+            .await
+            .map_err(aws_err(format!("CreateRole {name}")))?;
         // A failure from here on leaves a role that is ours; the next step's diff finishes it.
         for (policy_name, doc) in &d.inline_policies {
             self.put_policy(name, policy_name, doc).await?;
@@ -673,24 +645,10 @@ impl Kind for Role {
         for policy_name in o.inline_policies.keys() {
             self.delete_policy(name, policy_name).await?;
         }
-        match self.ctx.aws.iam.delete_role().role_name(name).send().await {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
-            {
-                Ok(())
-            }
-            // Something was attached since observe: the next attempt observes and removes it.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_delete_conflict_exception()) =>
-            {
-                let err = aws_err(format!("DeleteRole {name}"))(e);
-                Err(ReconcileError::recoverable(err.reason, err.message))
-            }
-            Err(e) => Err(aws_err(format!("DeleteRole {name}"))(e)),
-        }
+        // DeleteConflict (something attached since observe) observes again and removes it.
+        let deleted = self.ctx.aws.iam.delete_role().role_name(name).send().await;
+        write_result(format!("DeleteRole {name}"), deleted)?;
+        Ok(())
     }
 }
 

@@ -6,7 +6,7 @@ use aws_sdk_secretsmanager::types::Tag;
 use secrecy::SecretString;
 
 use super::Ctx;
-use crate::error::{Result, aws_err};
+use crate::error::{Result, aws_err, write_result};
 
 /// DescribeSecret; `None` when there is no such secret.
 pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput>> {
@@ -46,24 +46,16 @@ pub async fn value(ctx: &Ctx, id: &str) -> Result<Option<SecretString>> {
 
 /// DeleteSecret without a recovery window; a secret already gone is fine.
 pub async fn delete_now(ctx: &Ctx, id: &str) -> Result<()> {
-    match ctx
+    let deleted = ctx
         .aws
         .secrets
         .delete_secret()
         .secret_id(id)
         .force_delete_without_recovery(true)
         .send()
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
-        {
-            Ok(())
-        }
-        Err(e) => Err(aws_err(format!("DeleteSecret {id}"))(e)),
-    }
+        .await;
+    write_result(format!("DeleteSecret {id}"), deleted)?;
+    Ok(())
 }
 
 /// The owner tags, as Secrets Manager takes them.

@@ -77,7 +77,8 @@ pub struct DesiredToken {
     pub now: SystemTime,
 }
 
-/// The consumer secret as observed: its plain fields, and what the bearer token claims.
+/// What a Token owns as observed: the consumer secret's plain fields, what its bearer
+/// token claims, and whether the controller-only refresh-token secret is there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObservedToken {
     pub arn: String,
@@ -86,6 +87,10 @@ pub struct ObservedToken {
     pub discovery_url: Option<String>,
     /// Claims of the current bearer token (`None` when there is none or it is unreadable).
     pub bearer: Option<TokenTimes>,
+    /// The refresh-token secret exists (and is not scheduled for deletion). It is written
+    /// after the consumer secret, so a run stopped in between leaves it missing; the next
+    /// reconcile renews to write both again.
+    pub refresh_stored: bool,
 }
 
 /// The claims renewal needs (read without verifying: scheduling only).
@@ -190,6 +195,25 @@ impl Token {
                 .map_err(aws_err(format!("CreateSecret {name}")))?;
         }
         Ok(())
+    }
+
+    /// Whether secret `name` exists, restoring it first when it is scheduled for deletion
+    /// (which blocks both CreateSecret and PutSecretValue).
+    async fn ensure_restored(&self, name: &str) -> Result<bool> {
+        let Some(described) = secrets_manager::describe(&self.ctx, name).await? else {
+            return Ok(false);
+        };
+        if described.deleted_date().is_some() {
+            self.ctx
+                .aws
+                .secrets
+                .restore_secret()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(aws_err(format!("RestoreSecret {name}")))?;
+        }
+        Ok(true)
     }
 
     /// SECRET_HASH for clients with a secret: Base64(HMAC-SHA256(secret, username + client id)).
@@ -454,6 +478,10 @@ impl Kind for Token {
         let Some((arn, map, owned)) = self.secret_json(&d.secret_name).await? else {
             return Ok(None);
         };
+        // Its metadata only: the refresh token is read when renewing.
+        let refresh_stored = secrets_manager::describe(&self.ctx, &d.state_secret_name)
+            .await?
+            .is_some_and(|s| s.deleted_date().is_none());
         let text = |k: &str| map.get(k).and_then(Value::as_str).map(String::from);
         let bearer = map
             .get("bearer_token")
@@ -467,6 +495,7 @@ impl Kind for Token {
                 client_id: text("client_id"),
                 discovery_url: text("discovery_url"),
                 bearer,
+                refresh_stored,
             },
         }))
     }
@@ -495,6 +524,7 @@ impl Kind for Token {
                 "*** (expires {})",
                 humantime::format_rfc3339_seconds(t.expires_at)
             )),
+            Some(_) if !o.refresh_stored => Some("*** (refresh token not stored)".to_string()),
             Some(_) => None,
         };
         if let Some(from) = due {
@@ -634,7 +664,7 @@ impl Token {
         let value = SecretString::from(serde_json::to_string(&map).unwrap_or_default());
         self.put_secret(&d.secret_name, &value, exists).await?;
         if let Some(refresh) = &tokens.refresh {
-            let state_exists = self.secret_json(&d.state_secret_name).await?.is_some();
+            let state_exists = self.ensure_restored(&d.state_secret_name).await?;
             let state = SecretString::from(
                 serde_json::json!({"refresh_token": refresh.expose_secret()}).to_string(),
             );
@@ -687,6 +717,7 @@ mod tests {
             client_id: Some("client".into()),
             discovery_url: Some("https://d".into()),
             bearer: token.and_then(token_times),
+            refresh_stored: true,
         }
     }
 
@@ -718,6 +749,13 @@ mod tests {
         // No token at all: due.
         let changes = Token::diff(&desired(2000, Bearer::Access, None), &observed(None));
         assert_eq!(changes.len(), 1);
+        // A fresh token without its refresh token stored (a run stopped between the two
+        // writes): renewed, which writes both.
+        let mut o = observed(Some(&token));
+        o.refresh_stored = false;
+        let changes = Token::diff(&desired(2000, Bearer::Access, None), &o);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "status.bearer_token");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, Writes,
     compare, secrets_manager,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 /// Tag on a password secret whose password may not be the user's password yet.
@@ -615,7 +615,7 @@ impl Kind for User {
         if o.secret.as_ref().is_some_and(|s| s.owned) {
             secrets_manager::delete_now(&self.ctx, &d.secret_name).await?;
         }
-        match self
+        let deleted = self
             .ctx
             .aws
             .cognito
@@ -623,18 +623,9 @@ impl Kind for User {
             .user_pool_id(&d.pool_id)
             .username(&d.username)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error().is_some_and(|se| {
-                    se.is_user_not_found_exception() || se.is_resource_not_found_exception()
-                }) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("AdminDeleteUser {}", d.username))(e)),
-        }
+            .await;
+        write_result(format!("AdminDeleteUser {}", d.username), deleted)?;
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
@@ -525,24 +525,16 @@ impl Kind for UserPool {
     }
 
     async fn delete(&self, d: &DesiredUserPool, o: &ObservedUserPool) -> Result<()> {
-        match self
+        let deleted = self
             .ctx
             .aws
             .cognito
             .delete_user_pool()
             .user_pool_id(&o.id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!("DeleteUserPool {} ({})", d.name, o.id))(e)),
-        }
+            .await;
+        write_result(format!("DeleteUserPool {} ({})", d.name, o.id), deleted)?;
+        Ok(())
     }
 }
 

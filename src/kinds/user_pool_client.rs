@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
@@ -594,7 +594,7 @@ impl Kind for UserPoolClient {
     }
 
     async fn delete(&self, d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Result<()> {
-        match self
+        let deleted = self
             .ctx
             .aws
             .cognito
@@ -602,20 +602,12 @@ impl Kind for UserPoolClient {
             .user_pool_id(&d.pool_id)
             .client_id(&o.id)
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(aws_err(format!(
-                "DeleteUserPoolClient {} ({})",
-                d.name, o.id
-            ))(e)),
-        }
+            .await;
+        write_result(
+            format!("DeleteUserPoolClient {} ({})", d.name, o.id),
+            deleted,
+        )?;
+        Ok(())
     }
 }
 

@@ -183,18 +183,9 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
             .layer_part_blob(Blob::new(bytes))
             .send()
             .await
-            .map_err(|e| {
-                let upload_lost = e.as_service_error().is_some_and(|se| {
-                    se.is_invalid_layer_part_exception() || se.is_upload_not_found_exception()
-                });
-                let err = aws_err(format!("UploadLayerPart {repo} {digest}"))(e);
-                if upload_lost {
-                    // A retried part that had arrived, or an expired upload: start over.
-                    ReconcileError::recoverable(err.reason, err.message)
-                } else {
-                    err
-                }
-            })?;
+            // A resent part that had arrived, or an expired upload, is recoverable: the
+            // next attempt checks which blobs arrived and starts the rest over.
+            .map_err(aws_err(format!("UploadLayerPart {repo} {digest}")))?;
         sent += len;
         if len < part {
             break;
@@ -228,10 +219,13 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
                 ));
             }
         }
-        // Someone uploaded the same blob meanwhile: it is there, which is what counts.
+        // Someone (or our own resent request) completed the same blob meanwhile: it is
+        // there, which is what counts.
         Err(e)
             if e.as_service_error()
                 .is_some_and(|se| se.is_layer_already_exists_exception()) => {}
+        // UploadNotFoundException (a resent request whose first attempt completed the
+        // upload) is recoverable: the next attempt finds the blob there and skips it.
         Err(e) => return Err(aws_err(format!("CompleteLayerUpload {repo} {digest}"))(e)),
     }
     Ok(sent)

@@ -14,6 +14,10 @@
 //!   and the connection is closed instead of answering — the case where a retried create
 //!   must not duplicate.
 //!
+//! `lose_first_write_answers` turns on a lost-answer mode: the first request of every write
+//! operation (create, put, update, delete, tag, the ECR layer upload, …) gets `DropAfter`,
+//! whatever the rate, and `lost_answers` says which operations it hit.
+//!
 //! The emulator (werkzeug) answers with `Content-Length` and `Connection: close`; the
 //! proxy opens one upstream connection per request, reads the response framed by
 //! `Content-Length`, chunked encoding or end of stream, and re-frames it with
@@ -148,17 +152,30 @@ struct State {
     started: std::time::Instant,
     /// One line per request: time since start, operation, outcome; for failure messages.
     log: Mutex<Vec<(bool, String)>>,
+    /// Lose the answer to the first request of each write operation.
+    lose_writes: std::sync::atomic::AtomicBool,
+    /// The write operations whose first answer was lost, in order.
+    lost: Mutex<Vec<String>>,
 }
 
 impl State {
     /// The fault for the next request, if any: a forced one for `operation`, else by the
     /// PRNG. The sequence of random decisions is fixed by the seed; which request gets which
     /// decision depends on arrival order.
-    fn decide(&self, operation: &str) -> Option<Fault> {
+    fn decide(&self, service: &str, operation: &str) -> Option<Fault> {
         if let Ok(mut forced) = self.forced.lock()
             && let Some(i) = forced.iter().position(|(op, _)| op == operation)
         {
             return Some(forced.remove(i).1);
+        }
+        let qualified = format!("{service}:{operation}");
+        if self.lose_writes.load(Ordering::Relaxed)
+            && is_write(operation)
+            && let Ok(mut lost) = self.lost.lock()
+            && !lost.contains(&qualified)
+        {
+            lost.push(qualified);
+            return Some(Fault::DropAfter);
         }
         let rate = self.rate_ppm.load(Ordering::Relaxed) as f64 / 1e6;
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
@@ -199,6 +216,8 @@ impl FaultProxy {
             counters: Counters::default(),
             started: std::time::Instant::now(),
             log: Mutex::new(Vec::new()),
+            lose_writes: Default::default(),
+            lost: Mutex::new(Vec::new()),
         });
         let proxy_state = state.clone();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -234,12 +253,28 @@ impl FaultProxy {
     }
 
     /// Inject `fault` on the next request for `operation` (as the log names it: the
-    /// operation for JSON and query protocols, e.g. `CreateUserPool`, or `METHOD /path` for
-    /// rest-json, e.g. `PUT /runtimes`).
+    /// operation, e.g. `CreateUserPool`, or `CreateAgentRuntime` for rest-json's
+    /// `PUT /runtimes`).
     pub fn force(&self, operation: &str, fault: Fault) {
         if let Ok(mut forced) = self.state.forced.lock() {
             forced.push((operation.to_string(), fault));
         }
+    }
+
+    /// From now on, lose the answer to the first request of every write operation: the
+    /// emulator acts on it and the connection drops.
+    pub fn lose_first_write_answers(&self) {
+        self.state.lose_writes.store(true, Ordering::Relaxed);
+    }
+
+    /// The write operations whose first answer was lost, as `Service:Operation` (e.g.
+    /// `ECR:TagResource`; see `lose_first_write_answers`).
+    pub fn lost_answers(&self) -> Vec<String> {
+        self.state
+            .lost
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
     }
 
     pub fn counts(&self) -> FaultCounts {
@@ -498,7 +533,32 @@ impl Head {
             .is_some_and(|c| c.contains("x-www-form-urlencoded"))
     }
 
-    /// What the request is, for the fault log.
+    /// The service a request is for: `Cognito`, `ECR`, `SecretsManager`, `SSM`, `STS`,
+    /// `IAM` (the query protocol) or `AgentCore` (rest-json).
+    fn service(&self) -> String {
+        if let Some(target) = self.header("x-amz-target") {
+            let prefix = target.split('.').next().unwrap_or(target);
+            return match prefix {
+                "AWSCognitoIdentityProviderService" => "Cognito",
+                "AmazonEC2ContainerRegistry_V20150921" => "ECR",
+                "secretsmanager" => "SecretsManager",
+                "AmazonSSM" => "SSM",
+                other => other,
+            }
+            .to_string();
+        }
+        let auth = self.header("authorization").unwrap_or_default();
+        if auth.contains("/sts/") {
+            "STS".into()
+        } else if self.is_query_protocol() {
+            "IAM".into()
+        } else {
+            "AgentCore".into()
+        }
+    }
+
+    /// What the request is, for the fault log: the operation's name (for rest-json, that
+    /// of the AgentCore operation its method and path stand for).
     fn operation(&self, body: &[u8]) -> String {
         if let Some(target) = self.header("x-amz-target") {
             return target.rsplit('.').next().unwrap_or(target).to_string();
@@ -511,8 +571,56 @@ impl Head {
         }
         let path = self.start.split_whitespace().nth(1).unwrap_or("");
         let path = path.split('?').next().unwrap_or("");
-        format!("{} {path}", self.method())
+        rest_operation(self.method(), path)
     }
+}
+
+/// The AgentCore control operation a rest-json request stands for (`METHOD /path` for one
+/// not listed here).
+fn rest_operation(method: &str, path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let name = match (method, segments.as_slice()) {
+        ("PUT", ["runtimes"]) => "CreateAgentRuntime",
+        ("POST", ["runtimes"]) => "ListAgentRuntimes",
+        ("GET", ["runtimes", _]) => "GetAgentRuntime",
+        ("PUT", ["runtimes", _]) => "UpdateAgentRuntime",
+        ("DELETE", ["runtimes", _]) => "DeleteAgentRuntime",
+        ("POST", ["runtimes", _, "versions"]) => "ListAgentRuntimeVersions",
+        ("GET", ["tags", ..]) => "ListTagsForResource",
+        ("POST", ["tags", ..]) => "TagResource",
+        ("DELETE", ["tags", ..]) => "UntagResource",
+        _ => return format!("{method} {path}"),
+    };
+    name.to_string()
+}
+
+/// Whether an operation (as `Head::operation` names it) changes something. Reads are
+/// Get/Describe/List/BatchCheck/BatchGet, and signing in (InitiateAuth) creates nothing
+/// the controller looks for.
+pub fn is_write(operation: &str) -> bool {
+    const WRITES: [&str; 16] = [
+        "Create",
+        "Put",
+        "Update",
+        "Delete",
+        "BatchDelete",
+        "AdminCreate",
+        "AdminSet",
+        "AdminUpdate",
+        "AdminDelete",
+        "Tag",
+        "Untag",
+        "AddTags",
+        "RemoveTags",
+        "Attach",
+        "Detach",
+        "Restore",
+    ];
+    WRITES.iter().any(|p| operation.starts_with(p))
+        || matches!(
+            operation,
+            "InitiateLayerUpload" | "UploadLayerPart" | "CompleteLayerUpload"
+        )
 }
 
 fn error_response(request: &Head, fault: Fault) -> Vec<u8> {
@@ -599,7 +707,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) -> std::io::Resu
         let body = client.body(&head, None).await?;
         state.counters.requests.fetch_add(1, Ordering::Relaxed);
         let operation = head.operation(&body);
-        let fault = state.decide(&operation);
+        let fault = state.decide(&head.service(), &operation);
         if let Some(f) = fault {
             state.counters.fault(f).fetch_add(1, Ordering::Relaxed);
         }
