@@ -80,13 +80,13 @@ impl ReconcileError {
         match &err {
             SdkError::ConstructionFailure(_) => Self::terminal(
                 "InvalidRequest",
-                format!("{action}: {}", display_chain(&err)),
+                format!("{action}: {}", chain(&err)),
             ),
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                Self::recoverable("Unreachable", format!("{action}: {}", display_chain(&err)))
+                Self::recoverable("Unreachable", format!("{action}: {}", chain(&err)))
             }
             SdkError::ResponseError(_) => {
-                Self::recoverable("BadResponse", format!("{action}: {}", display_chain(&err)))
+                Self::recoverable("BadResponse", format!("{action}: {}", chain(&err)))
             }
             SdkError::ServiceError(se) => {
                 let e = se.err();
@@ -113,7 +113,7 @@ impl ReconcileError {
                     None => Self::terminal(code, text),
                 }
             }
-            _ => Self::recoverable("Unknown", format!("{action}: {}", display_chain(&err))),
+            _ => Self::recoverable("Unknown", format!("{action}: {}", chain(&err))),
         }
     }
 
@@ -273,17 +273,6 @@ fn is_retryable_code(code: &str) -> bool {
             | "ConflictException"
             | "OperationAbortedException"
     )
-}
-
-fn display_chain(err: &dyn std::error::Error) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 /// `map_err` adapter: `.map_err(aws_err(format!("GetRole {name}")))`.
