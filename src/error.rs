@@ -78,10 +78,9 @@ impl ReconcileError {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match &err {
-            SdkError::ConstructionFailure(_) => Self::terminal(
-                "InvalidRequest",
-                format!("{action}: {}", chain(&err)),
-            ),
+            SdkError::ConstructionFailure(_) => {
+                Self::terminal("InvalidRequest", format!("{action}: {}", chain(&err)))
+            }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
                 Self::recoverable("Unreachable", format!("{action}: {}", chain(&err)))
             }

@@ -607,3 +607,85 @@ async fn a_missing_moving_or_content_tag_is_put_back() {
         assert_eq!(writes(&report), 0, "{:#}", report["calls"]);
     }
 }
+
+/// An Image with deletion policy Delete takes its image (every tag on it) out of ECR, so
+/// its repository (no forceDelete) can go too; the default, Retain, keeps both.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_image_with_policy_delete_is_deleted_and_its_repository_with_it() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    let ctx = tempfile::tempdir().expect("ctx");
+    write(&ctx.path().join("server.py"), "print('to be deleted')\n");
+    pack(
+        ctx.path(),
+        &m.path().join("image.tar"),
+        &["--format", "tar"],
+    );
+    let manifests = |policy: &str| {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {repo}\nspec: {{}}\n---\n\
+             apiVersion: agentcore.dev/v1alpha1\nkind: Image\nmetadata:\n  name: img\n  annotations:\n    \
+             agentcore.dev/deletion-policy: {policy}\nspec:\n  repositoryRef: {repo}\n  ociLayout: image.tar\n  \
+             movingTag: latest\n",
+            repo = names.repo
+        )
+    };
+    m.write("image.yaml", &manifests("Retain"));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let digest = object(&report, "Image", "img")["outputs"]["digest"]
+        .as_str()
+        .expect("digest output")
+        .to_string();
+
+    // Retain: the image stays, and so does the repository that holds it.
+    let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(object(&report, "Image", "img")["result"], "retained");
+    assert_eq!(
+        object(&report, "Repository", &names.repo)["result"],
+        "retained"
+    );
+    assert_eq!(image_by_tag(&aws, &names.repo, "latest").await.0, digest);
+
+    // Delete: BatchDeleteImage by digest, then the now empty repository.
+    m.write("image.yaml", &manifests("Delete"));
+    let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(
+        object(&report, "Image", "img")["result"],
+        "deleted",
+        "{report:#}"
+    );
+    assert_eq!(
+        object(&report, "Repository", &names.repo)["result"],
+        "deleted",
+        "{report:#}"
+    );
+    assert_eq!(
+        ecr_calls(&report, "BatchDeleteImage"),
+        1,
+        "{:#}",
+        report["calls"]
+    );
+    let repos = aws
+        .ecr
+        .describe_repositories()
+        .repository_names(&names.repo)
+        .send()
+        .await;
+    assert!(
+        repos
+            .as_ref()
+            .err()
+            .and_then(|e| e.as_service_error())
+            .is_some_and(|e| e.is_repository_not_found_exception()),
+        "the repository is gone: {repos:?}"
+    );
+    // Deleting again finds nothing and exits 0.
+    let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
+}

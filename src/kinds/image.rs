@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference};
-use crate::error::{ReconcileError, Result};
+use crate::error::{ReconcileError, Result, write_result};
 use crate::manifest::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
@@ -511,9 +511,40 @@ impl Kind for Image {
         Ok(())
     }
 
-    async fn delete(&self, _d: &DesiredImage, _o: &ObservedImage) -> Result<()> {
-        // Images are never deleted by the controller (a repository's lifecycle rule is).
-        Ok(())
+    /// With policy Delete (the default is Retain): the image itself, by digest, with every
+    /// tag on it. An image already gone is done.
+    async fn delete(&self, d: &DesiredImage, o: &ObservedImage) -> Result<()> {
+        let action = format!("BatchDeleteImage {}@{}", d.repository, o.digest);
+        let out = write_result(
+            action.clone(),
+            self.ctx
+                .aws
+                .ecr
+                .batch_delete_image()
+                .repository_name(&d.repository)
+                .image_ids(
+                    aws_sdk_ecr::types::ImageIdentifier::builder()
+                        .image_digest(&o.digest)
+                        .build(),
+                )
+                .send()
+                .await,
+        )?;
+        let failure = out.as_ref().and_then(|out| {
+            out.failures().iter().find(|f| {
+                f.failure_code() != Some(&aws_sdk_ecr::types::ImageFailureCode::ImageNotFound)
+            })
+        });
+        match failure {
+            None => Ok(()),
+            Some(f) => Err(ReconcileError::recoverable(
+                f.failure_code().map_or("ImageDeleteFailed", |c| c.as_str()),
+                format!(
+                    "{action}: {}",
+                    f.failure_reason().unwrap_or("ECR did not delete the image")
+                ),
+            )),
+        }
     }
 }
 
