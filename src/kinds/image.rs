@@ -835,7 +835,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn tracking_create_waits_and_delete_keeps_the_image() {
+    async fn tracking_create_waits_and_a_missing_context_is_said() {
         let kind = Image::new(ctx());
         let d = DesiredImage {
             repository: "mcp-server".into(),
@@ -850,12 +850,6 @@ mod tests {
             err,
             ReconcileError::waiting("ImageNotFound", "image mcp-server:latest not found")
         );
-        let o = ObservedImage {
-            digest: "sha256:x".into(),
-            tag: "latest".into(),
-            moving_tag_digest: None,
-        };
-        assert_eq!(kind.delete(&d, &o).await, Ok(()));
         // A build whose context is missing says so, before any AWS call.
         let d = DesiredImage {
             source: ImageSource::Build {
