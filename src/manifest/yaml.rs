@@ -114,9 +114,21 @@ impl Node {
     }
 }
 
+/// Alias expansion may add at most this many parser events, or one per byte of the text
+/// when that is more. A manifest has no use for more (the ones in this repository use no
+/// aliases); a "billion laughs" of a few hundred bytes would otherwise expand to hundreds
+/// of thousands of nodes, seconds of CPU, before anything else could reject it.
+pub const ALIAS_EVENTS_MIN: usize = 4096;
+
 /// Parse every document of a YAML text. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, String> {
-    let docs: Vec<Node> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+    let options = serde_saphyr::options! {
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: text.len().max(ALIAS_EVENTS_MIN),
+        },
+    };
+    let docs: Vec<Node> =
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| e.to_string())?;
     Ok(docs
         .into_iter()
         .filter(|d| d.value != Value::Null)
@@ -241,6 +253,45 @@ mod tests {
     #[test]
     fn syntax_errors_are_reported() {
         assert!(parse_documents("a: [1, 2\nb: c").is_err());
+    }
+
+    /// A mapping five wide and seven deep: 378 bytes that expand to 5^7 leaves.
+    pub(crate) fn alias_bomb() -> String {
+        let mut text = "a0: &a0 {k1: x, k2: x, k3: x, k4: x, k5: x}\n".to_string();
+        for i in 1..7 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} {{k1: *a{p}, k2: *a{p}, k3: *a{p}, k4: *a{p}, k5: *a{p}}}\n"
+            ));
+        }
+        text.push_str("spec: *a6\n");
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_by_the_text_size() {
+        let err = parse_documents(&alias_bomb()).expect_err("a bomb");
+        assert!(err.contains("alias replay limit exceeded"), "{err}");
+        assert!(err.contains("> 4096"), "{err}");
+        let loaded = crate::manifest::load::load_texts(
+            &[("bomb.yaml".into(), alias_bomb())],
+            &crate::kinds::Registry::offline(),
+        );
+        let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "bomb.yaml:5: invalid YAML: error: line 5 column 23: alias replay limit exceeded"
+            ),
+            "{problems:?}"
+        );
+        // Ordinary use of an anchor still works.
+        let docs = parse_documents("a: &x [1, 2]\nb: *x\n").expect("parses");
+        let b = docs[0].get("b").map(|b| &b.value);
+        assert!(
+            matches!(b, Some(Value::Seq(items)) if items.len() == 2),
+            "{b:?}"
+        );
     }
 
     #[test]
