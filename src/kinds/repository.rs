@@ -246,7 +246,7 @@ impl Kind for Repository {
                 format!("`{repo}` is not a valid repository name: {RULE}"),
             )),
             None if !is_repository_name(name) => problems.push(FieldProblem::new(
-                "spec.repositoryName",
+                "metadata.name",
                 format!("metadata.name `{name}` is not a valid repository name ({RULE}); set spec.repositoryName"),
             )),
             _ => {}

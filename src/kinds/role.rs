@@ -347,7 +347,7 @@ impl Kind for Role {
                 format!("`{role_name}` is not a valid role name: 1-64 characters of a-z A-Z 0-9 _ + = , . @ -"),
             )),
             None if !is_iam_name(name, 64) => problems.push(FieldProblem::new(
-                "spec.roleName",
+                "metadata.name",
                 format!(
                     "metadata.name `{name}` is not a valid role name (1-64 characters of a-z A-Z 0-9 _ + = , . @ -); set spec.roleName"
                 ),

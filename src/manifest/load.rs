@@ -259,15 +259,15 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
         let keys = loaded.files.entry(file.clone()).or_default();
         let docs = match parse_documents(text) {
             Ok(d) => d,
-            Err(message) => {
+            Err(e) => {
                 loaded.problems.push(Problem {
                     source: Source {
                         file: file.clone(),
-                        line: line_in_message(&message).unwrap_or(1),
+                        line: e.line,
                     },
                     object: None,
                     path: String::new(),
-                    message: format!("invalid YAML: {message}"),
+                    message: format!("invalid YAML: {}", e.message),
                 });
                 continue;
             }
@@ -338,13 +338,6 @@ fn shared_write(
         writers.insert((w.resource, w.name), (o.key.clone(), source));
     }
     None
-}
-
-/// serde-saphyr's messages carry "line N"; pick it out for the problem's location.
-fn line_in_message(message: &str) -> Option<usize> {
-    let rest = &message[message.find("line ")? + 5..];
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
 }
 
 fn document_key(doc: &Node) -> Option<ObjectKey> {
@@ -686,6 +679,20 @@ mod tests {
             (
                 vec![("a.yaml", "kind: [\n".to_string())],
                 vec!["a.yaml:"],
+            ),
+            // A tab is reported on its own line, not on the line of the scalar before it.
+            (
+                vec![("a.yaml", param("a", "  name: /a\n\tvalue: { value: x }\n"))],
+                vec!["a.yaml:7: invalid YAML: while scanning a plain scalar, found a tab"],
+            ),
+            // A name defaulted from metadata.name is reported at metadata.name.
+            (
+                vec![("a.yaml", doc("Role", &"r".repeat(65), "  description: d\n"))],
+                vec!["a.yaml:4: Role/rrrr"],
+            ),
+            (
+                vec![("a.yaml", doc("Repository", "Bad_Repo", "  scanOnPush: true\n"))],
+                vec!["a.yaml:4: Repository/Bad_Repo: metadata.name: metadata.name `Bad_Repo` is not a valid repository name"],
             ),
             // Two writers of one resource: the second is refused, wherever it is.
             (
