@@ -601,6 +601,7 @@ impl AgentRuntime {
 #[async_trait]
 impl Kind for AgentRuntime {
     const KIND: &'static str = "AgentRuntime";
+    const OUTPUTS: &'static [&'static str] = &["arn", "id", "version", "name", "invocationUrl"];
     type Spec = AgentRuntimeSpec;
     type Desired = DesiredRuntime;
     type Observed = ObservedRuntime;
@@ -1687,5 +1688,13 @@ mod tests {
         let missing = BTreeMap::new();
         let err = resolve_runtime(&meta, &spec, &Deps::new(&missing)).unwrap_err();
         assert_eq!(err.severity, crate::error::Severity::Waiting);
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<AgentRuntime>(&AgentRuntime::outputs(
+            &desired(),
+            &observed(),
+        ));
     }
 }

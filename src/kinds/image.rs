@@ -243,6 +243,7 @@ impl Image {
 #[async_trait]
 impl Kind for Image {
     const KIND: &'static str = "Image";
+    const OUTPUTS: &'static [&'static str] = &["digest", "imageUri", "tag"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     const CONTAINED_IN: &'static [&'static str] = &["Repository"];
     type Spec = ImageSpec;
@@ -642,6 +643,7 @@ mod tests {
         };
         assert_eq!(Image::diff(&d, &o), vec![]);
         let out = Image::outputs(&d, &o);
+        crate::kinds::assert_declared_outputs::<Image>(&out);
         assert_eq!(out["digest"], "sha256:abc");
         assert_eq!(
             out["imageUri"],

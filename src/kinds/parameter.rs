@@ -60,6 +60,7 @@ pub struct Parameter {
 #[async_trait]
 impl Kind for Parameter {
     const KIND: &'static str = "Parameter";
+    const OUTPUTS: &'static [&'static str] = &["name", "arn", "value"];
     type Spec = ParameterSpec;
     type Desired = DesiredParameter;
     type Observed = ObservedParameter;
@@ -361,5 +362,17 @@ mod tests {
             Parameter::validate("x", &spec, &mut problems);
             assert_eq!(problems.len(), count, "{name}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Parameter>(&Parameter::outputs(
+            &desired("v"),
+            &ObservedParameter {
+                param_type: Some(ParamType::String),
+                value: "v".into(),
+                arn: "a".into(),
+            },
+        ));
     }
 }

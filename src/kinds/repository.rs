@@ -225,6 +225,7 @@ impl Repository {
 #[async_trait]
 impl Kind for Repository {
     const KIND: &'static str = "Repository";
+    const OUTPUTS: &'static [&'static str] = &["repositoryUri", "arn", "name"];
     type Spec = RepositorySpec;
     type Desired = DesiredRepository;
     type Observed = ObservedRepository;
@@ -800,5 +801,13 @@ mod tests {
         let docs = crate::manifest::yaml::parse_documents("imageTagMutability: SOMETIMES\n")
             .expect("yaml");
         assert!(crate::manifest::de::from_node::<RepositorySpec>(&docs[0], "spec").is_err());
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Repository>(&{
+            let d = desired_repository(&meta("mcp-server"), &spec());
+            Repository::outputs(&d, &converged(&d))
+        });
     }
 }

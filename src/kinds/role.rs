@@ -328,6 +328,7 @@ impl Role {
 #[async_trait]
 impl Kind for Role {
     const KIND: &'static str = "Role";
+    const OUTPUTS: &'static [&'static str] = &["arn", "name"];
     type Spec = RoleSpec;
     type Desired = DesiredRole;
     type Observed = ObservedRole;
@@ -1079,5 +1080,13 @@ maxSessionDurationSeconds: 7200
             s.inline_policies["SecretsRead"]["Statement"][0]["Action"],
             json!("secretsmanager:GetSecretValue")
         );
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Role>(&{
+            let d = desired_role(&meta("r"), &spec(), REGION, ACCOUNT);
+            Role::outputs(&d, &converged(&d))
+        });
     }
 }

@@ -137,6 +137,7 @@ pub struct Secret {
 #[async_trait]
 impl Kind for Secret {
     const KIND: &'static str = "Secret";
+    const OUTPUTS: &'static [&'static str] = &["arn", "name"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     type Spec = SecretSpec;
     type Desired = DesiredSecret;
@@ -668,5 +669,13 @@ mod tests {
             !format!("{d:?}").contains("cid"),
             "Debug must not show values"
         );
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Secret>(&Secret::outputs(
+            &desired(&[("k", "v")]),
+            &observed(Some("{}")),
+        ));
     }
 }

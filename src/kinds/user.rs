@@ -338,6 +338,8 @@ impl User {
 #[async_trait]
 impl Kind for User {
     const KIND: &'static str = "User";
+    const OUTPUTS: &'static [&'static str] =
+        &["username", "passwordSecretName", "passwordSecretArn"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     const CONTAINED_IN: &'static [&'static str] = &["UserPool"];
     type Spec = UserSpec;
@@ -894,5 +896,13 @@ mod tests {
             vec![Reference::new("spec.userPoolRef", "UserPool", "pool")]
         );
         assert_eq!(schema.default_deletion_policy(), DeletionPolicy::Retain);
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<User>(&User::outputs(
+            &desired(&[]),
+            &observed("CONFIRMED", &[], secret(false, false)),
+        ));
     }
 }

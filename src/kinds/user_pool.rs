@@ -273,6 +273,8 @@ impl UserPool {
 #[async_trait]
 impl Kind for UserPool {
     const KIND: &'static str = "UserPool";
+    const OUTPUTS: &'static [&'static str] =
+        &["poolId", "poolArn", "poolName", "discoveryUrl", "issuer"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     type Spec = UserPoolSpec;
     type Desired = DesiredUserPool;
@@ -741,5 +743,13 @@ mod tests {
         assert_eq!(problems[0].path, "spec.passwordPolicy.requireDigits");
         assert_eq!(problems[1].path, "spec.passwordPolicy.minimumLength");
         assert_eq!(schema.default_deletion_policy(), DeletionPolicy::Retain);
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<UserPool>(&UserPool::outputs(
+            &desired(None),
+            &observed(PasswordPolicy::default()),
+        ));
     }
 }

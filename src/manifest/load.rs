@@ -475,6 +475,17 @@ fn load_document(
                     line: doc.line_of(&r.path),
                 },
                 from: key.clone(),
+                output: r.output.map(|o| {
+                    let at = r.path.strip_suffix(".from").unwrap_or(&r.path);
+                    let line = doc.line_of(&format!("{at}.output"));
+                    (
+                        o,
+                        Source {
+                            file: file.to_path_buf(),
+                            line,
+                        },
+                    )
+                }),
                 path: r.path,
                 target: r.target,
             })
@@ -507,6 +518,8 @@ struct PendingRef {
     from: ObjectKey,
     path: String,
     target: ObjectKey,
+    /// The output used, and where it is named.
+    output: Option<(String, Source)>,
 }
 
 fn located(file: &Path, doc: &Node, key: &Option<ObjectKey>, p: FieldProblem) -> Problem {
@@ -598,11 +611,37 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registr
     let defined: std::collections::BTreeSet<&ObjectKey> = loaded.files.values().flatten().collect();
     let mut problems = Vec::new();
     for r in refs {
-        let message = if registry.schema(&r.target.kind).is_none() {
+        let Some(schema) = registry.schema(&r.target.kind) else {
+            problems.push(Problem {
+                source: r.source.clone(),
+                object: Some(r.from.to_string()),
+                path: r.path.clone(),
+                message: format!(
+                    "`{}` is not a known kind; known kinds: {}",
+                    r.target.kind,
+                    registry.names().join(", ")
+                ),
+            });
+            continue;
+        };
+        if let Some((output, at)) = &r.output
+            && !schema.outputs().contains(&output.as_str())
+        {
+            problems.push(Problem {
+                source: at.clone(),
+                object: Some(r.from.to_string()),
+                path: format!("{}.output", r.path.strip_suffix(".from").unwrap_or(&r.path)),
+                message: format!(
+                    "{} has no output `{output}`; its outputs: {}",
+                    r.target.kind,
+                    schema.outputs().join(", ")
+                ),
+            });
+        }
+        let message = if r.target == r.from {
             format!(
-                "`{}` is not a known kind; known kinds: {}",
-                r.target.kind,
-                registry.names().join(", ")
+                "refers to itself: {} cannot wait for its own outputs",
+                r.target
             )
         } else if !defined.contains(&r.target) {
             format!(
@@ -663,6 +702,20 @@ mod tests {
             (
                 vec![("a.yaml", param("a", "  name: /a\n  value: { from: Parameter/zzz, output: value }\n"))],
                 vec!["a.yaml:7: Parameter/a: spec.value.from: refers to Parameter/zzz which is not defined in the manifests"],
+            ),
+            // Values that can never arrive: from the object itself, or an output the
+            // referenced kind does not have.
+            (
+                vec![("a.yaml", param("p1", "  name: /a\n  value: { from: Parameter/p1, output: value }\n"))],
+                vec!["a.yaml:7: Parameter/p1: spec.value.from: refers to itself: Parameter/p1 cannot wait for its own outputs"],
+            ),
+            (
+                vec![("a.yaml", format!("{}---\n{}", param("a", ok), param("b", "  name: /b\n  value:\n    from: Parameter/a\n    output: ARN\n")))],
+                vec!["a.yaml:17: Parameter/b: spec.value.output: Parameter has no output `ARN`; its outputs: name, arn, value"],
+            ),
+            (
+                vec![("a.yaml", format!("{}---\n{}", param("a", ok), param("b", "  name: /b\n  value: { from: Parameter/a, output: poolId }\n")))],
+                vec!["a.yaml:15: Parameter/b: spec.value.output: Parameter has no output `poolId`; its outputs: name, arn, value"],
             ),
             (
                 vec![("a.yaml", param("a", "  name: /a\n  value: { from: Widget/zzz, output: value }\n"))],
