@@ -158,9 +158,16 @@ impl fmt::Display for ParseError {
 /// of thousands of nodes, seconds of CPU, before anything else could reject it.
 pub const ALIAS_EVENTS_MIN: usize = 4096;
 
+/// How deep collections may nest. The deepest manifest (an IAM policy's conditions) needs
+/// about ten levels; each level costs tens of KiB of stack in an unoptimised build, and
+/// the parser's default of 64 overflowed a 2 MiB thread stack (the daemon loads on such
+/// threads) before the limit was reached.
+pub const MAX_DEPTH: usize = 32;
+
 /// Parse every document of a YAML text. Empty documents are skipped.
 pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
     let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: MAX_DEPTH },
         alias_limits: serde_saphyr::alias_limits! {
             max_total_replayed_events: text.len().max(ALIAS_EVENTS_MIN),
         },
@@ -330,6 +337,37 @@ mod tests {
             matches!(b, Some(Value::Seq(items)) if items.len() == 2),
             "{b:?}"
         );
+    }
+
+    /// Nesting past the limit is refused, within what a 2 MiB thread stack holds.
+    #[test]
+    fn nesting_is_bounded_within_a_small_stack() {
+        for depth in [MAX_DEPTH - 3, 64, 1000] {
+            for flow in [true, false] {
+                let text = if flow {
+                    format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth))
+                } else {
+                    (0..depth)
+                        .map(|d| format!("{}k{d}:\n", "  ".repeat(d)))
+                        .collect()
+                };
+                let parsed = std::thread::Builder::new()
+                    .stack_size(2 << 20)
+                    .spawn(move || parse_documents(&text).map(|_| ()).map_err(|e| e.message))
+                    .expect("thread")
+                    .join()
+                    .expect("no stack overflow");
+                if depth < MAX_DEPTH {
+                    assert_eq!(parsed, Ok(()), "depth {depth}");
+                } else {
+                    let err = parsed.expect_err("too deep");
+                    assert!(
+                        err.contains("budget breached: Depth") || err.contains("recursion limit"),
+                        "{err}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
