@@ -21,6 +21,7 @@ use crate::manifest::yaml::Node;
 
 pub mod agent_runtime;
 pub mod image;
+pub mod names;
 pub mod parameter;
 pub mod policy;
 pub mod repository;

@@ -183,7 +183,7 @@ pub fn default_execution_policy(region: &str, account: &str) -> Value {
 }
 
 /// IAM names: `min..=max` characters of a-z A-Z 0-9 _ + = , . @ -.
-fn is_iam_name(name: &str, max: usize) -> bool {
+pub(crate) fn is_iam_name(name: &str, max: usize) -> bool {
     (1..=max).contains(&name.chars().count())
         && name
             .chars()

@@ -149,7 +149,7 @@ fn default_secret_name(pool_name: &str, username: &str) -> String {
 }
 
 /// Cognito names (usernames, attribute names): printable, no white space.
-fn valid_cognito_text(text: &str, max: usize) -> bool {
+pub(crate) fn valid_cognito_text(text: &str, max: usize) -> bool {
     let len = text.chars().count();
     (1..=max).contains(&len) && text.chars().all(|c| !c.is_whitespace() && !c.is_control())
 }

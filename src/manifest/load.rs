@@ -703,6 +703,15 @@ mod tests {
                 vec![("a.yaml", param("a", "  name: /a\n  value: { from: Parameter/zzz, output: value }\n"))],
                 vec!["a.yaml:7: Parameter/a: spec.value.from: refers to Parameter/zzz which is not defined in the manifests"],
             ),
+            // Names AWS refuses.
+            (
+                vec![("a.yaml", param("a", "  name: /aws/x\n  value: { value: x }\n"))],
+                vec!["a.yaml:6: Parameter/a: spec.name: `/aws/x`: names beginning with aws or ssm"],
+            ),
+            (
+                vec![("a.yaml", param("a", "  name: SSM-x\n  value: { value: x }\n"))],
+                vec!["a.yaml:6: Parameter/a: spec.name: `SSM-x`: names beginning with aws or ssm"],
+            ),
             // Values that can never arrive: from the object itself, or an output the
             // referenced kind does not have.
             (
