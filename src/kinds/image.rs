@@ -117,14 +117,7 @@ pub struct ObservedImage {
     pub moving_tag_digest: Option<String>,
 }
 
-/// Image tags as Docker and ECR accept them: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn is_image_tag(tag: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut chars = tag.chars();
-    chars.next().is_some_and(word)
-        && tag.len() <= 128
-        && chars.all(|c| word(c) || c == '.' || c == '-')
-}
+pub use super::names::is_image_tag;
 
 /// The immutable tag of a build, from its identity (context hash and command).
 pub fn build_tag(build_id_hex: &str) -> String {

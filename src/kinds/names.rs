@@ -1,5 +1,6 @@
-//! AWS's published name constraints, checked offline so that `validate` refuses a name AWS
-//! would refuse, and the table test that holds every kind's name rule against examples.
+//! AWS's published name constraints, in one place: the kinds' `validate` checks names
+//! with these so that it refuses what AWS would refuse, and one table test holds every
+//! rule against names AWS accepts and refuses.
 //! Sources: the API references of SSM `PutParameter` (Name), Cognito `CreateUserPool`
 //! (PoolName), `CreateUserPoolClient` (ClientName), `AdminCreateUser` (Username), IAM
 //! `CreateRole` (RoleName), ECR `CreateRepository` (repositoryName) and `PutImage`
@@ -50,22 +51,71 @@ pub fn parameter_name_problem(name: &str) -> Option<String> {
     None
 }
 
+/// Whether `name` is a valid runtime name: `[a-zA-Z][a-zA-Z0-9_]{0,47}`.
+pub fn valid_runtime_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 48
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// ECR repository names: 2-256 characters matching
+/// `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`.
+pub fn is_repository_name(name: &str) -> bool {
+    (2..=256).contains(&name.len()) && name.split('/').all(is_name_component)
+}
+
+/// `[a-z0-9]+(?:[._-][a-z0-9]+)*`: alphanumeric runs joined by single separators.
+fn is_name_component(component: &str) -> bool {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    !component.is_empty()
+        && component
+            .split(['.', '_', '-'])
+            .all(|run| !run.is_empty() && run.chars().all(alnum))
+}
+
+/// IAM names: `min..=max` characters of a-z A-Z 0-9 _ + = , . @ -.
+pub fn is_iam_name(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+}
+
+/// Whether `name` is a valid secret name: 1-512 ASCII letters, digits and `/_+=.@-`.
+pub fn valid_secret_name(name: &str) -> bool {
+    (1..=512).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+}
+
+/// Cognito names (usernames, attribute names): printable, no white space.
+pub fn valid_cognito_text(text: &str, max: usize) -> bool {
+    let len = text.chars().count();
+    (1..=max).contains(&len) && text.chars().all(|c| !c.is_whitespace() && !c.is_control())
+}
+
+/// Image tags as Docker and ECR accept them: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_image_tag(tag: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut chars = tag.chars();
+    chars.next().is_some_and(word)
+        && tag.len() <= 128
+        && chars.all(|c| word(c) || c == '.' || c == '-')
+}
+
+/// A Cognito user pool or app client name: `[\w\s+=,.@-]+`, 1-128 characters.
+pub fn valid_cognito_name(name: &str) -> bool {
+    (1..=128).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c.is_whitespace() || "+=,.@-".contains(c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::agent_runtime::valid_runtime_name;
-    use crate::kinds::image::is_image_tag;
-    use crate::kinds::repository::is_repository_name;
-    use crate::kinds::role::is_iam_name;
-    use crate::kinds::secret::valid_secret_name;
-    use crate::kinds::user::valid_cognito_text;
-    use crate::kinds::user_pool::check_cognito_name;
-
-    fn cognito_name(name: &str) -> bool {
-        let mut problems = Vec::new();
-        check_cognito_name("p", "name", name, &mut problems);
-        problems.is_empty()
-    }
 
     type Rule = fn(&str) -> bool;
 
@@ -113,7 +163,7 @@ mod tests {
             ),
             (
                 "Cognito pool or app client name",
-                cognito_name,
+                valid_cognito_name,
                 vec!["MCPServerPool", "my pool", "a+b=c,d.e@f-g_h", "Größe"],
                 vec!["", "a/b", "a:b", &p129],
             ),

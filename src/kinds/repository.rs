@@ -153,20 +153,7 @@ fn lifecycle_view(policy: &Value) -> Value {
     }
 }
 
-/// ECR repository names: 2-256 characters matching
-/// `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`.
-pub fn is_repository_name(name: &str) -> bool {
-    (2..=256).contains(&name.len()) && name.split('/').all(is_name_component)
-}
-
-/// `[a-z0-9]+(?:[._-][a-z0-9]+)*`: alphanumeric runs joined by single separators.
-fn is_name_component(component: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !component.is_empty()
-        && component
-            .split(['.', '_', '-'])
-            .all(|run| !run.is_empty() && run.chars().all(alnum))
-}
+pub use super::names::is_repository_name;
 
 /// The SDK leaves `scanOnPush: false` (the default) out, sending
 /// `imageScanningConfiguration: {}`. AWS reads that as false; moto ignores an empty

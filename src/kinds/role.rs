@@ -182,13 +182,7 @@ pub fn default_execution_policy(region: &str, account: &str) -> Value {
     }))
 }
 
-/// IAM names: `min..=max` characters of a-z A-Z 0-9 _ + = , . @ -.
-pub(crate) fn is_iam_name(name: &str, max: usize) -> bool {
-    (1..=max).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
-}
+pub(crate) use super::names::is_iam_name;
 
 /// A managed policy ARN: `arn:<partition>:iam::<account|aws>:policy/<path/name>`.
 fn is_policy_arn(arn: &str) -> bool {

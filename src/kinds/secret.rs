@@ -65,13 +65,7 @@ pub struct ObservedSecret {
     pub value: Option<SecretString>,
 }
 
-/// Whether `name` is a valid secret name: 1-512 ASCII letters, digits and `/_+=.@-`.
-pub fn valid_secret_name(name: &str) -> bool {
-    (1..=512).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
-}
+pub use super::names::valid_secret_name;
 
 /// The current value as a JSON object: `Ok(empty)` when there is none, `Err(())` when it is
 /// something else (plain text, a JSON array…).

@@ -148,11 +148,7 @@ fn default_secret_name(pool_name: &str, username: &str) -> String {
     format!("agentcore-controller/users/{pool_name}/{username}")
 }
 
-/// Cognito names (usernames, attribute names): printable, no white space.
-pub(crate) fn valid_cognito_text(text: &str, max: usize) -> bool {
-    let len = text.chars().count();
-    (1..=max).contains(&len) && text.chars().all(|c| !c.is_whitespace() && !c.is_control())
-}
+pub(crate) use super::names::valid_cognito_text;
 
 /// Read the username and password stored in a password secret.
 async fn read_credentials(ctx: &Ctx, secret_name: &str) -> Result<(String, SecretString)> {

@@ -37,11 +37,7 @@ pub(crate) fn check_cognito_name(
     name: &str,
     problems: &mut Vec<FieldProblem>,
 ) {
-    let len = name.chars().count();
-    let valid = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c.is_whitespace() || "+=,.@-".contains(c));
-    if !(1..=128).contains(&len) || !valid {
+    if !super::names::valid_cognito_name(name) {
         problems.push(FieldProblem::new(
             path,
             format!(
