@@ -617,3 +617,70 @@ async fn a_pruned_repository_stays_while_its_retained_image_is_in_it() {
     );
     assert_eq!(d.terminate(), Some(0));
 }
+
+/// Whether /status lists a problem that contains every one of `parts`.
+fn has_problem(d: &Daemon, parts: &[&str]) -> bool {
+    d.status()["problems"].as_array().is_some_and(|ps| {
+        ps.iter().any(|p| {
+            let p = p.as_str().unwrap_or("");
+            parts.iter().all(|part| p.contains(part))
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_that_is_not_utf8_stops_nothing_else() {
+    let aws = aws().await;
+    let u = unique("utf");
+    let m = Manifests::new();
+    let (p1, p2) = (format!("/{u}/one"), format!("/{u}/two"));
+    m.write("a.yaml", &param("one", &p1, "v1"));
+    m.write("b.yaml", &param("two", &p2, "v2"));
+    // Not UTF-8 from the start: Latin-1 "café".
+    let mut latin1 = param("three", &format!("/{u}/three"), "caf").into_bytes();
+    let at = latin1.len() - 4;
+    latin1.insert(at, 0xe9);
+    std::fs::write(m.path().join("c.yaml"), &latin1).expect("write");
+    let d = Daemon::start(
+        m.path(),
+        &["--instance", &format!("inst-{u}"), "--resync", "2s"],
+        None,
+    );
+    wait_status(&d, "the valid objects Ready", || d.all_ready());
+    assert_eq!(d.get("/readyz").0, 200, "readiness is not blocked");
+    assert!(
+        has_problem(&d, &["c.yaml:7", "not UTF-8"]),
+        "{:#}",
+        d.status()
+    );
+    assert_eq!(param_value(&aws, &p2).await.as_deref(), Some("v2"));
+
+    // A file that was good becomes non-UTF-8: its object keeps its last good spec.
+    let mut broken = param("two", &p2, "v2-edited").into_bytes();
+    broken.extend([0xff, 0xfe, b'\n']);
+    std::fs::write(m.path().join("b.yaml"), &broken).expect("write");
+    wait_status(&d, "the problem in /status", || {
+        has_problem(&d, &["b.yaml:8", "not UTF-8"])
+    });
+    let two = d
+        .object("Parameter", "two")
+        .expect("kept with its last good spec");
+    assert!(
+        two["validationError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("b.yaml"),
+        "{two:#}"
+    );
+    m.write("a.yaml", &param("one", &p1, "v1-edited"));
+    eventually("a.yaml still reconciled", || async {
+        param_value(&aws, &p1).await.as_deref() == Some("v1-edited")
+    })
+    .await;
+    assert_eq!(
+        param_value(&aws, &p2).await.as_deref(),
+        Some("v2"),
+        "neither pruned nor changed while unreadable"
+    );
+    assert_eq!(d.terminate(), Some(0));
+}

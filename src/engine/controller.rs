@@ -387,6 +387,17 @@ impl Controller {
                 file_keys.insert(file.clone(), keys);
             }
         }
+        // A directory that could not be listed keeps the files it held, with their keys.
+        for dir in broken_files
+            .iter()
+            .filter(|f| !loaded.files.contains_key(**f))
+        {
+            for (file, keys) in &self.file_keys {
+                if file.starts_with(dir) && !loaded.files.contains_key(file) {
+                    file_keys.insert(file.clone(), keys.clone());
+                }
+            }
+        }
         self.unknown_files = broken_files.iter().any(|f| !file_keys.contains_key(*f));
         self.file_keys = file_keys;
         let defined: BTreeSet<ObjectKey> = self.file_keys.values().flatten().cloned().collect();

@@ -286,13 +286,7 @@ pub fn invocation_url(region: &str, arn: &str) -> String {
     )
 }
 
-/// Whether `name` is a valid runtime name: `[a-zA-Z][a-zA-Z0-9_]{0,47}`.
-pub fn valid_runtime_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
-        && name.len() <= 48
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-}
+pub use super::names::valid_runtime_name;
 
 /// Whether `key` is a usable environment variable name (`[A-Za-z_][A-Za-z0-9_]*`, ≤ 100).
 fn valid_env_name(key: &str) -> bool {
@@ -607,6 +601,7 @@ impl AgentRuntime {
 #[async_trait]
 impl Kind for AgentRuntime {
     const KIND: &'static str = "AgentRuntime";
+    const OUTPUTS: &'static [&'static str] = &["arn", "id", "version", "name", "invocationUrl"];
     type Spec = AgentRuntimeSpec;
     type Desired = DesiredRuntime;
     type Observed = ObservedRuntime;
@@ -1688,5 +1683,13 @@ mod tests {
         let missing = BTreeMap::new();
         let err = resolve_runtime(&meta, &spec, &Deps::new(&missing)).unwrap_err();
         assert_eq!(err.severity, crate::error::Severity::Waiting);
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<AgentRuntime>(&AgentRuntime::outputs(
+            &desired(),
+            &observed(),
+        ));
     }
 }

@@ -117,14 +117,7 @@ pub struct ObservedImage {
     pub moving_tag_digest: Option<String>,
 }
 
-/// Image tags as Docker and ECR accept them: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-pub fn is_image_tag(tag: &str) -> bool {
-    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
-    let mut chars = tag.chars();
-    chars.next().is_some_and(word)
-        && tag.len() <= 128
-        && chars.all(|c| word(c) || c == '.' || c == '-')
-}
+pub use super::names::is_image_tag;
 
 /// The immutable tag of a build, from its identity (context hash and command).
 pub fn build_tag(build_id_hex: &str) -> String {
@@ -243,6 +236,7 @@ impl Image {
 #[async_trait]
 impl Kind for Image {
     const KIND: &'static str = "Image";
+    const OUTPUTS: &'static [&'static str] = &["digest", "imageUri", "tag"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     const CONTAINED_IN: &'static [&'static str] = &["Repository"];
     type Spec = ImageSpec;
@@ -673,6 +667,7 @@ mod tests {
         };
         assert_eq!(Image::diff(&d, &o), vec![]);
         let out = Image::outputs(&d, &o);
+        crate::kinds::assert_declared_outputs::<Image>(&out);
         assert_eq!(out["digest"], "sha256:abc");
         assert_eq!(
             out["imageUri"],

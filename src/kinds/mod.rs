@@ -21,6 +21,7 @@ use crate::manifest::yaml::Node;
 
 pub mod agent_runtime;
 pub mod image;
+pub mod names;
 pub mod parameter;
 pub mod policy;
 pub mod repository;
@@ -122,6 +123,8 @@ pub struct Reference {
     /// Field path inside the document, e.g. `spec.userPoolRef`.
     pub path: String,
     pub target: ObjectKey,
+    /// The output of the target this value is taken from, when it is one.
+    pub output: Option<String>,
 }
 
 impl Reference {
@@ -129,6 +132,7 @@ impl Reference {
         Self {
             path: path.into(),
             target: ObjectKey::new(kind, name),
+            output: None,
         }
     }
 }
@@ -266,6 +270,9 @@ impl Ctx {
 pub trait Kind: Send + Sync + 'static {
     /// The `kind:` of its manifest documents.
     const KIND: &'static str;
+    /// The names of the values [`Kind::outputs`] returns, for `validate` to check
+    /// `{ from: Kind/name, output: x }` against.
+    const OUTPUTS: &'static [&'static str];
     /// Used when the manifest sets no deletion policy.
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Delete;
     /// Kinds whose resources hold this kind's (a user lives in a user pool): when the
@@ -416,6 +423,8 @@ pub trait Schema: Send + Sync {
     fn default_deletion_policy(&self) -> DeletionPolicy;
     /// See [`Kind::CONTAINED_IN`].
     fn contained_in(&self) -> &'static [&'static str];
+    /// See [`Kind::OUTPUTS`].
+    fn outputs(&self) -> &'static [&'static str];
     /// Deserialize and check a spec: the normalised spec (when it could be read at all)
     /// and every problem found. The spec is usable only when there are no problems.
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
@@ -439,6 +448,10 @@ impl<K: Kind> Schema for SchemaOf<K> {
 
     fn contained_in(&self) -> &'static [&'static str] {
         K::CONTAINED_IN
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        K::OUTPUTS
     }
 
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>) {
@@ -742,6 +755,7 @@ impl ValueSource {
         Some(Reference {
             path: format!("{path}.from"),
             target,
+            output: self.output.clone(),
         })
     }
 
@@ -781,4 +795,14 @@ impl ValueSource {
         let output = self.output.as_deref().unwrap_or_default();
         deps.get(&target.kind, &target.name, output)
     }
+}
+
+/// Test helper: `outputs` has exactly the names kind `K` declares in [`Kind::OUTPUTS`].
+#[cfg(test)]
+pub(crate) fn assert_declared_outputs<K: Kind>(outputs: &Outputs) {
+    let mut got: Vec<&str> = outputs.keys().map(String::as_str).collect();
+    let mut declared = K::OUTPUTS.to_vec();
+    got.sort_unstable();
+    declared.sort_unstable();
+    assert_eq!(got, declared, "{}: outputs() against OUTPUTS", K::KIND);
 }

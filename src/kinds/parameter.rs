@@ -60,6 +60,7 @@ pub struct Parameter {
 #[async_trait]
 impl Kind for Parameter {
     const KIND: &'static str = "Parameter";
+    const OUTPUTS: &'static [&'static str] = &["name", "arn", "value"];
     type Spec = ParameterSpec;
     type Desired = DesiredParameter;
     type Observed = ObservedParameter;
@@ -77,21 +78,8 @@ impl Kind for Parameter {
     }
 
     fn validate(_name: &str, spec: &ParameterSpec, problems: &mut Vec<FieldProblem>) {
-        let name = &spec.name;
-        let valid_chars = name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
-        if name.is_empty() || name.len() > 2048 || !valid_chars {
-            problems.push(FieldProblem::new(
-                "spec.name",
-                format!("`{name}` is not a valid parameter name: 1-2048 characters of a-z A-Z 0-9 _ . - /"),
-            ));
-        }
-        if name.contains('/') && !name.starts_with('/') {
-            problems.push(FieldProblem::new(
-                "spec.name",
-                "a hierarchical parameter name must start with /",
-            ));
+        if let Some(problem) = super::names::parameter_name_problem(&spec.name) {
+            problems.push(FieldProblem::new("spec.name", problem));
         }
         spec.value.validate("spec.value", problems);
     }
@@ -340,5 +328,17 @@ mod tests {
             Parameter::validate("x", &spec, &mut problems);
             assert_eq!(problems.len(), count, "{name}: {problems:?}");
         }
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Parameter>(&Parameter::outputs(
+            &desired("v"),
+            &ObservedParameter {
+                param_type: Some(ParamType::String),
+                value: "v".into(),
+                arn: "a".into(),
+            },
+        ));
     }
 }

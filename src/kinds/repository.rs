@@ -153,20 +153,7 @@ fn lifecycle_view(policy: &Value) -> Value {
     }
 }
 
-/// ECR repository names: 2-256 characters matching
-/// `(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*`.
-pub fn is_repository_name(name: &str) -> bool {
-    (2..=256).contains(&name.len()) && name.split('/').all(is_name_component)
-}
-
-/// `[a-z0-9]+(?:[._-][a-z0-9]+)*`: alphanumeric runs joined by single separators.
-fn is_name_component(component: &str) -> bool {
-    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    !component.is_empty()
-        && component
-            .split(['.', '_', '-'])
-            .all(|run| !run.is_empty() && run.chars().all(alnum))
-}
+pub use super::names::is_repository_name;
 
 /// The SDK leaves `scanOnPush: false` (the default) out, sending
 /// `imageScanningConfiguration: {}`. AWS reads that as false; moto ignores an empty
@@ -225,6 +212,7 @@ impl Repository {
 #[async_trait]
 impl Kind for Repository {
     const KIND: &'static str = "Repository";
+    const OUTPUTS: &'static [&'static str] = &["repositoryUri", "arn", "name"];
     type Spec = RepositorySpec;
     type Desired = DesiredRepository;
     type Observed = ObservedRepository;
@@ -246,7 +234,7 @@ impl Kind for Repository {
                 format!("`{repo}` is not a valid repository name: {RULE}"),
             )),
             None if !is_repository_name(name) => problems.push(FieldProblem::new(
-                "spec.repositoryName",
+                "metadata.name",
                 format!("metadata.name `{name}` is not a valid repository name ({RULE}); set spec.repositoryName"),
             )),
             _ => {}
@@ -779,5 +767,13 @@ mod tests {
         let docs = crate::manifest::yaml::parse_documents("imageTagMutability: SOMETIMES\n")
             .expect("yaml");
         assert!(crate::manifest::de::from_node::<RepositorySpec>(&docs[0], "spec").is_err());
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Repository>(&{
+            let d = desired_repository(&meta("mcp-server"), &spec());
+            Repository::outputs(&d, &converged(&d))
+        });
     }
 }

@@ -182,13 +182,7 @@ pub fn default_execution_policy(region: &str, account: &str) -> Value {
     }))
 }
 
-/// IAM names: `min..=max` characters of a-z A-Z 0-9 _ + = , . @ -.
-fn is_iam_name(name: &str, max: usize) -> bool {
-    (1..=max).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
-}
+pub(crate) use super::names::is_iam_name;
 
 /// A managed policy ARN: `arn:<partition>:iam::<account|aws>:policy/<path/name>`.
 fn is_policy_arn(arn: &str) -> bool {
@@ -312,6 +306,7 @@ impl Role {
 #[async_trait]
 impl Kind for Role {
     const KIND: &'static str = "Role";
+    const OUTPUTS: &'static [&'static str] = &["arn", "name"];
     type Spec = RoleSpec;
     type Desired = DesiredRole;
     type Observed = ObservedRole;
@@ -331,7 +326,7 @@ impl Kind for Role {
                 format!("`{role_name}` is not a valid role name: 1-64 characters of a-z A-Z 0-9 _ + = , . @ -"),
             )),
             None if !is_iam_name(name, 64) => problems.push(FieldProblem::new(
-                "spec.roleName",
+                "metadata.name",
                 format!(
                     "metadata.name `{name}` is not a valid role name (1-64 characters of a-z A-Z 0-9 _ + = , . @ -); set spec.roleName"
                 ),
@@ -1037,5 +1032,13 @@ maxSessionDurationSeconds: 7200
             s.inline_policies["SecretsRead"]["Statement"][0]["Action"],
             json!("secretsmanager:GetSecretValue")
         );
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Role>(&{
+            let d = desired_role(&meta("r"), &spec(), REGION, ACCOUNT);
+            Role::outputs(&d, &converged(&d))
+        });
     }
 }

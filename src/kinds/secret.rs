@@ -65,13 +65,7 @@ pub struct ObservedSecret {
     pub value: Option<SecretString>,
 }
 
-/// Whether `name` is a valid secret name: 1-512 ASCII letters, digits and `/_+=.@-`.
-pub fn valid_secret_name(name: &str) -> bool {
-    (1..=512).contains(&name.len())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
-}
+pub use super::names::valid_secret_name;
 
 /// The current value as a JSON object: `Ok(empty)` when there is none, `Err(())` when it is
 /// something else (plain text, a JSON array…).
@@ -137,6 +131,7 @@ pub struct Secret {
 #[async_trait]
 impl Kind for Secret {
     const KIND: &'static str = "Secret";
+    const OUTPUTS: &'static [&'static str] = &["arn", "name"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     type Spec = SecretSpec;
     type Desired = DesiredSecret;
@@ -668,5 +663,13 @@ mod tests {
             !format!("{d:?}").contains("cid"),
             "Debug must not show values"
         );
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Secret>(&Secret::outputs(
+            &desired(&[("k", "v")]),
+            &observed(Some("{}")),
+        ));
     }
 }

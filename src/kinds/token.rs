@@ -383,6 +383,13 @@ fn is_wrong_password(e: &ReconcileError) -> bool {
 #[async_trait]
 impl Kind for Token {
     const KIND: &'static str = "Token";
+    const OUTPUTS: &'static [&'static str] = &[
+        "secretName",
+        "secretArn",
+        "expiresAt",
+        "expiresAtEpoch",
+        "renewAt",
+    ];
     /// The consumer secret is a secret: kept unless the manifest says otherwise.
     const DEFAULT_DELETION_POLICY: super::DeletionPolicy = super::DeletionPolicy::Retain;
     type Spec = TokenSpec;
@@ -796,5 +803,13 @@ mod tests {
             wait <= Duration::from_secs(1800) && wait >= Duration::from_secs(1797),
             "{wait:?}"
         );
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<Token>(&Token::outputs(
+            &desired(1000, Bearer::Access, None),
+            &observed(Some(&jwt(4600, 1000, "access"))),
+        ));
     }
 }

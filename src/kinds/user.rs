@@ -148,11 +148,7 @@ fn default_secret_name(pool_name: &str, username: &str) -> String {
     format!("agentcore-controller/users/{pool_name}/{username}")
 }
 
-/// Cognito names (usernames, attribute names): printable, no white space.
-fn valid_cognito_text(text: &str, max: usize) -> bool {
-    let len = text.chars().count();
-    (1..=max).contains(&len) && text.chars().all(|c| !c.is_whitespace() && !c.is_control())
-}
+pub(crate) use super::names::valid_cognito_text;
 
 /// Read the username and password stored in a password secret.
 async fn read_credentials(ctx: &Ctx, secret_name: &str) -> Result<(String, SecretString)> {
@@ -338,6 +334,8 @@ impl User {
 #[async_trait]
 impl Kind for User {
     const KIND: &'static str = "User";
+    const OUTPUTS: &'static [&'static str] =
+        &["username", "passwordSecretName", "passwordSecretArn"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     const CONTAINED_IN: &'static [&'static str] = &["UserPool"];
     type Spec = UserSpec;
@@ -885,5 +883,13 @@ mod tests {
             vec![Reference::new("spec.userPoolRef", "UserPool", "pool")]
         );
         assert_eq!(schema.default_deletion_policy(), DeletionPolicy::Retain);
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<User>(&User::outputs(
+            &desired(&[]),
+            &observed("CONFIRMED", &[], secret(false, false)),
+        ));
     }
 }

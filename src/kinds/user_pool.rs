@@ -37,11 +37,7 @@ pub(crate) fn check_cognito_name(
     name: &str,
     problems: &mut Vec<FieldProblem>,
 ) {
-    let len = name.chars().count();
-    let valid = name
-        .chars()
-        .all(|c| c.is_alphanumeric() || c == '_' || c.is_whitespace() || "+=,.@-".contains(c));
-    if !(1..=128).contains(&len) || !valid {
+    if !super::names::valid_cognito_name(name) {
         problems.push(FieldProblem::new(
             path,
             format!(
@@ -273,6 +269,8 @@ impl UserPool {
 #[async_trait]
 impl Kind for UserPool {
     const KIND: &'static str = "UserPool";
+    const OUTPUTS: &'static [&'static str] =
+        &["poolId", "poolArn", "poolName", "discoveryUrl", "issuer"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     type Spec = UserPoolSpec;
     type Desired = DesiredUserPool;
@@ -733,5 +731,13 @@ mod tests {
         assert_eq!(problems[0].path, "spec.passwordPolicy.requireDigits");
         assert_eq!(problems[1].path, "spec.passwordPolicy.minimumLength");
         assert_eq!(schema.default_deletion_policy(), DeletionPolicy::Retain);
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        crate::kinds::assert_declared_outputs::<UserPool>(&UserPool::outputs(
+            &desired(None),
+            &observed(PasswordPolicy::default()),
+        ));
     }
 }

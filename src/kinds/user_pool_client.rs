@@ -272,6 +272,7 @@ pub struct UserPoolClient {
 #[async_trait]
 impl Kind for UserPoolClient {
     const KIND: &'static str = "UserPoolClient";
+    const OUTPUTS: &'static [&'static str] = &["clientId", "clientName", "poolId"];
     const CONTAINED_IN: &'static [&'static str] = &["UserPool"];
     type Spec = UserPoolClientSpec;
     type Desired = DesiredUserPoolClient;
@@ -896,5 +897,14 @@ mod tests {
         let problems = schema.parse("client", &docs[0]).1;
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].path, "spec.explicitAuthFlows[0]");
+    }
+
+    #[test]
+    fn declared_outputs_are_the_outputs() {
+        let out = UserPoolClient::outputs(
+            &desired(&[], DEFAULTS, false),
+            &observed(&[], DEFAULTS, false),
+        );
+        crate::kinds::assert_declared_outputs::<UserPoolClient>(&out);
     }
 }

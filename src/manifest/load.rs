@@ -76,14 +76,21 @@ pub struct Loaded {
     pub files: BTreeMap<PathBuf, Vec<ObjectKey>>,
 }
 
+/// Manifest files larger than this are refused unread: a manifest is a few kilobytes, and
+/// the parser's time and memory grow with the input.
+pub const MAX_FILE_BYTES: u64 = 4 << 20;
+
 /// The manifest files under `paths`: files as given, directories recursively
-/// (`.yaml`/`.yml`; hidden files and folders skipped), in a stable order.
-pub fn manifest_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+/// (`.yaml`/`.yml`; hidden files and folders skipped), in a stable order, and a problem for
+/// each directory that could not be listed (it may hold manifests; the rest go on).
+pub fn manifest_files(paths: &[PathBuf]) -> std::io::Result<(Vec<PathBuf>, Vec<Problem>)> {
     let mut out = Vec::new();
+    let mut problems = Vec::new();
     for p in paths {
         if p.is_dir() {
-            walk(p, &mut out)?;
-        } else if p.exists() {
+            walk(p, &mut out, &mut problems);
+        } else if p.symlink_metadata().is_ok() {
+            // A file, or a link that does not lead to a directory: reading it tells which.
             out.push(p.clone());
         } else {
             return Err(std::io::Error::new(
@@ -94,39 +101,153 @@ pub fn manifest_files(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     }
     out.sort();
     out.dedup();
-    Ok(out)
+    Ok((out, problems))
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
+/// Symbolic links are not followed into directories (no loops); a linked file is read.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, problems: &mut Vec<Problem>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => {
+            problems.push(unreadable(dir, format!("cannot list this directory: {e}")));
+            return;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                problems.push(unreadable(dir, format!("cannot list this directory: {e}")));
+                continue;
+            }
+        };
         let path = entry.path();
         let hidden = entry.file_name().to_string_lossy().starts_with('.');
         if hidden {
             continue;
         }
-        if entry.file_type()?.is_dir() {
-            walk(&path, out)?;
-        } else if matches!(
-            path.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml")
-        ) {
-            out.push(path);
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => walk(&path, out, problems),
+            Ok(_) if is_manifest_name(&path) => out.push(path),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => problems.push(unreadable(&path, format!("cannot read: {e}"))),
         }
     }
-    Ok(())
+}
+
+fn is_manifest_name(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml")
+    )
+}
+
+/// A file or directory that could not be read, as a problem of that path: the daemon keeps
+/// the objects it defined at their last good spec.
+fn unreadable(path: &Path, message: String) -> Problem {
+    Problem {
+        source: Source {
+            file: path.to_path_buf(),
+            line: 1,
+        },
+        object: None,
+        path: String::new(),
+        message,
+    }
+}
+
+/// The text of one manifest file; `Ok(None)` when it vanished since it was listed.
+fn read_manifest(file: &Path) -> Result<Option<String>, Problem> {
+    use std::io::Read;
+    let gone = |e: &std::io::Error| {
+        e.kind() == std::io::ErrorKind::NotFound && file.symlink_metadata().is_err()
+    };
+    let meta = match std::fs::metadata(file) {
+        Ok(m) => m,
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(unreadable(file, format!("cannot read: {e}"))),
+    };
+    if !meta.is_file() {
+        // A FIFO or device would block or never end.
+        return Err(unreadable(file, "not a regular file".into()));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large(file, meta.len()));
+    }
+    let mut bytes = Vec::new();
+    let read =
+        std::fs::File::open(file).and_then(|f| f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes));
+    match read {
+        Ok(_) => {}
+        Err(e) if gone(&e) => return Ok(None),
+        Err(e) => return Err(unreadable(file, format!("cannot read: {e}"))),
+    }
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large(file, bytes.len() as u64));
+    }
+    text_of(file, bytes).map(Some)
+}
+
+fn too_large(file: &Path, len: u64) -> Problem {
+    unreadable(
+        file,
+        format!(
+            "{len} bytes or more: manifest files are limited to {} MiB",
+            MAX_FILE_BYTES >> 20
+        ),
+    )
+}
+
+/// `bytes` as UTF-8 text, or a problem naming the line, column and byte offset of the
+/// first byte that is not.
+fn text_of(file: &Path, bytes: Vec<u8>) -> Result<String, Problem> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let offset = e.utf8_error().valid_up_to();
+        let before = &bytes[..offset];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = before
+            .iter()
+            .rposition(|b| *b == b'\n')
+            .map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&before[line_start..]).chars().count() + 1;
+        let mut problem = unreadable(
+            file,
+            format!(
+                "not UTF-8 text: byte 0x{:02x} at offset {offset} (line {line}, column {column}); manifests must be UTF-8",
+                bytes[offset]
+            ),
+        );
+        problem.source.line = line;
+        problem
+    })
 }
 
 /// Load and validate every manifest under `paths`. Objects and problems are both
-/// returned so that a caller may keep going with the valid part (the daemon does).
+/// returned so that a caller may keep going with the valid part (the daemon does). A file
+/// that cannot be read (not UTF-8, too large, unreadable) is a problem of that file, with
+/// no objects, like one that does not parse; only a path given that does not exist is an
+/// error.
 pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
-    let files = manifest_files(paths)?;
+    let (files, mut unread) = manifest_files(paths)?;
     let mut texts = Vec::new();
     for file in files {
-        let text = std::fs::read_to_string(&file)?;
-        texts.push((file, text));
+        match read_manifest(&file) {
+            Ok(Some(text)) => texts.push((file, text)),
+            Ok(None) => {}
+            Err(p) => unread.push(p),
+        }
     }
-    Ok(load_texts(&texts, registry))
+    let mut loaded = load_texts(&texts, registry);
+    for p in unread {
+        if !p.source.file.is_dir() {
+            loaded.files.entry(p.source.file.clone()).or_default();
+        }
+        loaded.problems.push(p);
+    }
+    loaded.problems.sort();
+    Ok(loaded)
 }
 
 /// [`load`] on texts already read: `(file name, contents)`.
@@ -139,15 +260,15 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
         let keys = loaded.files.entry(file.clone()).or_default();
         let docs = match parse_documents(text) {
             Ok(d) => d,
-            Err(message) => {
+            Err(e) => {
                 loaded.problems.push(Problem {
                     source: Source {
                         file: file.clone(),
-                        line: line_in_message(&message).unwrap_or(1),
+                        line: e.line,
                     },
                     object: None,
                     path: String::new(),
-                    message: format!("invalid YAML: {message}"),
+                    message: format!("invalid YAML: {}", e.message),
                 });
                 continue;
             }
@@ -218,13 +339,6 @@ fn shared_write(
         writers.insert((w.resource, w.name), (o.key.clone(), source));
     }
     None
-}
-
-/// serde-saphyr's messages carry "line N"; pick it out for the problem's location.
-fn line_in_message(message: &str) -> Option<usize> {
-    let rest = &message[message.find("line ")? + 5..];
-    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
 }
 
 fn document_key(doc: &Node) -> Option<ObjectKey> {
@@ -362,6 +476,17 @@ fn load_document(
                     line: doc.line_of(&r.path),
                 },
                 from: key.clone(),
+                output: r.output.map(|o| {
+                    let at = r.path.strip_suffix(".from").unwrap_or(&r.path);
+                    let line = doc.line_of(&format!("{at}.output"));
+                    (
+                        o,
+                        Source {
+                            file: file.to_path_buf(),
+                            line,
+                        },
+                    )
+                }),
                 path: r.path,
                 target: r.target,
             })
@@ -394,6 +519,8 @@ struct PendingRef {
     from: ObjectKey,
     path: String,
     target: ObjectKey,
+    /// The output used, and where it is named.
+    output: Option<(String, Source)>,
 }
 
 fn located(file: &Path, doc: &Node, key: &Option<ObjectKey>, p: FieldProblem) -> Problem {
@@ -485,11 +612,37 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registr
     let defined: std::collections::BTreeSet<&ObjectKey> = loaded.files.values().flatten().collect();
     let mut problems = Vec::new();
     for r in refs {
-        let message = if registry.schema(&r.target.kind).is_none() {
+        let Some(schema) = registry.schema(&r.target.kind) else {
+            problems.push(Problem {
+                source: r.source.clone(),
+                object: Some(r.from.to_string()),
+                path: r.path.clone(),
+                message: format!(
+                    "`{}` is not a known kind; known kinds: {}",
+                    r.target.kind,
+                    registry.names().join(", ")
+                ),
+            });
+            continue;
+        };
+        if let Some((output, at)) = &r.output
+            && !schema.outputs().contains(&output.as_str())
+        {
+            problems.push(Problem {
+                source: at.clone(),
+                object: Some(r.from.to_string()),
+                path: format!("{}.output", r.path.strip_suffix(".from").unwrap_or(&r.path)),
+                message: format!(
+                    "{} has no output `{output}`; its outputs: {}",
+                    r.target.kind,
+                    schema.outputs().join(", ")
+                ),
+            });
+        }
+        let message = if r.target == r.from {
             format!(
-                "`{}` is not a known kind; known kinds: {}",
-                r.target.kind,
-                registry.names().join(", ")
+                "refers to itself: {} cannot wait for its own outputs",
+                r.target
             )
         } else if !defined.contains(&r.target) {
             format!(
@@ -551,6 +704,29 @@ mod tests {
                 vec![("a.yaml", param("a", "  name: /a\n  value: { from: Parameter/zzz, output: value }\n"))],
                 vec!["a.yaml:7: Parameter/a: spec.value.from: refers to Parameter/zzz which is not defined in the manifests"],
             ),
+            // Names AWS refuses.
+            (
+                vec![("a.yaml", param("a", "  name: /aws/x\n  value: { value: x }\n"))],
+                vec!["a.yaml:6: Parameter/a: spec.name: `/aws/x`: names beginning with aws or ssm"],
+            ),
+            (
+                vec![("a.yaml", param("a", "  name: SSM-x\n  value: { value: x }\n"))],
+                vec!["a.yaml:6: Parameter/a: spec.name: `SSM-x`: names beginning with aws or ssm"],
+            ),
+            // Values that can never arrive: from the object itself, or an output the
+            // referenced kind does not have.
+            (
+                vec![("a.yaml", param("p1", "  name: /a\n  value: { from: Parameter/p1, output: value }\n"))],
+                vec!["a.yaml:7: Parameter/p1: spec.value.from: refers to itself: Parameter/p1 cannot wait for its own outputs"],
+            ),
+            (
+                vec![("a.yaml", format!("{}---\n{}", param("a", ok), param("b", "  name: /b\n  value:\n    from: Parameter/a\n    output: ARN\n")))],
+                vec!["a.yaml:17: Parameter/b: spec.value.output: Parameter has no output `ARN`; its outputs: name, arn, value"],
+            ),
+            (
+                vec![("a.yaml", format!("{}---\n{}", param("a", ok), param("b", "  name: /b\n  value: { from: Parameter/a, output: poolId }\n")))],
+                vec!["a.yaml:15: Parameter/b: spec.value.output: Parameter has no output `poolId`; its outputs: name, arn, value"],
+            ),
             (
                 vec![("a.yaml", param("a", "  name: /a\n  value: { from: Widget/zzz, output: value }\n"))],
                 vec!["a.yaml:7: Parameter/a: spec.value.from: `Widget` is not a known kind; known kinds: "],
@@ -566,6 +742,20 @@ mod tests {
             (
                 vec![("a.yaml", "kind: [\n".to_string())],
                 vec!["a.yaml:"],
+            ),
+            // A tab is reported on its own line, not on the line of the scalar before it.
+            (
+                vec![("a.yaml", param("a", "  name: /a\n\tvalue: { value: x }\n"))],
+                vec!["a.yaml:7: invalid YAML: while scanning a plain scalar, found a tab"],
+            ),
+            // A name defaulted from metadata.name is reported at metadata.name.
+            (
+                vec![("a.yaml", doc("Role", &"r".repeat(65), "  description: d\n"))],
+                vec!["a.yaml:4: Role/rrrr"],
+            ),
+            (
+                vec![("a.yaml", doc("Repository", "Bad_Repo", "  scanOnPush: true\n"))],
+                vec!["a.yaml:4: Repository/Bad_Repo: metadata.name: metadata.name `Bad_Repo` is not a valid repository name"],
             ),
             // Two writers of one resource: the second is refused, wherever it is.
             (
@@ -613,6 +803,80 @@ mod tests {
                 assert!(g.starts_with(w), "got {g:?}, want {w:?}");
             }
         }
+    }
+
+    /// Files that cannot be read are problems of their own file; the others load.
+    #[test]
+    fn unreadable_files_are_problems_of_their_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let write = |name: &str, bytes: &[u8]| {
+            std::fs::write(dir.path().join(name), bytes).expect("write");
+        };
+        write(
+            "good.yaml",
+            param("good", "  name: /g\n  value: { value: x }\n").as_bytes(),
+        );
+        let mut latin1 = param("bad", "  name: /b\n  value: { value: caf\u{e9} }\n").into_bytes();
+        let at = latin1.iter().position(|b| *b == 0xc3).expect("é");
+        latin1.splice(at..at + 2, [0xe9]);
+        write("latin1.yaml", &latin1);
+        write("huge.yaml", &vec![b'#'; MAX_FILE_BYTES as usize + 1]);
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink("loop.yaml", dir.path().join("loop.yaml")).expect("link");
+            std::os::unix::fs::symlink(".", dir.path().join("subdir")).expect("link");
+            std::os::unix::fs::symlink("nowhere", dir.path().join("dangling.yaml")).expect("link");
+        }
+        let loaded = load(&[dir.path().to_path_buf()], &Registry::offline()).expect("loads");
+        let keys: Vec<String> = loaded.objects.iter().map(|o| o.key.to_string()).collect();
+        assert_eq!(keys, ["Parameter/good"]);
+        let got: Vec<String> = loaded
+            .problems
+            .iter()
+            .map(|p| {
+                let file = p
+                    .source
+                    .file
+                    .file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy();
+                format!("{file}:{}: {}", p.source.line, p.message)
+            })
+            .collect();
+        let mut want = vec![
+            format!("huge.yaml:1: {} bytes or more: manifest files are limited to 4 MiB", MAX_FILE_BYTES + 1),
+            "latin1.yaml:7: not UTF-8 text: byte 0xe9 at offset 111 (line 7, column 22); manifests must be UTF-8".to_string(),
+        ];
+        if cfg!(unix) {
+            want.insert(
+                0,
+                "dangling.yaml:1: cannot read: No such file or directory (os error 2)".into(),
+            );
+            want.push(
+                "loop.yaml:1: cannot read: Too many levels of symbolic links (os error 40)".into(),
+            );
+        }
+        assert_eq!(got, want);
+        // A file that vanished between listing and reading is simply not there.
+        assert_eq!(read_manifest(&dir.path().join("vanished.yaml")), Ok(None));
+        // Each unreadable file is known, with no objects: the daemon keeps its old ones.
+        let files: Vec<String> = loaded
+            .files
+            .iter()
+            .map(|(f, ks)| {
+                format!(
+                    "{}={}",
+                    f.file_name().unwrap_or_default().to_string_lossy(),
+                    ks.len()
+                )
+            })
+            .collect();
+        let mut want_files = vec!["good.yaml=1", "huge.yaml=0", "latin1.yaml=0"];
+        if cfg!(unix) {
+            want_files.insert(0, "dangling.yaml=0");
+            want_files.push("loop.yaml=0");
+        }
+        assert_eq!(files, want_files);
     }
 
     #[test]

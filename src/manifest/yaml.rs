@@ -114,9 +114,66 @@ impl Node {
     }
 }
 
+/// Why a text is not YAML, and the line to look at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl ParseError {
+    fn new(text: &str, e: &serde_saphyr::Error) -> Self {
+        use serde_saphyr::MessageFormatter;
+        let message = serde_saphyr::DefaultMessageFormatter
+            .format_message(e.without_snippet())
+            .escape_debug()
+            .to_string();
+        let line = e
+            .location()
+            .map_or(1, |l| usize::try_from(l.line()).unwrap_or(1).max(1));
+        // The scanner places a tab it trips over at the start of the scalar it was reading,
+        // often the line before: point at the tab itself.
+        let line = if message.contains("tab") {
+            text.lines()
+                .enumerate()
+                .skip(line - 1)
+                .find(|(_, l)| l.contains('\t'))
+                .map_or(line, |(i, _)| i + 1)
+        } else {
+            line
+        };
+        ParseError { line, message }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// Alias expansion may add at most this many parser events, or one per byte of the text
+/// when that is more. A manifest has no use for more (the ones in this repository use no
+/// aliases); a "billion laughs" of a few hundred bytes would otherwise expand to hundreds
+/// of thousands of nodes, seconds of CPU, before anything else could reject it.
+pub const ALIAS_EVENTS_MIN: usize = 4096;
+
+/// How deep collections may nest. The deepest manifest (an IAM policy's conditions) needs
+/// about ten levels; each level costs tens of KiB of stack in an unoptimised build, and
+/// the parser's default of 64 overflowed a 2 MiB thread stack (the daemon loads on such
+/// threads) before the limit was reached.
+pub const MAX_DEPTH: usize = 32;
+
 /// Parse every document of a YAML text. Empty documents are skipped.
-pub fn parse_documents(text: &str) -> Result<Vec<Node>, String> {
-    let docs: Vec<Node> = serde_saphyr::from_multiple(text).map_err(|e| e.to_string())?;
+pub fn parse_documents(text: &str) -> Result<Vec<Node>, ParseError> {
+    let options = serde_saphyr::options! {
+        budget: serde_saphyr::budget! { max_depth: MAX_DEPTH },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: text.len().max(ALIAS_EVENTS_MIN),
+        },
+    };
+    let docs: Vec<Node> = serde_saphyr::from_multiple_with_options(text, options)
+        .map_err(|e| ParseError::new(text, &e))?;
     Ok(docs
         .into_iter()
         .filter(|d| d.value != Value::Null)
@@ -241,6 +298,76 @@ mod tests {
     #[test]
     fn syntax_errors_are_reported() {
         assert!(parse_documents("a: [1, 2\nb: c").is_err());
+    }
+
+    /// A mapping five wide and seven deep: 378 bytes that expand to 5^7 leaves.
+    pub(crate) fn alias_bomb() -> String {
+        let mut text = "a0: &a0 {k1: x, k2: x, k3: x, k4: x, k5: x}\n".to_string();
+        for i in 1..7 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} {{k1: *a{p}, k2: *a{p}, k3: *a{p}, k4: *a{p}, k5: *a{p}}}\n"
+            ));
+        }
+        text.push_str("spec: *a6\n");
+        text
+    }
+
+    #[test]
+    fn alias_expansion_is_bounded_by_the_text_size() {
+        let err = parse_documents(&alias_bomb())
+            .expect_err("a bomb")
+            .to_string();
+        assert!(err.contains("alias replay limit exceeded"), "{err}");
+        assert!(err.contains("> 4096"), "{err}");
+        let loaded = crate::manifest::load::load_texts(
+            &[("bomb.yaml".into(), alias_bomb())],
+            &crate::kinds::Registry::offline(),
+        );
+        let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("bomb.yaml:5: invalid YAML: alias replay limit exceeded"),
+            "{problems:?}"
+        );
+        // Ordinary use of an anchor still works.
+        let docs = parse_documents("a: &x [1, 2]\nb: *x\n").expect("parses");
+        let b = docs[0].get("b").map(|b| &b.value);
+        assert!(
+            matches!(b, Some(Value::Seq(items)) if items.len() == 2),
+            "{b:?}"
+        );
+    }
+
+    /// Nesting past the limit is refused, within what a 2 MiB thread stack holds.
+    #[test]
+    fn nesting_is_bounded_within_a_small_stack() {
+        for depth in [MAX_DEPTH - 3, 64, 1000] {
+            for flow in [true, false] {
+                let text = if flow {
+                    format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth))
+                } else {
+                    (0..depth)
+                        .map(|d| format!("{}k{d}:\n", "  ".repeat(d)))
+                        .collect()
+                };
+                let parsed = std::thread::Builder::new()
+                    .stack_size(2 << 20)
+                    .spawn(move || parse_documents(&text).map(|_| ()).map_err(|e| e.message))
+                    .expect("thread")
+                    .join()
+                    .expect("no stack overflow");
+                if depth < MAX_DEPTH {
+                    assert_eq!(parsed, Ok(()), "depth {depth}");
+                } else {
+                    let err = parsed.expect_err("too deep");
+                    assert!(
+                        err.contains("budget breached: Depth") || err.contains("recursion limit"),
+                        "{err}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
