@@ -341,16 +341,21 @@ async fn kill9_and_restart_never_duplicates_and_still_prunes_what_was_removed_me
     assert_eq!(d.terminate(), Some(0));
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_daemon_that_cannot_keep_its_resync_period_says_so() {
-    let u = unique("lag");
-    let m = Manifests::new();
-    for i in 0..4 {
+/// Parameters `p0` … `p{n-1}` under `/{u}/`, one file each.
+fn write_params(m: &Manifests, u: &str, n: usize) {
+    for i in 0..n {
         m.write(
             &format!("p{i}.yaml"),
             &param(&format!("p{i}"), &format!("/{u}/p{i}"), "v"),
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_that_cannot_keep_its_resync_period_says_so() {
+    let u = unique("lag");
+    let m = Manifests::new();
+    write_params(&m, &u, 4);
     // One at a time and two SSM requests a second cannot re-read four parameters every
     // second: resyncs queue up behind each other.
     let d = Daemon::start(
@@ -509,12 +514,7 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
 async fn ready_after_every_object_had_a_reconcile_though_the_queue_never_drains() {
     let u = unique("ready");
     let m = Manifests::new();
-    for i in 0..8 {
-        m.write(
-            &format!("p{i}.yaml"),
-            &param(&format!("p{i}"), &format!("/{u}/p{i}"), "v"),
-        );
-    }
+    write_params(&m, &u, 8);
     // One reconcile at a time and three SSM requests a second cannot re-read eight
     // parameters every second: from the first resyncs on, something is always queued.
     let d = Daemon::start(

@@ -170,7 +170,7 @@ impl State {
         }
         let qualified = format!("{service}:{operation}");
         if self.lose_writes.load(Ordering::Relaxed)
-            && is_write(operation)
+            && agentcore_controller::error::is_write(operation)
             && let Ok(mut lost) = self.lost.lock()
             && !lost.contains(&qualified)
         {
@@ -592,35 +592,6 @@ fn rest_operation(method: &str, path: &str) -> String {
         _ => return format!("{method} {path}"),
     };
     name.to_string()
-}
-
-/// Whether an operation (as `Head::operation` names it) changes something. Reads are
-/// Get/Describe/List/BatchCheck/BatchGet, and signing in (InitiateAuth) creates nothing
-/// the controller looks for.
-pub fn is_write(operation: &str) -> bool {
-    const WRITES: [&str; 16] = [
-        "Create",
-        "Put",
-        "Update",
-        "Delete",
-        "BatchDelete",
-        "AdminCreate",
-        "AdminSet",
-        "AdminUpdate",
-        "AdminDelete",
-        "Tag",
-        "Untag",
-        "AddTags",
-        "RemoveTags",
-        "Attach",
-        "Detach",
-        "Restore",
-    ];
-    WRITES.iter().any(|p| operation.starts_with(p))
-        || matches!(
-            operation,
-            "InitiateLayerUpload" | "UploadLayerPart" | "CompleteLayerUpload"
-        )
 }
 
 fn error_response(request: &Head, fault: Fault) -> Vec<u8> {
