@@ -148,26 +148,7 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
                 .any(|p| p.as_str().unwrap_or("").contains("b.yaml"))
         })
     });
-    let two = d
-        .object("Parameter", "two")
-        .expect("kept with its last good spec");
-    assert!(
-        two["validationError"]
-            .as_str()
-            .unwrap_or("")
-            .contains("b.yaml"),
-        "{two:#}"
-    );
-    m.write("a.yaml", &param("one", &p1, "v1-while-b-broken"));
-    eventually("a.yaml still reconciled", || async {
-        param_value(&aws, &p1).await.as_deref() == Some("v1-while-b-broken")
-    })
-    .await;
-    assert_eq!(
-        param_value(&aws, &p2).await.as_deref(),
-        Some("v2"),
-        "not pruned while broken"
-    );
+    broken_b_stops_nothing_else(&d, &aws, &m, &p1, &p2, "v1-while-b-broken").await;
     m.write("b.yaml", &param("two", &p2, "v2-fixed"));
     eventually("b.yaml resumed", || async {
         param_value(&aws, &p2).await.as_deref() == Some("v2-fixed")
@@ -618,6 +599,39 @@ async fn a_pruned_repository_stays_while_its_retained_image_is_in_it() {
     assert_eq!(d.terminate(), Some(0));
 }
 
+/// With `b.yaml` (Parameter `two`, last good value `v2`) broken: `two` keeps its last good
+/// spec, is neither pruned nor changed, and an edit of `a.yaml` (Parameter `one`) is still
+/// reconciled.
+async fn broken_b_stops_nothing_else(
+    d: &Daemon,
+    aws: &Aws,
+    m: &Manifests,
+    p1: &str,
+    p2: &str,
+    new_value: &str,
+) {
+    let two = d
+        .object("Parameter", "two")
+        .expect("kept with its last good spec");
+    assert!(
+        two["validationError"]
+            .as_str()
+            .unwrap_or("")
+            .contains("b.yaml"),
+        "{two:#}"
+    );
+    m.write("a.yaml", &param("one", p1, new_value));
+    eventually("a.yaml still reconciled", || async {
+        param_value(aws, p1).await.as_deref() == Some(new_value)
+    })
+    .await;
+    assert_eq!(
+        param_value(aws, p2).await.as_deref(),
+        Some("v2"),
+        "neither pruned nor changed while b.yaml is broken"
+    );
+}
+
 /// Whether /status lists a problem that contains every one of `parts`.
 fn has_problem(d: &Daemon, parts: &[&str]) -> bool {
     d.status()["problems"].as_array().is_some_and(|ps| {
@@ -662,25 +676,6 @@ async fn a_file_that_is_not_utf8_stops_nothing_else() {
     wait_status(&d, "the problem in /status", || {
         has_problem(&d, &["b.yaml:8", "not UTF-8"])
     });
-    let two = d
-        .object("Parameter", "two")
-        .expect("kept with its last good spec");
-    assert!(
-        two["validationError"]
-            .as_str()
-            .unwrap_or("")
-            .contains("b.yaml"),
-        "{two:#}"
-    );
-    m.write("a.yaml", &param("one", &p1, "v1-edited"));
-    eventually("a.yaml still reconciled", || async {
-        param_value(&aws, &p1).await.as_deref() == Some("v1-edited")
-    })
-    .await;
-    assert_eq!(
-        param_value(&aws, &p2).await.as_deref(),
-        Some("v2"),
-        "neither pruned nor changed while unreadable"
-    );
+    broken_b_stops_nothing_else(&d, &aws, &m, &p1, &p2, "v1-edited").await;
     assert_eq!(d.terminate(), Some(0));
 }
