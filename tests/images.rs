@@ -226,6 +226,18 @@ fn pack(ctx: &Path, out: &Path, extra: &[&str]) -> String {
         .to_string()
 }
 
+/// A context of one file, `server.py` holding `source`, packed as `image.tar` among the
+/// manifests; returns the manifest digest.
+fn pack_archive(m: &Manifests, source: &str) -> String {
+    let ctx = tempfile::tempdir().expect("ctx");
+    write(&ctx.path().join("server.py"), source);
+    pack(
+        ctx.path(),
+        &m.path().join("image.tar"),
+        &["--format", "tar"],
+    )
+}
+
 fn repo_and_image(names: &StackNames, image: &str, spec: &str) -> String {
     format!(
         "apiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {repo}\nspec:\n  forceDelete: true\n---\n\
@@ -568,13 +580,7 @@ async fn a_missing_moving_or_content_tag_is_put_back() {
     let aws = aws().await;
     let names = StackNames::unique();
     let m = Manifests::new();
-    let ctx = tempfile::tempdir().expect("tempdir");
-    write(&ctx.path().join("server.py"), "print('tags')\n");
-    pack(
-        ctx.path(),
-        &m.path().join("image.tar"),
-        &["--format", "tar"],
-    );
+    pack_archive(&m, "print('tags')\n");
     m.write(
         "image.yaml",
         &repo_and_image(
@@ -615,13 +621,7 @@ async fn an_image_with_policy_delete_is_deleted_and_its_repository_with_it() {
     let aws = aws().await;
     let m = Manifests::new();
     let names = StackNames::unique();
-    let ctx = tempfile::tempdir().expect("ctx");
-    write(&ctx.path().join("server.py"), "print('to be deleted')\n");
-    pack(
-        ctx.path(),
-        &m.path().join("image.tar"),
-        &["--format", "tar"],
-    );
+    pack_archive(&m, "print('to be deleted')\n");
     let manifests = |policy: &str| {
         format!(
             "apiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {repo}\nspec: {{}}\n---\n\
