@@ -34,6 +34,10 @@ pub struct ReconcileError {
     /// A write answered with an error that means its effect is already there (a delete
     /// answered "not found"): success for whoever made it (see [`write_result`]).
     pub already_done: bool,
+    /// A delete refused because the resource holds things nobody asked to delete (a
+    /// repository with images): it stays, like a retained resource, and the message
+    /// says why and how to delete it anyway. Not a failure of the teardown.
+    pub stays: bool,
 }
 
 impl ReconcileError {
@@ -57,6 +61,15 @@ impl ReconcileError {
             retry_before: None,
             unready: false,
             already_done: false,
+            stays: false,
+        }
+    }
+
+    /// A delete that leaves the resource in place because of what it holds (see `stays`).
+    pub fn stays(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            stays: true,
+            ..Self::terminal(reason, message)
         }
     }
 

@@ -689,3 +689,43 @@ async fn an_image_with_policy_delete_is_deleted_and_its_repository_with_it() {
     let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
 }
+
+/// A repository (policy Delete) that holds images no Image object takes along (pushed by
+/// CI, or retained by a daemon before a restart) is kept, and `delete` says why and exits
+/// 0; ECR's refusal to delete a repository that is not empty is never a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_holding_undeclared_images_is_kept_and_says_why() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    m.write(
+        "repo.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Repository\nmetadata:\n  name: {}\nspec: {{}}\n",
+            names.repo
+        ),
+    );
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    push_image(&aws, &names.repo, "ci-build", "pushed by CI").await;
+
+    let out = controller(&["delete", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let repo = object(&report, "Repository", &names.repo);
+    assert_eq!(repo["result"], "retained", "{report:#}");
+    let message = repo["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("kept: it still holds images") && message.contains("forceDelete"),
+        "{message}"
+    );
+    assert!(
+        aws.ecr
+            .describe_repositories()
+            .repository_names(&names.repo)
+            .send()
+            .await
+            .is_ok(),
+        "the repository stays with its image"
+    );
+}

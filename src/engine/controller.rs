@@ -779,8 +779,18 @@ impl Controller {
                     let result = match kept {
                         Some(_) => Ok(Teardown::Retained),
                         None => {
-                            kind.teardown(&meta, &spec, &Deps::new(&deps), policy, false)
+                            match kind
+                                .teardown(&meta, &spec, &Deps::new(&deps), policy, false)
                                 .await
+                            {
+                                // What it holds keeps it (a repository with images): it
+                                // stays, as if retained, and its entry goes.
+                                Err(e) if e.stays => {
+                                    info!(object = %key, "{}", e.message);
+                                    Ok(Teardown::Retained)
+                                }
+                                result => result,
+                            }
                         }
                     };
                     if result.is_ok()

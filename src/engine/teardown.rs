@@ -153,6 +153,8 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
                 "not created by agentcore-controller: left in place".to_string(),
             ),
             Ok(t) => (Some(t), String::new()),
+            // What it holds keeps it (a repository with images): it stays, and says why.
+            Err(e) if e.stays => (Some(Teardown::Retained), e.message),
             Err(e) => {
                 failed.push(key.clone());
                 (None, e.to_string())

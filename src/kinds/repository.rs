@@ -474,12 +474,11 @@ impl Kind for Repository {
                 if e.as_service_error()
                     .is_some_and(|se| se.is_repository_not_empty_exception()) =>
             {
-                Err(ReconcileError::terminal(
+                Err(ReconcileError::stays(
                     "RepositoryNotEmptyException",
-                    format!(
-                        "DeleteRepository {name}: the repository still holds images; delete them, \
-                         or set spec.forceDelete: true to delete the repository with its images"
-                    ),
+                    "kept: it still holds images that no Image with deletion policy Delete \
+                     takes along; delete them, or set spec.forceDelete: true to delete the \
+                     repository with its images",
                 ))
             }
             Err(e) => write_result(format!("DeleteRepository {name}"), Err::<(), _>(e)).map(drop),
