@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod manifest;
 pub mod mcp;
 pub mod metrics;
+pub mod model;
 pub mod oci;
 pub mod output;
 pub mod ratelimit;

@@ -1,9 +1,9 @@
 //! Manifests: YAML documents on disk → validated objects with a dependency graph.
 
-pub mod de;
 pub mod graph;
 pub mod load;
-pub mod yaml;
+
+pub use crate::model::{de, yaml};
 
 use std::path::PathBuf;
 

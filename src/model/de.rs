@@ -365,7 +365,7 @@ pub fn to_json(node: &Node) -> serde_json::Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest::yaml::parse_documents;
+    use crate::model::yaml::parse_documents;
     use serde::Deserialize;
 
     #[derive(Debug, Deserialize, PartialEq)]

@@ -1,0 +1,5 @@
+//! The model every layer shares, below both `manifest/` and `kinds/`: the YAML node tree
+//! and its lenient deserialiser.
+
+pub mod de;
+pub mod yaml;
