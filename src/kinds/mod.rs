@@ -16,8 +16,15 @@ use serde_json::Value;
 
 use crate::aws::Aws;
 use crate::error::{ReconcileError, Result};
-use crate::manifest::de::{FieldProblem, from_node_lenient};
-use crate::manifest::yaml::Node;
+use crate::model::de::{FieldProblem, from_node_lenient};
+pub use crate::model::object::{
+    ANNOTATION_ADOPT, ANNOTATION_DELETION_POLICY, ANNOTATION_PREFIX, ANNOTATION_RESYNC,
+    ANNOTATION_SUSPEND, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, OWNER_TAG, ObjectKey,
+    ObjectMeta, Outputs, Reference, parse_kind_name,
+};
+pub use crate::model::schema::{Schema, Writes};
+pub use crate::model::value::{Deps, ValueSource};
+use crate::model::yaml::Node;
 
 pub mod agent_runtime;
 pub mod image;
@@ -32,164 +39,6 @@ pub mod token;
 pub mod user;
 pub mod user_pool;
 pub mod user_pool_client;
-
-/// The API group and version of every manifest document.
-pub const API_VERSION: &str = "agentcore.dev/v1alpha1";
-/// Tag put on everything the controller creates; its value is the controller instance.
-pub const OWNER_TAG: &str = "agentcore.dev/managed-by";
-/// Annotation that lets the controller take over a same-named resource it did not create.
-pub const ANNOTATION_ADOPT: &str = "agentcore.dev/adopt";
-/// Annotation that sets the deletion policy (`Delete` or `Retain`).
-pub const ANNOTATION_DELETION_POLICY: &str = "agentcore.dev/deletion-policy";
-/// Annotation that suspends an object: observe and report drift, write nothing.
-pub const ANNOTATION_SUSPEND: &str = "agentcore.dev/suspend";
-/// Annotation that overrides the resync period of one object (e.g. `30s`, `10m`).
-pub const ANNOTATION_RESYNC: &str = "agentcore.dev/resync-period";
-/// The prefix of every annotation (and tag) the controller reads or writes.
-pub const ANNOTATION_PREFIX: &str = "agentcore.dev/";
-/// Every annotation under our prefix that the controller understands.
-pub const KNOWN_ANNOTATIONS: [&str; 4] = [
-    ANNOTATION_ADOPT,
-    ANNOTATION_DELETION_POLICY,
-    ANNOTATION_SUSPEND,
-    ANNOTATION_RESYNC,
-];
-
-/// Named values a resource exposes once it exists (IDs, ARNs, URLs, digests). Never secrets.
-pub type Outputs = BTreeMap<String, String>;
-
-/// Identity of a manifest object.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct ObjectKey {
-    pub kind: String,
-    pub name: String,
-}
-
-impl ObjectKey {
-    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            kind: kind.into(),
-            name: name.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for ObjectKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.kind, self.name)
-    }
-}
-
-/// What happens to the AWS resource when its object is deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DeletionPolicy {
-    Delete,
-    Retain,
-}
-
-/// The metadata a kind may look at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ObjectMeta {
-    pub name: String,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub labels: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub annotations: BTreeMap<String, String>,
-    /// The directory of the manifest file that defines the object, set by the loader
-    /// (never written in a manifest). Relative paths in a spec resolve against it.
-    #[serde(skip)]
-    pub base_dir: Option<std::path::PathBuf>,
-}
-
-impl ObjectMeta {
-    pub fn adopt(&self) -> bool {
-        self.annotations
-            .get(ANNOTATION_ADOPT)
-            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
-    }
-
-    /// `path` as written in a spec, resolved against the manifest's directory.
-    pub fn resolve_path(&self, path: &str) -> std::path::PathBuf {
-        match &self.base_dir {
-            Some(base) => base.join(path),
-            None => std::path::PathBuf::from(path),
-        }
-    }
-}
-
-/// A reference from one object's spec to another object, by kind and name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    /// Field path inside the document, e.g. `spec.userPoolRef`.
-    pub path: String,
-    pub target: ObjectKey,
-    /// The output of the target this value is taken from, when it is one.
-    pub output: Option<String>,
-}
-
-impl Reference {
-    pub fn new(path: impl Into<String>, kind: &str, name: &str) -> Self {
-        Self {
-            path: path.into(),
-            target: ObjectKey::new(kind, name),
-            output: None,
-        }
-    }
-}
-
-/// A reference written as `Kind/name` in a manifest (used by value sources).
-pub fn parse_kind_name(text: &str) -> Option<ObjectKey> {
-    let (kind, name) = text.split_once('/')?;
-    (!kind.is_empty() && !name.is_empty()).then(|| ObjectKey::new(kind, name))
-}
-
-/// The outputs of the objects this one depends on.
-pub struct Deps<'a> {
-    outputs: &'a BTreeMap<ObjectKey, Outputs>,
-    placeholders: bool,
-}
-
-impl<'a> Deps<'a> {
-    pub fn new(outputs: &'a BTreeMap<ObjectKey, Outputs>) -> Self {
-        Self {
-            outputs,
-            placeholders: false,
-        }
-    }
-
-    /// For tearing down: a missing output reads as an empty string instead of "waiting".
-    /// A resource is found by what names it (its own name, or the container it lives in,
-    /// which the teardown checks first: see [`Kind::CONTAINED_IN`]), not by the values it
-    /// was configured with, so a runtime whose image is gone can still be deleted.
-    pub fn for_teardown(outputs: &'a BTreeMap<ObjectKey, Outputs>) -> Self {
-        Self {
-            outputs,
-            placeholders: true,
-        }
-    }
-
-    /// The output `key` of object `kind/name`, or a "waiting" error while it has none.
-    pub fn get(&self, kind: &str, name: &str, key: &str) -> Result<String> {
-        let target = ObjectKey::new(kind, name);
-        if self.placeholders
-            && self
-                .outputs
-                .get(&target)
-                .is_none_or(|o| !o.contains_key(key))
-        {
-            return Ok(String::new());
-        }
-        let outputs = self.outputs.get(&target).ok_or_else(|| {
-            ReconcileError::waiting("DependencyNotReady", format!("waiting for {target}"))
-        })?;
-        outputs.get(key).cloned().ok_or_else(|| {
-            ReconcileError::waiting(
-                "DependencyNotReady",
-                format!("waiting for {target} to report {key}"),
-            )
-        })
-    }
-}
 
 /// One field that differs between the manifest and AWS. Values are rendered for people;
 /// kinds put `"***"` in place of anything secret.
@@ -356,26 +205,6 @@ pub trait Kind: Send + Sync + 'static {
     async fn delete(&self, desired: &Self::Desired, observed: &Self::Observed) -> Result<()>;
 }
 
-/// An AWS resource an object writes, named in its spec (see [`Kind::writes`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Writes {
-    /// Field path of the name, e.g. `spec.secretName` (or `metadata.name`).
-    pub path: &'static str,
-    /// What it is, e.g. `secret`, `SSM parameter`.
-    pub resource: &'static str,
-    pub name: String,
-}
-
-impl Writes {
-    pub fn new(path: &'static str, resource: &'static str, name: impl Into<String>) -> Self {
-        Self {
-            path,
-            resource,
-            name: name.into(),
-        }
-    }
-}
-
 /// Whether a step may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -415,23 +244,6 @@ pub enum Teardown {
     Absent,
     /// Exists but is not ours: never deleted.
     NotOwned,
-}
-
-/// The offline face of a kind: what the manifest loader needs, no AWS.
-pub trait Schema: Send + Sync {
-    fn kind(&self) -> &'static str;
-    fn default_deletion_policy(&self) -> DeletionPolicy;
-    /// See [`Kind::CONTAINED_IN`].
-    fn contained_in(&self) -> &'static [&'static str];
-    /// See [`Kind::OUTPUTS`].
-    fn outputs(&self) -> &'static [&'static str];
-    /// Deserialize and check a spec: the normalised spec (when it could be read at all)
-    /// and every problem found. The spec is usable only when there are no problems.
-    fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
-    fn references(&self, spec: &Value) -> Vec<Reference>;
-    fn writes(&self, name: &str, spec: &Value) -> Vec<Writes>;
-    /// See [`Kind::sources`].
-    fn sources(&self, meta: &ObjectMeta, spec: &Value) -> Vec<std::path::PathBuf>;
 }
 
 /// The schema of kind `K`, usable without AWS clients.
@@ -727,73 +539,6 @@ impl Registry {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.schemas.keys().copied().collect()
-    }
-}
-
-/// Where a value comes from: written in the manifest, or another object's output.
-///
-/// ```yaml
-/// value: { from: AgentRuntime/mcp_server_ac, output: arn }
-/// value: { value: "literal text" }
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ValueSource {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<String>,
-    /// `Kind/name` of the object whose output is used.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub from: Option<String>,
-    /// Name of the output, e.g. `arn`, `poolId`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<String>,
-}
-
-impl ValueSource {
-    pub fn reference(&self, path: &str) -> Option<Reference> {
-        let target = parse_kind_name(self.from.as_deref()?)?;
-        Some(Reference {
-            path: format!("{path}.from"),
-            target,
-            output: self.output.clone(),
-        })
-    }
-
-    pub fn validate(&self, path: &str, problems: &mut Vec<FieldProblem>) {
-        match (&self.value, &self.from, &self.output) {
-            (Some(_), None, None) => {}
-            (None, Some(from), Some(_)) => {
-                if parse_kind_name(from).is_none() {
-                    problems.push(FieldProblem::new(
-                        format!("{path}.from"),
-                        format!("`{from}` is not a reference; write Kind/name, e.g. AgentRuntime/mcp_server_ac"),
-                    ));
-                }
-            }
-            (None, Some(_), None) => problems.push(FieldProblem::new(
-                path,
-                "`from` needs `output`: the name of the output to use (e.g. arn, poolId)",
-            )),
-            _ => problems.push(FieldProblem::new(
-                path,
-                "set either `value`, or `from` (Kind/name) with `output`",
-            )),
-        }
-    }
-
-    pub fn resolve(&self, deps: &Deps<'_>) -> Result<String> {
-        if let Some(v) = &self.value {
-            return Ok(v.clone());
-        }
-        let target = self
-            .from
-            .as_deref()
-            .and_then(parse_kind_name)
-            .ok_or_else(|| {
-                ReconcileError::terminal("InvalidSpec", "value source has no reference")
-            })?;
-        let output = self.output.as_deref().unwrap_or_default();
-        deps.get(&target.kind, &target.name, output)
     }
 }
 

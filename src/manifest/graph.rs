@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::load::{Object, Problem};
-use crate::kinds::{ObjectKey, Registry};
+use crate::kinds::Registry;
+use crate::model::object::ObjectKey;
 
 /// Objects with their dependencies, in an order where every object comes after the
 /// objects it depends on.

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::kinds::{
+use crate::kinds::Registry;
+use crate::model::de::{FieldProblem, from_node};
+use crate::model::object::{
     ANNOTATION_ADOPT, ANNOTATION_DELETION_POLICY, ANNOTATION_PREFIX, ANNOTATION_RESYNC,
     ANNOTATION_SUSPEND, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, ObjectKey, ObjectMeta,
-    Registry,
 };
-use crate::model::de::{FieldProblem, from_node};
 use crate::model::yaml::{Node, Value, parse_documents};
 
 /// Where an object or a problem comes from.

@@ -20,7 +20,7 @@ pub struct ManifestSet {
 }
 
 impl ManifestSet {
-    pub fn get(&self, key: &crate::kinds::ObjectKey) -> Option<&Object> {
+    pub fn get(&self, key: &crate::model::object::ObjectKey) -> Option<&Object> {
         self.objects.iter().find(|o| &o.key == key)
     }
 }

@@ -2,4 +2,7 @@
 //! and its lenient deserialiser.
 
 pub mod de;
+pub mod object;
+pub mod schema;
+pub mod value;
 pub mod yaml;
