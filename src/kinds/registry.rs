@@ -1,0 +1,74 @@
+//! Every kind, by its `kind:` name.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::contract::{Ctx, Kind};
+use super::erased::{DynKind, Erased, SchemaOf};
+use super::{
+    agent_runtime, image, parameter, repository, role, secret, token, user, user_pool,
+    user_pool_client,
+};
+use crate::model::schema::Schema;
+
+/// All kinds, by their `kind:` name: schemas always, live kinds when AWS clients exist.
+#[derive(Clone)]
+pub struct Registry {
+    ctx: Option<Arc<Ctx>>,
+    schemas: BTreeMap<&'static str, Arc<dyn Schema>>,
+    live: BTreeMap<&'static str, Arc<dyn DynKind>>,
+}
+
+impl Registry {
+    /// Schemas only: enough to load and validate manifests offline.
+    pub fn offline() -> Self {
+        Self::with(None)
+    }
+
+    /// Every kind, wired to the given AWS clients.
+    pub fn live(ctx: Arc<Ctx>) -> Self {
+        Self::with(Some(ctx))
+    }
+
+    fn with(ctx: Option<Arc<Ctx>>) -> Self {
+        let mut r = Self {
+            ctx,
+            schemas: BTreeMap::new(),
+            live: BTreeMap::new(),
+        };
+        // Adding a kind: one file in this folder, one line here.
+        r.register::<user_pool::UserPool>();
+        r.register::<user_pool_client::UserPoolClient>();
+        r.register::<user::User>();
+        r.register::<role::Role>();
+        r.register::<repository::Repository>();
+        r.register::<image::Image>();
+        r.register::<agent_runtime::AgentRuntime>();
+        r.register::<secret::Secret>();
+        r.register::<token::Token>();
+        r.register::<parameter::Parameter>();
+        r
+    }
+
+    fn register<K: Kind>(&mut self) {
+        self.schemas
+            .insert(K::KIND, Arc::new(SchemaOf::<K>(std::marker::PhantomData)));
+        if let Some(ctx) = &self.ctx {
+            self.live
+                .insert(K::KIND, Arc::new(Erased(K::new(ctx.clone()))));
+        }
+    }
+
+    pub fn schema(&self, kind: &str) -> Option<&Arc<dyn Schema>> {
+        self.schemas.get(kind)
+    }
+
+    /// The live kind; `None` for an unknown kind or an offline registry.
+    pub fn get(&self, kind: &str) -> Option<&Arc<dyn DynKind>> {
+        self.live.get(kind)
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.schemas.keys().copied().collect()
+    }
+}
