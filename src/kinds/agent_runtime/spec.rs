@@ -1,0 +1,448 @@
+//! The AgentRuntime spec as written, its validation, and the desired runtime it resolves to.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ReconcileError, Result};
+use crate::kinds::{Deps, ObjectMeta};
+use crate::manifest::de::FieldProblem;
+
+/// AgentCore's defaults for the lifecycle settings (seconds).
+pub(super) const DEFAULT_IDLE_TIMEOUT: i64 = 900;
+pub(super) const DEFAULT_MAX_LIFETIME: i64 = 28800;
+/// AgentCore's range for both lifecycle settings (seconds, microVM runtimes).
+pub(super) const LIFECYCLE_RANGE: std::ops::RangeInclusive<i64> = 60..=28800;
+/// The message for `allowedAudience` with Cognito access tokens (they carry no `aud`).
+pub(super) const COGNITO_AUD_MESSAGE: &str = "Cognito access tokens carry client_id, not aud: the runtime would answer \
+     \"Claim 'aud' value mismatch\"; use allowedClients (or clientRefs) instead";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum NetworkMode {
+    #[default]
+    #[serde(rename = "PUBLIC")]
+    Public,
+    #[serde(rename = "VPC")]
+    Vpc,
+}
+
+impl NetworkMode {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            NetworkMode::Public => "PUBLIC",
+            NetworkMode::Vpc => "VPC",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "MCP")]
+    Mcp,
+    #[serde(rename = "HTTP")]
+    Http,
+    #[serde(rename = "A2A")]
+    A2a,
+}
+
+impl Protocol {
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Mcp => "MCP",
+            Protocol::Http => "HTTP",
+            Protocol::A2a => "A2A",
+        }
+    }
+}
+
+/// Which Cognito token clients present to the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum TokenType {
+    /// Access tokens: they carry `client_id` and `scope`, no `aud`.
+    #[default]
+    #[serde(rename = "access")]
+    Access,
+    /// ID tokens: they carry `aud` (the app client ID).
+    #[serde(rename = "id")]
+    Id,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkSpec {
+    /// `PUBLIC` (default) or `VPC`.
+    #[serde(default)]
+    pub mode: NetworkMode,
+    /// Subnet IDs (`subnet-…`) the runtime's network interfaces go in; required with `VPC`,
+    /// not allowed with `PUBLIC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subnets: Option<Vec<String>>,
+    /// Security group IDs (`sg-…`); required with `VPC`, not allowed with `PUBLIC`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LifecycleSpec {
+    /// Seconds an idle session lives (60-28800, default 900).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_runtime_session_timeout_seconds: Option<i64>,
+    /// Seconds an instance lives at most (60-28800, default 28800).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_lifetime_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthorizerSpec {
+    /// Inbound JWT (OAuth/OIDC) authorization instead of SigV4.
+    pub jwt: JwtSpec,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JwtSpec {
+    /// metadata.name of a UserPool whose `discoveryUrl` output is used (or give `discoveryUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_pool_ref: Option<String>,
+    /// OpenID discovery URL: `https://…/.well-known/openid-configuration` (or give `userPoolRef`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discovery_url: Option<String>,
+    /// metadata.names of UserPoolClients whose `clientId` outputs are allowed clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_refs: Option<Vec<String>>,
+    /// Literal client IDs accepted in the token's `client_id` (merged with `clientRefs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_clients: Option<Vec<String>>,
+    /// Values accepted in the token's `aud` claim (ID tokens; Cognito access tokens have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_audience: Option<Vec<String>>,
+    /// Scopes the token must carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_scopes: Option<Vec<String>>,
+    /// Which Cognito token clients present: `access` (default) or `id`. Only used to check
+    /// the configuration.
+    #[serde(default)]
+    pub token_type: TokenType,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AgentRuntimeSpec {
+    /// The runtime's name in AgentCore: a letter, then letters, digits or `_` (at most 48).
+    /// Defaults to metadata.name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_name: Option<String>,
+    /// Free text, 1-4096 characters. Omitted: left as it is in AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// metadata.name of the Image whose `imageUri` output is the container to run.
+    pub image_ref: String,
+    /// metadata.name of the Role (its `arn` output) the runtime runs as.
+    pub role_ref: String,
+    /// Network placement: `{ mode: PUBLIC }` (default) or `{ mode: VPC, subnets, securityGroups }`.
+    #[serde(default)]
+    pub network: NetworkSpec,
+    /// Protocol the container serves: `MCP` (default), `HTTP` or `A2A`.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Environment variables of the container (names: letters, digits, `_`, not starting
+    /// with a digit).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    /// Session and instance lifetimes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<LifecycleSpec>,
+    /// Inbound authorization; absent means SigV4 (IAM) callers only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorizer: Option<AuthorizerSpec>,
+}
+
+/// Network configuration, normalised (sorted ID lists).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Network {
+    pub mode: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
+}
+
+/// Lifecycle settings with AgentCore's defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lifecycle {
+    pub idle_runtime_session_timeout_seconds: i64,
+    pub max_lifetime_seconds: i64,
+}
+
+impl Lifecycle {
+    /// AgentCore's rules for missing values: none → 900/28800; only maxLifetime → idle is
+    /// min(900, maxLifetime); only idle → maxLifetime 28800.
+    pub fn effective(idle: Option<i64>, max: Option<i64>) -> Self {
+        let (idle, max) = match (idle, max) {
+            (None, None) => (DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_LIFETIME),
+            (None, Some(m)) => (m.min(DEFAULT_IDLE_TIMEOUT), m),
+            (Some(i), None) => (i, DEFAULT_MAX_LIFETIME),
+            (Some(i), Some(m)) => (i, m),
+        };
+        Self {
+            idle_runtime_session_timeout_seconds: idle,
+            max_lifetime_seconds: max,
+        }
+    }
+}
+
+/// The JWT authorizer, normalised: client/audience/scope lists sorted and deduplicated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Jwt {
+    pub discovery_url: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_clients: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_audience: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_scopes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DesiredRuntime {
+    pub name: String,
+    pub description: Option<String>,
+    pub container_uri: String,
+    pub role_arn: String,
+    pub network: Network,
+    pub protocol: Protocol,
+    pub environment: BTreeMap<String, String>,
+    pub lifecycle: Lifecycle,
+    pub authorizer: Option<Jwt>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedRuntime {
+    pub id: String,
+    pub arn: String,
+    pub version: String,
+    pub name: String,
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub container_uri: Option<String>,
+    pub role_arn: String,
+    pub network: Network,
+    /// `serverProtocol`; HTTP (AgentCore's default) when AWS reports none.
+    pub protocol: String,
+    pub environment: BTreeMap<String, String>,
+    pub lifecycle: Lifecycle,
+    /// Empty when AWS reports none.
+    pub description: String,
+    pub authorizer: Option<Jwt>,
+    /// Region of the clients, for the invocation URL.
+    pub region: String,
+}
+
+pub use crate::kinds::names::valid_runtime_name;
+
+/// Whether `key` is a usable environment variable name (`[A-Za-z_][A-Za-z0-9_]*`, ≤ 100).
+pub(super) fn valid_env_name(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.len() <= 100
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Whether a discovery URL is a Cognito user pool's (`https://cognito-idp.<region>.amazonaws.com/…`).
+pub(super) fn is_cognito_url(url: &str) -> bool {
+    let rest = url.strip_prefix("https://").unwrap_or(url);
+    let host = rest.split('/').next().unwrap_or_default();
+    host.starts_with("cognito-idp.")
+        && (host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn"))
+}
+
+/// `prefix` followed by 8-17 letters or digits (`subnet-…`, `sg-…`).
+pub(super) fn valid_aws_id(id: &str, prefix: &str) -> bool {
+    id.strip_prefix(prefix).is_some_and(|rest| {
+        (8..=17).contains(&rest.len()) && rest.chars().all(|c| c.is_ascii_alphanumeric())
+    })
+}
+
+pub(super) fn sorted_set(items: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut v: Vec<String> = items.into_iter().collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// Fill in the references from the dependencies' outputs. Pure.
+pub(super) fn resolve_runtime(
+    meta: &ObjectMeta,
+    spec: &AgentRuntimeSpec,
+    deps: &Deps<'_>,
+) -> Result<DesiredRuntime> {
+    let authorizer = match &spec.authorizer {
+        None => None,
+        Some(a) => {
+            let j = &a.jwt;
+            let discovery_url = match (&j.discovery_url, &j.user_pool_ref) {
+                (Some(url), _) => url.clone(),
+                (None, Some(pool)) => deps.get("UserPool", pool, "discoveryUrl")?,
+                (None, None) => {
+                    return Err(ReconcileError::terminal(
+                        "InvalidSpec",
+                        "spec.authorizer.jwt needs userPoolRef or discoveryUrl",
+                    ));
+                }
+            };
+            let mut clients: Vec<String> = j.allowed_clients.clone().unwrap_or_default();
+            for c in j.client_refs.iter().flatten() {
+                clients.push(deps.get("UserPoolClient", c, "clientId")?);
+            }
+            Some(Jwt {
+                discovery_url,
+                allowed_clients: sorted_set(clients),
+                allowed_audience: sorted_set(j.allowed_audience.clone().unwrap_or_default()),
+                allowed_scopes: sorted_set(j.allowed_scopes.clone().unwrap_or_default()),
+            })
+        }
+    };
+    let lifecycle = spec.lifecycle.as_ref().map_or_else(
+        || Lifecycle::effective(None, None),
+        |l| {
+            Lifecycle::effective(
+                l.idle_runtime_session_timeout_seconds,
+                l.max_lifetime_seconds,
+            )
+        },
+    );
+    Ok(DesiredRuntime {
+        name: spec
+            .runtime_name
+            .clone()
+            .unwrap_or_else(|| meta.name.clone()),
+        description: spec.description.clone(),
+        container_uri: deps.get("Image", &spec.image_ref, "imageUri")?,
+        role_arn: deps.get("Role", &spec.role_ref, "arn")?,
+        network: Network {
+            mode: spec.network.mode.as_str().to_string(),
+            subnets: sorted_set(spec.network.subnets.clone().unwrap_or_default()),
+            security_groups: sorted_set(spec.network.security_groups.clone().unwrap_or_default()),
+        },
+        protocol: spec.protocol,
+        environment: spec.environment.clone(),
+        lifecycle,
+        authorizer,
+    })
+}
+
+pub(super) fn validate_network(n: &NetworkSpec, problems: &mut Vec<FieldProblem>) {
+    let lists = [
+        ("spec.network.subnets", &n.subnets, "subnet-", "subnet"),
+        (
+            "spec.network.securityGroups",
+            &n.security_groups,
+            "sg-",
+            "security group",
+        ),
+    ];
+    for (path, list, prefix, what) in lists {
+        match (n.mode, list) {
+            (NetworkMode::Public, Some(_)) => problems.push(FieldProblem::new(
+                path,
+                "only allowed with mode: VPC; remove it, or set spec.network.mode: VPC",
+            )),
+            (NetworkMode::Vpc, None) => problems.push(FieldProblem::new(
+                path,
+                format!("mode VPC needs at least one {what} ID ({prefix}…)"),
+            )),
+            (NetworkMode::Vpc, Some(ids)) => {
+                if ids.is_empty() || ids.len() > 16 {
+                    problems.push(FieldProblem::new(
+                        path,
+                        format!(
+                            "mode VPC needs 1-16 {what} IDs ({prefix}…); found {}",
+                            ids.len()
+                        ),
+                    ));
+                }
+                for (i, id) in ids.iter().enumerate() {
+                    if !valid_aws_id(id, prefix) {
+                        problems.push(FieldProblem::new(
+                            format!("{path}[{i}]"),
+                            format!("`{id}` is not a {what} ID: {prefix} followed by 8-17 letters or digits"),
+                        ));
+                    }
+                }
+            }
+            (NetworkMode::Public, None) => {}
+        }
+    }
+}
+
+pub(super) fn validate_jwt(j: &JwtSpec, problems: &mut Vec<FieldProblem>) {
+    const P: &str = "spec.authorizer.jwt";
+    match (&j.user_pool_ref, &j.discovery_url) {
+        (Some(_), Some(_)) => problems.push(FieldProblem::new(
+            P,
+            "set either userPoolRef or discoveryUrl, not both",
+        )),
+        (None, None) => problems.push(FieldProblem::new(
+            P,
+            "set userPoolRef (a UserPool's metadata.name) or discoveryUrl",
+        )),
+        _ => {}
+    }
+    if let Some(url) = &j.discovery_url
+        && !(url.starts_with("https://") && url.ends_with("/.well-known/openid-configuration"))
+    {
+        problems.push(FieldProblem::new(
+            format!("{P}.discoveryUrl"),
+            format!("`{url}` must be an https URL ending in /.well-known/openid-configuration"),
+        ));
+    }
+    let lists = [
+        ("clientRefs", &j.client_refs),
+        ("allowedClients", &j.allowed_clients),
+        ("allowedAudience", &j.allowed_audience),
+        ("allowedScopes", &j.allowed_scopes),
+    ];
+    for (field, list) in lists {
+        if list.as_ref().is_some_and(Vec::is_empty) {
+            problems.push(FieldProblem::new(
+                format!("{P}.{field}"),
+                "an empty list allows nothing; list at least one value, or leave the field out",
+            ));
+        }
+    }
+    if lists.iter().all(|(_, l)| l.is_none()) {
+        problems.push(FieldProblem::new(
+            P,
+            "the authorizer must restrict who may call: set clientRefs, allowedClients, allowedAudience or allowedScopes",
+        ));
+    }
+    for (i, s) in j.allowed_scopes.iter().flatten().enumerate() {
+        let ok = !s.is_empty()
+            && s.len() <= 255
+            && s.chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\');
+        if !ok {
+            problems.push(FieldProblem::new(
+                format!("{P}.allowedScopes[{i}]"),
+                format!("`{s}` is not a valid scope: 1-255 printable ASCII characters without spaces, \" or \\"),
+            ));
+        }
+    }
+    let cognito =
+        j.user_pool_ref.is_some() || j.discovery_url.as_deref().is_some_and(is_cognito_url);
+    if cognito && j.token_type == TokenType::Access && j.allowed_audience.is_some() {
+        problems.push(FieldProblem::new(
+            format!("{P}.allowedAudience"),
+            COGNITO_AUD_MESSAGE,
+        ));
+    }
+}

@@ -1,0 +1,594 @@
+use super::*;
+use crate::kinds::{Schema, SchemaOf};
+use crate::manifest::yaml::parse_documents;
+use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
+use aws_sdk_bedrockagentcorecontrol::types::{
+    AgentRuntimeArtifact, AuthorizerConfiguration, ContainerConfiguration,
+    CustomJwtAuthorizerConfiguration, LifecycleConfiguration, NetworkConfiguration,
+    ProtocolConfiguration, ServerProtocol,
+};
+use serde_json::json;
+
+fn desired() -> DesiredRuntime {
+    DesiredRuntime {
+        name: "mcp_server_ac".into(),
+        description: None,
+        container_uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp@sha256:abc".into(),
+        role_arn: "arn:aws:iam::123456789012:role/r".into(),
+        network: Network {
+            mode: "PUBLIC".into(),
+            subnets: vec![],
+            security_groups: vec![],
+        },
+        protocol: Protocol::Mcp,
+        environment: BTreeMap::new(),
+        lifecycle: Lifecycle::effective(None, None),
+        authorizer: Some(Jwt {
+            discovery_url: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x/.well-known/openid-configuration"
+                .into(),
+            allowed_clients: vec!["a".into(), "b".into()],
+            allowed_audience: vec![],
+            allowed_scopes: vec![],
+        }),
+    }
+}
+
+fn observed() -> ObservedRuntime {
+    let d = desired();
+    ObservedRuntime {
+        id: "mcp_server_ac-abcdefghij".into(),
+        arn: "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/mcp_server_ac-abcdefghij"
+            .into(),
+        version: "1".into(),
+        name: d.name,
+        status: "READY".into(),
+        failure_reason: None,
+        container_uri: Some(d.container_uri),
+        role_arn: d.role_arn,
+        network: d.network,
+        protocol: "MCP".into(),
+        environment: BTreeMap::new(),
+        lifecycle: d.lifecycle,
+        description: String::new(),
+        authorizer: d.authorizer,
+        region: "us-east-1".into(),
+    }
+}
+
+fn fields(changes: &[Change]) -> Vec<&str> {
+    changes.iter().map(|c| c.field.as_str()).collect()
+}
+
+#[test]
+fn diff_table() {
+    type Edit = fn(&mut DesiredRuntime, &mut ObservedRuntime);
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
+        ("converged", |_, _| {}, vec![]),
+        (
+            "image",
+            |d, _| d.container_uri = "x@sha256:new".into(),
+            vec!["spec.image"],
+        ),
+        (
+            "role",
+            |d, _| d.role_arn = "arn:aws:iam::1:role/other".into(),
+            vec!["spec.roleArn"],
+        ),
+        (
+            "network",
+            |d, _| d.network.mode = "VPC".into(),
+            vec!["spec.network"],
+        ),
+        (
+            "protocol",
+            |d, _| d.protocol = Protocol::Http,
+            vec!["spec.protocol"],
+        ),
+        (
+            "lifecycle",
+            |d, _| d.lifecycle = Lifecycle::effective(Some(60), None),
+            vec!["spec.lifecycle"],
+        ),
+        (
+            "description set",
+            |d, _| d.description = Some("hello".into()),
+            vec!["spec.description"],
+        ),
+        (
+            "description omitted is left alone",
+            |_, o| o.description = "old".into(),
+            vec![],
+        ),
+        (
+            "description same",
+            |d, o| {
+                d.description = Some("x".into());
+                o.description = "x".into();
+            },
+            vec![],
+        ),
+        (
+            "no authorizer wanted",
+            |d, _| d.authorizer = None,
+            vec!["spec.authorizer"],
+        ),
+        (
+            "clients differ",
+            |d, _| {
+                if let Some(j) = &mut d.authorizer {
+                    j.allowed_clients = vec!["a".into()];
+                }
+            },
+            vec!["spec.authorizer"],
+        ),
+        (
+            "environment",
+            |d, _| {
+                d.environment.insert("A".into(), "1".into());
+            },
+            vec!["spec.environment"],
+        ),
+        (
+            "image missing in AWS",
+            |_, o| o.container_uri = None,
+            vec!["spec.image"],
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let (mut d, mut o) = (desired(), observed());
+        edit(&mut d, &mut o);
+        assert_eq!(fields(&AgentRuntime::diff(&d, &o)), want, "{name}");
+    }
+}
+
+#[test]
+fn environment_values_are_masked() {
+    let mut d = desired();
+    let mut o = observed();
+    o.environment.insert("KEEP".into(), "same".into());
+    o.environment.insert("SECRETISH".into(), "old-value".into());
+    o.environment.insert("GONE".into(), "bye".into());
+    d.environment.insert("KEEP".into(), "same".into());
+    d.environment.insert("SECRETISH".into(), "new-value".into());
+    d.environment.insert("ADDED".into(), "hi".into());
+    let changes = AgentRuntime::diff(&d, &o);
+    assert_eq!(
+        changes,
+        vec![Change::new(
+            "spec.environment",
+            Some(json!({"GONE": "***", "KEEP": "***", "SECRETISH": "***"})),
+            Some(json!({"ADDED": "*** (new)", "KEEP": "***", "SECRETISH": "*** (changed)"})),
+        )]
+    );
+    let text = serde_json::to_string(&changes).unwrap_or_default();
+    for v in ["same", "old-value", "new-value", "bye", "hi"] {
+        assert!(!text.contains(&format!("\"{v}\"")), "{v} leaked: {text}");
+    }
+}
+
+#[test]
+fn lifecycle_defaults() {
+    let cases = [
+        (None, None, (900, 28800)),
+        (None, Some(600), (600, 600)),
+        (None, Some(3600), (900, 3600)),
+        (Some(120), None, (120, 28800)),
+        (Some(120), Some(240), (120, 240)),
+    ];
+    for (idle, max, (wi, wm)) in cases {
+        let l = Lifecycle::effective(idle, max);
+        assert_eq!(
+            (
+                l.idle_runtime_session_timeout_seconds,
+                l.max_lifetime_seconds
+            ),
+            (wi, wm),
+            "{idle:?} {max:?}"
+        );
+    }
+}
+
+#[test]
+fn observed_normalises_aws_defaults() {
+    use aws_sdk_bedrockagentcorecontrol::types::NetworkMode as SdkMode;
+    let d = desired();
+    let out = GetAgentRuntimeOutput::builder()
+        .agent_runtime_arn(
+            "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/mcp_server_ac-abcdefghij",
+        )
+        .agent_runtime_id("mcp_server_ac-abcdefghij")
+        .agent_runtime_name("mcp_server_ac")
+        .agent_runtime_version("1")
+        .role_arn(&d.role_arn)
+        .status(AgentRuntimeStatus::Ready)
+        .created_at(aws_smithy_types::DateTime::from_secs(0))
+        .last_updated_at(aws_smithy_types::DateTime::from_secs(0))
+        .network_configuration(
+            NetworkConfiguration::builder()
+                .network_mode(SdkMode::Public)
+                .build()
+                .unwrap(),
+        )
+        .agent_runtime_artifact(AgentRuntimeArtifact::ContainerConfiguration(
+            ContainerConfiguration::builder()
+                .container_uri(&d.container_uri)
+                .build()
+                .unwrap(),
+        ))
+        .protocol_configuration(
+            ProtocolConfiguration::builder()
+                .server_protocol(ServerProtocol::Mcp)
+                .port(8000)
+                .path("/mcp")
+                .build()
+                .unwrap(),
+        )
+        .lifecycle_configuration(LifecycleConfiguration::builder().build())
+        .description("")
+        .authorizer_configuration(AuthorizerConfiguration::CustomJwtAuthorizer(
+            CustomJwtAuthorizerConfiguration::builder()
+                .discovery_url(&d.authorizer.as_ref().unwrap().discovery_url)
+                .allowed_clients("b")
+                .allowed_clients("a")
+                .allowed_clients("a")
+                .build()
+                .unwrap(),
+        ))
+        .build()
+        .unwrap();
+    let o = observed_from(&out, "us-east-1");
+    assert_eq!(AgentRuntime::diff(&d, &o), vec![], "{o:?}");
+    assert_eq!(AgentRuntime::readiness(&o), Readiness::Ready);
+}
+
+#[test]
+fn readiness_table() {
+    let cases = [
+        ("READY", None, Readiness::Ready),
+        (
+            "CREATING",
+            None,
+            Readiness::Progressing("status CREATING".into()),
+        ),
+        (
+            "UPDATING",
+            None,
+            Readiness::Progressing("status UPDATING".into()),
+        ),
+        (
+            "DELETING",
+            None,
+            Readiness::Progressing("status DELETING".into()),
+        ),
+        (
+            "CREATE_FAILED",
+            Some("image not found"),
+            Readiness::Failed("runtime mcp_server_ac is CREATE_FAILED: image not found".into()),
+        ),
+        (
+            "UPDATE_FAILED",
+            None,
+            Readiness::Failed(
+                "runtime mcp_server_ac is UPDATE_FAILED: AgentCore gave no reason".into(),
+            ),
+        ),
+    ];
+    for (status, reason, want) in cases {
+        let mut o = observed();
+        o.status = status.into();
+        o.failure_reason = reason.map(String::from);
+        assert_eq!(AgentRuntime::readiness(&o), want, "{status}");
+    }
+}
+
+#[test]
+fn invocation_url_encodes_the_arn() {
+    assert_eq!(
+        invocation_url(
+            "us-east-1",
+            "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/mcp_server_ac-AbCdEf1234"
+        ),
+        "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/\
+         arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fmcp_server_ac-AbCdEf1234\
+         /invocations?qualifier=DEFAULT"
+    );
+}
+
+#[test]
+fn client_tokens_fit_agentcore() {
+    let d = desired();
+    let a = client_token("ctl", &d, "create");
+    assert_eq!(a, client_token("ctl", &d, "create"), "deterministic");
+    assert_ne!(a, client_token("other", &d, "create"), "owner matters");
+    assert_ne!(a, client_token("ctl", &d, "update-from-1"), "salt matters");
+    let mut d2 = d.clone();
+    d2.container_uri = "other".into();
+    assert_ne!(
+        a,
+        client_token("ctl", &d2, "create"),
+        "configuration matters"
+    );
+    let mut long = d.clone();
+    long.name = format!("a{}_", "b".repeat(46));
+    for t in [a, client_token("ctl", &long, "x")] {
+        assert!((33..=256).contains(&t.len()), "{t}");
+        assert!(
+            t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'),
+            "{t}"
+        );
+        assert!(t.starts_with(|c: char| c.is_ascii_alphanumeric()), "{t}");
+        assert!(t.ends_with(|c: char| c.is_ascii_alphanumeric()), "{t}");
+    }
+}
+
+fn problems(name: &str, yaml: &str) -> Vec<(String, String)> {
+    let docs = parse_documents(yaml).unwrap();
+    SchemaOf::<AgentRuntime>(std::marker::PhantomData)
+        .parse(name, &docs[0])
+        .1
+        .into_iter()
+        .map(|p| (p.path, p.message))
+        .collect::<Vec<_>>()
+}
+
+#[test]
+fn validation_table() {
+    let base = "imageRef: img\nroleRef: role\n";
+    let cases: Vec<(&str, String, Vec<&str>)> = vec![
+        ("mcp_server_ac", base.to_string(), vec![]),
+        ("mcp-server", base.to_string(), vec!["metadata.name"]),
+        (
+            "mcp-server",
+            format!("{base}runtimeName: mcp_server\n"),
+            vec![],
+        ),
+        (
+            "x",
+            format!("{base}runtimeName: 9lives\n"),
+            vec!["spec.runtimeName"],
+        ),
+        (
+            "x",
+            format!("{base}runtimeName: {}\n", "a".repeat(49)),
+            vec!["spec.runtimeName"],
+        ),
+        (
+            "x",
+            format!("{base}description: \"\"\n"),
+            vec!["spec.description"],
+        ),
+        (
+            "x",
+            format!("{base}network: {{ mode: VPC }}\n"),
+            vec!["spec.network.subnets", "spec.network.securityGroups"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}network: {{ mode: VPC, subnets: [subnet-0123456789abcdef0], securityGroups: [sg-01234567] }}\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            format!("{base}network: {{ mode: VPC, subnets: [], securityGroups: [bad] }}\n"),
+            vec!["spec.network.subnets", "spec.network.securityGroups[0]"],
+        ),
+        (
+            "x",
+            format!("{base}network: {{ subnets: [subnet-01234567] }}\n"),
+            vec!["spec.network.subnets"],
+        ),
+        (
+            "x",
+            format!("{base}protocol: GRPC\n"),
+            vec!["spec.protocol"],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ GOOD_1: a, 1BAD: b }}\n"),
+            vec!["spec.environment.1BAD"],
+        ),
+        (
+            "x",
+            format!("{base}lifecycle: {{ idleRuntimeSessionTimeoutSeconds: 30 }}\n"),
+            vec!["spec.lifecycle.idleRuntimeSessionTimeoutSeconds"],
+        ),
+        (
+            "x",
+            format!("{base}lifecycle: {{ maxLifetimeSeconds: 28801 }}\n"),
+            vec!["spec.lifecycle.maxLifetimeSeconds"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}lifecycle: {{ idleRuntimeSessionTimeoutSeconds: 3600, maxLifetimeSeconds: 1800 }}\n"
+            ),
+            vec!["spec.lifecycle.idleRuntimeSessionTimeoutSeconds"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}lifecycle: {{ idleRuntimeSessionTimeoutSeconds: 900, maxLifetimeSeconds: 28800 }}\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            format!("{base}authorizer: {{ jwt: {{ userPoolRef: pool, clientRefs: [c] }} }}\n"),
+            vec![],
+        ),
+        (
+            "x",
+            format!("{base}authorizer: {{ jwt: {{ clientRefs: [c] }} }}\n"),
+            vec!["spec.authorizer.jwt"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, discoveryUrl: \"https://x/.well-known/openid-configuration\", allowedClients: [c] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ discoveryUrl: \"http://x/.well-known/openid-configuration\", allowedClients: [c] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt.discoveryUrl"],
+        ),
+        (
+            "x",
+            format!("{base}authorizer: {{ jwt: {{ userPoolRef: p }} }}\n"),
+            vec!["spec.authorizer.jwt"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, clientRefs: [], allowedScopes: [s] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt.clientRefs"],
+        ),
+        (
+            "x",
+            format!("{base}authorizer: {{ jwt: {{ userPoolRef: p, allowedAudience: [c] }} }}\n"),
+            vec!["spec.authorizer.jwt.allowedAudience"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, allowedAudience: [c], tokenType: id }} }}\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ discoveryUrl: \"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_A/.well-known/openid-configuration\", allowedAudience: [c] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt.allowedAudience"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ discoveryUrl: \"https://login.example.com/.well-known/openid-configuration\", allowedAudience: [api] }} }}\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, allowedScopes: [\"has space\"] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt.allowedScopes[0]"],
+        ),
+    ];
+    for (name, yaml, want) in cases {
+        let got = problems(name, &yaml);
+        let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(paths, want, "{name}: {yaml}\n{got:?}");
+    }
+}
+
+#[test]
+fn cognito_audience_message_is_exact() {
+    let got = problems(
+        "x",
+        "imageRef: i\nroleRef: r\nauthorizer: { jwt: { userPoolRef: p, allowedAudience: [c] } }\n",
+    );
+    assert_eq!(
+        got,
+        vec![(
+            "spec.authorizer.jwt.allowedAudience".to_string(),
+            "Cognito access tokens carry client_id, not aud: the runtime would answer \
+             \"Claim 'aud' value mismatch\"; use allowedClients (or clientRefs) instead"
+                .to_string()
+        )]
+    );
+}
+
+#[test]
+fn references_name_their_paths() {
+    let docs = parse_documents(
+        "imageRef: img\nroleRef: role\nauthorizer: { jwt: { userPoolRef: pool, clientRefs: [c1, c2] } }\n",
+    )
+    .unwrap();
+    let spec: AgentRuntimeSpec = crate::manifest::de::from_node(&docs[0], "spec").unwrap();
+    let refs: Vec<(String, String)> = AgentRuntime::references(&spec)
+        .into_iter()
+        .map(|r| (r.path, r.target.to_string()))
+        .collect();
+    let want = [
+        ("spec.imageRef", "Image/img"),
+        ("spec.roleRef", "Role/role"),
+        ("spec.authorizer.jwt.userPoolRef", "UserPool/pool"),
+        ("spec.authorizer.jwt.clientRefs[0]", "UserPoolClient/c1"),
+        ("spec.authorizer.jwt.clientRefs[1]", "UserPoolClient/c2"),
+    ];
+    assert_eq!(
+        refs,
+        want.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn resolve_fills_references() {
+    use crate::kinds::ObjectKey;
+    let docs = parse_documents(
+        "imageRef: img\nroleRef: role\nauthorizer: { jwt: { userPoolRef: pool, clientRefs: [c1], allowedClients: [lit, zz] } }\n",
+    )
+    .unwrap();
+    let spec: AgentRuntimeSpec = crate::manifest::de::from_node(&docs[0], "spec").unwrap();
+    let outputs = BTreeMap::from([
+        (
+            ObjectKey::new("Image", "img"),
+            Outputs::from([("imageUri".to_string(), "uri@sha256:1".to_string())]),
+        ),
+        (
+            ObjectKey::new("Role", "role"),
+            Outputs::from([("arn".to_string(), "arn:role".to_string())]),
+        ),
+        (
+            ObjectKey::new("UserPool", "pool"),
+            Outputs::from([(
+                "discoveryUrl".to_string(),
+                "https://d/.well-known/openid-configuration".to_string(),
+            )]),
+        ),
+        (
+            ObjectKey::new("UserPoolClient", "c1"),
+            Outputs::from([("clientId".to_string(), "cid".to_string())]),
+        ),
+    ]);
+    let deps = Deps::new(&outputs);
+    let meta = ObjectMeta {
+        name: "mcp_server_ac".into(),
+        ..Default::default()
+    };
+    let d = resolve_runtime(&meta, &spec, &deps).unwrap();
+    assert_eq!(d.name, "mcp_server_ac");
+    assert_eq!(d.container_uri, "uri@sha256:1");
+    assert_eq!(d.role_arn, "arn:role");
+    let j = d.authorizer.unwrap();
+    assert_eq!(
+        j.discovery_url,
+        "https://d/.well-known/openid-configuration"
+    );
+    assert_eq!(j.allowed_clients, vec!["cid", "lit", "zz"]);
+    assert_eq!(d.lifecycle, Lifecycle::effective(None, None));
+    assert_eq!(d.protocol, Protocol::Mcp);
+
+    let missing = BTreeMap::new();
+    let err = resolve_runtime(&meta, &spec, &Deps::new(&missing)).unwrap_err();
+    assert_eq!(err.severity, crate::error::Severity::Waiting);
+}
+
+#[test]
+fn declared_outputs_are_the_outputs() {
+    crate::kinds::assert_declared_outputs::<AgentRuntime>(&AgentRuntime::outputs(
+        &desired(),
+        &observed(),
+    ));
+}
