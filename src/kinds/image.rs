@@ -34,7 +34,7 @@ use serde_json::json;
 
 use super::{Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference};
 use crate::error::{ReconcileError, Result, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
 use crate::oci::layout::{Layout, Platform, SelectedImage};
@@ -584,8 +584,8 @@ mod tests {
     }
 
     fn parse(yaml: &str) -> ImageSpec {
-        let docs = crate::manifest::yaml::parse_documents(yaml).expect("yaml");
-        crate::manifest::de::from_node(&docs[0], "spec").expect("spec")
+        let docs = crate::model::yaml::parse_documents(yaml).expect("yaml");
+        crate::model::de::from_node(&docs[0], "spec").expect("spec")
     }
 
     #[test]

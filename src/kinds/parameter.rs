@@ -11,7 +11,7 @@ use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, Writes, compare,
 };
 use crate::error::{ReconcileError, Result, aws_err, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum ParamType {

@@ -14,7 +14,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Map, Value};
 
 use super::Change;
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// Statement keys whose value is a string or a list of strings, order irrelevant.
 const SET_KEYS: [&str; 4] = ["Action", "NotAction", "Resource", "NotResource"];

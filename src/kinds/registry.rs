@@ -9,7 +9,7 @@ use super::{
     agent_runtime, image, parameter, repository, role, secret, token, user, user_pool,
     user_pool_client,
 };
-use crate::model::schema::Schema;
+use crate::model::schema::{Schema, Schemas};
 
 /// All kinds, by their `kind:` name: schemas always, live kinds when AWS clients exist.
 #[derive(Clone)]
@@ -70,5 +70,15 @@ impl Registry {
 
     pub fn names(&self) -> Vec<&'static str> {
         self.schemas.keys().copied().collect()
+    }
+}
+
+impl Schemas for Registry {
+    fn schema(&self, kind: &str) -> Option<&dyn Schema> {
+        self.schemas.get(kind).map(|s| s.as_ref())
+    }
+
+    fn names(&self) -> Vec<&'static str> {
+        Registry::names(self)
     }
 }

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::policy::sort_keys;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
 use crate::error::{ReconcileError, Result, aws_err, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 fn default_true() -> bool {
     true
@@ -751,9 +751,9 @@ mod tests {
 
     #[test]
     fn spec_defaults_from_yaml() {
-        let docs = crate::manifest::yaml::parse_documents("lifecycle: {keepLastImages: 5}\n")
-            .expect("yaml");
-        let s: RepositorySpec = crate::manifest::de::from_node(&docs[0], "spec").expect("spec");
+        let docs =
+            crate::model::yaml::parse_documents("lifecycle: {keepLastImages: 5}\n").expect("yaml");
+        let s: RepositorySpec = crate::model::de::from_node(&docs[0], "spec").expect("spec");
         assert!(s.scan_on_push);
         assert!(!s.force_delete);
         assert_eq!(s.image_tag_mutability, TagMutability::Mutable);
@@ -763,9 +763,9 @@ mod tests {
                 keep_last_images: 5
             })
         );
-        let docs = crate::manifest::yaml::parse_documents("imageTagMutability: SOMETIMES\n")
-            .expect("yaml");
-        assert!(crate::manifest::de::from_node::<RepositorySpec>(&docs[0], "spec").is_err());
+        let docs =
+            crate::model::yaml::parse_documents("imageTagMutability: SOMETIMES\n").expect("yaml");
+        assert!(crate::model::de::from_node::<RepositorySpec>(&docs[0], "spec").is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
 use crate::error::{ReconcileError, Result, aws_err, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
 pub const DEFAULT_POLICY_NAME: &str = "AgentCoreRuntimeExecution";
@@ -1021,8 +1021,8 @@ inlinePolicies:
 managedPolicyArns: [arn:aws:iam::aws:policy/ReadOnlyAccess]
 maxSessionDurationSeconds: 7200
 "#;
-        let docs = crate::manifest::yaml::parse_documents(yaml).expect("yaml");
-        let s: RoleSpec = crate::manifest::de::from_node(&docs[0], "spec").expect("spec");
+        let docs = crate::model::yaml::parse_documents(yaml).expect("yaml");
+        let s: RoleSpec = crate::model::de::from_node(&docs[0], "spec").expect("spec");
         assert!(s.default_policy);
         assert_eq!(s.max_session_duration_seconds, Some(7200));
         let mut problems = Vec::new();

@@ -25,7 +25,7 @@ use super::{
     Writes, secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// Field of the change that reports a secret scheduled for deletion (it is restored).
 pub const DELETED_FIELD: &str = "deletedDate";
@@ -392,7 +392,7 @@ fn resolve_secret(meta: &ObjectMeta, spec: &SecretSpec, deps: &Deps<'_>) -> Resu
 mod tests {
     use super::*;
     use crate::kinds::{ObjectKey, Schema, SchemaOf};
-    use crate::manifest::yaml::parse_documents;
+    use crate::model::yaml::parse_documents;
     use serde_json::json;
 
     fn desired(pairs: &[(&str, &str)]) -> DesiredSecret {
@@ -628,7 +628,7 @@ mod tests {
             "data:\n  client_id: { from: UserPoolClient/c, output: clientId }\n  region: { value: us-east-1 }\n",
         )
         .unwrap();
-        let spec: SecretSpec = crate::manifest::de::from_node(&docs[0], "spec").unwrap();
+        let spec: SecretSpec = crate::model::de::from_node(&docs[0], "spec").unwrap();
         let refs: Vec<(String, String)> = Secret::references(&spec)
             .into_iter()
             .map(|r| (r.path, r.target.to_string()))

@@ -28,7 +28,7 @@ use super::{
     secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// Which Cognito token clients present as the bearer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

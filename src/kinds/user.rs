@@ -31,7 +31,7 @@ use super::{
     compare, secrets_manager,
 };
 use crate::error::{ReconcileError, Result, aws_err, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// Tag on a password secret whose password may not be the user's password yet.
 pub const PASSWORD_PENDING_TAG: &str = "agentcore.dev/password-pending";
@@ -868,7 +868,7 @@ mod tests {
     #[test]
     fn manifest_spec_parses() {
         use crate::kinds::Registry;
-        use crate::manifest::yaml::parse_documents;
+        use crate::model::yaml::parse_documents;
         let registry = Registry::offline();
         let schema = registry.schema("User").expect("registered");
         let docs = parse_documents("userPoolRef: pool\nattributes:\n  email: a@example.com\n")

@@ -14,7 +14,7 @@ use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
 use crate::error::{ReconcileError, Result, aws_err, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
 pub fn discovery_url(region: &str, pool_id: &str) -> String {
@@ -712,7 +712,7 @@ mod tests {
     #[test]
     fn manifest_spec_parses() {
         use crate::kinds::Registry;
-        use crate::manifest::yaml::parse_documents;
+        use crate::model::yaml::parse_documents;
         let schema = Registry::offline();
         let schema = schema.schema("UserPool").expect("registered");
         let docs =

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
 use crate::error::{ReconcileError, Result, aws_err, write_result};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
 pub const AUTH_FLOWS: [&str; 6] = [
@@ -881,7 +881,7 @@ mod tests {
     #[test]
     fn manifest_spec_parses() {
         use crate::kinds::Registry;
-        use crate::manifest::yaml::parse_documents;
+        use crate::model::yaml::parse_documents;
         let registry = Registry::offline();
         let schema = registry.schema("UserPoolClient").expect("registered");
         let yaml = "userPoolRef: pool\nexplicitAuthFlows: [ALLOW_USER_SRP_AUTH, ALLOW_REFRESH_TOKEN_AUTH]\n\

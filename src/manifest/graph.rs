@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::load::{Object, Problem};
-use crate::kinds::Registry;
 use crate::model::object::ObjectKey;
+use crate::model::schema::Schemas;
 
 /// Objects with their dependencies, in an order where every object comes after the
 /// objects it depends on.
@@ -22,12 +22,12 @@ pub struct Graph {
 impl Graph {
     /// Build the graph of `objects`. References to objects outside the set are ignored
     /// here (the loader reports them). A cycle is returned as one problem per object in it.
-    pub fn build(objects: &[Object], registry: &Registry) -> Result<Graph, Vec<Problem>> {
+    pub fn build(objects: &[Object], schemas: &dyn Schemas) -> Result<Graph, Vec<Problem>> {
         let keys: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
         let mut deps: BTreeMap<ObjectKey, BTreeSet<ObjectKey>> = BTreeMap::new();
         let mut dependents: BTreeMap<ObjectKey, BTreeSet<ObjectKey>> = BTreeMap::new();
         for o in objects {
-            let refs = registry
+            let refs = schemas
                 .schema(&o.key.kind)
                 .map(|s| s.references(&o.spec))
                 .unwrap_or_default();
@@ -107,6 +107,7 @@ impl Graph {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Registry;
     use crate::manifest::load::load_texts;
     use std::path::PathBuf;
 

@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::kinds::Registry;
 use crate::model::de::{FieldProblem, from_node};
 use crate::model::object::{
     ANNOTATION_ADOPT, ANNOTATION_DELETION_POLICY, ANNOTATION_PREFIX, ANNOTATION_RESYNC,
     ANNOTATION_SUSPEND, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, ObjectKey, ObjectMeta,
 };
+use crate::model::schema::Schemas;
 use crate::model::yaml::{Node, Value, parse_documents};
 
 /// Where an object or a problem comes from.
@@ -229,7 +229,7 @@ fn text_of(file: &Path, bytes: Vec<u8>) -> Result<String, Problem> {
 /// that cannot be read (not UTF-8, too large, unreadable) is a problem of that file, with
 /// no objects, like one that does not parse; only a path given that does not exist is an
 /// error.
-pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
+pub fn load(paths: &[PathBuf], schemas: &dyn Schemas) -> std::io::Result<Loaded> {
     let (files, mut unread) = manifest_files(paths)?;
     let mut texts = Vec::new();
     for file in files {
@@ -239,7 +239,7 @@ pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
             Err(p) => unread.push(p),
         }
     }
-    let mut loaded = load_texts(&texts, registry);
+    let mut loaded = load_texts(&texts, schemas);
     for p in unread {
         if !p.source.file.is_dir() {
             loaded.files.entry(p.source.file.clone()).or_default();
@@ -251,7 +251,7 @@ pub fn load(paths: &[PathBuf], registry: &Registry) -> std::io::Result<Loaded> {
 }
 
 /// [`load`] on texts already read: `(file name, contents)`.
-pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
+pub fn load_texts(texts: &[(PathBuf, String)], schemas: &dyn Schemas) -> Loaded {
     let mut loaded = Loaded::default();
     let mut first_seen: BTreeMap<ObjectKey, Source> = BTreeMap::new();
     let mut writers: BTreeMap<(&'static str, String), (ObjectKey, Source)> = BTreeMap::new();
@@ -274,7 +274,7 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
             }
         };
         for doc in &docs {
-            let (object, problems, doc_refs) = load_document(file, doc, registry);
+            let (object, problems, doc_refs) = load_document(file, doc, schemas);
             if let Some(key) = document_key(doc) {
                 keys.push(key.clone());
                 let source = Source {
@@ -295,7 +295,7 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
             loaded.problems.extend(problems);
             refs.extend(doc_refs);
             if let Some(o) = object {
-                if let Some(p) = shared_write(&o, doc, registry, &mut writers) {
+                if let Some(p) = shared_write(&o, doc, schemas, &mut writers) {
                     loaded.problems.push(p);
                     continue;
                 }
@@ -303,7 +303,7 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
             }
         }
     }
-    check_references(&mut loaded, &refs, registry);
+    check_references(&mut loaded, &refs, schemas);
     loaded.problems.sort();
     loaded
 }
@@ -313,10 +313,10 @@ pub fn load_texts(texts: &[(PathBuf, String)], registry: &Registry) -> Loaded {
 fn shared_write(
     o: &Object,
     doc: &Node,
-    registry: &Registry,
+    schemas: &dyn Schemas,
     writers: &mut BTreeMap<(&'static str, String), (ObjectKey, Source)>,
 ) -> Option<Problem> {
-    let writes = registry.schema(&o.key.kind)?.writes(&o.meta.name, &o.spec);
+    let writes = schemas.schema(&o.key.kind)?.writes(&o.meta.name, &o.spec);
     let at = |path: &str| Source {
         file: o.source.file.clone(),
         line: doc.line_of(path),
@@ -350,7 +350,7 @@ fn document_key(doc: &Node) -> Option<ObjectKey> {
 fn load_document(
     file: &Path,
     doc: &Node,
-    registry: &Registry,
+    schemas: &dyn Schemas,
 ) -> (Option<Object>, Vec<Problem>, Vec<PendingRef>) {
     let key = document_key(doc);
     let problem = |path: &str, message: String| Problem {
@@ -396,14 +396,14 @@ fn load_document(
         )),
     }
     let schema = match doc.get("kind").map(|n| n.as_str()) {
-        Some(Some(kind)) => match registry.schema(kind) {
+        Some(Some(kind)) => match schemas.schema(kind) {
             Some(s) => Some(s),
             None => {
                 problems.push(problem(
                     "kind",
                     format!(
                         "unknown kind `{kind}`; known kinds: {}",
-                        registry.names().join(", ")
+                        schemas.names().join(", ")
                     ),
                 ));
                 None
@@ -412,7 +412,7 @@ fn load_document(
         _ => {
             problems.push(problem(
                 "kind",
-                format!("missing kind; one of: {}", registry.names().join(", ")),
+                format!("missing kind; one of: {}", schemas.names().join(", ")),
             ));
             None
         }
@@ -608,11 +608,11 @@ pub fn content_hash(meta: &ObjectMeta, spec: &serde_json::Value) -> String {
 
 /// Every reference must name an object defined in the manifests (valid or not: a
 /// reference to an invalid object is not reported twice).
-fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registry) {
+fn check_references(loaded: &mut Loaded, refs: &[PendingRef], schemas: &dyn Schemas) {
     let defined: std::collections::BTreeSet<&ObjectKey> = loaded.files.values().flatten().collect();
     let mut problems = Vec::new();
     for r in refs {
-        let Some(schema) = registry.schema(&r.target.kind) else {
+        let Some(schema) = schemas.schema(&r.target.kind) else {
             problems.push(Problem {
                 source: r.source.clone(),
                 object: Some(r.from.to_string()),
@@ -620,7 +620,7 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registr
                 message: format!(
                     "`{}` is not a known kind; known kinds: {}",
                     r.target.kind,
-                    registry.names().join(", ")
+                    schemas.names().join(", ")
                 ),
             });
             continue;
@@ -665,6 +665,7 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], registry: &Registr
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kinds::Registry;
 
     fn param(name: &str, body: &str) -> String {
         format!(
@@ -676,6 +677,18 @@ mod tests {
         format!(
             "apiVersion: agentcore.dev/v1alpha1\nkind: {kind}\nmetadata:\n  name: {name}\nspec:\n{body}"
         )
+    }
+
+    /// A YAML bomb is one problem, at the line of the file where it goes off.
+    #[test]
+    fn an_alias_bomb_is_one_problem_at_its_line() {
+        let bomb = crate::model::yaml::tests::alias_bomb();
+        let problems = problems_of(&[("bomb.yaml", bomb)]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("bomb.yaml:5: invalid YAML: aliases expand past 4096 nodes"),
+            "{problems:?}"
+        );
     }
 
     fn problems_of(files: &[(&str, String)]) -> Vec<String> {

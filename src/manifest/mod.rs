@@ -10,7 +10,7 @@ use std::path::PathBuf;
 pub use graph::Graph;
 pub use load::{Object, Problem, Source};
 
-use crate::kinds::Registry;
+use crate::model::schema::Schemas;
 
 /// A complete, valid set of manifests.
 #[derive(Debug, Clone, Default)]
@@ -54,10 +54,10 @@ impl std::fmt::Display for LoadError {
 impl std::error::Error for LoadError {}
 
 /// Load, validate and order the manifests under `paths`; every problem or nothing.
-pub fn load_set(paths: &[PathBuf], registry: &Registry) -> Result<ManifestSet, LoadError> {
-    let loaded = load::load(paths, registry).map_err(LoadError::Io)?;
+pub fn load_set(paths: &[PathBuf], schemas: &dyn Schemas) -> Result<ManifestSet, LoadError> {
+    let loaded = load::load(paths, schemas).map_err(LoadError::Io)?;
     let mut problems = loaded.problems;
-    let graph = match Graph::build(&loaded.objects, registry) {
+    let graph = match Graph::build(&loaded.objects, schemas) {
         Ok(g) => Some(g),
         Err(ps) => {
             problems.extend(ps);

@@ -25,7 +25,7 @@ impl<'a> Deps<'a> {
 
     /// For tearing down: a missing output reads as an empty string instead of "waiting".
     /// A resource is found by what names it (its own name, or the container it lives in,
-    /// which the teardown checks first: see [`Kind::CONTAINED_IN`]), not by the values it
+    /// which the teardown checks first: see [`Schema::contained_in`](super::schema::Schema::contained_in)), not by the values it
     /// was configured with, so a runtime whose image is gone can still be deleted.
     pub fn for_teardown(outputs: &'a BTreeMap<ObjectKey, Outputs>) -> Self {
         Self {

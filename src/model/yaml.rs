@@ -291,7 +291,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -332,16 +332,6 @@ mod tests {
         assert!(
             err.contains("aliases expand past 4096 nodes, the limit for a file of 378 bytes"),
             "{err}"
-        );
-        let loaded = crate::manifest::load::load_texts(
-            &[("bomb.yaml".into(), alias_bomb())],
-            &crate::kinds::Registry::offline(),
-        );
-        let problems: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
-        assert_eq!(problems.len(), 1, "{problems:?}");
-        assert!(
-            problems[0].starts_with("bomb.yaml:5: invalid YAML: aliases expand past 4096 nodes"),
-            "{problems:?}"
         );
         // Ordinary use of an anchor still works.
         let docs = parse_documents("a: &x [1, 2]\nb: *x\n").expect("parses");

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ReconcileError, Result};
 use crate::kinds::{Deps, ObjectMeta};
-use crate::manifest::de::FieldProblem;
+use crate::model::de::FieldProblem;
 
 /// AgentCore's defaults for the lifecycle settings (seconds).
 pub(super) const DEFAULT_IDLE_TIMEOUT: i64 = 900;

@@ -1,6 +1,6 @@
 use super::*;
 use crate::kinds::{Schema, SchemaOf};
-use crate::manifest::yaml::parse_documents;
+use crate::model::yaml::parse_documents;
 use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
     AgentRuntimeArtifact, AuthorizerConfiguration, ContainerConfiguration,
@@ -513,7 +513,7 @@ fn references_name_their_paths() {
         "imageRef: img\nroleRef: role\nauthorizer: { jwt: { userPoolRef: pool, clientRefs: [c1, c2] } }\n",
     )
     .unwrap();
-    let spec: AgentRuntimeSpec = crate::manifest::de::from_node(&docs[0], "spec").unwrap();
+    let spec: AgentRuntimeSpec = crate::model::de::from_node(&docs[0], "spec").unwrap();
     let refs: Vec<(String, String)> = AgentRuntime::references(&spec)
         .into_iter()
         .map(|r| (r.path, r.target.to_string()))
@@ -540,7 +540,7 @@ fn resolve_fills_references() {
         "imageRef: img\nroleRef: role\nauthorizer: { jwt: { userPoolRef: pool, clientRefs: [c1], allowedClients: [lit, zz] } }\n",
     )
     .unwrap();
-    let spec: AgentRuntimeSpec = crate::manifest::de::from_node(&docs[0], "spec").unwrap();
+    let spec: AgentRuntimeSpec = crate::model::de::from_node(&docs[0], "spec").unwrap();
     let outputs = BTreeMap::from([
         (
             ObjectKey::new("Image", "img"),
