@@ -14,7 +14,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 
-use crate::error::{ReconcileError, Result};
+use crate::error::{Reason, ReconcileError, Result};
 use crate::ratelimit::RateLimits;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
@@ -201,7 +201,7 @@ impl Aws {
     pub async fn connect_with(config: &SdkConfig, limits: &RateLimits) -> Result<Self> {
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
             ReconcileError::terminal(
-                "NoRegion",
+                Reason::NoRegion,
                 "no AWS region configured: set AWS_REGION or a profile region",
             )
         })?;
@@ -223,7 +223,9 @@ impl Aws {
             .await
             .map_err(|e| ReconcileError::from_sdk("GetCallerIdentity", e))?
             .account
-            .ok_or_else(|| ReconcileError::terminal("NoAccount", "STS returned no account"))?;
+            .ok_or_else(|| {
+                ReconcileError::terminal(Reason::NoAccount, "STS returned no account")
+            })?;
         Ok(Self {
             region,
             account_id,

@@ -8,6 +8,8 @@ use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
+pub use crate::reason::Reason;
+
 /// How an error should be handled by whoever drives reconciles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Severity {
@@ -25,7 +27,7 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReconcileError {
     pub severity: Severity,
-    pub reason: String,
+    pub reason: Reason,
     pub message: String,
     /// Retry no later than this (e.g. before a token expires), whatever the backoff says.
     pub retry_before: Option<std::time::Duration>,
@@ -41,22 +43,22 @@ pub struct ReconcileError {
 }
 
 impl ReconcileError {
-    pub fn terminal(reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn terminal(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(Severity::Terminal, reason, message)
     }
 
-    pub fn recoverable(reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn recoverable(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(Severity::Recoverable, reason, message)
     }
 
-    pub fn waiting(reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn waiting(reason: Reason, message: impl Into<String>) -> Self {
         Self::new(Severity::Waiting, reason, message)
     }
 
-    fn new(severity: Severity, reason: impl Into<String>, message: impl Into<String>) -> Self {
+    fn new(severity: Severity, reason: Reason, message: impl Into<String>) -> Self {
         Self {
             severity,
-            reason: reason.into(),
+            reason,
             message: message.into(),
             retry_before: None,
             unready: false,
@@ -66,7 +68,7 @@ impl ReconcileError {
     }
 
     /// A delete that leaves the resource in place because of what it holds (see `stays`).
-    pub fn stays(reason: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn stays(reason: Reason, message: impl Into<String>) -> Self {
         Self {
             stays: true,
             ..Self::terminal(reason, message)
@@ -92,17 +94,18 @@ impl ReconcileError {
     {
         match &err {
             SdkError::ConstructionFailure(_) => {
-                Self::terminal("InvalidRequest", format!("{action}: {}", chain(&err)))
+                Self::terminal(Reason::InvalidRequest, format!("{action}: {}", chain(&err)))
             }
             SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-                Self::recoverable("Unreachable", format!("{action}: {}", chain(&err)))
+                Self::recoverable(Reason::Unreachable, format!("{action}: {}", chain(&err)))
             }
             SdkError::ResponseError(_) => {
-                Self::recoverable("BadResponse", format!("{action}: {}", chain(&err)))
+                Self::recoverable(Reason::BadResponse, format!("{action}: {}", chain(&err)))
             }
             SdkError::ServiceError(se) => {
                 let e = se.err();
                 let code = e.code().unwrap_or("Unknown").to_string();
+                let reason = Reason::aws(code.as_str());
                 let msg = e.message().unwrap_or("").to_string();
                 let status = se.raw().status().as_u16();
                 let text = if msg.is_empty() {
@@ -114,18 +117,18 @@ impl ReconcileError {
                 match after_write(operation, &code) {
                     Some(AfterWrite::Done) => Self {
                         already_done: true,
-                        ..Self::recoverable(code, text)
+                        ..Self::recoverable(reason, text)
                     },
                     Some(AfterWrite::ObserveAgain) => {
-                        Self::recoverable(code, format!("{text} (observing again)"))
+                        Self::recoverable(reason, format!("{text} (observing again)"))
                     }
                     None if is_retryable_code(&code) || status >= 500 => {
-                        Self::recoverable(code, text)
+                        Self::recoverable(reason, text)
                     }
-                    None => Self::terminal(code, text),
+                    None => Self::terminal(reason, text),
                 }
             }
-            _ => Self::recoverable("Unknown", format!("{action}: {}", chain(&err))),
+            _ => Self::recoverable(Reason::Unknown, format!("{action}: {}", chain(&err))),
         }
     }
 
@@ -559,8 +562,8 @@ mod tests {
         for (action, code, status, severity, done) in cases {
             let err = ReconcileError::from_sdk(action, service_error(code, status));
             assert_eq!(
-                (err.severity, err.already_done, err.reason.as_str()),
-                (severity, done, code),
+                (err.severity, err.already_done, err.reason),
+                (severity, done, Reason::aws(code)),
                 "{action}: {code}"
             );
             let written = write_result(action, Err::<(), _>(service_error(code, status)));

@@ -8,7 +8,7 @@ use aws_sdk_ssm::types::{ParameterTier, ParameterType, Tag};
 
 use crate::aws::Aws;
 use crate::engine::inventory::{Inventory, InventoryEntry};
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{Reason, ReconcileError, Result, aws_err};
 use crate::kinds::{OWNER_TAG, ObjectKey};
 
 pub struct SsmInventory {
@@ -88,7 +88,7 @@ impl Inventory for SsmInventory {
 
     async fn put(&self, entry: &InventoryEntry) -> Result<()> {
         let value = serde_json::to_string(entry)
-            .map_err(|e| ReconcileError::terminal("Inventory", e.to_string()))?;
+            .map_err(|e| ReconcileError::terminal(Reason::Inventory, e.to_string()))?;
         let name = self.name(&entry.key);
         let tier = if value.len() > 4096 {
             ParameterTier::Advanced
@@ -99,7 +99,7 @@ impl Inventory for SsmInventory {
             .key(OWNER_TAG)
             .value(&self.instance)
             .build()
-            .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?;
+            .map_err(|e| ReconcileError::terminal(Reason::InvalidTag, e.to_string()))?;
         let put = || {
             self.aws
                 .ssm

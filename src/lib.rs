@@ -18,5 +18,6 @@ pub mod model;
 pub mod oci;
 pub mod output;
 pub mod ratelimit;
+pub mod reason;
 pub mod server;
 pub mod token;

@@ -1034,12 +1034,12 @@ impl Controller {
             }
             TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
                 rec.outcome = "error".into();
-                rec.reason = e.reason.clone();
+                rec.reason = e.reason.to_string();
                 self.metrics
                     .reconcile_errors
                     .get_or_create(&ErrorLabels {
                         kind: key.kind.clone(),
-                        reason: e.reason.clone(),
+                        reason: e.reason.to_string(),
                     })
                     .inc();
                 if t.status.outputs.contains_key("expiresAtEpoch") {
@@ -1047,7 +1047,7 @@ impl Controller {
                         .token_renewal_failures
                         .get_or_create(&crate::metrics::NameReasonLabels {
                             name: key.name.clone(),
-                            reason: e.reason.clone(),
+                            reason: e.reason.to_string(),
                         })
                         .inc();
                 }
@@ -1059,7 +1059,7 @@ impl Controller {
                 warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
                 t.status.last_error = Some(ErrorInfo {
                     at: rfc3339(wall),
-                    reason: e.reason.clone(),
+                    reason: e.reason.to_string(),
                     message: e.message.clone(),
                     severity: severity.into(),
                 });
@@ -1069,7 +1069,7 @@ impl Controller {
                     e.reason.as_str()
                 };
                 t.status
-                    .set_condition("Synced", false, &e.reason, &e.message, wall);
+                    .set_condition("Synced", false, e.reason.as_str(), &e.message, wall);
                 if !t.status.is_ready() || e.severity == Severity::Terminal || e.unready {
                     t.status
                         .set_condition("Ready", false, ready_reason, &e.message, wall);

@@ -376,7 +376,7 @@ fn record(
             }
         }
         Err(err) => {
-            e.report.reason = err.reason.clone();
+            e.report.reason = err.reason.to_string();
             e.report.message = err.message.clone();
             match err.severity {
                 Severity::Terminal => {

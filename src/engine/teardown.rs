@@ -15,7 +15,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::containment;
-use crate::error::Severity;
+use crate::error::{Reason, Severity};
 use crate::kinds::{DeletionPolicy, Deps, Mode, ObjectKey, Outputs, Registry, Teardown};
 use crate::manifest::ManifestSet;
 
@@ -63,7 +63,7 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
             }
             Ok(_) => {}
             // Not ours: its dependents are found (or not) without it.
-            Err(e) if e.reason == "NotOwned" => {}
+            Err(e) if e.reason == Reason::NotOwned => {}
             Err(e) if e.severity == Severity::Waiting => {
                 if let Some(dep) = deps_of(set, key).find(|d| unreadable.contains_key(*d)) {
                     let why = format!("it depends on {dep}, which could not be read");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::contract::{Change, Kind, Observed, Readiness};
-use crate::error::{ReconcileError, Result};
+use crate::error::{Reason, ReconcileError, Result};
 use crate::model::de::{FieldProblem, from_node_lenient};
 use crate::model::object::{
     ANNOTATION_ADOPT, DeletionPolicy, OWNER_TAG, ObjectMeta, Outputs, Reference,
@@ -139,7 +139,10 @@ pub struct Erased<K>(pub K);
 
 fn typed<S: DeserializeOwned>(kind: &str, spec: &Value) -> Result<S> {
     serde_json::from_value(spec.clone()).map_err(|e| {
-        ReconcileError::terminal("InvalidSpec", format!("{kind} spec does not parse: {e}"))
+        ReconcileError::terminal(
+            Reason::InvalidSpec,
+            format!("{kind} spec does not parse: {e}"),
+        )
     })
 }
 
@@ -155,7 +158,7 @@ impl<K: Kind> Erased<K> {
             && !meta.adopt()
         {
             return Err(ReconcileError::terminal(
-                "NotOwned",
+                Reason::NotOwned,
                 format!(
                     "{} {} exists but was not created by agentcore-controller (no {OWNER_TAG} tag); \
                      rename it in the manifest, or add the annotation {ANNOTATION_ADOPT}: \"true\" to manage it",
@@ -225,7 +228,10 @@ impl<K: Kind> DynKind for Erased<K> {
         };
         if changes.is_empty() {
             if let Readiness::Failed(msg) = &readiness {
-                return Err(ReconcileError::terminal("ResourceFailed", msg.clone()));
+                return Err(ReconcileError::terminal(
+                    Reason::ResourceFailed,
+                    msg.clone(),
+                ));
             }
             return Ok(unchanged);
         }

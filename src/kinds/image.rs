@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference};
-use crate::error::{ReconcileError, Result, write_result};
+use crate::error::{Reason, ReconcileError, Result, write_result};
 use crate::model::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
@@ -166,7 +166,7 @@ async fn select(path: PathBuf) -> Result<(Layout, SelectedImage)> {
         Ok((layout, image))
     })
     .await
-    .map_err(|e| ReconcileError::recoverable("ImageLayoutUnreadable", e.to_string()))?
+    .map_err(|e| ReconcileError::recoverable(Reason::ImageLayoutUnreadable, e.to_string()))?
 }
 
 /// The context directory is not there (as opposed to unreadable).
@@ -180,7 +180,7 @@ fn missing(e: &std::io::Error) -> bool {
 fn context_error(context: &Path, e: std::io::Error) -> ReconcileError {
     if missing(&e) {
         ReconcileError::terminal(
-            "ContextNotFound",
+            Reason::ContextNotFound,
             format!(
                 "build context {} is not a directory; spec.build.context is relative to the manifest's directory",
                 context.display()
@@ -188,7 +188,7 @@ fn context_error(context: &Path, e: std::io::Error) -> ReconcileError {
         )
     } else {
         ReconcileError::recoverable(
-            "ContextUnreadable",
+            Reason::ContextUnreadable,
             format!("build context {}: {e}", context.display()),
         )
     }
@@ -359,7 +359,7 @@ impl Kind for Image {
                 context: meta.resolve_path(&b.context),
                 command: b.command.clone(),
                 timeout: parse_timeout(b.timeout.as_deref())
-                    .map_err(|e| ReconcileError::terminal("InvalidSpec", e))?,
+                    .map_err(|e| ReconcileError::terminal(Reason::InvalidSpec, e))?,
             },
             (None, Some(path)) => ImageSource::Layout {
                 path: meta.resolve_path(path),
@@ -444,7 +444,7 @@ impl Kind for Image {
     async fn create(&self, d: &DesiredImage) -> Result<()> {
         match &d.source {
             ImageSource::Track { tag } => Err(ReconcileError::waiting(
-                "ImageNotFound",
+                Reason::ImageNotFound,
                 format!("image {}:{tag} not found", d.repository),
             )),
             ImageSource::Build {
@@ -463,7 +463,7 @@ impl Kind for Image {
                     .map_err(|e| context_error(context, e))?;
                 if after != before {
                     return Err(ReconcileError::recoverable(
-                        "ContextChanged",
+                        Reason::ContextChanged,
                         format!(
                             "build context {} changed during build; building again",
                             context.display()
@@ -477,7 +477,7 @@ impl Kind for Image {
             ImageSource::Layout { path } => {
                 if !path.exists() {
                     return Err(ReconcileError::waiting(
-                        "LayoutNotFound",
+                        Reason::LayoutNotFound,
                         format!(
                             "OCI image layout {} not found; spec.ociLayout is relative to the manifest's directory",
                             path.display()
@@ -532,7 +532,8 @@ impl Kind for Image {
         match failure {
             None => Ok(()),
             Some(f) => Err(ReconcileError::recoverable(
-                f.failure_code().map_or("ImageDeleteFailed", |c| c.as_str()),
+                f.failure_code()
+                    .map_or(Reason::ImageDeleteFailed, |c| Reason::aws(c.as_str())),
                 format!(
                     "{action}: {}",
                     f.failure_reason().unwrap_or("ECR did not delete the image")
@@ -843,7 +844,7 @@ mod tests {
         let err = kind.create(&d).await.expect_err("never creates");
         assert_eq!(
             err,
-            ReconcileError::waiting("ImageNotFound", "image mcp-server:latest not found")
+            ReconcileError::waiting(Reason::ImageNotFound, "image mcp-server:latest not found")
         );
         // A build whose context is missing says so, before any AWS call.
         let d = DesiredImage {
@@ -856,7 +857,7 @@ mod tests {
         };
         assert_eq!(kind.observe(&d).await.map(|o| o.is_none()), Ok(true));
         let err = kind.create(&d).await.expect_err("no context");
-        assert_eq!(err.reason, "ContextNotFound");
+        assert_eq!(err.reason, Reason::ContextNotFound);
         assert!(err.is_terminal());
     }
 }

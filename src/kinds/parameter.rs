@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, Writes, compare,
 };
-use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
 use crate::model::de::FieldProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -173,7 +173,7 @@ impl Kind for Parameter {
                     .key(k)
                     .value(v)
                     .build()
-                    .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
+                    .map_err(|e| ReconcileError::terminal(Reason::InvalidTag, e.to_string()))?,
             );
         }
         // ParameterAlreadyExists (our own resent request, a concurrent attempt) observes
@@ -207,13 +207,10 @@ impl Kind for Parameter {
                 .resource_type(ResourceTypeForTagging::Parameter)
                 .resource_id(&d.name);
             for (k, v) in self.ctx.owner_tags() {
-                req = req.tags(
-                    Tag::builder()
-                        .key(k)
-                        .value(v)
-                        .build()
-                        .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))?,
-                );
+                req =
+                    req.tags(Tag::builder().key(k).value(v).build().map_err(|e| {
+                        ReconcileError::terminal(Reason::InvalidTag, e.to_string())
+                    })?);
             }
             req.send()
                 .await

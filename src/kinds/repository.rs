@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::policy::sort_keys;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
 use crate::model::de::FieldProblem;
 
 fn default_true() -> bool {
@@ -187,7 +187,7 @@ fn tag(k: String, v: String) -> Result<Tag> {
         .key(k)
         .value(v)
         .build()
-        .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))
+        .map_err(|e| ReconcileError::terminal(Reason::InvalidTag, e.to_string()))
 }
 
 pub struct Repository {
@@ -475,7 +475,7 @@ impl Kind for Repository {
                     .is_some_and(|se| se.is_repository_not_empty_exception()) =>
             {
                 Err(ReconcileError::stays(
-                    "RepositoryNotEmptyException",
+                    Reason::aws("RepositoryNotEmptyException"),
                     "kept: it still holds images that no Image with deletion policy Delete \
                      takes along; delete them, or set spec.forceDelete: true to delete the \
                      repository with its images",

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
 use crate::model::de::FieldProblem;
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
@@ -239,7 +239,7 @@ fn tag(k: String, v: String) -> Result<Tag> {
         .key(k)
         .value(v)
         .build()
-        .map_err(|e| ReconcileError::terminal("InvalidTag", e.to_string()))
+        .map_err(|e| ReconcileError::terminal(Reason::InvalidTag, e.to_string()))
 }
 
 pub struct Role {

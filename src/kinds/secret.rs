@@ -24,7 +24,7 @@ use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource,
     Writes, secrets_manager,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{Reason, ReconcileError, Result, aws_err};
 use crate::model::de::FieldProblem;
 
 /// Field of the change that reports a secret scheduled for deletion (it is restored).
@@ -89,7 +89,7 @@ fn merged_value(
 ) -> Result<Option<SecretString>> {
     let mut object = current_object(current).map_err(|()| {
         ReconcileError::terminal(
-            "SecretNotJson",
+            Reason::SecretNotJson,
             format!(
                 "secret {name} holds a value that is not a JSON object, so the keys of spec.data \
                  cannot be merged into it; replace its value with a JSON object, or use another secretName"
@@ -108,7 +108,7 @@ fn merged_value(
     }
     let text = serde_json::to_string(&Value::Object(object)).map_err(|_| {
         ReconcileError::terminal(
-            "InvalidValue",
+            Reason::InvalidValue,
             format!("secret {name}: value does not serialise"),
         )
     })?;
@@ -299,7 +299,7 @@ impl Kind for Secret {
                 }) =>
             {
                 Err(ReconcileError::recoverable(
-                    "SecretNameBusy",
+                    Reason::SecretNameBusy,
                     format!(
                         "secret {} cannot be created yet: a secret with this name exists or is being deleted",
                         d.name
@@ -329,7 +329,7 @@ impl Kind for Secret {
                         .is_some_and(|se| se.is_invalid_request_exception()) =>
                 {
                     return Err(ReconcileError::recoverable(
-                        "SecretBeingDeleted",
+                        Reason::SecretBeingDeleted,
                         format!(
                             "secret {} is being deleted and cannot be restored; retrying",
                             d.name

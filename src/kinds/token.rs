@@ -27,7 +27,7 @@ use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, Writes,
     secrets_manager,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{Reason, ReconcileError, Result, aws_err};
 use crate::model::de::FieldProblem;
 
 /// Which Cognito token clients present as the bearer.
@@ -237,7 +237,7 @@ impl Token {
         };
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             .map_err(|_| {
-                ReconcileError::terminal("InvalidClientSecret", "client secret unusable")
+                ReconcileError::terminal(Reason::InvalidClientSecret, "client secret unusable")
             })?;
         mac.update(d.username.as_bytes());
         mac.update(d.client_id.as_bytes());
@@ -251,7 +251,7 @@ impl Token {
         d: &DesiredToken,
         flow: AuthFlowType,
         params: Vec<(&str, String)>,
-    ) -> std::result::Result<Tokens, ReconcileError> {
+    ) -> std::result::Result<Tokens, SignInError> {
         let mut req = self
             .ctx
             .aws
@@ -263,6 +263,9 @@ impl Token {
             req = req.auth_parameters(k, v);
         }
         let out = req.send().await.map_err(|e| {
+            let refused = e
+                .as_service_error()
+                .is_some_and(|se| se.is_not_authorized_exception());
             let mut err = aws_err(format!("InitiateAuth {} for {}", flow.as_str(), d.username))(e);
             // Cognito's messages may quote what was sent (the emulator quotes the refresh
             // token): keep only the ones known to be safe and useful.
@@ -280,20 +283,24 @@ impl Token {
                 err.reason,
                 known.map(|m| format!(": {m}")).unwrap_or_default()
             );
-            err
+            if refused {
+                SignInError::Refused(err)
+            } else {
+                SignInError::Failed(err)
+            }
         })?;
         let Some(result) = out.authentication_result() else {
             let challenge = out
                 .challenge_name()
                 .map(|c| c.as_str().to_string())
                 .unwrap_or_default();
-            return Err(ReconcileError::terminal(
-                "ChallengeRequired",
+            return Err(SignInError::Failed(ReconcileError::terminal(
+                Reason::ChallengeRequired,
                 format!(
                     "Cognito asks {} for a {challenge} challenge; the controller signs in without challenges (is the user CONFIRMED?)",
                     d.username
                 ),
-            ));
+            )));
         };
         Ok(Tokens {
             access: SecretString::from(result.access_token().unwrap_or_default().to_string()),
@@ -309,7 +316,7 @@ impl Token {
         d: &DesiredToken,
         password: &SecretString,
         hash: &Option<String>,
-    ) -> std::result::Result<Tokens, ReconcileError> {
+    ) -> std::result::Result<Tokens, SignInError> {
         let mut params = vec![
             ("USERNAME", d.username.clone()),
             ("PASSWORD", password.expose_secret().to_string()),
@@ -340,19 +347,19 @@ impl Token {
                 .await
             {
                 Ok(t) => return Ok((t, "refresh")),
-                Err(e) if is_refused(&e) => {
+                Err(SignInError::Refused(_)) => {
                     tracing::warn!(user = %d.username, "refresh token refused; signing in with the password");
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         let password = read_password(&self.ctx, &d.password_secret).await?;
         match self.password_sign_in(d, &password, &hash).await {
             Ok(t) => return Ok((t, "password")),
-            Err(e) if is_wrong_password(&e) => {
+            Err(e) if e.is_wrong_password() => {
                 tracing::warn!(user = %d.username, "stored password refused; setting a new one");
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         }
         // The controller owns the user: store a new password first (so it is never lost),
         // then set it, then sign in with it.
@@ -368,16 +375,29 @@ impl Token {
     }
 }
 
-/// Cognito refuses credentials with NotAuthorizedException (expired or revoked refresh
-/// token, wrong password).
-fn is_refused(e: &ReconcileError) -> bool {
-    e.reason == "NotAuthorizedException"
+/// Why a sign-in failed.
+enum SignInError {
+    /// Cognito refused the credentials with NotAuthorizedException (expired or revoked
+    /// refresh token, wrong password).
+    Refused(ReconcileError),
+    /// Anything else.
+    Failed(ReconcileError),
 }
 
-/// Only a wrong password warrants setting a new one (not a disabled user, too many
-/// attempts or a bad SECRET_HASH).
-fn is_wrong_password(e: &ReconcileError) -> bool {
-    is_refused(e) && e.message.contains("Incorrect username or password")
+impl SignInError {
+    /// Only a wrong password warrants setting a new one (not a disabled user, too many
+    /// attempts or a bad SECRET_HASH).
+    fn is_wrong_password(&self) -> bool {
+        matches!(self, SignInError::Refused(e) if e.message.contains("Incorrect username or password"))
+    }
+}
+
+impl From<SignInError> for ReconcileError {
+    fn from(e: SignInError) -> Self {
+        match e {
+            SignInError::Refused(e) | SignInError::Failed(e) => e,
+        }
+    }
 }
 
 #[async_trait]

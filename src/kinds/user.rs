@@ -30,7 +30,7 @@ use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, Writes,
     compare, secrets_manager,
 };
-use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
 use crate::model::de::FieldProblem;
 
 /// Tag on a password secret whose password may not be the user's password yet.
@@ -154,14 +154,14 @@ pub(crate) use super::names::valid_cognito_text;
 async fn read_credentials(ctx: &Ctx, secret_name: &str) -> Result<(String, SecretString)> {
     let Some(text) = secrets_manager::value(ctx, secret_name).await? else {
         return Err(ReconcileError::waiting(
-            "PasswordSecretNotFound",
+            Reason::PasswordSecretNotFound,
             format!("password secret {secret_name} does not exist yet"),
         ));
     };
     // The parse error is not passed on: serde's messages may quote the secret's content.
     let creds: CredentialsIn = serde_json::from_str(text.expose_secret()).map_err(|_| {
         ReconcileError::terminal(
-            "InvalidPasswordSecret",
+            Reason::InvalidPasswordSecret,
             format!(
                 "secret {secret_name} does not hold JSON {{\"username\": ..., \"password\": ...}}"
             ),
@@ -236,7 +236,7 @@ impl User {
             let (username, password) = read_credentials(&self.ctx, name).await?;
             if username != d.username {
                 return Err(ReconcileError::terminal(
-                    "PasswordSecretConflict",
+                    Reason::PasswordSecretConflict,
                     format!(
                         "secret {name} holds the credentials of user {username}, not {}; \
                          set spec.passwordSecretName to another secret",
@@ -252,7 +252,7 @@ impl User {
                 username: &d.username,
                 password: password.expose_secret(),
             })
-            .map_err(|e| ReconcileError::terminal("InvalidPasswordSecret", e.to_string()))?,
+            .map_err(|e| ReconcileError::terminal(Reason::InvalidPasswordSecret, e.to_string()))?,
         );
         let mut req = secrets
             .create_secret()
@@ -325,7 +325,7 @@ impl User {
                     .name(k)
                     .value(v)
                     .build()
-                    .map_err(|e| ReconcileError::terminal("InvalidSpec", e.to_string()))
+                    .map_err(|e| ReconcileError::terminal(Reason::InvalidSpec, e.to_string()))
             })
             .collect()
     }
@@ -428,7 +428,7 @@ impl Kind for User {
                 let n = default_secret_name(&pool_name, &username);
                 if !valid_secret_name(&n) {
                     return Err(ReconcileError::terminal(
-                        "InvalidSpec",
+                        Reason::InvalidSpec,
                         format!(
                             "the default password secret name {n} is not a valid secret name \
                              (allowed: a-z A-Z 0-9 / _ + = . @ -); set spec.passwordSecretName"

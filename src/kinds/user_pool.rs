@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
-use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
 use crate::model::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
@@ -349,7 +349,7 @@ impl Kind for UserPool {
         match ours.len() {
             1 => Ok(ours.pop().map(|p| self.observed(p))),
             0 => Err(ReconcileError::terminal(
-                "AmbiguousUserPool",
+                Reason::AmbiguousUserPool,
                 format!(
                     "{} user pools are named {} ({all_ids}) and none was created by agentcore-controller; \
                      set spec.poolName to a unique name, or delete the extra pools",
@@ -358,7 +358,7 @@ impl Kind for UserPool {
                 ),
             )),
             n => Err(ReconcileError::terminal(
-                "AmbiguousUserPool",
+                Reason::AmbiguousUserPool,
                 format!(
                     "{n} user pools named {} carry this controller's owner tag ({}); delete the extra ones",
                     d.name,

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
 use crate::model::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
@@ -345,7 +345,7 @@ impl Kind for UserPoolClient {
                 .map(|p| format!("{}: {}", p.path, p.message))
                 .collect::<Vec<_>>()
                 .join("; ");
-            ReconcileError::terminal("InvalidSpec", text)
+            ReconcileError::terminal(Reason::InvalidSpec, text)
         })?;
         let flows = match &spec.explicit_auth_flows {
             Some(f) => f.iter().cloned().collect(),
@@ -403,7 +403,7 @@ impl Kind for UserPoolClient {
         if ids.len() > 1 {
             // Clients carry no tags, so nothing tells ours apart.
             return Err(ReconcileError::terminal(
-                "AmbiguousUserPoolClient",
+                Reason::AmbiguousUserPoolClient,
                 format!(
                     "{} app clients are named {} in pool {} ({}); delete the extra ones or set spec.clientName",
                     ids.len(),
@@ -537,7 +537,7 @@ impl Kind for UserPoolClient {
         let o = &o.resource;
         if o.has_secret != d.generate_secret {
             return Err(ReconcileError::terminal(
-                "RequiresReplacement",
+                Reason::RequiresReplacement,
                 format!(
                     "app client {} ({}) {} and Cognito cannot change that after creation; \
                      delete the client so it is created again, or give it a new spec.clientName",

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::de::FieldProblem;
 use super::object::{ObjectKey, Outputs, Reference, parse_kind_name};
-use crate::error::{ReconcileError, Result};
+use crate::error::{Reason, ReconcileError, Result};
 
 /// The outputs of the objects this one depends on.
 pub struct Deps<'a> {
@@ -46,11 +46,11 @@ impl<'a> Deps<'a> {
             return Ok(String::new());
         }
         let outputs = self.outputs.get(&target).ok_or_else(|| {
-            ReconcileError::waiting("DependencyNotReady", format!("waiting for {target}"))
+            ReconcileError::waiting(Reason::DependencyNotReady, format!("waiting for {target}"))
         })?;
         outputs.get(key).cloned().ok_or_else(|| {
             ReconcileError::waiting(
-                "DependencyNotReady",
+                Reason::DependencyNotReady,
                 format!("waiting for {target} to report {key}"),
             )
         })
@@ -117,7 +117,7 @@ impl ValueSource {
             .as_deref()
             .and_then(parse_kind_name)
             .ok_or_else(|| {
-                ReconcileError::terminal("InvalidSpec", "value source has no reference")
+                ReconcileError::terminal(Reason::InvalidSpec, "value source has no reference")
             })?;
         let output = self.output.as_deref().unwrap_or_default();
         deps.get(&target.kind, &target.name, output)

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::error::ReconcileError;
+use crate::error::{Reason, ReconcileError};
 
 /// Placeholders a builder command may use.
 pub const OUT: &str = "{out}";
@@ -59,14 +59,14 @@ pub async fn run_builder(
         .tempdir()
         .map_err(|e| {
             ReconcileError::recoverable(
-                "BuildFailed",
+                Reason::BuildFailed,
                 format!("cannot create a build directory: {e}"),
             )
         })?;
     let out = dir.path().join("image");
     let log_path = dir.path().join("build.log");
     let io = |what: &str, e: std::io::Error| {
-        ReconcileError::recoverable("BuildFailed", format!("{what}: {e}"))
+        ReconcileError::recoverable(Reason::BuildFailed, format!("{what}: {e}"))
     };
     let log = std::fs::File::create(&log_path).map_err(|e| io("cannot create the build log", e))?;
     let log2 = log
@@ -94,7 +94,7 @@ pub async fn run_builder(
             }
             let _ = child.kill().await;
             return Err(ReconcileError::recoverable(
-                "BuildTimedOut",
+                Reason::BuildTimedOut,
                 format!(
                     "the builder did not finish within {}{}",
                     humantime::format_duration(timeout),
@@ -109,13 +109,13 @@ pub async fn run_builder(
             None => "was killed by a signal".to_string(),
         };
         return Err(ReconcileError::recoverable(
-            "BuildFailed",
+            Reason::BuildFailed,
             format!("the builder {how}{}", tail_of(&log_path)),
         ));
     }
     if !out.exists() {
         return Err(ReconcileError::recoverable(
-            "BuildFailed",
+            Reason::BuildFailed,
             format!(
                 "the builder succeeded but wrote nothing to {{out}}; the command must write \
                  an OCI image layout there{}",
@@ -225,24 +225,24 @@ mod tests {
         drop(built);
         assert!(!dir.exists(), "build directory removed");
 
-        type Case<'a> = (&'a str, u64, &'a str, &'a str);
+        type Case<'a> = (&'a str, u64, Reason, &'a str);
         let cases: Vec<Case> = vec![
             (
                 "echo step one; echo 'boom: no space left' >&2; exit 3",
                 10,
-                "BuildFailed",
+                Reason::BuildFailed,
                 "the builder exited with status 3; last output:\nstep one\nboom: no space left",
             ),
             (
                 "true",
                 10,
-                "BuildFailed",
+                Reason::BuildFailed,
                 "the builder succeeded but wrote nothing to {out}",
             ),
             (
                 "echo started; sleep 30",
                 1,
-                "BuildTimedOut",
+                Reason::BuildTimedOut,
                 "the builder did not finish within 1s; last output:\nstarted",
             ),
         ];

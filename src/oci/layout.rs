@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::ReconcileError;
+use crate::error::{Reason, ReconcileError};
 
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -153,14 +153,14 @@ pub struct Layout {
 
 fn invalid(path: &Path, message: impl fmt::Display) -> ReconcileError {
     ReconcileError::terminal(
-        "InvalidImageLayout",
+        Reason::InvalidImageLayout,
         format!("{}: {message}", path.display()),
     )
 }
 
 fn io_error(path: &Path, what: &str, e: std::io::Error) -> ReconcileError {
     ReconcileError::recoverable(
-        "ImageLayoutUnreadable",
+        Reason::ImageLayoutUnreadable,
         format!("{}: {what}: {e}", path.display()),
     )
 }
@@ -335,7 +335,7 @@ impl Layout {
             format!("only {}", names.join(", "))
         };
         Err(ReconcileError::terminal(
-            "NoImageForPlatform",
+            Reason::NoImageForPlatform,
             format!(
                 "{}: no {want} image (AgentCore Runtime runs {want}); the layout has {has}. \
                  Build for {want}, e.g. docker buildx build --platform {want}",
@@ -609,7 +609,7 @@ mod tests {
         let err = Layout::open(dir.path()).expect_err("no index.json");
         assert!(err.message.contains("no index.json"), "{}", err.message);
         let err = Layout::open(&dir.path().join("nope")).expect_err("missing");
-        assert_eq!(err.reason, "ImageLayoutUnreadable");
+        assert_eq!(err.reason, Reason::ImageLayoutUnreadable);
         // A blob that does not match its digest is refused.
         let w = Writer::new(dir.path());
         let m = w.image("arm64", b"layer");

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use super::layout::{
     DOCKER_LIST, DOCKER_MANIFEST, Descriptor, Layout, OCI_INDEX, OCI_MANIFEST, SelectedImage,
 };
-use crate::error::{ReconcileError, Result, aws_err};
+use crate::error::{Reason, ReconcileError, Result, aws_err};
 
 const MIB: u64 = 1024 * 1024;
 /// ECR's layer part limits (service quotas): 5 MiB at least (but the last part),
@@ -123,7 +123,7 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
     let part = part_size(started.part_size());
     if d.size > part * MAX_PARTS {
         return Err(ReconcileError::terminal(
-            "LayerTooLarge",
+            Reason::LayerTooLarge,
             format!(
                 "blob {digest} is {} bytes; ECR takes at most {MAX_PARTS} parts of {part} bytes",
                 d.size
@@ -133,7 +133,7 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
     let layout_path = layout.path().to_path_buf();
     let unreadable = move |e: String| {
         ReconcileError::recoverable(
-            "ImageLayoutUnreadable",
+            Reason::ImageLayoutUnreadable,
             format!("{}: blob {}: {e}", layout_path.display(), d.digest),
         )
     };
@@ -147,7 +147,7 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
     // A blob of the wrong size is refused before any of it is sent.
     if size != d.size {
         return Err(ReconcileError::terminal(
-            "InvalidImageLayout",
+            Reason::InvalidImageLayout,
             format!(
                 "{}: blob {digest} is {size} bytes, its descriptor says {}",
                 layout.path().display(),
@@ -194,7 +194,7 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
     let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
     if actual != digest || sent != d.size {
         return Err(ReconcileError::terminal(
-            "InvalidImageLayout",
+            Reason::InvalidImageLayout,
             format!(
                 "{}: blob {digest} does not match its descriptor ({sent} bytes, {actual})",
                 layout.path().display()
@@ -214,7 +214,7 @@ async fn upload_blob(ecr: &Client, repo: &str, layout: Arc<Layout>, d: &Descript
                 && got != digest
             {
                 return Err(ReconcileError::recoverable(
-                    "LayerDigestMismatch",
+                    Reason::LayerDigestMismatch,
                     format!("CompleteLayerUpload {repo}: ECR computed {got} for blob {digest}"),
                 ));
             }
@@ -241,7 +241,10 @@ pub async fn put_manifest(
     tag: &str,
 ) -> Result<String> {
     let text = std::str::from_utf8(manifest).map_err(|_| {
-        ReconcileError::terminal("InvalidImageLayout", "the image manifest is not UTF-8 JSON")
+        ReconcileError::terminal(
+            Reason::InvalidImageLayout,
+            "the image manifest is not UTF-8 JSON",
+        )
     })?;
     let put = ecr
         .put_image()
@@ -271,7 +274,7 @@ pub async fn put_manifest(
                 .is_some_and(|se| se.is_image_tag_already_exists_exception()) =>
         {
             return Err(ReconcileError::terminal(
-                "ImageTagAlreadyExistsException",
+                Reason::aws("ImageTagAlreadyExistsException"),
                 format!(
                     "PutImage {repo}:{tag}: the tag is immutable in this repository and points \
                      at another image; {}",
@@ -288,7 +291,7 @@ pub async fn put_manifest(
     }
     tag_digest(ecr, repo, tag).await?.ok_or_else(|| {
         ReconcileError::recoverable(
-            "ImageNotFound",
+            Reason::ImageNotFound,
             format!("PutImage {repo}:{tag} succeeded but the tag is not there"),
         )
     })
@@ -341,7 +344,7 @@ pub async fn retag(ecr: &Client, repo: &str, digest: &str, tag: &str) -> Result<
         .find(|i| i.image_id().and_then(|id| id.image_digest()) == Some(digest))
         .ok_or_else(|| {
             ReconcileError::recoverable(
-                "ImageNotFound",
+                Reason::ImageNotFound,
                 format!("BatchGetImage {repo}@{digest}: image not found"),
             )
         })?;
@@ -371,7 +374,7 @@ pub async fn move_tag(
     let now = put_manifest(ecr, repo, manifest, media_type, tag).await?;
     if now != digest {
         return Err(ReconcileError::terminal(
-            "TagNotMoved",
+            Reason::TagNotMoved,
             format!(
                 "{repo}:{tag} still points at {now}, not {digest}; is the tag immutable in this repository?"
             ),

@@ -11,7 +11,7 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use sha2::{Digest, Sha256};
 
-use crate::error::{ReconcileError, Result};
+use crate::error::{Reason, ReconcileError, Result};
 
 use super::spec::*;
 
@@ -108,7 +108,7 @@ pub(super) fn observed_from(out: &GetAgentRuntimeOutput, region: &str) -> Observ
 }
 
 pub(super) fn build_err(e: impl std::fmt::Display) -> ReconcileError {
-    ReconcileError::terminal("InvalidRequest", e.to_string())
+    ReconcileError::terminal(Reason::InvalidRequest, e.to_string())
 }
 
 /// The request parts CreateAgentRuntime and UpdateAgentRuntime share.
@@ -202,7 +202,7 @@ where
         let err = ReconcileError::from_sdk(&action, e);
         if role_not_ready {
             ReconcileError::recoverable(
-                "RoleNotReady",
+                Reason::RoleNotReady,
                 format!(
                     "{} (a new IAM role takes a few seconds to become assumable; retrying)",
                     err.message

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ReconcileError, Result};
+use crate::error::{Reason, ReconcileError, Result};
 use crate::kinds::{Deps, ObjectMeta};
 use crate::model::de::FieldProblem;
 
@@ -294,7 +294,7 @@ pub(super) fn resolve_runtime(
                 (None, Some(pool)) => deps.get("UserPool", pool, "discoveryUrl")?,
                 (None, None) => {
                     return Err(ReconcileError::terminal(
-                        "InvalidSpec",
+                        Reason::InvalidSpec,
                         "spec.authorizer.jwt needs userPoolRef or discoveryUrl",
                     ));
                 }
