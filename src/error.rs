@@ -260,6 +260,23 @@ where
     }
 }
 
+/// The answer of a read: `Some(output)`, or `None` when AWS answered that what was read
+/// does not exist (a "not found" code, the same list a resent delete is judged by). Every
+/// other error is classified for `action` (see [`ReconcileError::from_sdk`]).
+pub fn read_result<T, E>(
+    action: impl Into<String>,
+    result: std::result::Result<T, SdkError<E, HttpResponse>>,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(out) => Ok(Some(out)),
+        Err(SdkError::ServiceError(se)) if se.err().code().is_some_and(is_gone_code) => Ok(None),
+        Err(e) => Err(ReconcileError::from_sdk(&action.into(), e)),
+    }
+}
+
 fn is_retryable_code(code: &str) -> bool {
     matches!(
         code,
@@ -341,6 +358,43 @@ mod tests {
         let raw = HttpResponse::new(status.try_into().expect("a status code"), SdkBody::empty());
         let err = PutParameterError::generic(ErrorMetadata::builder().code(code).build());
         SdkError::service_error(err, raw)
+    }
+
+    /// A read answered "not found" reads as absent; any other error stays an error.
+    #[test]
+    fn reads_answered_not_found_are_absent() {
+        for (action, code, status, absent) in [
+            ("GetRole r", "NoSuchEntity", 404, true),
+            ("GetParameter /p", "ParameterNotFound", 400, true),
+            ("DescribeUserPool p", "ResourceNotFoundException", 400, true),
+            ("AdminGetUser u", "UserNotFoundException", 400, true),
+            (
+                "DescribeRepositories r",
+                "RepositoryNotFoundException",
+                400,
+                true,
+            ),
+            ("GetRole r", "AccessDenied", 403, false),
+            ("GetRole r", "Throttling", 400, false),
+            ("GetAgentRuntime rt", "InternalServerException", 500, false),
+        ] {
+            let read = read_result(action, Err::<(), _>(service_error(code, status)));
+            match read {
+                Ok(None) => assert!(absent, "{action}: {code} read as absent"),
+                Err(e) => {
+                    assert!(!absent, "{action}: {code}: {e}");
+                    assert_eq!(e.reason, Reason::aws(code));
+                }
+                Ok(Some(())) => panic!("{action}: {code} read as present"),
+            }
+        }
+        assert!(matches!(
+            read_result(
+                "GetRole r",
+                Ok::<_, SdkError<PutParameterError, HttpResponse>>(1)
+            ),
+            Ok(Some(1))
+        ));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, Writes, compare,
 };
-use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -99,17 +99,10 @@ impl Kind for Parameter {
 
     async fn observe(&self, d: &DesiredParameter) -> Result<Option<Observed<ObservedParameter>>> {
         let ssm = &self.ctx.aws.ssm;
-        let got = match ssm.get_parameter().name(&d.name).send().await {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_parameter_not_found()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("GetParameter {}", d.name))(e)),
-        };
-        let Some(p) = got.parameter else {
+        let got = ssm.get_parameter().name(&d.name).send().await;
+        let Some(p) =
+            read_result(format!("GetParameter {}", d.name), got)?.and_then(|got| got.parameter)
+        else {
             return Ok(None);
         };
         let tags = ssm

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use super::policy::sort_keys;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 fn default_true() -> bool {
@@ -261,20 +261,14 @@ impl Kind for Repository {
     async fn observe(&self, d: &DesiredRepository) -> Result<Option<Observed<ObservedRepository>>> {
         let ecr = &self.ctx.aws.ecr;
         let name = &d.name;
-        let described = match ecr
+        let described = ecr
             .describe_repositories()
             .repository_names(name)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_repository_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("DescribeRepositories {name}"))(e)),
+            .await;
+        let Some(described) = read_result(format!("DescribeRepositories {name}"), described)?
+        else {
+            return Ok(None);
         };
         let Some(repo) = described
             .repositories()
@@ -284,15 +278,9 @@ impl Kind for Repository {
             return Ok(None);
         };
         let arn = repo.repository_arn().unwrap_or_default().to_string();
-        let tags = match ecr.list_tags_for_resource().resource_arn(&arn).send().await {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_repository_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("ListTagsForResource {name}"))(e)),
+        let tags = ecr.list_tags_for_resource().resource_arn(&arn).send().await;
+        let Some(tags) = read_result(format!("ListTagsForResource {name}"), tags)? else {
+            return Ok(None);
         };
         let owned = self
             .ctx
@@ -303,20 +291,17 @@ impl Kind for Repository {
             .send()
             .await
         {
-            Ok(out) => out.lifecycle_policy_text().map(parse_lifecycle),
+            // A repository without a lifecycle policy.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_lifecycle_policy_not_found_exception()) =>
             {
                 None
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_repository_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("GetLifecyclePolicy {name}"))(e)),
+            got => match read_result(format!("GetLifecyclePolicy {name}"), got)? {
+                Some(out) => out.lifecycle_policy_text().map(parse_lifecycle),
+                None => return Ok(None),
+            },
         };
         Ok(Some(Observed {
             owned,

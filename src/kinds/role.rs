@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
@@ -403,17 +403,9 @@ impl Kind for Role {
     async fn observe(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
         let iam = &self.ctx.aws.iam;
         let name = &d.name;
-        let role = match iam.get_role().role_name(name).send().await {
-            Ok(out) => out.role,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_no_such_entity_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("GetRole {name}"))(e)),
-        };
-        let Some(role) = role else {
+        let got = iam.get_role().role_name(name).send().await;
+        let Some(role) = read_result(format!("GetRole {name}"), got)?.and_then(|out| out.role)
+        else {
             return Ok(None);
         };
         // GetRole returns the role's tags; ListRoleTags is the fallback for when it does not.
@@ -443,24 +435,18 @@ impl Kind for Role {
             .map_err(aws_err(format!("ListRolePolicies {name}")))?;
         let mut inline_policies = BTreeMap::new();
         for policy_name in policy_names {
-            match iam
+            let got = iam
                 .get_role_policy()
                 .role_name(name)
                 .policy_name(&policy_name)
                 .send()
-                .await
-            {
-                Ok(out) => {
-                    inline_policies.insert(
-                        policy_name,
-                        policy::observed_document(out.policy_document()),
-                    );
-                }
-                // Deleted between the listing and now: it is not there.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_no_such_entity_exception()) => {}
-                Err(e) => return Err(aws_err(format!("GetRolePolicy {name} {policy_name}"))(e)),
+                .await;
+            // Deleted between the listing and now: it is not there.
+            if let Some(out) = read_result(format!("GetRolePolicy {name} {policy_name}"), got)? {
+                inline_policies.insert(
+                    policy_name,
+                    policy::observed_document(out.policy_document()),
+                );
             }
         }
         let attached = iam

@@ -6,42 +6,26 @@ use aws_sdk_secretsmanager::types::Tag;
 use secrecy::SecretString;
 
 use super::Ctx;
-use crate::error::{Result, aws_err, write_result};
+use crate::error::{Result, aws_err, read_result, write_result};
 
 /// DescribeSecret; `None` when there is no such secret.
 pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput>> {
-    match ctx.aws.secrets.describe_secret().secret_id(id).send().await {
-        Ok(out) => Ok(Some(out)),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_err(format!("DescribeSecret {id}"))(e)),
-    }
+    let described = ctx.aws.secrets.describe_secret().secret_id(id).send().await;
+    read_result(format!("DescribeSecret {id}"), described)
 }
 
 /// GetSecretValue: the current string value; `None` when the secret or its value does not
 /// exist (AWS and moto answer ResourceNotFoundException for a secret with no value yet).
 pub async fn value(ctx: &Ctx, id: &str) -> Result<Option<SecretString>> {
-    match ctx
+    let got = ctx
         .aws
         .secrets
         .get_secret_value()
         .secret_id(id)
         .send()
-        .await
-    {
-        Ok(out) => Ok(out.secret_string.map(SecretString::from)),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|se| se.is_resource_not_found_exception()) =>
-        {
-            Ok(None)
-        }
-        Err(e) => Err(aws_err(format!("GetSecretValue {id}"))(e)),
-    }
+        .await;
+    Ok(read_result(format!("GetSecretValue {id}"), got)?
+        .and_then(|out| out.secret_string.map(SecretString::from)))
 }
 
 /// DeleteSecret without a recovery window; a secret already gone is fine.

@@ -30,7 +30,7 @@ use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, Writes,
     compare, secrets_manager,
 };
-use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 /// Tag on a password secret whose password may not be the user's password yet.
@@ -448,7 +448,7 @@ impl Kind for User {
     }
 
     async fn observe(&self, d: &DesiredUser) -> Result<Option<Observed<ObservedUser>>> {
-        let user = match self
+        let user = self
             .ctx
             .aws
             .cognito
@@ -456,18 +456,10 @@ impl Kind for User {
             .user_pool_id(&d.pool_id)
             .username(&d.username)
             .send()
-            .await
-        {
-            Ok(u) => u,
-            // No such user, or no such pool (and so no user).
-            Err(e)
-                if e.as_service_error().is_some_and(|se| {
-                    se.is_user_not_found_exception() || se.is_resource_not_found_exception()
-                }) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("AdminGetUser {}", d.username))(e)),
+            .await;
+        // No such user, or no such pool (and so no user).
+        let Some(user) = read_result(format!("AdminGetUser {}", d.username), user)? else {
+            return Ok(None);
         };
         let attributes = user
             .user_attributes()

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
-use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
@@ -207,24 +207,15 @@ impl UserPool {
 
     /// The pool's description; `None` when it has gone since it was listed.
     async fn describe(&self, id: &str) -> Result<Option<UserPoolType>> {
-        match self
+        let described = self
             .ctx
             .aws
             .cognito
             .describe_user_pool()
             .user_pool_id(id)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.user_pool),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(aws_err(format!("DescribeUserPool {id}"))(e)),
-        }
+            .await;
+        Ok(read_result(format!("DescribeUserPool {id}"), described)?.and_then(|out| out.user_pool))
     }
 
     fn owns(&self, pool: &UserPoolType) -> bool {

@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
-use crate::error::{Reason, ReconcileError, Result, aws_err, write_result};
+use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
@@ -371,23 +371,17 @@ impl Kind for UserPoolClient {
         let mut ids = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let page = match cognito
+            let listed = cognito
                 .list_user_pool_clients()
                 .user_pool_id(&d.pool_id)
                 .max_results(60)
                 .set_next_token(token.take())
                 .send()
-                .await
-            {
-                Ok(page) => page,
-                // The pool is gone, and its clients with it.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
-                {
-                    return Ok(None);
-                }
-                Err(e) => return Err(aws_err(format!("ListUserPoolClients {}", d.pool_id))(e)),
+                .await;
+            // The pool is gone, and its clients with it.
+            let Some(page) = read_result(format!("ListUserPoolClients {}", d.pool_id), listed)?
+            else {
+                return Ok(None);
             };
             ids.extend(
                 page.user_pool_clients()
@@ -414,22 +408,17 @@ impl Kind for UserPoolClient {
             ));
         }
         let Some(id) = ids.pop() else { return Ok(None) };
-        let described = match cognito
+        let described = cognito
             .describe_user_pool_client()
             .user_pool_id(&d.pool_id)
             .client_id(&id)
             .send()
-            .await
-        {
-            Ok(out) => out.user_pool_client,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(aws_err(format!("DescribeUserPoolClient {} ({id})", d.name))(e)),
-        };
+            .await;
+        let described = read_result(
+            format!("DescribeUserPoolClient {} ({id})", d.name),
+            described,
+        )?
+        .and_then(|out| out.user_pool_client);
         let Some(mut raw) = described else {
             return Ok(None);
         };

@@ -22,7 +22,7 @@ use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, compare,
 };
-use crate::error::{Result, aws_err, write_result};
+use crate::error::{Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
 mod sdk;
@@ -263,21 +263,14 @@ impl Kind for AgentRuntime {
         };
         let client = &self.ctx.aws.agentcore;
         // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
-        let got = match client
+        let got = client
             .get_agent_runtime()
             .agent_runtime_id(&id)
             .send()
-            .await
-        {
-            Ok(out) => out,
-            // Deleted between the list and the get.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("GetAgentRuntime {id}"))(e)),
+            .await;
+        // Deleted between the list and the get.
+        let Some(got) = read_result(format!("GetAgentRuntime {id}"), got)? else {
+            return Ok(None);
         };
         let resource = observed_from(&got, &self.ctx.aws.region);
         // moto keys tags by the versioned ARN it returns (…:agent/<uuid>:<version>), so the
