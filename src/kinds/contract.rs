@@ -35,6 +35,33 @@ impl Change {
             to,
         }
     }
+
+    /// The change adopting a resource makes: our owner tag on it.
+    pub fn adoption() -> Self {
+        Self::new(
+            format!("tags.{OWNER_TAG}"),
+            None,
+            Some(Value::String("(adopted)".into())),
+        )
+    }
+
+    /// Whether this is the change adopting a resource makes.
+    pub fn is_adoption(&self) -> bool {
+        self.field.strip_prefix("tags.") == Some(OWNER_TAG)
+    }
+
+    /// The path of this change below `parent` (`email` for `spec.attributes.email` below
+    /// `spec.attributes`); `None` when it is not below it.
+    pub fn below(&self, parent: &str) -> Option<&str> {
+        self.field.strip_prefix(parent)?.strip_prefix('.')
+    }
+}
+
+/// Whether `changes` name `field` itself or a field below it.
+pub fn changed(changes: &[Change], field: &str) -> bool {
+    changes
+        .iter()
+        .any(|c| c.field == field || c.below(field).is_some())
 }
 
 /// Compare one field and record a change when it differs. The workhorse of `diff`.

@@ -212,11 +212,7 @@ impl<K: Kind> DynKind for Erased<K> {
         };
         let mut changes = K::diff(&desired, &observed.resource);
         if !observed.owned {
-            changes.push(Change::new(
-                format!("tags.{OWNER_TAG}"),
-                None,
-                Some(Value::String("(adopted)".into())),
-            ));
+            changes.push(Change::adoption());
         }
         let readiness = K::readiness(&observed.resource);
         let unchanged = StepReport {

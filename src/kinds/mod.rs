@@ -24,7 +24,7 @@ pub mod user_pool_client;
 
 #[cfg(test)]
 pub(crate) use contract::assert_declared_outputs;
-pub use contract::{Change, Ctx, Kind, Observed, Readiness, compare};
+pub use contract::{Change, Ctx, Kind, Observed, Readiness, changed, compare};
 pub use erased::{Action, DynKind, Erased, Mode, SchemaOf, StepReport, Teardown};
 pub use registry::Registry;
 

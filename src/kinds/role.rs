@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::policy;
-use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
+use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
@@ -24,6 +24,64 @@ pub const DEFAULT_POLICY_NAME: &str = "AgentCoreRuntimeExecution";
 /// IAM's default (and minimum) maximum session duration, in seconds.
 const DEFAULT_MAX_SESSION: i32 = 3600;
 const MAX_SESSION: i32 = 43200;
+
+/// The fields `diff` names and `update` writes.
+const ASSUME_ROLE_POLICY: &str = "spec.assumeRolePolicy";
+const INLINE_POLICIES: &str = "spec.inlinePolicies";
+const MANAGED_POLICY_ARNS: &str = "spec.managedPolicyArns";
+const DESCRIPTION: &str = "spec.description";
+const MAX_SESSION_DURATION: &str = "spec.maxSessionDurationSeconds";
+
+/// One IAM write an update makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum RoleWrite {
+    /// TagRole: our owner tag (adoption).
+    Tag,
+    UpdateAssumeRolePolicy,
+    /// PutRolePolicy of this inline policy.
+    PutPolicy(String),
+    AttachPolicy(String),
+    DetachPolicy(String),
+    /// DeleteRolePolicy of this inline policy.
+    DeletePolicy(String),
+    /// UpdateRole: description and maximum session duration.
+    UpdateRole,
+}
+
+/// The writes that make the role match, for what `changes` name, in the order they are
+/// made: grants before revocations, so the role never holds less than either version.
+fn planned_writes(d: &DesiredRole, o: &ObservedRole, changes: &[Change]) -> Vec<RoleWrite> {
+    let mut writes = Vec::new();
+    if changes.iter().any(Change::is_adoption) {
+        writes.push(RoleWrite::Tag);
+    }
+    if changed(changes, ASSUME_ROLE_POLICY) {
+        writes.push(RoleWrite::UpdateAssumeRolePolicy);
+    }
+    let inline: Vec<&str> = changes
+        .iter()
+        .filter_map(|c| c.below(INLINE_POLICIES))
+        .collect();
+    let (put, delete): (Vec<&str>, Vec<&str>) = inline
+        .into_iter()
+        .partition(|name| d.inline_policies.contains_key(*name));
+    writes.extend(put.into_iter().map(|n| RoleWrite::PutPolicy(n.to_string())));
+    if changed(changes, MANAGED_POLICY_ARNS) {
+        let attach = d.managed_policy_arns.difference(&o.managed_policy_arns);
+        writes.extend(attach.map(|arn| RoleWrite::AttachPolicy(arn.clone())));
+        let detach = o.managed_policy_arns.difference(&d.managed_policy_arns);
+        writes.extend(detach.map(|arn| RoleWrite::DetachPolicy(arn.clone())));
+    }
+    writes.extend(
+        delete
+            .into_iter()
+            .map(|n| RoleWrite::DeletePolicy(n.to_string())),
+    );
+    if changed(changes, DESCRIPTION) || changed(changes, MAX_SESSION_DURATION) {
+        writes.push(RoleWrite::UpdateRole);
+    }
+    writes
+}
 
 fn default_true() -> bool {
     true
@@ -480,7 +538,7 @@ impl Kind for Role {
     fn diff(d: &DesiredRole, o: &ObservedRole) -> Vec<Change> {
         let mut changes = Vec::new();
         changes.extend(policy::diff_documents(
-            "spec.assumeRolePolicy",
+            ASSUME_ROLE_POLICY,
             o.assume_role_policy.as_ref(),
             Some(&d.assume_role_policy),
         ));
@@ -491,25 +549,25 @@ impl Kind for Role {
             .collect();
         for name in names {
             changes.extend(policy::diff_documents(
-                &format!("spec.inlinePolicies.{name}"),
+                &format!("{INLINE_POLICIES}.{name}"),
                 o.inline_policies.get(name),
                 d.inline_policies.get(name),
             ));
         }
         compare(
             &mut changes,
-            "spec.managedPolicyArns",
+            MANAGED_POLICY_ARNS,
             &o.managed_policy_arns,
             &d.managed_policy_arns,
         );
         if let Some(description) = &d.description {
             // IAM omits an empty description.
             let observed = o.description.clone().unwrap_or_default();
-            compare(&mut changes, "spec.description", &observed, description);
+            compare(&mut changes, DESCRIPTION, &observed, description);
         }
         compare(
             &mut changes,
-            "spec.maxSessionDurationSeconds",
+            MAX_SESSION_DURATION,
             &o.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION),
             &d.max_session_duration,
         );
@@ -558,62 +616,53 @@ impl Kind for Role {
         &self,
         d: &DesiredRole,
         o: &Observed<ObservedRole>,
-        _changes: &[Change],
+        changes: &[Change],
     ) -> Result<()> {
         let iam = &self.ctx.aws.iam;
         let (name, obs) = (&d.name, &o.resource);
-        if !o.owned {
-            let mut req = iam.tag_role().role_name(name);
-            for (k, v) in self.ctx.owner_tags() {
-                req = req.tags(tag(k, v)?);
+        for write in planned_writes(d, obs, changes) {
+            match write {
+                RoleWrite::Tag => {
+                    let mut req = iam.tag_role().role_name(name);
+                    for (k, v) in self.ctx.owner_tags() {
+                        req = req.tags(tag(k, v)?);
+                    }
+                    req.send()
+                        .await
+                        .map_err(aws_err(format!("TagRole {name}")))?;
+                }
+                RoleWrite::UpdateAssumeRolePolicy => {
+                    iam.update_assume_role_policy()
+                        .role_name(name)
+                        .policy_document(policy::to_text(&d.assume_role_policy))
+                        .send()
+                        .await
+                        .map_err(aws_err(format!("UpdateAssumeRolePolicy {name}")))?;
+                }
+                RoleWrite::PutPolicy(policy_name) => {
+                    if let Some(doc) = d.inline_policies.get(&policy_name) {
+                        self.put_policy(name, &policy_name, doc).await?;
+                    }
+                }
+                RoleWrite::AttachPolicy(arn) => self.attach(name, &arn).await?,
+                RoleWrite::DetachPolicy(arn) => self.detach(name, &arn).await?,
+                RoleWrite::DeletePolicy(policy_name) => {
+                    self.delete_policy(name, &policy_name).await?;
+                }
+                RoleWrite::UpdateRole => {
+                    let mut req = iam
+                        .update_role()
+                        .role_name(name)
+                        .max_session_duration(d.max_session_duration);
+                    // Always send the description: moto clears it when UpdateRole omits it.
+                    if let Some(description) = d.description.as_ref().or(obs.description.as_ref()) {
+                        req = req.description(description);
+                    }
+                    req.send()
+                        .await
+                        .map_err(aws_err(format!("UpdateRole {name}")))?;
+                }
             }
-            req.send()
-                .await
-                .map_err(aws_err(format!("TagRole {name}")))?;
-        }
-        if obs.assume_role_policy.as_ref() != Some(&d.assume_role_policy) {
-            iam.update_assume_role_policy()
-                .role_name(name)
-                .policy_document(policy::to_text(&d.assume_role_policy))
-                .send()
-                .await
-                .map_err(aws_err(format!("UpdateAssumeRolePolicy {name}")))?;
-        }
-        // Grant before revoking, so the role never holds less than either version.
-        for (policy_name, doc) in &d.inline_policies {
-            if obs.inline_policies.get(policy_name) != Some(doc) {
-                self.put_policy(name, policy_name, doc).await?;
-            }
-        }
-        for arn in d.managed_policy_arns.difference(&obs.managed_policy_arns) {
-            self.attach(name, arn).await?;
-        }
-        for arn in obs.managed_policy_arns.difference(&d.managed_policy_arns) {
-            self.detach(name, arn).await?;
-        }
-        for policy_name in obs.inline_policies.keys() {
-            if !d.inline_policies.contains_key(policy_name) {
-                self.delete_policy(name, policy_name).await?;
-            }
-        }
-        let description_changed = d
-            .description
-            .as_ref()
-            .is_some_and(|want| obs.description.as_deref().unwrap_or_default() != want);
-        let session_changed =
-            obs.max_session_duration.unwrap_or(DEFAULT_MAX_SESSION) != d.max_session_duration;
-        if description_changed || session_changed {
-            let mut req = iam
-                .update_role()
-                .role_name(name)
-                .max_session_duration(d.max_session_duration);
-            // Always send the description: moto clears it when UpdateRole omits it.
-            if let Some(description) = d.description.as_ref().or(obs.description.as_ref()) {
-                req = req.description(description);
-            }
-            req.send()
-                .await
-                .map_err(aws_err(format!("UpdateRole {name}")))?;
         }
         Ok(())
     }
@@ -673,6 +722,68 @@ mod tests {
             assume_role_policy: Some(d.assume_role_policy.clone()),
             inline_policies: d.inline_policies.clone(),
             managed_policy_arns: d.managed_policy_arns.clone(),
+        }
+    }
+
+    /// The writes an update makes are the ones its change list names: what differs but is
+    /// not in the list is left alone, and grants go before revocations.
+    #[test]
+    fn update_writes_what_the_changes_name() {
+        use RoleWrite::*;
+        let mut s = spec();
+        s.description = Some("runtime role".into());
+        s.inline_policies
+            .insert("extra".into(), s3_policy("s3:GetObject"));
+        s.managed_policy_arns = vec!["arn:aws:iam::aws:policy/A".into()];
+        let d = desired_role(&meta("r"), &s, REGION, ACCOUNT);
+        let mut o = converged(&d);
+        // Drift everywhere: a managed policy swapped, an inline policy gone and a foreign
+        // one added, another description and session length.
+        o.managed_policy_arns = BTreeSet::from(["arn:aws:iam::aws:policy/B".to_string()]);
+        o.inline_policies.remove("extra");
+        o.inline_policies
+            .insert("foreign".into(), s3_policy("s3:*"));
+        o.description = Some("old".into());
+        o.max_session_duration = Some(7200);
+        let field = |f: &str| Change::new(f, None, None);
+        let cases: Vec<(Vec<Change>, Vec<RoleWrite>)> = vec![
+            (vec![], vec![]),
+            (vec![Change::adoption()], vec![Tag]),
+            (vec![field(DESCRIPTION)], vec![UpdateRole]),
+            (
+                vec![field(MAX_SESSION_DURATION), field(DESCRIPTION)],
+                vec![UpdateRole],
+            ),
+            (
+                vec![field(ASSUME_ROLE_POLICY)],
+                vec![UpdateAssumeRolePolicy],
+            ),
+            (
+                vec![field(MANAGED_POLICY_ARNS)],
+                vec![
+                    AttachPolicy("arn:aws:iam::aws:policy/A".into()),
+                    DetachPolicy("arn:aws:iam::aws:policy/B".into()),
+                ],
+            ),
+            (
+                vec![field("spec.inlinePolicies.foreign")],
+                vec![DeletePolicy("foreign".into())],
+            ),
+            // Everything diff reports, in grant-then-revoke order.
+            (
+                Role::diff(&d, &o),
+                vec![
+                    PutPolicy("extra".into()),
+                    AttachPolicy("arn:aws:iam::aws:policy/A".into()),
+                    DetachPolicy("arn:aws:iam::aws:policy/B".into()),
+                    DeletePolicy("foreign".into()),
+                    UpdateRole,
+                ],
+            ),
+        ];
+        for (changes, want) in cases {
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(planned_writes(&d, &o, &changes), want, "{fields:?}");
         }
     }
 
