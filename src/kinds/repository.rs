@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::policy::sort_keys;
-use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
+use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
@@ -323,21 +323,16 @@ impl Kind for Repository {
 
     fn diff(d: &DesiredRepository, o: &ObservedRepository) -> Vec<Change> {
         let mut changes = Vec::new();
+        compare(&mut changes, SCAN_ON_PUSH, &o.scan_on_push, &d.scan_on_push);
         compare(
             &mut changes,
-            "spec.scanOnPush",
-            &o.scan_on_push,
-            &d.scan_on_push,
-        );
-        compare(
-            &mut changes,
-            "spec.imageTagMutability",
+            IMAGE_TAG_MUTABILITY,
             &o.image_tag_mutability.as_str(),
             &d.image_tag_mutability.as_str(),
         );
         if o.lifecycle_policy != d.lifecycle_policy {
             changes.push(Change::new(
-                "spec.lifecycle",
+                LIFECYCLE,
                 o.lifecycle_policy.as_ref().map(lifecycle_view),
                 d.lifecycle_policy.as_ref().map(lifecycle_view),
             ));
@@ -390,54 +385,57 @@ impl Kind for Repository {
         &self,
         d: &DesiredRepository,
         o: &Observed<ObservedRepository>,
-        _changes: &[Change],
+        changes: &[Change],
     ) -> Result<()> {
         let ecr = &self.ctx.aws.ecr;
         let (name, obs) = (&d.name, &o.resource);
-        if !o.owned {
-            let mut req = ecr.tag_resource().resource_arn(&obs.arn);
-            for (k, v) in self.ctx.owner_tags() {
-                req = req.tags(tag(k, v)?);
+        for write in planned_writes(d, changes) {
+            match write {
+                RepositoryWrite::Tag => {
+                    let mut req = ecr.tag_resource().resource_arn(&obs.arn);
+                    for (k, v) in self.ctx.owner_tags() {
+                        req = req.tags(tag(k, v)?);
+                    }
+                    req.send()
+                        .await
+                        .map_err(aws_err(format!("TagResource {name}")))?;
+                }
+                RepositoryWrite::PutImageScanningConfiguration => {
+                    ecr.put_image_scanning_configuration()
+                        .repository_name(name)
+                        .image_scanning_configuration(
+                            ImageScanningConfiguration::builder()
+                                .scan_on_push(d.scan_on_push)
+                                .build(),
+                        )
+                        .customize()
+                        .mutate_request(explicit_scan_on_push)
+                        .send()
+                        .await
+                        .map_err(aws_err(format!("PutImageScanningConfiguration {name}")))?;
+                }
+                RepositoryWrite::PutImageTagMutability => {
+                    ecr.put_image_tag_mutability()
+                        .repository_name(name)
+                        .image_tag_mutability(d.image_tag_mutability.sdk())
+                        .send()
+                        .await
+                        .map_err(aws_err(format!("PutImageTagMutability {name}")))?;
+                }
+                RepositoryWrite::PutLifecyclePolicy => {
+                    if let Some(policy) = &d.lifecycle_policy {
+                        self.put_lifecycle(name, policy).await?;
+                    }
+                }
+                RepositoryWrite::DeleteLifecyclePolicy => {
+                    let deleted = ecr
+                        .delete_lifecycle_policy()
+                        .repository_name(name)
+                        .send()
+                        .await;
+                    write_result(format!("DeleteLifecyclePolicy {name}"), deleted)?;
+                }
             }
-            req.send()
-                .await
-                .map_err(aws_err(format!("TagResource {name}")))?;
-        }
-        if obs.scan_on_push != d.scan_on_push {
-            ecr.put_image_scanning_configuration()
-                .repository_name(name)
-                .image_scanning_configuration(
-                    ImageScanningConfiguration::builder()
-                        .scan_on_push(d.scan_on_push)
-                        .build(),
-                )
-                .customize()
-                .mutate_request(explicit_scan_on_push)
-                .send()
-                .await
-                .map_err(aws_err(format!("PutImageScanningConfiguration {name}")))?;
-        }
-        if obs.image_tag_mutability != d.image_tag_mutability.as_str() {
-            ecr.put_image_tag_mutability()
-                .repository_name(name)
-                .image_tag_mutability(d.image_tag_mutability.sdk())
-                .send()
-                .await
-                .map_err(aws_err(format!("PutImageTagMutability {name}")))?;
-        }
-        match (&obs.lifecycle_policy, &d.lifecycle_policy) {
-            (observed, Some(policy)) if observed.as_ref() != Some(policy) => {
-                self.put_lifecycle(name, policy).await?;
-            }
-            (Some(_), None) => {
-                let deleted = ecr
-                    .delete_lifecycle_policy()
-                    .repository_name(name)
-                    .send()
-                    .await;
-                write_result(format!("DeleteLifecyclePolicy {name}"), deleted)?;
-            }
-            _ => {}
         }
         Ok(())
     }
@@ -485,9 +483,100 @@ pub fn desired_repository(meta: &ObjectMeta, spec: &RepositorySpec) -> DesiredRe
     }
 }
 
+/// The fields `diff` names and `update` writes.
+const SCAN_ON_PUSH: &str = "spec.scanOnPush";
+const IMAGE_TAG_MUTABILITY: &str = "spec.imageTagMutability";
+const LIFECYCLE: &str = "spec.lifecycle";
+
+/// One ECR write an update makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RepositoryWrite {
+    /// TagResource: our owner tag (adoption).
+    Tag,
+    PutImageScanningConfiguration,
+    PutImageTagMutability,
+    PutLifecyclePolicy,
+    DeleteLifecyclePolicy,
+}
+
+/// The writes that make the repository match, for what `changes` name.
+fn planned_writes(d: &DesiredRepository, changes: &[Change]) -> Vec<RepositoryWrite> {
+    let mut writes = Vec::new();
+    if changes.iter().any(Change::is_adoption) {
+        writes.push(RepositoryWrite::Tag);
+    }
+    if changed(changes, SCAN_ON_PUSH) {
+        writes.push(RepositoryWrite::PutImageScanningConfiguration);
+    }
+    if changed(changes, IMAGE_TAG_MUTABILITY) {
+        writes.push(RepositoryWrite::PutImageTagMutability);
+    }
+    if changed(changes, LIFECYCLE) {
+        writes.push(match d.lifecycle_policy {
+            Some(_) => RepositoryWrite::PutLifecyclePolicy,
+            None => RepositoryWrite::DeleteLifecyclePolicy,
+        });
+    }
+    writes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The writes an update makes are the ones its change list names, and nothing else.
+    #[test]
+    fn update_writes_what_the_changes_name() {
+        use RepositoryWrite::*;
+        let with_policy = desired_repository(
+            &meta("r"),
+            &RepositorySpec {
+                lifecycle: Some(LifecycleSpec {
+                    keep_last_images: 5,
+                }),
+                ..spec()
+            },
+        );
+        let without = desired_repository(&meta("r"), &spec());
+        let field = |f: &str| Change::new(f, None, None);
+        let cases: Vec<(&DesiredRepository, Vec<Change>, Vec<RepositoryWrite>)> = vec![
+            (&with_policy, vec![], vec![]),
+            (&with_policy, vec![Change::adoption()], vec![Tag]),
+            (
+                &with_policy,
+                vec![field(SCAN_ON_PUSH)],
+                vec![PutImageScanningConfiguration],
+            ),
+            (
+                &with_policy,
+                vec![field(IMAGE_TAG_MUTABILITY)],
+                vec![PutImageTagMutability],
+            ),
+            (
+                &with_policy,
+                vec![field(LIFECYCLE)],
+                vec![PutLifecyclePolicy],
+            ),
+            (
+                &without,
+                vec![field(LIFECYCLE)],
+                vec![DeleteLifecyclePolicy],
+            ),
+            (
+                &without,
+                vec![
+                    Change::adoption(),
+                    field(IMAGE_TAG_MUTABILITY),
+                    field(SCAN_ON_PUSH),
+                ],
+                vec![Tag, PutImageScanningConfiguration, PutImageTagMutability],
+            ),
+        ];
+        for (d, changes, want) in cases {
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(planned_writes(d, &changes), want, "{fields:?}");
+        }
+    }
 
     fn spec() -> RepositorySpec {
         RepositorySpec {
