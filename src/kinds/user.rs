@@ -28,7 +28,7 @@ use serde_json::Value;
 use super::secret::valid_secret_name;
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, Writes,
-    compare, secrets_manager,
+    changed, compare, secrets_manager,
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
@@ -44,6 +44,39 @@ const DIGITS: &[u8] = b"0123456789";
 const SYMBOLS: &[u8] = b"^$*.[]{}()?-!@#%&/,><:;|_~";
 /// The user status we converge on.
 const CONFIRMED: &str = "CONFIRMED";
+
+/// The fields `diff` names and `update` writes.
+const STATUS: &str = "status";
+const PASSWORD_SECRET: &str = "passwordSecret";
+const ATTRIBUTES: &str = "spec.attributes";
+
+/// One write an update makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum UserWrite {
+    /// Set the stored password (a new one, stored first, when the secret is not usable):
+    /// confirms the user and puts secret and user back in step.
+    SetPassword,
+    /// AdminUpdateUserAttributes of these attributes, to their desired values.
+    UpdateAttributes(Vec<String>),
+}
+
+/// The writes that make the user match, for what `changes` name.
+fn planned_writes(d: &DesiredUser, changes: &[Change]) -> Vec<UserWrite> {
+    let mut writes = Vec::new();
+    if changed(changes, STATUS) || changed(changes, PASSWORD_SECRET) {
+        writes.push(UserWrite::SetPassword);
+    }
+    let attributes: Vec<String> = changes
+        .iter()
+        .filter_map(|c| c.below(ATTRIBUTES))
+        .filter(|key| d.attributes.contains_key(*key))
+        .map(String::from)
+        .collect();
+    if !attributes.is_empty() {
+        writes.push(UserWrite::UpdateAttributes(attributes));
+    }
+    writes
+}
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -492,7 +525,7 @@ impl Kind for User {
         let mut changes = Vec::new();
         if o.status != CONFIRMED {
             changes.push(Change::new(
-                "status",
+                STATUS,
                 Some(Value::String(o.status.clone())),
                 Some(Value::String(CONFIRMED.into())),
             ));
@@ -506,7 +539,7 @@ impl Kind for User {
         };
         if let Some(from) = secret_state {
             changes.push(Change::new(
-                "passwordSecret",
+                PASSWORD_SECRET,
                 from.map(|f| Value::String(f.into())),
                 masked,
             ));
@@ -514,7 +547,7 @@ impl Kind for User {
         for (key, want) in &d.attributes {
             compare(
                 &mut changes,
-                &format!("spec.attributes.{key}"),
+                &format!("{ATTRIBUTES}.{key}"),
                 &o.attributes.get(key),
                 &Some(want),
             );
@@ -568,33 +601,32 @@ impl Kind for User {
     async fn update(
         &self,
         d: &DesiredUser,
-        o: &Observed<ObservedUser>,
-        _changes: &[Change],
+        _o: &Observed<ObservedUser>,
+        changes: &[Change],
     ) -> Result<()> {
-        let o = &o.resource;
-        let secret_usable = o.secret.as_ref().is_some_and(|s| !s.deleted && !s.pending);
-        if o.status != CONFIRMED || !secret_usable {
-            // A missing secret gets a new password, stored first; otherwise the stored
-            // password is set again.
-            let (password, pending) = self.ensure_password(d).await?;
-            self.set_password(d, &password, pending).await?;
-        }
-        let changed = Self::attributes(
-            d.attributes
-                .iter()
-                .filter(|(k, v)| o.attributes.get(*k) != Some(*v)),
-        )?;
-        if !changed.is_empty() {
-            self.ctx
-                .aws
-                .cognito
-                .admin_update_user_attributes()
-                .user_pool_id(&d.pool_id)
-                .username(&d.username)
-                .set_user_attributes(Some(changed))
-                .send()
-                .await
-                .map_err(aws_err(format!("AdminUpdateUserAttributes {}", d.username)))?;
+        for write in planned_writes(d, changes) {
+            match write {
+                UserWrite::SetPassword => {
+                    // A missing secret gets a new password, stored first; otherwise the
+                    // stored password is set again.
+                    let (password, pending) = self.ensure_password(d).await?;
+                    self.set_password(d, &password, pending).await?;
+                }
+                UserWrite::UpdateAttributes(keys) => {
+                    let changed =
+                        Self::attributes(d.attributes.iter().filter(|(k, _)| keys.contains(*k)))?;
+                    self.ctx
+                        .aws
+                        .cognito
+                        .admin_update_user_attributes()
+                        .user_pool_id(&d.pool_id)
+                        .username(&d.username)
+                        .set_user_attributes(Some(changed))
+                        .send()
+                        .await
+                        .map_err(aws_err(format!("AdminUpdateUserAttributes {}", d.username)))?;
+                }
+            }
         }
         Ok(())
     }
@@ -658,6 +690,51 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             secret,
+        }
+    }
+
+    /// The writes an update makes are the ones its change list names.
+    #[test]
+    fn update_writes_what_the_changes_name() {
+        use UserWrite::*;
+        let d = desired(&[("email", "a@example.com"), ("name", "Alice")]);
+        let field = |f: &str| Change::new(f, None, None);
+        let cases: Vec<(Vec<Change>, Vec<UserWrite>)> = vec![
+            (vec![], vec![]),
+            (vec![field(STATUS)], vec![SetPassword]),
+            (vec![field(PASSWORD_SECRET)], vec![SetPassword]),
+            (
+                vec![field("spec.attributes.name")],
+                vec![UpdateAttributes(vec!["name".into()])],
+            ),
+            (
+                vec![
+                    field(STATUS),
+                    field(PASSWORD_SECRET),
+                    field("spec.attributes.email"),
+                    field("spec.attributes.name"),
+                ],
+                vec![
+                    SetPassword,
+                    UpdateAttributes(vec!["email".into(), "name".into()]),
+                ],
+            ),
+            // From diff: a user that lost its secret and has an old e-mail address.
+            (
+                User::diff(
+                    &d,
+                    &observed(
+                        "CONFIRMED",
+                        &[("email", "old@example.com"), ("name", "Alice")],
+                        None,
+                    ),
+                ),
+                vec![SetPassword, UpdateAttributes(vec!["email".into()])],
+            ),
+        ];
+        for (changes, want) in cases {
+            let fields: Vec<&str> = changes.iter().map(|c| c.field.as_str()).collect();
+            assert_eq!(planned_writes(&d, &changes), want, "{fields:?}");
         }
     }
 
