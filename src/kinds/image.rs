@@ -32,7 +32,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference};
+use super::{
+    Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed,
+};
 use crate::error::{Reason, ReconcileError, Result, write_result};
 use crate::model::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
@@ -419,7 +421,7 @@ impl Kind for Image {
         match &d.moving_tag {
             Some(m) if o.moving_tag_digest.as_deref() != Some(o.digest.as_str()) => {
                 vec![Change::new(
-                    "spec.movingTag",
+                    MOVING_TAG,
                     o.moving_tag_digest
                         .as_ref()
                         .map(|old| json!(format!("{m} -> {old}"))),
@@ -495,11 +497,9 @@ impl Kind for Image {
         &self,
         d: &DesiredImage,
         o: &Observed<ObservedImage>,
-        _changes: &[Change],
+        changes: &[Change],
     ) -> Result<()> {
-        if let Some(moving) = &d.moving_tag
-            && o.resource.moving_tag_digest.as_deref() != Some(o.resource.digest.as_str())
-        {
+        if let Some(moving) = tag_to_move(d, changes) {
             retag(&self.ctx.aws.ecr, &d.repository, &o.resource.digest, moving).await?;
         }
         Ok(())
@@ -543,9 +543,44 @@ impl Kind for Image {
     }
 }
 
+/// The field `diff` names when the moving tag points elsewhere.
+const MOVING_TAG: &str = "spec.movingTag";
+
+/// The tag an update points at the image: the moving tag, when the changes name it (the
+/// image itself is immutable; a different one is a create).
+fn tag_to_move<'d>(d: &'d DesiredImage, changes: &[Change]) -> Option<&'d str> {
+    d.moving_tag
+        .as_deref()
+        .filter(|_| changed(changes, MOVING_TAG))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+
+    /// An update moves the moving tag when its change list names it, and writes nothing else.
+    #[test]
+    fn update_writes_what_the_changes_name() {
+        let d = |moving: Option<&str>| DesiredImage {
+            repository: "mcp-server".into(),
+            repository_uri: "123456789012.dkr.ecr.us-east-1.amazonaws.com/mcp-server".into(),
+            source: ImageSource::Track {
+                tag: "latest".into(),
+            },
+            moving_tag: moving.map(String::from),
+        };
+        let moved = vec![Change::new(MOVING_TAG, None, None)];
+        let other = vec![Change::new("spec.tag", None, None)];
+        let cases = [
+            (d(Some("latest")), vec![], None),
+            (d(Some("latest")), other.clone(), None),
+            (d(Some("latest")), moved.clone(), Some("latest")),
+            (d(None), moved, None),
+        ];
+        for (desired, changes, want) in cases {
+            assert_eq!(tag_to_move(&desired, &changes), want, "{changes:?}");
+        }
+    }
 
     use super::*;
     use crate::kinds::ObjectKey;
