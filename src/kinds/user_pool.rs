@@ -447,6 +447,8 @@ impl Kind for UserPool {
         &self,
         d: &DesiredUserPool,
         o: &Observed<ObservedUserPool>,
+        // One UpdateUserPool, the same whichever fields changed (adoption included): there
+        // is no partial write to choose.
         _changes: &[Change],
     ) -> Result<()> {
         // UpdateUserPool sets every setting it is not given back to its default (on AWS;

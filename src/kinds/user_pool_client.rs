@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::user_pool::check_cognito_name;
-use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
+use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
 
@@ -448,7 +448,7 @@ impl Kind for UserPoolClient {
         let mut changes = Vec::new();
         if o.has_secret != d.generate_secret {
             changes.push(Change::new(
-                "spec.generateSecret",
+                GENERATE_SECRET,
                 Some(Value::Bool(o.has_secret)),
                 Some(Value::String(format!(
                     "{} (requires replacement)",
@@ -521,28 +521,15 @@ impl Kind for UserPoolClient {
         &self,
         d: &DesiredUserPoolClient,
         o: &Observed<ObservedUserPoolClient>,
-        _changes: &[Change],
+        changes: &[Change],
     ) -> Result<()> {
         let o = &o.resource;
-        if o.has_secret != d.generate_secret {
-            return Err(ReconcileError::terminal(
-                Reason::RequiresReplacement,
-                format!(
-                    "app client {} ({}) {} and Cognito cannot change that after creation; \
-                     delete the client so it is created again, or give it a new spec.clientName",
-                    d.name,
-                    o.id,
-                    if o.has_secret {
-                        "has a client secret"
-                    } else {
-                        "has no client secret"
-                    }
-                ),
-            ));
-        }
-        // UpdateUserPoolClient sets every setting it is not given back to its default (on
-        // AWS; moto merges instead), so everything we do not manage is sent back as described.
+        refuse_replacement(d, o, changes)?;
+        // Every other change is one UpdateUserPoolClient, the same whichever fields changed:
+        // it sets every setting it is not given back to its default (on AWS; moto merges
+        // instead), so everything we do not manage is sent back as described.
         let raw = &o.raw;
+
         let (access, id, refresh, units) = validity_request(&d.validity);
         let non_empty = |v: &Option<Vec<String>>| v.clone().filter(|v| !v.is_empty());
         self.ctx
@@ -601,10 +588,62 @@ impl Kind for UserPoolClient {
     }
 }
 
+/// The field `diff` names when the client's secret is not what the spec asks.
+const GENERATE_SECRET: &str = "spec.generateSecret";
+
+/// Cognito cannot add or remove a client secret after creation: an update whose changes
+/// name it is refused, and says how to get there.
+fn refuse_replacement(
+    d: &DesiredUserPoolClient,
+    o: &ObservedUserPoolClient,
+    changes: &[Change],
+) -> Result<()> {
+    if !changed(changes, GENERATE_SECRET) {
+        return Ok(());
+    }
+    Err(ReconcileError::terminal(
+        Reason::RequiresReplacement,
+        format!(
+            "app client {} ({}) {} and Cognito cannot change that after creation; \
+             delete the client so it is created again, or give it a new spec.clientName",
+            d.name,
+            o.id,
+            if o.has_secret {
+                "has a client secret"
+            } else {
+                "has no client secret"
+            }
+        ),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// An update is refused when its changes name the client secret, and only then.
+    #[test]
+    fn update_refuses_what_needs_a_new_client() {
+        let d = desired(&["ALLOW_USER_PASSWORD_AUTH"], DEFAULTS, true);
+        let o = observed(&["ALLOW_USER_PASSWORD_AUTH"], DEFAULTS, false);
+        let field = |f: &str| Change::new(f, None, None);
+        let cases = [
+            (vec![], true),
+            (vec![field("spec.explicitAuthFlows")], true),
+            (vec![Change::adoption()], true),
+            (vec![field(GENERATE_SECRET)], false),
+            (UserPoolClient::diff(&d, &o), false),
+        ];
+        for (changes, allowed) in cases {
+            let refused = refuse_replacement(&d, &o, &changes);
+            assert_eq!(refused.is_ok(), allowed, "{changes:?}");
+            if let Err(e) = refused {
+                assert_eq!(e.reason, Reason::RequiresReplacement);
+                assert!(e.message.contains("has no client secret"), "{e}");
+            }
+        }
+    }
 
     fn set(items: &[&str]) -> BTreeSet<String> {
         items.iter().map(|s| s.to_string()).collect()
