@@ -196,7 +196,10 @@ pub trait Kind: Send + Sync + 'static {
     /// response (observe runs first; use client tokens where the API has them).
     async fn create(&self, desired: &Self::Desired) -> Result<()>;
 
-    /// Make the resource match; also (re)applies the owner tag when `observed.owned` is false.
+    /// Make the resource match by writing what `changes` name: the list [`Kind::diff`]
+    /// produced, plus [`Change::adoption`] when the resource is not ours yet (the owner tag
+    /// is then (re)applied). Where the API only replaces the whole resource, one write
+    /// serves every change.
     async fn update(
         &self,
         desired: &Self::Desired,
