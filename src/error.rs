@@ -251,13 +251,7 @@ pub fn write_result<T, E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match result {
-        Ok(out) => Ok(Some(out)),
-        Err(e) => match ReconcileError::from_sdk(&action.into(), e) {
-            err if err.already_done => Ok(None),
-            err => Err(err),
-        },
-    }
+    answer(action, result, |err| err.already_done)
 }
 
 /// The answer of a read: `Some(output)`, or `None` when AWS answered that what was read
@@ -270,10 +264,29 @@ pub fn read_result<T, E>(
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    answer(
+        action,
+        result,
+        |err| matches!(&err.reason, Reason::Aws(code) if is_gone_code(code)),
+    )
+}
+
+/// `Some(output)`, or `None` for an error that `absent` says leaves nothing to report;
+/// every other error classified for `action`.
+fn answer<T, E>(
+    action: impl Into<String>,
+    result: std::result::Result<T, SdkError<E, HttpResponse>>,
+    absent: impl FnOnce(&ReconcileError) -> bool,
+) -> Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
     match result {
         Ok(out) => Ok(Some(out)),
-        Err(SdkError::ServiceError(se)) if se.err().code().is_some_and(is_gone_code) => Ok(None),
-        Err(e) => Err(ReconcileError::from_sdk(&action.into(), e)),
+        Err(e) => match ReconcileError::from_sdk(&action.into(), e) {
+            err if absent(&err) => Ok(None),
+            err => Err(err),
+        },
     }
 }
 

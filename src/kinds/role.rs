@@ -725,17 +725,22 @@ mod tests {
         }
     }
 
-    /// The writes an update makes are the ones its change list names: what differs but is
-    /// not in the list is left alone, and grants go before revocations.
-    #[test]
-    fn update_writes_what_the_changes_name() {
-        use RoleWrite::*;
+    /// A role with a description, an inline policy and a managed policy.
+    fn described_role() -> DesiredRole {
         let mut s = spec();
         s.description = Some("runtime role".into());
         s.inline_policies
             .insert("extra".into(), s3_policy("s3:GetObject"));
         s.managed_policy_arns = vec!["arn:aws:iam::aws:policy/A".into()];
-        let d = desired_role(&meta("r"), &s, REGION, ACCOUNT);
+        desired_role(&meta("r"), &s, REGION, ACCOUNT)
+    }
+
+    /// The writes an update makes are the ones its change list names: what differs but is
+    /// not in the list is left alone, and grants go before revocations.
+    #[test]
+    fn update_writes_what_the_changes_name() {
+        use RoleWrite::*;
+        let d = described_role();
         let mut o = converged(&d);
         // Drift everywhere: a managed policy swapped, an inline policy gone and a foreign
         // one added, another description and session length.
@@ -866,12 +871,7 @@ mod tests {
 
     #[test]
     fn diff_table() {
-        let mut s = spec();
-        s.description = Some("runtime role".into());
-        s.inline_policies
-            .insert("extra".into(), s3_policy("s3:GetObject"));
-        s.managed_policy_arns = vec!["arn:aws:iam::aws:policy/A".into()];
-        let d = desired_role(&meta("r"), &s, REGION, ACCOUNT);
+        let d = described_role();
         let base = converged(&d);
         type Edit = fn(&mut ObservedRole);
         let cases: Vec<(Edit, Vec<&str>)> = vec![
