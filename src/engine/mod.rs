@@ -14,3 +14,6 @@ pub mod teardown;
 
 pub use converge::{ConvergeOptions, ObjectReport, RunReport, State, converge};
 pub use teardown::{TeardownReport, teardown};
+
+#[cfg(test)]
+mod tests;

@@ -20,6 +20,8 @@ use crate::manifest::de::{FieldProblem, from_node_lenient};
 use crate::manifest::yaml::Node;
 
 pub mod agent_runtime;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod image;
 pub mod names;
 pub mod parameter;
@@ -714,6 +716,25 @@ impl Registry {
             self.live
                 .insert(K::KIND, Arc::new(Erased(K::new(ctx.clone()))));
         }
+    }
+
+    /// No kinds at all: tests add their own with [`Registry::with_kind`].
+    #[cfg(test)]
+    pub(crate) fn empty() -> Self {
+        Self {
+            ctx: None,
+            schemas: BTreeMap::new(),
+            live: BTreeMap::new(),
+        }
+    }
+
+    /// Add a kind built by the caller (a fake over in-memory state), schema and live.
+    #[cfg(test)]
+    pub(crate) fn with_kind<K: Kind>(mut self, kind: K) -> Self {
+        self.schemas
+            .insert(K::KIND, Arc::new(SchemaOf::<K>(std::marker::PhantomData)));
+        self.live.insert(K::KIND, Arc::new(Erased(kind)));
+        self
     }
 
     pub fn schema(&self, kind: &str) -> Option<&Arc<dyn Schema>> {
