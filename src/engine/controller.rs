@@ -21,13 +21,15 @@ use super::backoff::Backoff;
 use super::cause;
 use super::containment;
 use super::inventory::{Inventory, InventoryEntry};
+use super::policy::{self, Next};
 use super::prune;
+use super::reload;
 use super::scheduler::{Scheduler, jittered};
-use super::status::{ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
+use super::status::{self, ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
 use crate::error::{ReconcileError, Severity};
 use crate::kinds::{
-    Action, DeletionPolicy, Deps, Mode, ObjectKey, ObjectMeta, Outputs, Readiness, Registry,
-    StepReport, Teardown,
+    Action, DeletionPolicy, Deps, DynKind, Mode, ObjectKey, ObjectMeta, Outputs, Readiness,
+    Registry, StepReport, Teardown,
 };
 use crate::manifest::load::Loaded;
 use crate::manifest::{Graph, Object};
@@ -110,9 +112,41 @@ struct Tracked {
     first_pass: bool,
 }
 
+impl Tracked {
+    fn new(
+        object: Object,
+        status: ObjectStatus,
+        recorded: Option<InventoryEntry>,
+        converged: Option<cause::Inputs>,
+    ) -> Self {
+        Self {
+            object,
+            status,
+            recorded,
+            retry_streak: 0,
+            poll_streak: 0,
+            converged,
+            terminal_hash: None,
+            parked: false,
+            prune: false,
+            first_pass: false,
+        }
+    }
+}
+
 enum TaskResult {
     Step(Result<StepReport, ReconcileError>),
     Teardown(Result<Teardown, ReconcileError>),
+}
+
+/// What a finished reconcile leads to.
+#[derive(Debug, Default)]
+struct After {
+    next: Option<Next>,
+    /// Its dependents should look again (its outputs changed, or it became Ready).
+    dependents_due: bool,
+    /// Pruned: it goes.
+    removed: bool,
 }
 
 struct Done {
@@ -369,59 +403,11 @@ impl Controller {
     /// Take in a fresh load of the manifests.
     fn apply_load(&mut self, loaded: Loaded) {
         let wall = SystemTime::now();
-        // Which files define which keys: a file that failed to parse keeps its old keys.
-        let broken_files: BTreeSet<&PathBuf> = loaded
-            .problems
-            .iter()
-            .filter(|p| p.object.is_none())
-            .map(|p| &p.source.file)
-            .collect();
-        let mut file_keys = BTreeMap::new();
-        for (file, keys) in &loaded.files {
-            let keys: BTreeSet<ObjectKey> = keys.iter().cloned().collect();
-            if keys.is_empty() && broken_files.contains(file) {
-                if let Some(old) = self.file_keys.get(file) {
-                    file_keys.insert(file.clone(), old.clone());
-                }
-            } else {
-                file_keys.insert(file.clone(), keys);
-            }
-        }
-        // A directory that could not be listed keeps the files it held, with their keys.
-        for dir in broken_files
-            .iter()
-            .filter(|f| !loaded.files.contains_key(**f))
-        {
-            for (file, keys) in &self.file_keys {
-                if file.starts_with(dir) && !loaded.files.contains_key(file) {
-                    file_keys.insert(file.clone(), keys.clone());
-                }
-            }
-        }
-        self.unknown_files = broken_files.iter().any(|f| !file_keys.contains_key(*f));
+        let (file_keys, unknown_files) = reload::file_keys(&self.file_keys, &loaded);
         self.file_keys = file_keys;
-        let defined: BTreeSet<ObjectKey> = self.file_keys.values().flatten().cloned().collect();
-
-        // Validation problems, by object and by file.
+        self.unknown_files = unknown_files;
         self.problems = loaded.problems.iter().map(|p| p.to_string()).collect();
-        let mut problems_by_key: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
-        for p in &loaded.problems {
-            let keys: Vec<ObjectKey> = match &p.object {
-                Some(o) => o
-                    .split_once('/')
-                    .map(|(k, n)| vec![ObjectKey::new(k, n)])
-                    .unwrap_or_default(),
-                None => self
-                    .file_keys
-                    .get(&p.source.file)
-                    .map(|ks| ks.iter().cloned().collect())
-                    .unwrap_or_default(),
-            };
-            for k in keys {
-                problems_by_key.entry(k).or_default().push(p.to_string());
-            }
-        }
-
+        let mut problems_by_key = reload::problems_by_key(&loaded, &self.file_keys);
         // New and changed objects (by content hash); invalid ones keep their last good spec.
         let valid: BTreeMap<ObjectKey, Object> = loaded
             .objects
@@ -429,87 +415,10 @@ impl Controller {
             .filter(|o| !problems_by_key.contains_key(&o.key))
             .map(|o| (o.key.clone(), o))
             .collect();
-        let mut candidate: BTreeMap<ObjectKey, Object> = self
-            .objects
-            .iter()
-            .filter(|(k, t)| !t.prune && defined.contains(*k))
-            .map(|(k, t)| (k.clone(), t.object.clone()))
-            .collect();
-        for (k, o) in &valid {
-            candidate.insert(k.clone(), o.clone());
-        }
-        let candidates: Vec<Object> = candidate.values().cloned().collect();
-        let graph = match Graph::build(&candidates, &self.registry) {
-            Ok(g) => g,
-            Err(cycle) => {
-                // Keep the previous specs of the objects in the cycle.
-                for p in cycle {
-                    self.problems.push(p.to_string());
-                    if let Some((k, n)) = p.object.as_deref().and_then(|o| o.split_once('/')) {
-                        problems_by_key
-                            .entry(ObjectKey::new(k, n))
-                            .or_default()
-                            .push(p.to_string());
-                    }
-                }
-                let kept: Vec<Object> = candidates
-                    .into_iter()
-                    .filter_map(|o| {
-                        if problems_by_key.contains_key(&o.key) {
-                            self.objects.get(&o.key).map(|t| t.object.clone())
-                        } else {
-                            Some(o)
-                        }
-                    })
-                    .collect();
-                Graph::build(&kept, &self.registry).unwrap_or_else(|_| self.graph.clone())
-            }
-        };
+        let graph = self.next_graph(&valid, &mut problems_by_key);
         for (key, object) in valid {
-            if problems_by_key.contains_key(&key) {
-                continue;
-            }
-            let hash = object.hash.clone();
-            match self.objects.get_mut(&key) {
-                Some(t) if t.object.hash == hash && !t.prune => {}
-                Some(t) => {
-                    info!(object = %key, "manifest changed");
-                    t.object = object;
-                    t.prune = false;
-                    t.status.pruning = false;
-                    t.terminal_hash = None;
-                    t.retry_streak = 0;
-                    t.parked = false;
-                    self.queue.set(key.clone(), self.urgent);
-                }
-                None => {
-                    info!(object = %key, "new object");
-                    let recorded = self.orphans.remove(&key);
-                    // The inventory remembers what it was last reconciled with.
-                    let converged = recorded.as_ref().map(|e| cause::Inputs {
-                        hash: e.hash.clone(),
-                        deps: e.dep_outputs.clone(),
-                    });
-                    let mut status = ObjectStatus::new(&key.kind, &key.name);
-                    status.set_condition("Ready", false, "Pending", "not reconciled yet", wall);
-                    status.set_condition("Synced", false, "Pending", "not reconciled yet", wall);
-                    self.objects.insert(
-                        key.clone(),
-                        Tracked {
-                            object,
-                            status,
-                            recorded,
-                            retry_streak: 0,
-                            poll_streak: 0,
-                            converged,
-                            terminal_hash: None,
-                            parked: false,
-                            prune: false,
-                            first_pass: false,
-                        },
-                    );
-                    self.queue.set(key.clone(), self.urgent);
-                }
+            if !problems_by_key.contains_key(&key) {
+                self.take_in(key, object, wall);
             }
         }
         for (key, t) in &mut self.objects {
@@ -523,57 +432,134 @@ impl Controller {
         self.plan_prune();
     }
 
-    /// Objects no manifest defines any more (and inventory orphans) are pruned, unless
-    /// that would be a mass deletion the operator has not confirmed.
-    fn plan_prune(&mut self) {
+    /// The dependency graph of what is defined once `valid` is taken in. A cycle is a
+    /// problem of each object in it, which keeps its previous spec.
+    fn next_graph(
+        &mut self,
+        valid: &BTreeMap<ObjectKey, Object>,
+        problems_by_key: &mut BTreeMap<ObjectKey, Vec<String>>,
+    ) -> Graph {
         let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
-        let mut gone: BTreeSet<ObjectKey> = self
+        let mut candidate: BTreeMap<ObjectKey, Object> = self
             .objects
             .iter()
-            .filter(|(k, t)| !t.prune && !defined.contains(k))
-            .map(|(k, _)| k.clone())
+            .filter(|(k, t)| !t.prune && defined.contains(*k))
+            .map(|(k, t)| (k.clone(), t.object.clone()))
             .collect();
-        gone.extend(
-            self.orphans
-                .keys()
-                .filter(|k| !defined.contains(k) && !self.objects.contains_key(*k))
-                .cloned(),
-        );
-        if gone.is_empty() {
-            self.prune_refused = None;
-            self.prune_held = None;
-            return;
+        for (k, o) in valid {
+            candidate.insert(k.clone(), o.clone());
         }
-        if self.unknown_files {
-            // A file that never parsed may define any of these: prune nothing until it does
-            // (said once per set of candidates, not at every reload).
-            if self.prune_held.as_ref() != Some(&gone) {
-                warn!(
-                    candidates = gone.len(),
-                    "not pruning while a manifest file cannot be read"
-                );
-                self.prune_held = Some(gone);
+        let candidates: Vec<Object> = candidate.into_values().collect();
+        let cycle = match Graph::build(&candidates, &self.registry) {
+            Ok(g) => return g,
+            Err(cycle) => cycle,
+        };
+        for p in cycle {
+            self.problems.push(p.to_string());
+            if let Some((k, n)) = p.object.as_deref().and_then(|o| o.split_once('/')) {
+                problems_by_key
+                    .entry(ObjectKey::new(k, n))
+                    .or_default()
+                    .push(p.to_string());
             }
-            return;
         }
-        self.prune_held = None;
-        // What is managed: every object loaded (recorded in the inventory or not yet), and
-        // the inventory's orphans.
-        let managed: BTreeSet<&ObjectKey> = self
+        let kept: Vec<Object> = candidates
+            .into_iter()
+            .filter_map(|o| {
+                if problems_by_key.contains_key(&o.key) {
+                    self.objects.get(&o.key).map(|t| t.object.clone())
+                } else {
+                    Some(o)
+                }
+            })
+            .collect();
+        Graph::build(&kept, &self.registry).unwrap_or_else(|_| self.graph.clone())
+    }
+
+    /// Take in one valid object: new, changed (by content hash), or as it was.
+    fn take_in(&mut self, key: ObjectKey, object: Object, wall: SystemTime) {
+        match self.objects.get_mut(&key) {
+            Some(t) if t.object.hash == object.hash && !t.prune => {}
+            Some(t) => {
+                info!(object = %key, "manifest changed");
+                t.object = object;
+                t.prune = false;
+                t.status.pruning = false;
+                t.terminal_hash = None;
+                t.retry_streak = 0;
+                t.parked = false;
+                self.queue.set(key, self.urgent);
+            }
+            None => {
+                info!(object = %key, "new object");
+                let recorded = self.orphans.remove(&key);
+                // The inventory remembers what it was last reconciled with.
+                let converged = recorded.as_ref().map(|e| cause::Inputs {
+                    hash: e.hash.clone(),
+                    deps: e.dep_outputs.clone(),
+                });
+                let mut status = ObjectStatus::new(&key.kind, &key.name);
+                status.mark_pending(wall);
+                self.objects.insert(
+                    key.clone(),
+                    Tracked::new(object, status, recorded, converged),
+                );
+                self.queue.set(key, self.urgent);
+            }
+        }
+    }
+
+    /// Objects no manifest defines any more (and inventory orphans) are pruned, unless
+    /// the plan (see [`prune::plan`]) holds them back.
+    fn plan_prune(&mut self) {
+        let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
+        let loaded: BTreeSet<&ObjectKey> = self
             .objects
             .iter()
             .filter(|(_, t)| !t.prune)
             .map(|(k, _)| k)
-            .chain(self.orphans.keys())
             .collect();
-        let refusal = prune::refusal(&gone.iter().collect(), &managed, self.cfg.prune_threshold);
-        if let Some(msg) = refusal.filter(|_| !self.prune_confirmed) {
-            if self.prune_refused.as_deref() != Some(msg.as_str()) {
-                error!("{msg}");
+        let orphans: BTreeSet<&ObjectKey> = self
+            .orphans
+            .keys()
+            .filter(|k| !self.objects.contains_key(*k))
+            .collect();
+        let plan = prune::plan(prune::Facts {
+            defined: &defined,
+            loaded: &loaded,
+            orphans: &orphans,
+            unknown_files: self.unknown_files,
+            threshold: self.cfg.prune_threshold,
+            confirmed: self.prune_confirmed,
+        });
+        let gone = match plan {
+            prune::Plan::Nothing => {
+                self.prune_refused = None;
+                self.prune_held = None;
+                return;
             }
-            self.prune_refused = Some(msg);
-            return;
-        }
+            prune::Plan::Held(gone) => {
+                // Said once per set of candidates, not at every reload.
+                if self.prune_held.as_ref() != Some(&gone) {
+                    warn!(
+                        candidates = gone.len(),
+                        "not pruning while a manifest file cannot be read"
+                    );
+                    self.prune_held = Some(gone);
+                }
+                return;
+            }
+            prune::Plan::Refused(msg) => {
+                self.prune_held = None;
+                if self.prune_refused.as_deref() != Some(msg.as_str()) {
+                    error!("{msg}");
+                }
+                self.prune_refused = Some(msg);
+                return;
+            }
+            prune::Plan::Go(gone) => gone,
+        };
+        self.prune_held = None;
         self.prune_refused = None;
         if !self.cfg.allow_mass_prune {
             self.prune_confirmed = false; // a confirmation covers one prune
@@ -581,52 +567,43 @@ impl Controller {
         let wall = SystemTime::now();
         for key in gone {
             if let Some(entry) = self.orphans.remove(&key) {
-                let object = Object {
-                    key: key.clone(),
-                    meta: entry.meta.clone(),
-                    spec: entry.spec.clone(),
-                    deletion_policy: entry.deletion_policy,
-                    source: crate::manifest::Source {
-                        file: PathBuf::from("(inventory)"),
-                        line: 0,
-                    },
-                    hash: entry.hash.clone(),
-                };
-                let mut status = ObjectStatus::new(&key.kind, &key.name);
-                status.set_condition("Ready", false, "Pruning", "manifest removed", wall);
-                for (k, v) in &entry.dep_outputs {
-                    if let Some((kind, name)) = k.split_once('/') {
-                        self.outputs
-                            .entry(ObjectKey::new(kind, name))
-                            .or_insert_with(|| v.clone());
-                    }
-                }
-                self.objects.insert(
-                    key.clone(),
-                    Tracked {
-                        object,
-                        status,
-                        recorded: Some(entry),
-                        retry_streak: 0,
-                        poll_streak: 0,
-                        converged: None,
-                        terminal_hash: None,
-                        parked: false,
-                        prune: true,
-                        first_pass: true,
-                    },
-                );
+                self.adopt_orphan(entry);
             }
             if let Some(t) = self.objects.get_mut(&key) {
                 info!(object = %key, "manifest removed: pruning");
                 t.prune = true;
                 t.parked = false;
-                t.status.pruning = true;
-                t.status
-                    .set_condition("Synced", false, "Pruning", "manifest removed", wall);
+                t.status.mark_pruning(wall);
                 self.queue.set(key, self.urgent);
             }
         }
+    }
+
+    /// Track an inventory entry no manifest defines, so that it can be pruned: its spec
+    /// as recorded, and the outputs of its dependencies it was last reconciled with.
+    fn adopt_orphan(&mut self, entry: InventoryEntry) {
+        let object = Object {
+            key: entry.key.clone(),
+            meta: entry.meta.clone(),
+            spec: entry.spec.clone(),
+            deletion_policy: entry.deletion_policy,
+            source: crate::manifest::Source {
+                file: PathBuf::from("(inventory)"),
+                line: 0,
+            },
+            hash: entry.hash.clone(),
+        };
+        for (k, v) in &entry.dep_outputs {
+            if let Some((kind, name)) = k.split_once('/') {
+                self.outputs
+                    .entry(ObjectKey::new(kind, name))
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        let status = ObjectStatus::new(&entry.key.kind, &entry.key.name);
+        let mut tracked = Tracked::new(object, status, Some(entry), None);
+        tracked.first_pass = true;
+        self.objects.insert(tracked.object.key.clone(), tracked);
     }
 
     /// Whether `key` may run now; if not, why.
@@ -678,10 +655,7 @@ impl Controller {
             .any(|r| &r.target == target)
     }
 
-    fn launch_due(
-        &mut self,
-        tasks: &mut FuturesUnordered<futures::future::BoxFuture<'static, Done>>,
-    ) {
+    fn launch_due(&mut self, tasks: &mut FuturesUnordered<BoxFuture<'static, Done>>) {
         let now = Instant::now();
         while self.running.len() < self.cfg.concurrency {
             let running = &self.running;
@@ -698,8 +672,7 @@ impl Controller {
                     t.status.next_reconcile_at = None;
                     let wall = SystemTime::now();
                     if !t.prune {
-                        t.status
-                            .set_condition("Ready", false, "DependencyNotReady", &why, wall);
+                        t.status.mark_waiting_for_dependency(&why, wall);
                     }
                 }
                 continue;
@@ -740,20 +713,15 @@ impl Controller {
         }
     }
 
-    fn task(&self, key: &ObjectKey) -> Option<futures::future::BoxFuture<'static, Done>> {
+    /// The reconcile (or, for an object being pruned, the teardown) of `key`, ready to run.
+    fn task(&self, key: &ObjectKey) -> Option<BoxFuture<'static, Done>> {
         let t = self.objects.get(key)?;
         let kind = Arc::clone(self.registry.get(&key.kind)?);
-        let inventory = Arc::clone(&self.inventory);
-        let meta = t.object.meta.clone();
-        let spec = t.object.spec.clone();
-        let key = key.clone();
-        let hash = t.object.hash.clone();
-        let span = info_span!("reconcile", kind = %key.kind, name = %key.name);
         // Only the outputs of its own dependencies travel with the task.
         let deps: BTreeMap<ObjectKey, Outputs> = self
             .registry
             .schema(&key.kind)
-            .map(|s| s.references(&spec))
+            .map(|s| s.references(&t.object.spec))
             .unwrap_or_default()
             .into_iter()
             .filter_map(|r| {
@@ -762,61 +730,88 @@ impl Controller {
                     .map(|o| (r.target.clone(), o.clone()))
             })
             .collect();
-        if t.prune {
-            let policy = t.object.deletion_policy;
-            let kept = match policy {
-                DeletionPolicy::Delete => {
-                    containment::kept_by(self.kept_inside.get(&key).map_or(&[], |k| k.as_slice()))
-                }
-                DeletionPolicy::Retain => None,
-            };
-            if let Some(why) = &kept {
-                info!(object = %key, "{why}");
+        let span = info_span!("reconcile", kind = %key.kind, name = %key.name);
+        let task = if t.prune {
+            self.teardown_task(t, kind, deps)
+        } else {
+            self.step_task(t, kind, deps)
+        };
+        Some(Box::pin(task.instrument(span)))
+    }
+
+    /// Delete per policy (a container stays while what it holds does), then drop the
+    /// inventory entry.
+    fn teardown_task(
+        &self,
+        t: &Tracked,
+        kind: Arc<dyn DynKind>,
+        deps: BTreeMap<ObjectKey, Outputs>,
+    ) -> BoxFuture<'static, Done> {
+        let inventory = Arc::clone(&self.inventory);
+        let (key, meta, spec) = (
+            t.object.key.clone(),
+            t.object.meta.clone(),
+            t.object.spec.clone(),
+        );
+        let hash = t.object.hash.clone();
+        let policy = t.object.deletion_policy;
+        let kept = match policy {
+            DeletionPolicy::Delete => {
+                containment::kept_by(self.kept_inside.get(&key).map_or(&[], |k| k.as_slice()))
             }
-            return Some(Box::pin(
-                async move {
-                    let start = Instant::now();
-                    let result = match kept {
-                        Some(_) => Ok(Teardown::Retained),
-                        None => {
-                            match kind
-                                .teardown(&meta, &spec, &Deps::new(&deps), policy, false)
-                                .await
-                            {
-                                // What it holds keeps it (a repository with images): it
-                                // stays, as if retained, and its entry goes.
-                                Err(e) if e.stays => {
-                                    info!(object = %key, "{}", e.message);
-                                    Ok(Teardown::Retained)
-                                }
-                                result => result,
-                            }
-                        }
-                    };
-                    if result.is_ok()
-                        && let Err(e) = inventory.remove(&key).await
-                    {
-                        return Done {
-                            key,
-                            hash,
-                            deps: BTreeMap::new(),
-                            result: TaskResult::Teardown(Err(e)),
-                            recorded: None,
-                            duration: start.elapsed(),
-                        };
-                    }
-                    Done {
-                        key,
-                        hash,
-                        deps: BTreeMap::new(),
-                        result: TaskResult::Teardown(result),
-                        recorded: None,
-                        duration: start.elapsed(),
-                    }
-                }
-                .instrument(span),
-            ));
+            DeletionPolicy::Retain => None,
+        };
+        if let Some(why) = &kept {
+            info!(object = %key, "{why}");
         }
+        Box::pin(async move {
+            let start = Instant::now();
+            let mut result = match kept {
+                Some(_) => Ok(Teardown::Retained),
+                None => match kind
+                    .teardown(&meta, &spec, &Deps::new(&deps), policy, false)
+                    .await
+                {
+                    // What it holds keeps it (a repository with images): it stays, as if
+                    // retained, and its entry goes.
+                    Err(e) if e.stays => {
+                        info!(object = %key, "{}", e.message);
+                        Ok(Teardown::Retained)
+                    }
+                    result => result,
+                },
+            };
+            if result.is_ok()
+                && let Err(e) = inventory.remove(&key).await
+            {
+                result = Err(e);
+            }
+            Done {
+                key,
+                hash,
+                deps: BTreeMap::new(),
+                result: TaskResult::Teardown(result),
+                recorded: None,
+                duration: start.elapsed(),
+            }
+        })
+    }
+
+    /// Record intent in the inventory when it changed, then one reconcile step (observe
+    /// only while suspended).
+    fn step_task(
+        &self,
+        t: &Tracked,
+        kind: Arc<dyn DynKind>,
+        deps: BTreeMap<ObjectKey, Outputs>,
+    ) -> BoxFuture<'static, Done> {
+        let inventory = Arc::clone(&self.inventory);
+        let (key, meta, spec) = (
+            t.object.key.clone(),
+            t.object.meta.clone(),
+            t.object.spec.clone(),
+        );
+        let hash = t.object.hash.clone();
         let mode = if suspended(&meta) {
             Mode::Plan
         } else {
@@ -831,38 +826,33 @@ impl Controller {
             meta: meta.clone(),
             spec: spec.clone(),
             deletion_policy: t.object.deletion_policy,
-            hash: t.object.hash.clone(),
+            hash: hash.clone(),
             dep_outputs: dep_outputs.clone(),
         };
         let record = (mode == Mode::Apply && t.recorded.as_ref() != Some(&entry)).then_some(entry);
-        Some(Box::pin(
-            async move {
-                let start = Instant::now();
-                // Record intent before anything is created, so a crash never orphans it.
-                if let Some(entry) = &record
-                    && let Err(e) = inventory.put(entry).await
-                {
-                    return Done {
-                        key,
-                        hash,
-                        deps: dep_outputs,
-                        result: TaskResult::Step(Err(e)),
-                        recorded: None,
-                        duration: start.elapsed(),
-                    };
-                }
-                let result = kind.step(&meta, &spec, &Deps::new(&deps), mode).await;
-                Done {
-                    key,
-                    hash,
-                    deps: dep_outputs,
-                    result: TaskResult::Step(result),
-                    recorded: record,
-                    duration: start.elapsed(),
-                }
+        Box::pin(async move {
+            let start = Instant::now();
+            // Record intent before anything is created, so a crash never orphans it.
+            let recorded = match &record {
+                Some(entry) => inventory.put(entry).await,
+                None => Ok(()),
+            };
+            let (result, recorded) = match recorded {
+                Ok(()) => (
+                    kind.step(&meta, &spec, &Deps::new(&deps), mode).await,
+                    record,
+                ),
+                Err(e) => (Err(e), None),
+            };
+            Done {
+                key,
+                hash,
+                deps: dep_outputs,
+                result: TaskResult::Step(result),
+                recorded,
+                duration: start.elapsed(),
             }
-            .instrument(span),
-        ))
+        })
     }
 
     fn record(&mut self, done: Done) {
@@ -875,15 +865,13 @@ impl Controller {
             duration,
         } = done;
         self.running.remove(&key);
-        let now = Instant::now();
-        let wall = SystemTime::now();
         self.metrics
             .reconcile_duration
             .get_or_create(&KindLabels {
                 kind: key.kind.clone(),
             })
             .observe(duration.as_secs_f64());
-        let history = self.cfg.history;
+        let wall = SystemTime::now();
         let Some(t) = self.objects.get_mut(&key) else {
             return;
         };
@@ -900,195 +888,208 @@ impl Controller {
             outcome: String::new(),
             reason: String::new(),
         };
-        let mut dependents_due = false;
-        let mut removed = false;
-        let mut next: Option<Duration> = None;
-        match result {
-            TaskResult::Teardown(Ok(outcome)) => {
-                rec.outcome = match outcome {
-                    Teardown::Deleted => "deleted",
-                    Teardown::Retained => "retained",
-                    Teardown::Absent => "absent",
-                    Teardown::NotOwned => "not-owned",
-                }
-                .into();
-                info!(object = %key, outcome = %rec.outcome, "pruned");
-                removed = true;
-                if containment::stays(outcome) {
-                    for container in containers_of(&self.registry, &t.object) {
-                        self.kept_inside
-                            .entry(container)
-                            .or_default()
-                            .push(key.clone());
-                    }
-                }
-            }
+        let after = match result {
+            TaskResult::Teardown(Ok(outcome)) => self.pruned(&key, outcome, &mut rec),
             TaskResult::Step(Ok(step)) => {
-                let suspended_now = suspended(&t.object.meta);
-                rec.outcome = match (suspended_now, step.action) {
-                    (true, Action::Unchanged) if step.changes.is_empty() => "unchanged",
-                    (true, _) => "drift",
-                    (false, Action::Create) => "created",
-                    (false, Action::Update) => "updated",
-                    (false, Action::Unchanged) => "unchanged",
-                }
-                .into();
-                let ran_with = cause::Inputs {
-                    hash: hash.clone(),
-                    deps,
-                };
-                if matches!(step.action, Action::Create | Action::Update) && !suspended_now {
-                    let why = cause::cause(t.converged.as_ref(), &ran_with, &step.changes);
-                    self.metrics
-                        .changes
-                        .get_or_create(&KindCauseLabels {
-                            kind: key.kind.clone(),
-                            cause: why.label().to_string(),
-                        })
-                        .inc();
-                    info!(
-                        object = %key,
-                        cause = why.label(),
-                        changes = step.changes.len(),
-                        "{}",
-                        why.describe()
-                    );
-                }
-                t.retry_streak = 0;
-                t.status.last_error = None;
-                t.status.suspended = suspended_now;
-                t.status.drift = if suspended_now {
-                    step.changes.clone()
-                } else {
-                    Vec::new()
-                };
-                if !step.outputs.is_empty() && self.outputs.get(&key) != Some(&step.outputs) {
-                    self.outputs.insert(key.clone(), step.outputs.clone());
-                    dependents_due = true;
-                }
-                // Objects that publish an expiring credential report its expiry.
-                if let Some(expiry) = step.outputs.get("expiresAtEpoch") {
-                    let expiry = expiry.parse().ok();
-                    self.metrics.set_token_expiry(&key.name, expiry);
-                    if matches!(step.action, Action::Create | Action::Update) && !suspended_now {
-                        self.metrics
-                            .token_renewals
-                            .get_or_create(&crate::metrics::NameLabels {
-                                name: key.name.clone(),
-                            })
-                            .inc();
-                    }
-                }
-                t.status.outputs = step.outputs;
-                if suspended_now {
-                    let msg = if t.status.drift.is_empty() {
-                        "suspended; no drift".to_string()
-                    } else {
-                        format!("suspended; {} field(s) differ", t.status.drift.len())
-                    };
-                    t.status
-                        .set_condition("Synced", false, "Suspended", &msg, wall);
-                    let exists = step.action != Action::Create;
-                    t.status.set_condition(
-                        "Ready",
-                        exists,
-                        if exists { "Exists" } else { "Absent" },
-                        "",
-                        wall,
-                    );
-                    next = Some(resync_period(&t.object.meta, &self.cfg));
-                } else {
-                    match step.readiness {
-                        Readiness::Ready => {
-                            t.poll_streak = 0;
-                            if hash == t.object.hash {
-                                t.converged = Some(ran_with);
-                            }
-                            t.status
-                                .set_condition("Synced", true, "ReconcileSuccess", "", wall);
-                            if !t.status.is_ready() {
-                                dependents_due = true;
-                            }
-                            t.status.set_condition("Ready", true, "Ready", "", wall);
-                            // The kind may ask to come back sooner (a token's renewal time).
-                            let resync = resync_period(&t.object.meta, &self.cfg);
-                            next = Some(step.requeue_after.map_or(resync, |r| r.min(resync)));
-                        }
-                        Readiness::Progressing(msg) => {
-                            t.status
-                                .set_condition("Synced", true, "ReconcileSuccess", "", wall);
-                            t.status
-                                .set_condition("Ready", false, "Progressing", &msg, wall);
-                            next = Some(self.cfg.poll.next(t.poll_streak));
-                            t.poll_streak += 1;
-                        }
-                        Readiness::Failed(msg) => {
-                            t.status
-                                .set_condition("Synced", true, "ReconcileSuccess", "", wall);
-                            t.status
-                                .set_condition("Ready", false, "ResourceFailed", &msg, wall);
-                            next = Some(resync_period(&t.object.meta, &self.cfg));
-                        }
-                    }
-                }
+                let ran_with = cause::Inputs { hash, deps };
+                self.stepped(&key, ran_with, step, wall, &mut rec)
             }
             TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
-                rec.outcome = "error".into();
-                rec.reason = e.reason.clone();
-                self.metrics
-                    .reconcile_errors
-                    .get_or_create(&ErrorLabels {
-                        kind: key.kind.clone(),
-                        reason: e.reason.clone(),
-                    })
-                    .inc();
-                if t.status.outputs.contains_key("expiresAtEpoch") {
-                    self.metrics
-                        .token_renewal_failures
-                        .get_or_create(&crate::metrics::NameReasonLabels {
-                            name: key.name.clone(),
-                            reason: e.reason.clone(),
-                        })
-                        .inc();
-                }
-                let severity = match e.severity {
-                    Severity::Terminal => "terminal",
-                    Severity::Recoverable => "recoverable",
-                    Severity::Waiting => "waiting",
-                };
-                warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
-                t.status.last_error = Some(ErrorInfo {
-                    at: rfc3339(wall),
-                    reason: e.reason.clone(),
-                    message: e.message.clone(),
-                    severity: severity.into(),
-                });
-                let ready_reason = if t.prune {
-                    "Pruning"
-                } else {
-                    e.reason.as_str()
-                };
-                t.status
-                    .set_condition("Synced", false, &e.reason, &e.message, wall);
-                if !t.status.is_ready() || e.severity == Severity::Terminal || e.unready {
-                    t.status
-                        .set_condition("Ready", false, ready_reason, &e.message, wall);
-                }
-                if e.severity == Severity::Terminal && !t.prune {
-                    // Wait for the manifest to change; still look again at resync, in case
-                    // the cause was outside the manifest (permissions, a name freed).
-                    if hash == t.object.hash {
-                        t.terminal_hash = Some(hash.clone());
-                    }
-                    next = Some(resync_period(&t.object.meta, &self.cfg));
-                } else {
-                    // Back off, but never past a deadline the error names (a token's expiry).
-                    let backoff = self.cfg.retry.next(t.retry_streak);
-                    next = Some(e.retry_before.map_or(backoff, |cap| backoff.min(cap)));
-                    t.retry_streak += 1;
-                }
+                self.failed(&key, &hash, e, wall, &mut rec)
+            }
+        };
+        self.finish(&key, rec, after, wall);
+    }
+
+    /// A teardown went through: the object goes (unless its manifest came back).
+    fn pruned(&mut self, key: &ObjectKey, outcome: Teardown, rec: &mut ReconcileRecord) -> After {
+        rec.outcome = match outcome {
+            Teardown::Deleted => "deleted",
+            Teardown::Retained => "retained",
+            Teardown::Absent => "absent",
+            Teardown::NotOwned => "not-owned",
+        }
+        .into();
+        info!(object = %key, outcome = %rec.outcome, "pruned");
+        if containment::stays(outcome)
+            && let Some(t) = self.objects.get(key)
+        {
+            for container in containers_of(&self.registry, &t.object) {
+                self.kept_inside
+                    .entry(container)
+                    .or_default()
+                    .push(key.clone());
             }
         }
+        After {
+            next: None,
+            dependents_due: false,
+            removed: true,
+        }
+    }
+
+    /// A reconcile step went through: take in what it saw and decide what is next.
+    fn stepped(
+        &mut self,
+        key: &ObjectKey,
+        ran_with: cause::Inputs,
+        step: StepReport,
+        wall: SystemTime,
+        rec: &mut ReconcileRecord,
+    ) -> After {
+        let timings = self.timings(key);
+        let Some(t) = self.objects.get_mut(key) else {
+            return After::default();
+        };
+        let observe_only = suspended(&t.object.meta);
+        rec.outcome = match (observe_only, step.action) {
+            (true, Action::Unchanged) if step.changes.is_empty() => "unchanged",
+            (true, _) => "drift",
+            (false, Action::Create) => "created",
+            (false, Action::Update) => "updated",
+            (false, Action::Unchanged) => "unchanged",
+        }
+        .into();
+        let wrote = matches!(step.action, Action::Create | Action::Update) && !observe_only;
+        if wrote {
+            let why = cause::cause(t.converged.as_ref(), &ran_with, &step.changes);
+            self.metrics
+                .changes
+                .get_or_create(&KindCauseLabels {
+                    kind: key.kind.clone(),
+                    cause: why.label().to_string(),
+                })
+                .inc();
+            info!(object = %key, cause = why.label(), changes = step.changes.len(), "{}", why.describe());
+        }
+        t.retry_streak = 0;
+        t.status.last_error = None;
+        t.status.suspended = observe_only;
+        t.status.drift = if observe_only {
+            step.changes.clone()
+        } else {
+            Vec::new()
+        };
+        let mut dependents_due = false;
+        if !step.outputs.is_empty() && self.outputs.get(key) != Some(&step.outputs) {
+            self.outputs.insert(key.clone(), step.outputs.clone());
+            dependents_due = true;
+        }
+        // Objects that publish an expiring credential report its expiry.
+        if let Some(expiry) = step.outputs.get("expiresAtEpoch") {
+            let expiry = expiry.parse().ok();
+            self.metrics.set_token_expiry(&key.name, expiry);
+            if wrote {
+                self.metrics
+                    .token_renewals
+                    .get_or_create(&crate::metrics::NameLabels {
+                        name: key.name.clone(),
+                    })
+                    .inc();
+            }
+        }
+        t.status.outputs = step.outputs;
+        if observe_only {
+            t.status.mark_suspended(step.action != Action::Create, wall);
+            return After {
+                next: Some(Next::Resync(timings.resync)),
+                dependents_due,
+                removed: false,
+            };
+        }
+        let next =
+            policy::success_policy(&step.readiness, step.requeue_after, t.poll_streak, &timings);
+        match &step.readiness {
+            Readiness::Ready => {
+                t.poll_streak = 0;
+                if ran_with.hash == t.object.hash {
+                    t.converged = Some(ran_with);
+                }
+                dependents_due |= !t.status.is_ready();
+                t.status.mark_ready(wall);
+            }
+            Readiness::Progressing(msg) => {
+                t.poll_streak += 1;
+                t.status.mark_progressing(msg, wall);
+            }
+            Readiness::Failed(msg) => t.status.mark_resource_failed(msg, wall),
+        }
+        After {
+            next: Some(next),
+            dependents_due,
+            removed: false,
+        }
+    }
+
+    /// A reconcile or teardown failed: say so, and decide when to try again.
+    fn failed(
+        &mut self,
+        key: &ObjectKey,
+        hash: &str,
+        e: ReconcileError,
+        wall: SystemTime,
+        rec: &mut ReconcileRecord,
+    ) -> After {
+        let timings = self.timings(key);
+        let Some(t) = self.objects.get_mut(key) else {
+            return After::default();
+        };
+        rec.outcome = "error".into();
+        rec.reason = e.reason.clone();
+        self.metrics
+            .reconcile_errors
+            .get_or_create(&ErrorLabels {
+                kind: key.kind.clone(),
+                reason: e.reason.clone(),
+            })
+            .inc();
+        if t.status.outputs.contains_key("expiresAtEpoch") {
+            self.metrics
+                .token_renewal_failures
+                .get_or_create(&crate::metrics::NameReasonLabels {
+                    name: key.name.clone(),
+                    reason: e.reason.clone(),
+                })
+                .inc();
+        }
+        let severity = match e.severity {
+            Severity::Terminal => "terminal",
+            Severity::Recoverable => "recoverable",
+            Severity::Waiting => "waiting",
+        };
+        warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
+        t.status.last_error = Some(ErrorInfo {
+            at: rfc3339(wall),
+            reason: e.reason.clone(),
+            message: e.message.clone(),
+            severity: severity.into(),
+        });
+        t.status
+            .mark_failed(&e.reason, &e.message, e.is_terminal() || e.unready, wall);
+        let next = policy::error_policy(&e, t.prune, t.retry_streak, &timings);
+        match next {
+            Next::AwaitChange(_) if hash == t.object.hash => {
+                t.terminal_hash = Some(hash.to_string());
+            }
+            Next::Retry(_) => t.retry_streak += 1,
+            _ => {}
+        }
+        After {
+            next: Some(next),
+            dependents_due: false,
+            removed: false,
+        }
+    }
+
+    /// Record the reconcile in the object's history, then remove it or queue it again,
+    /// and wake what was waiting on it.
+    fn finish(&mut self, key: &ObjectKey, rec: ReconcileRecord, after: After, wall: SystemTime) {
+        let history = self.cfg.history;
+        let Some(t) = self.objects.get_mut(key) else {
+            return;
+        };
+        let mut next = after.next.map(Next::after);
+        let mut removed = after.removed;
         if removed && !t.prune {
             // The manifest came back while it was being deleted: reconcile it again.
             removed = false;
@@ -1097,34 +1098,29 @@ impl Controller {
         t.status.record(rec, history);
         if removed {
             self.metrics.set_token_expiry(&key.name, None);
-            self.objects.remove(&key);
-            self.outputs.remove(&key);
-            self.kept_inside.remove(&key);
-            self.queue.remove(&key);
+            self.objects.remove(key);
+            self.outputs.remove(key);
+            self.kept_inside.remove(key);
+            self.queue.remove(key);
             // Whatever it was holding back may go now.
             self.unpark_all();
             return;
         }
+        let now = Instant::now();
         match next {
             Some(d) => {
                 // An edit or a dependency change while this ran queued it earlier: keep that.
                 self.queue.schedule(key.clone(), now + d);
-                if let Some(t) = self.objects.get_mut(&key) {
-                    let at = self
-                        .queue
-                        .deadline(&key)
-                        .map_or(d, |t| t.saturating_duration_since(now));
-                    t.status.next_reconcile_at = Some(rfc3339(wall + at));
-                }
+                let at = self
+                    .queue
+                    .deadline(key)
+                    .map_or(d, |t| t.saturating_duration_since(now));
+                t.status.next_reconcile_at = Some(rfc3339(wall + at));
             }
-            None => {
-                if let Some(t) = self.objects.get_mut(&key) {
-                    t.status.next_reconcile_at = None;
-                }
-            }
+            None => t.status.next_reconcile_at = None,
         }
-        if dependents_due {
-            for d in self.graph.dependents.get(&key).cloned().unwrap_or_default() {
+        if after.dependents_due {
+            for d in self.graph.dependents.get(key).cloned().unwrap_or_default() {
                 if let Some(t) = self.objects.get_mut(&d) {
                     t.parked = false;
                     if t.terminal_hash.is_none() {
@@ -1134,6 +1130,19 @@ impl Controller {
             }
         }
         self.unpark_all();
+    }
+
+    /// The policy's timings for `key`.
+    fn timings(&self, key: &ObjectKey) -> policy::Timings {
+        let resync = self.objects.get(key).map_or(self.cfg.resync, |t| {
+            resync_period(&t.object.meta, &self.cfg)
+        });
+        policy::Timings {
+            resync,
+            retry: self.cfg.retry,
+            poll: self.cfg.poll,
+            jitter: rand::random::<f64>(),
+        }
     }
 
     /// Re-queue parked objects (a dependency may have become ready, or a dependent gone).
@@ -1172,7 +1181,7 @@ impl Controller {
                     .or_insert(0) += 1;
             }
         }
-        for cond in ["Ready", "Synced"] {
+        for cond in [status::READY, status::SYNCED] {
             for status in ["True", "False"] {
                 self.metrics
                     .objects
