@@ -975,19 +975,9 @@ impl Controller {
             self.outputs.insert(key.clone(), step.outputs.clone());
             dependents_due = true;
         }
-        // Objects that publish an expiring credential report its expiry.
-        if let Some(expiry) = step.outputs.get("expiresAtEpoch") {
-            let expiry = expiry.parse().ok();
-            self.metrics.set_token_expiry(&key.name, expiry);
-            if wrote {
-                self.metrics
-                    .token_renewals
-                    .get_or_create(&crate::metrics::NameLabels {
-                        name: key.name.clone(),
-                    })
-                    .inc();
-            }
-        }
+        // What the kind publishes about the object (a token's expiry), as it is.
+        self.metrics
+            .object_reconciled(&key.kind, &key.name, &step.gauges, wrote);
         t.status.outputs = step.outputs;
         if observe_only {
             t.status.mark_suspended(step.action != Action::Create, wall);
@@ -1043,15 +1033,7 @@ impl Controller {
                 reason: e.reason.clone(),
             })
             .inc();
-        if t.status.outputs.contains_key("expiresAtEpoch") {
-            self.metrics
-                .token_renewal_failures
-                .get_or_create(&crate::metrics::NameReasonLabels {
-                    name: key.name.clone(),
-                    reason: e.reason.clone(),
-                })
-                .inc();
-        }
+        self.metrics.object_failed(&key.kind, &key.name, &e.reason);
         let severity = match e.severity {
             Severity::Terminal => "terminal",
             Severity::Recoverable => "recoverable",
@@ -1097,7 +1079,7 @@ impl Controller {
         }
         t.status.record(rec, history);
         if removed {
-            self.metrics.set_token_expiry(&key.name, None);
+            self.metrics.object_gone(&key.kind, &key.name);
             self.objects.remove(key);
             self.outputs.remove(key);
             self.kept_inside.remove(key);

@@ -100,7 +100,7 @@ impl World {
         let cloud = Arc::new(Cloud::default());
         let registry = registry(&cloud, kinds);
         let shared = Arc::new(Shared::default());
-        let metrics = Metrics::new(None);
+        let metrics = Metrics::with_kinds(None, &registry.metrics());
         let (commands, rx) = mpsc::channel(16);
         let (shutdown, stop) = watch::channel(false);
         let controller = Controller::new(
@@ -691,4 +691,61 @@ async fn shutdown_lets_in_flight_work_finish_within_the_grace_period() {
             "{grace:?}"
         );
     }
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_a_kind_publishes_is_exported_by_name_without_the_engine_knowing_it() {
+    let cfg = ControllerConfig {
+        allow_mass_prune: true,
+        ..test_config()
+    };
+    let kinds = Kinds {
+        beta: Fns::failing(
+            "create",
+            usize::MAX,
+            ReconcileError::terminal("InvalidValue", "no"),
+        ),
+        ..Kinds::default()
+    };
+    let w = World::start(cfg, kinds);
+    let docs = [doc("Alpha/a", "1", &[], &[]), doc("Beta/b", "1", &[], &[])];
+    w.load(&[("m.yaml", file(&docs))]).await;
+    w.until_ready(&["Alpha/a"]).await;
+    let soon = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
+        + 1000.0;
+    w.cloud
+        .edit(&key("Alpha/a"), |r| r.gauge = Some(soon.round()));
+    w.send(Command::ReconcileAll).await;
+    let gauge = format!(
+        r#"agentcore_controller_fake_level{{name="a"}} {:.1}"#,
+        soon.round()
+    );
+    w.until("the gauge exported", |_, _| {
+        w.metrics.render().contains(&gauge)
+    })
+    .await;
+    let text = w.metrics.render();
+    for line in [
+        r#"agentcore_controller_fake_writes_total{name="a"} 1"#,
+        // Once at the load, once at reconcile-all.
+        r#"agentcore_controller_fake_failures_total{name="b",reason="InvalidValue"} 2"#,
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    let left = text
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"agentcore_controller_fake_seconds_to_level{name="a"} "#))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(
+        left.is_some_and(|s| s > 0.0 && s <= 1000.0),
+        "{left:?}\n{text}"
+    );
+    // Gone with the object.
+    w.load(&[("m.yaml", doc("Beta/b", "1", &[], &[]))]).await;
+    w.until("Alpha/a pruned", |s, _| s.objects.len() == 1).await;
+    let text = w.metrics.render();
+    assert!(!text.contains(r#"fake_level{name="a"}"#), "{text}");
 }

@@ -283,6 +283,28 @@ impl<L: Label> Fake<L> {
 impl<L: Label> Kind for Fake<L> {
     const KIND: &'static str = L::KIND;
     const OUTPUTS: &'static [&'static str] = &["id", "value"];
+    const METRICS: &'static [super::MetricSpec] = &[
+        super::MetricSpec {
+            name: "fake_level",
+            help: "The level a fake resource reports",
+            source: super::MetricSource::Gauge,
+        },
+        super::MetricSpec {
+            name: "fake_seconds_to_level",
+            help: "Seconds until the fake level, read as a Unix time",
+            source: super::MetricSource::SecondsUntil("fake_level"),
+        },
+        super::MetricSpec {
+            name: "fake_writes",
+            help: "Writes to fake resources",
+            source: super::MetricSource::Writes,
+        },
+        super::MetricSpec {
+            name: "fake_failures",
+            help: "Failed reconciles of fake resources",
+            source: super::MetricSource::Failures,
+        },
+    ];
 
     type Spec = FakeSpec;
     type Desired = Desired;
@@ -338,6 +360,10 @@ impl<L: Label> Kind for Fake<L> {
             ("id".to_string(), d.key.name.clone()),
             ("value".to_string(), o.value.clone()),
         ])
+    }
+
+    fn gauges(_d: &Desired, o: &Resource) -> Vec<(&'static str, f64)> {
+        o.gauge.map(|g| ("fake_level", g)).into_iter().collect()
     }
 
     async fn create(&self, d: &Desired) -> Result<()> {

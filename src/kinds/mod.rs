@@ -19,6 +19,8 @@ use crate::error::{ReconcileError, Result};
 use crate::manifest::de::{FieldProblem, from_node_lenient};
 use crate::manifest::yaml::Node;
 
+pub use published::{MetricSource, MetricSpec};
+
 pub mod agent_runtime;
 #[cfg(test)]
 pub(crate) mod fake;
@@ -26,6 +28,7 @@ pub mod image;
 pub mod names;
 pub mod parameter;
 pub mod policy;
+pub mod published;
 pub mod repository;
 pub mod role;
 pub mod secret;
@@ -280,6 +283,8 @@ pub trait Kind: Send + Sync + 'static {
     /// Kinds whose resources hold this kind's (a user lives in a user pool): when the
     /// dependency of such a kind does not exist, neither does this resource.
     const CONTAINED_IN: &'static [&'static str] = &[];
+    /// Metrics published about each object of this kind (see [`Kind::gauges`]).
+    const METRICS: &'static [MetricSpec] = &[];
 
     /// The manifest's `spec`, exactly as written.
     type Spec: DeserializeOwned + Serialize + Clone + Debug + Send + Sync;
@@ -332,6 +337,11 @@ pub trait Kind: Send + Sync + 'static {
 
     /// The values dependents may use.
     fn outputs(desired: &Self::Desired, observed: &Self::Observed) -> Outputs;
+
+    /// The values of the gauges this kind declares in [`Kind::METRICS`], by name.
+    fn gauges(_desired: &Self::Desired, _observed: &Self::Observed) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 
     /// Reconcile again after this long even if nothing changes (e.g. to renew a token
     /// before it expires). `None`: the regular resync.
@@ -406,6 +416,9 @@ pub struct StepReport {
     /// The kind asks to be reconciled again after this long.
     #[serde(skip)]
     pub requeue_after: Option<std::time::Duration>,
+    /// The values of the gauges the kind publishes (see [`Kind::METRICS`]).
+    #[serde(skip)]
+    pub gauges: Vec<(&'static str, f64)>,
 }
 
 /// What a teardown did.
@@ -427,6 +440,8 @@ pub trait Schema: Send + Sync {
     fn contained_in(&self) -> &'static [&'static str];
     /// See [`Kind::OUTPUTS`].
     fn outputs(&self) -> &'static [&'static str];
+    /// See [`Kind::METRICS`].
+    fn metrics(&self) -> &'static [MetricSpec];
     /// Deserialize and check a spec: the normalised spec (when it could be read at all)
     /// and every problem found. The spec is usable only when there are no problems.
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
@@ -454,6 +469,10 @@ impl<K: Kind> Schema for SchemaOf<K> {
 
     fn outputs(&self) -> &'static [&'static str] {
         K::OUTPUTS
+    }
+
+    fn metrics(&self) -> &'static [MetricSpec] {
+        K::METRICS
     }
 
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>) {
@@ -565,6 +584,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     readiness: Readiness::Progressing("does not exist".into()),
                     outputs: Outputs::new(),
                     requeue_after: None,
+                    gauges: Vec::new(),
                 });
             }
             self.0.create(&desired).await?;
@@ -575,6 +595,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     readiness: K::readiness(&o.resource),
                     outputs: K::outputs(&desired, &o.resource),
                     requeue_after: K::requeue_after(&desired, &o.resource),
+                    gauges: K::gauges(&desired, &o.resource),
                 },
                 None => StepReport {
                     action: Action::Create,
@@ -582,6 +603,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     readiness: Readiness::Progressing("created; waiting for it to appear".into()),
                     outputs: Outputs::new(),
                     requeue_after: None,
+                    gauges: Vec::new(),
                 },
             });
         };
@@ -600,6 +622,7 @@ impl<K: Kind> DynKind for Erased<K> {
             readiness: readiness.clone(),
             outputs: K::outputs(&desired, &observed.resource),
             requeue_after: K::requeue_after(&desired, &observed.resource),
+            gauges: K::gauges(&desired, &observed.resource),
         };
         if changes.is_empty() {
             if let Readiness::Failed(msg) = &readiness {
@@ -622,6 +645,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 readiness: Readiness::Progressing(msg.clone()),
                 outputs: unchanged.outputs,
                 requeue_after: None,
+                gauges: unchanged.gauges,
             });
         }
         self.0.update(&desired, &observed, &changes).await?;
@@ -633,6 +657,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 readiness: K::readiness(&o.resource),
                 outputs: K::outputs(&desired, &o.resource),
                 requeue_after: K::requeue_after(&desired, &o.resource),
+                gauges: K::gauges(&desired, &o.resource),
             },
             None => StepReport {
                 action: Action::Update,
@@ -640,6 +665,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 readiness: Readiness::Progressing("updated; waiting for it to reappear".into()),
                 outputs: Outputs::new(),
                 requeue_after: None,
+                gauges: Vec::new(),
             },
         })
     }
@@ -744,6 +770,14 @@ impl Registry {
     /// The live kind; `None` for an unknown kind or an offline registry.
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn DynKind>> {
         self.live.get(kind)
+    }
+
+    /// The metrics every kind publishes, with the kind.
+    pub fn metrics(&self) -> Vec<(&'static str, MetricSpec)> {
+        self.schemas
+            .iter()
+            .flat_map(|(kind, s)| s.metrics().iter().map(move |m| (*kind, *m)))
+            .collect()
     }
 
     pub fn names(&self) -> Vec<&'static str> {
