@@ -15,7 +15,7 @@ use futures::future::{BoxFuture, OptionFuture};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{Instrument, error, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use super::backoff::Backoff;
 use super::cause;
@@ -26,6 +26,7 @@ use super::prune;
 use super::reload;
 use super::scheduler::{Scheduler, jittered};
 use super::status::{self, ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
+use super::tally::Tally;
 use crate::error::{ReconcileError, Severity};
 use crate::kinds::{
     Action, DeletionPolicy, Deps, DynKind, Mode, ObjectKey, ObjectMeta, Outputs, Readiness,
@@ -50,6 +51,8 @@ pub struct ControllerConfig {
     /// …unless the operator allowed it.
     pub allow_mass_prune: bool,
     pub history: usize,
+    /// Observe every object and write nothing, as if each were suspended (`diff`).
+    pub observe_only: bool,
 }
 
 impl Default for ControllerConfig {
@@ -63,6 +66,7 @@ impl Default for ControllerConfig {
             prune_threshold: 0.5,
             allow_mass_prune: false,
             history: 10,
+            observe_only: false,
         }
     }
 }
@@ -110,6 +114,8 @@ struct Tracked {
     /// A reconcile of it has finished since start (whatever its outcome), or it was held
     /// back by a dependency: it has had its first pass.
     first_pass: bool,
+    /// What the reconciles of this run did, for a one-shot run's report.
+    tally: Tally,
 }
 
 impl Tracked {
@@ -130,8 +136,36 @@ impl Tracked {
             parked: false,
             prune: false,
             first_pass: false,
+            tally: Tally::default(),
         }
     }
+
+    /// Nothing more will happen to it unless something else does: Ready, failed for good
+    /// (terminal, or AWS reports the resource failed), held back by a dependency, or,
+    /// observing only, looked at (a recoverable error is retried).
+    fn settled(&self, observe_only: bool) -> bool {
+        self.parked
+            || self.terminal_hash.is_some()
+            || self.status.is_ready()
+            || self.status.ready_reason() == status::reason::RESOURCE_FAILED
+            || (observe_only
+                && self.tally.attempts > 0
+                && self.tally.failed != Some(Severity::Recoverable))
+    }
+}
+
+/// Where a one-shot run left one object.
+#[derive(Debug, Clone)]
+pub struct Settled {
+    pub status: ObjectStatus,
+    pub tally: Tally,
+}
+
+/// Where a one-shot run left everything.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub objects: BTreeMap<ObjectKey, Settled>,
+    pub timed_out: bool,
 }
 
 enum TaskResult {
@@ -192,6 +226,9 @@ pub struct Controller {
     kept_inside: BTreeMap<ObjectKey, Vec<ObjectKey>>,
     /// The prune candidates held back while a manifest file cannot be read (logged once).
     prune_held: Option<BTreeSet<ObjectKey>>,
+    /// A one-shot run: its report says what failed, so failures are not logged as
+    /// warnings at every retry.
+    one_shot: bool,
 }
 
 /// At most one falling-behind warning this often.
@@ -229,7 +266,64 @@ impl Controller {
             lag_warned: None,
             kept_inside: BTreeMap::new(),
             prune_held: None,
+            one_shot: false,
         }
+    }
+
+    /// A one-shot run (`apply`, `diff`): take in `loaded` and drive it until nothing more
+    /// can happen (every object Ready, failed for good, or held back by one that is) or
+    /// `timeout` passes; then in-flight reconciles are cancelled. The same scheduling,
+    /// gating, policy and bookkeeping as [`Controller::run`], over whatever inventory it
+    /// was given (an `apply` prunes nothing: an in-memory one).
+    pub async fn converge(mut self, loaded: Loaded, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        self.one_shot = true;
+        self.apply_load(loaded);
+        let mut tasks = FuturesUnordered::new();
+        let mut timed_out = false;
+        loop {
+            self.launch_due(&mut tasks);
+            if tasks.is_empty() && self.settled() {
+                break;
+            }
+            let wake = self.next_wake().map_or(deadline, |w| w.min(deadline));
+            tokio::select! {
+                Some(done) = tasks.next(), if !tasks.is_empty() => self.record(done),
+                _ = tokio::time::sleep_until(wake) => {
+                    if Instant::now() >= deadline {
+                        timed_out = true;
+                        break;
+                    }
+                }
+            }
+        }
+        // Cancel what still runs (a build is stopped with every process it started).
+        drop(tasks);
+        self.publish();
+        let objects = std::mem::take(&mut self.objects)
+            .into_iter()
+            .map(|(k, t)| {
+                let settled = Settled {
+                    status: t.status,
+                    tally: t.tally,
+                };
+                (k, settled)
+            })
+            .collect();
+        Outcome { objects, timed_out }
+    }
+
+    fn settled(&self) -> bool {
+        self.running.is_empty()
+            && self
+                .objects
+                .values()
+                .all(|t| t.settled(self.cfg.observe_only))
+    }
+
+    /// Observe only: suspended, or the whole controller observes.
+    fn observe_only(&self, meta: &ObjectMeta) -> bool {
+        self.cfg.observe_only || suspended(meta)
     }
 
     /// Run until `commands` closes or `shutdown` fires; in-flight reconciles then get up
@@ -678,6 +772,7 @@ impl Controller {
                 continue;
             }
             let Some(task) = self.task(&key) else {
+                self.no_live_kind(&key);
                 continue;
             };
             self.running.insert(key.clone());
@@ -687,6 +782,26 @@ impl Controller {
             tasks.push(task);
         }
         self.metrics.queue_depth.set(self.queue.due(now) as i64);
+    }
+
+    /// `key`'s kind has no live implementation (an offline registry): it fails until the
+    /// manifest changes.
+    fn no_live_kind(&mut self, key: &ObjectKey) {
+        let Some(t) = self.objects.get_mut(key) else {
+            return;
+        };
+        let message = format!("no live implementation of kind {}", key.kind);
+        t.first_pass = true;
+        t.terminal_hash = Some(t.object.hash.clone());
+        t.tally.failed(Severity::Terminal);
+        t.status.last_error = Some(ErrorInfo {
+            at: rfc3339(SystemTime::now()),
+            reason: "UnknownKind".into(),
+            message: message.clone(),
+            severity: "terminal".into(),
+        });
+        t.status
+            .mark_failed("UnknownKind", &message, true, SystemTime::now());
     }
 
     /// Record how late a periodic resync starts; warn (at most every few minutes) when it
@@ -812,7 +927,7 @@ impl Controller {
             t.object.spec.clone(),
         );
         let hash = t.object.hash.clone();
-        let mode = if suspended(&meta) {
+        let mode = if self.observe_only(&meta) {
             Mode::Plan
         } else {
             Mode::Apply
@@ -938,10 +1053,14 @@ impl Controller {
         rec: &mut ReconcileRecord,
     ) -> After {
         let timings = self.timings(key);
+        let observe_only = self
+            .objects
+            .get(key)
+            .is_some_and(|t| self.observe_only(&t.object.meta));
         let Some(t) = self.objects.get_mut(key) else {
             return After::default();
         };
-        let observe_only = suspended(&t.object.meta);
+        t.tally.succeeded(step.action, &step.changes);
         rec.outcome = match (observe_only, step.action) {
             (true, Action::Unchanged) if step.changes.is_empty() => "unchanged",
             (true, _) => "drift",
@@ -1026,6 +1145,9 @@ impl Controller {
         };
         rec.outcome = "error".into();
         rec.reason = e.reason.clone();
+        if !t.prune {
+            t.tally.failed(e.severity);
+        }
         self.metrics
             .reconcile_errors
             .get_or_create(&ErrorLabels {
@@ -1039,7 +1161,11 @@ impl Controller {
             Severity::Recoverable => "recoverable",
             Severity::Waiting => "waiting",
         };
-        warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
+        if self.one_shot {
+            debug!(object = %key, reason = %e.reason, severity, "{}", e.message);
+        } else {
+            warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
+        }
         t.status.last_error = Some(ErrorInfo {
             at: rfc3339(wall),
             reason: e.reason.clone(),

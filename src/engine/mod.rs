@@ -12,6 +12,7 @@ pub mod prune;
 pub mod reload;
 pub mod scheduler;
 pub mod status;
+pub mod tally;
 pub mod teardown;
 
 pub use converge::{ConvergeOptions, ObjectReport, RunReport, State, converge};

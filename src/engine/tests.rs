@@ -749,3 +749,174 @@ async fn what_a_kind_publishes_is_exported_by_name_without_the_engine_knowing_it
     let text = w.metrics.render();
     assert!(!text.contains(r#"fake_level{name="a"}"#), "{text}");
 }
+
+/// A manifest set of fake kinds, as `apply` loads one.
+fn manifest_set(registry: &Registry, docs: &[String]) -> crate::manifest::ManifestSet {
+    let loaded = load_texts(&[(PathBuf::from("m.yaml"), file(docs))], registry);
+    assert!(loaded.problems.is_empty(), "{:?}", loaded.problems);
+    let graph = crate::manifest::Graph::build(&loaded.objects, registry);
+    crate::manifest::ManifestSet {
+        objects: loaded.objects,
+        graph: graph.unwrap_or_default(),
+    }
+}
+
+fn one_shot(mode: crate::kinds::Mode, timeout_s: u64) -> super::ConvergeOptions {
+    super::ConvergeOptions {
+        mode,
+        timeout: Duration::from_secs(timeout_s),
+        ..super::ConvergeOptions::default()
+    }
+}
+
+/// `kind/name state reason` of each object of a report, in order.
+fn states(report: &super::RunReport) -> Vec<String> {
+    report
+        .objects
+        .iter()
+        .map(|o| {
+            format!("{}/{} {:?} {}", o.kind, o.name, o.state, o.reason)
+                .trim_end()
+                .to_string()
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn apply_runs_the_controller_until_nothing_more_can_happen() {
+    use crate::kinds::Mode;
+    let chain = || {
+        vec![
+            doc("Alpha/a", "1", &[], &[]),
+            doc("Beta/b", "1", &["Alpha/a"], &[]),
+            doc("Gamma/c", "1", &["Beta/b"], &[]),
+        ]
+    };
+    let terminal = ReconcileError::terminal("InvalidValue", "no such value");
+    let throttled = ReconcileError::recoverable("Throttling", "slow down");
+    // Name, what Beta does, the timeout, and then: timed out, states, and the virtual
+    // seconds it took at most.
+    type Case = (&'static str, Fns, u64, bool, [&'static str; 3], u64);
+    let cases: [Case; 4] = [
+        (
+            "everything Ready",
+            slow_to_create(3),
+            300,
+            false,
+            ["Alpha/a Ready", "Beta/b Ready", "Gamma/c Ready"],
+            30,
+        ),
+        (
+            "stops on a terminal failure",
+            Fns::failing("create", usize::MAX, terminal),
+            300,
+            false,
+            [
+                "Alpha/a Ready",
+                "Beta/b Failed InvalidValue",
+                "Gamma/c Blocked DependencyFailed",
+            ],
+            1,
+        ),
+        (
+            "retries until the timeout",
+            Fns::failing("create", usize::MAX, throttled.clone()),
+            60,
+            true,
+            [
+                "Alpha/a Ready",
+                "Beta/b Waiting Throttling",
+                "Gamma/c Blocked DependencyNotReady",
+            ],
+            60,
+        ),
+        (
+            "a retry that succeeds",
+            Fns::failing("create", 2, throttled),
+            300,
+            false,
+            ["Alpha/a Ready", "Beta/b Ready", "Gamma/c Ready"],
+            10,
+        ),
+    ];
+    for (name, beta, timeout, timed_out, want, at_most) in cases {
+        let cloud = Arc::new(Cloud::default());
+        let kinds = Kinds {
+            beta,
+            ..Kinds::default()
+        };
+        let registry = registry(&cloud, kinds);
+        let set = manifest_set(&registry, &chain());
+        let start = Instant::now();
+        let report = super::converge(&set, &registry, &one_shot(Mode::Apply, timeout)).await;
+        assert_eq!(report.timed_out, timed_out, "{name}");
+        assert_eq!(states(&report), want, "{name}");
+        assert!(
+            Instant::now() - start <= Duration::from_secs(at_most),
+            "{name}: took {:?}",
+            Instant::now() - start
+        );
+        assert_eq!(
+            report.all_ready(),
+            want.iter().all(|s| s.ends_with("Ready"))
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_mode_writes_nothing_and_reports_what_it_would_do() {
+    use crate::kinds::{Action, Mode};
+    let cloud = Arc::new(Cloud::default());
+    let registry = registry(&cloud, Kinds::default());
+    // Alpha/a exists and differs, Beta/b exists as wanted, Gamma/c does not exist, and
+    // Gamma/d waits on it.
+    for (k, value) in [("Alpha/a", "old"), ("Beta/b", "1")] {
+        cloud.put(
+            key(k),
+            Resource {
+                value: value.into(),
+                inputs: Default::default(),
+                owned: true,
+                readiness: Readiness::Ready,
+                gauge: None,
+            },
+        );
+    }
+    let set = manifest_set(
+        &registry,
+        &[
+            doc("Alpha/a", "new", &[], &[]),
+            doc("Beta/b", "1", &[], &[]),
+            doc("Gamma/c", "1", &[], &[]),
+            doc("Gamma/d", "1", &["Gamma/c"], &[]),
+        ],
+    );
+    let report = super::converge(&set, &registry, &one_shot(Mode::Plan, 60)).await;
+    assert_eq!(cloud.writes(), 0, "{:?}", cloud.log());
+    assert!(!report.timed_out);
+    let got: Vec<(String, Option<Action>, usize)> = report
+        .objects
+        .iter()
+        .map(|o| {
+            (
+                format!("{}/{} {:?} {}", o.kind, o.name, o.state, o.reason)
+                    .trim_end()
+                    .to_string(),
+                o.action,
+                o.changes.len(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Alpha/a Ready".to_string(), Some(Action::Update), 1),
+            ("Beta/b Ready".to_string(), Some(Action::Unchanged), 0),
+            ("Gamma/c Absent".to_string(), Some(Action::Create), 0),
+            ("Gamma/d Blocked DependencyAbsent".to_string(), None, 0),
+        ]
+    );
+    assert!(report.changes_pending());
+    let blocked = &report.objects[3].message;
+    assert_eq!(blocked, "will be reconciled after Gamma/c is created");
+}
