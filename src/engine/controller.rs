@@ -21,6 +21,7 @@ use super::backoff::Backoff;
 use super::cause;
 use super::containment;
 use super::inventory::{Inventory, InventoryEntry};
+use super::lanes::Lanes;
 use super::policy::{self, Next};
 use super::prune;
 use super::reload;
@@ -40,6 +41,7 @@ use crate::kinds::{ANNOTATION_RESYNC, ANNOTATION_SUSPEND};
 
 #[derive(Debug, Clone)]
 pub struct ControllerConfig {
+    /// Reconciles running at once in each lane (see [`crate::kinds::Kind::LANE`]).
     pub concurrency: usize,
     pub resync: Duration,
     /// Fraction of the period by which resyncs are spread (0.2 = ±10 %).
@@ -205,6 +207,8 @@ pub struct Controller {
     outputs: BTreeMap<ObjectKey, Outputs>,
     queue: Scheduler<ObjectKey>,
     running: BTreeSet<ObjectKey>,
+    /// Slots taken, by lane.
+    lanes: Lanes,
     /// Keys each file defined when it last parsed (a file that fails to parse keeps these).
     file_keys: BTreeMap<PathBuf, BTreeSet<ObjectKey>>,
     /// What the inventory held at start-up and is not (yet) in the manifests.
@@ -243,6 +247,7 @@ impl Controller {
         metrics: Metrics,
     ) -> Self {
         let prune_confirmed = cfg.allow_mass_prune;
+        let per_lane = cfg.concurrency;
         Self {
             cfg,
             registry,
@@ -254,6 +259,7 @@ impl Controller {
             outputs: BTreeMap::new(),
             queue: Scheduler::default(),
             running: BTreeSet::new(),
+            lanes: Lanes::new(per_lane),
             file_keys: BTreeMap::new(),
             orphans: BTreeMap::new(),
             problems: Vec::new(),
@@ -442,12 +448,18 @@ impl Controller {
             .filter_map(|t| t.recorded.as_ref())
     }
 
+    /// The earliest deadline of work that could start (not running, its lane has room);
+    /// `None`: wait for a completion, or a command.
     fn next_wake(&self) -> Option<Instant> {
-        if self.running.len() >= self.cfg.concurrency {
-            return None; // wait for a completion
-        }
-        self.queue
-            .next_deadline_where(|k| !self.running.contains(k))
+        self.queue.next_deadline_where(|k| {
+            !self.running.contains(k) && self.lanes.has_room(self.lane_of(k))
+        })
+    }
+
+    fn lane_of(&self, key: &ObjectKey) -> &'static str {
+        self.registry
+            .schema(&key.kind)
+            .map_or("default", |s| s.lane())
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -751,9 +763,13 @@ impl Controller {
 
     fn launch_due(&mut self, tasks: &mut FuturesUnordered<BoxFuture<'static, Done>>) {
         let now = Instant::now();
-        while self.running.len() < self.cfg.concurrency {
-            let running = &self.running;
-            let Some((key, due)) = self.queue.pop_due(now, |k| !running.contains(k)) else {
+        loop {
+            let (running, lanes, registry) = (&self.running, &self.lanes, &self.registry);
+            let may_run = |k: &ObjectKey| {
+                !running.contains(k)
+                    && lanes.has_room(registry.schema(&k.kind).map_or("default", |s| s.lane()))
+            };
+            let Some((key, due)) = self.queue.pop_due(now, may_run) else {
                 break;
             };
             if due > self.urgent {
@@ -775,6 +791,7 @@ impl Controller {
                 self.no_live_kind(&key);
                 continue;
             };
+            self.lanes.take(self.lane_of(&key));
             self.running.insert(key.clone());
             if let Some(t) = self.objects.get_mut(&key) {
                 t.parked = false;
@@ -979,7 +996,9 @@ impl Controller {
             recorded,
             duration,
         } = done;
-        self.running.remove(&key);
+        if self.running.remove(&key) {
+            self.lanes.give_back(self.lane_of(&key));
+        }
         self.metrics
             .reconcile_duration
             .get_or_create(&KindLabels {

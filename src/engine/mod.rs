@@ -7,6 +7,7 @@ pub mod containment;
 pub mod controller;
 pub mod converge;
 pub mod inventory;
+pub mod lanes;
 pub mod policy;
 pub mod prune;
 pub mod reload;

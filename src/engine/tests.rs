@@ -920,3 +920,36 @@ async fn plan_mode_writes_nothing_and_reports_what_it_would_do() {
     let blocked = &report.objects[3].message;
     assert_eq!(blocked, "will be reconciled after Gamma/c is created");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_lane_does_not_hold_up_the_due_work_of_another() {
+    // One slot per lane; Alpha (lane east) takes a minute per call, Gamma (west) none.
+    let cfg = ControllerConfig {
+        concurrency: 1,
+        ..test_config()
+    };
+    let kinds = Kinds {
+        alpha: Fns {
+            latency: Duration::from_secs(60),
+            ..Fns::default()
+        },
+        ..Kinds::default()
+    };
+    let w = World::start(cfg, kinds);
+    let docs: Vec<String> = ["Alpha/a1", "Alpha/a2", "Gamma/g1", "Gamma/g2", "Gamma/g3"]
+        .iter()
+        .map(|k| doc(k, "1", &[], &[]))
+        .collect();
+    w.load(&[("m.yaml", file(&docs))]).await;
+    w.until_ready(&["Gamma/g1", "Gamma/g2", "Gamma/g3"]).await;
+    // West went while east's first reconcile was still on its first call.
+    let alpha_calls = w
+        .cloud
+        .calls()
+        .iter()
+        .filter(|c| c.key.kind == "Alpha")
+        .count();
+    assert_eq!(alpha_calls, 1, "{:?}", w.cloud.log());
+    assert!(w.status("Alpha/a1").is_some_and(|s| !s.is_ready()));
+    w.until_ready(&["Alpha/a1", "Alpha/a2"]).await;
+}

@@ -28,24 +28,28 @@ use super::{
 };
 use crate::error::{ReconcileError, Result};
 
-/// Names a fake kind.
+/// Names a fake kind and its lane.
 pub(crate) trait Label: Send + Sync + 'static {
     const KIND: &'static str;
+    const LANE: &'static str;
 }
 
 pub(crate) struct Alpha;
 impl Label for Alpha {
     const KIND: &'static str = "Alpha";
+    const LANE: &'static str = "east";
 }
 
 pub(crate) struct Beta;
 impl Label for Beta {
     const KIND: &'static str = "Beta";
+    const LANE: &'static str = "east";
 }
 
 pub(crate) struct Gamma;
 impl Label for Gamma {
     const KIND: &'static str = "Gamma";
+    const LANE: &'static str = "west";
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -282,6 +286,7 @@ impl<L: Label> Fake<L> {
 #[async_trait]
 impl<L: Label> Kind for Fake<L> {
     const KIND: &'static str = L::KIND;
+    const LANE: &'static str = L::LANE;
     const OUTPUTS: &'static [&'static str] = &["id", "value"];
     const METRICS: &'static [super::MetricSpec] = &[
         super::MetricSpec {

@@ -275,6 +275,10 @@ impl Ctx {
 pub trait Kind: Send + Sync + 'static {
     /// The `kind:` of its manifest documents.
     const KIND: &'static str;
+    /// The lane its reconciles run in: the AWS service it mostly calls (`iam`, `ecr`,
+    /// ...). Opaque to the engine, which gives every lane its own slots, so that work
+    /// waiting on one service's rate limit never holds up another's.
+    const LANE: &'static str = "default";
     /// The names of the values [`Kind::outputs`] returns, for `validate` to check
     /// `{ from: Kind/name, output: x }` against.
     const OUTPUTS: &'static [&'static str];
@@ -442,6 +446,8 @@ pub trait Schema: Send + Sync {
     fn outputs(&self) -> &'static [&'static str];
     /// See [`Kind::METRICS`].
     fn metrics(&self) -> &'static [MetricSpec];
+    /// See [`Kind::LANE`].
+    fn lane(&self) -> &'static str;
     /// Deserialize and check a spec: the normalised spec (when it could be read at all)
     /// and every problem found. The spec is usable only when there are no problems.
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);
@@ -473,6 +479,10 @@ impl<K: Kind> Schema for SchemaOf<K> {
 
     fn metrics(&self) -> &'static [MetricSpec] {
         K::METRICS
+    }
+
+    fn lane(&self) -> &'static str {
+        K::LANE
     }
 
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>) {

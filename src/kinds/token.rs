@@ -386,6 +386,7 @@ const EXPIRY_METRIC: &str = "token_expiry_timestamp_seconds";
 #[async_trait]
 impl Kind for Token {
     const KIND: &'static str = "Token";
+    const LANE: &'static str = "cognito-idp";
     const OUTPUTS: &'static [&'static str] = &[
         "secretName",
         "secretArn",
