@@ -158,7 +158,7 @@ impl Tracked {
 
 /// Where a one-shot run left one object.
 #[derive(Debug, Clone)]
-pub struct Settled {
+pub struct Final {
     pub status: ObjectStatus,
     pub tally: Tally,
 }
@@ -166,7 +166,7 @@ pub struct Settled {
 /// Where a one-shot run left everything.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    pub objects: BTreeMap<ObjectKey, Settled>,
+    pub objects: BTreeMap<ObjectKey, Final>,
     pub timed_out: bool,
 }
 
@@ -309,7 +309,7 @@ impl Controller {
         let objects = std::mem::take(&mut self.objects)
             .into_iter()
             .map(|(k, t)| {
-                let settled = Settled {
+                let settled = Final {
                     status: t.status,
                     tally: t.tally,
                 };

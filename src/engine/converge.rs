@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use super::backoff::Backoff;
-use super::controller::{Controller, ControllerConfig, Outcome, Settled, Shared};
+use super::controller::{Controller, ControllerConfig, Final, Outcome, Shared};
 use super::inventory::MemoryInventory;
 use super::status::reason;
 use crate::error::Severity;
@@ -200,7 +200,7 @@ fn report(set: &ManifestSet, outcome: Outcome, mode: Mode, elapsed: Duration) ->
 }
 
 /// The state of an object that was reconciled at least once.
-fn state_of(s: &Settled, mode: Mode) -> (State, String, String) {
+fn state_of(s: &Final, mode: Mode) -> (State, String, String) {
     let error = s.status.last_error.as_ref();
     match (s.tally.failed, error) {
         (Some(severity), Some(e)) => {

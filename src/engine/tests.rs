@@ -953,3 +953,75 @@ async fn a_slow_lane_does_not_hold_up_the_due_work_of_another() {
     assert!(w.status("Alpha/a1").is_some_and(|s| !s.is_ready()));
     w.until_ready(&["Alpha/a1", "Alpha/a2"]).await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn intent_is_recorded_before_a_create_and_an_orphan_is_pruned_after_a_restart() {
+    use super::inventory::{Inventory, InventoryEntry};
+    // What an earlier run recorded: Alpha/gone, whose manifest is no more.
+    let cloud_seed = Resource {
+        value: "1".into(),
+        inputs: Default::default(),
+        owned: true,
+        readiness: Readiness::Ready,
+        gauge: None,
+    };
+    let orphan = InventoryEntry {
+        key: key("Alpha/gone"),
+        meta: crate::kinds::ObjectMeta {
+            name: "gone".into(),
+            ..Default::default()
+        },
+        spec: serde_json::json!({ "value": "1" }),
+        deletion_policy: crate::kinds::DeletionPolicy::Delete,
+        hash: "h".into(),
+        dep_outputs: Default::default(),
+    };
+    let inventory = Arc::new(MemoryInventory::holding([orphan]));
+    let recorded_first = Arc::new(AtomicUsize::new(0));
+    let (inv, seen) = (inventory.clone(), recorded_first.clone());
+    let kinds = Kinds {
+        alpha: Fns {
+            create: Arc::new(move |cloud, d| {
+                let listed = futures::executor::block_on(inv.list()).unwrap_or_default();
+                if listed.iter().any(|e| e.key == d.key) {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                cloud.put(d.key.clone(), Resource::ready(d));
+                Ok(())
+            }),
+            ..Fns::default()
+        },
+        ..Kinds::default()
+    };
+    let cfg = ControllerConfig {
+        allow_mass_prune: true,
+        ..test_config()
+    };
+    let w = World::start_with(cfg, kinds, inventory.clone(), Duration::from_secs(30));
+    w.cloud.put(key("Alpha/gone"), cloud_seed);
+    w.load(&[(
+        "m.yaml",
+        file(&[doc("Alpha/a", "1", &[], &[]), doc("Alpha/b", "1", &[], &[])]),
+    )])
+    .await;
+    w.until("a and b created, the orphan deleted", |s, cloud| {
+        cloud.get(&key("Alpha/gone")).is_none()
+            && s.objects.len() == 2
+            && s.objects.iter().all(|o| o.is_ready())
+    })
+    .await;
+    assert_eq!(
+        recorded_first.load(Ordering::SeqCst),
+        2,
+        "entries before creates"
+    );
+    let mut keys: Vec<String> = inventory
+        .list()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["Alpha/a", "Alpha/b"]);
+}
