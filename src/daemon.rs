@@ -48,7 +48,7 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     });
     let registry = Registry::live(ctx);
     let inventory = Arc::new(SsmInventory::new(aws.clone(), opts.instance.clone()));
-    let metrics = Metrics::new(Some(aws.calls.clone()));
+    let metrics = Metrics::with_kinds(Some(aws.calls.clone()), &registry.metrics());
     let shared = Arc::new(Shared::default());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
 

@@ -91,7 +91,10 @@ enum Command {
         /// agentcore.dev/resync-period). Jittered by ±10 %.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         resync: Duration,
-        /// Reconciles running at once.
+        /// Reconciles running at once per lane. Each kind runs in the lane of the AWS
+        /// service it mostly calls (cognito-idp, iam, ecr, bedrock-agentcore-control,
+        /// secretsmanager, ssm), so work waiting on one service's rate limit never holds up
+        /// another's: up to this many per service, six times this in all.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
         /// Refuse a reload that would prune more than this fraction of the managed objects
@@ -275,7 +278,8 @@ enum Command {
         /// How long to wait for every resource to become Ready.
         #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
         timeout: Duration,
-        /// Reconciles running at once (independent resources only).
+        /// Reconciles running at once per lane (the AWS service a kind mostly calls; see
+        /// `run --help`); only independent resources run together.
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },

@@ -1,6 +1,7 @@
 //! Prometheus metrics (prometheus-client), served as text at `/metrics`.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
@@ -11,6 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::aws::CallCounter;
+use crate::kinds::{MetricSource, MetricSpec};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -64,12 +66,7 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub resync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub objects: Family<ConditionLabels, Gauge>,
-    pub token_renewals: Family<NameLabels, Counter>,
-    pub token_renewal_failures: Family<NameReasonLabels, Counter>,
-    token_expiry: Family<NameLabels, Gauge>,
-    token_seconds_left: Family<NameLabels, Gauge>,
-    /// Token name → expiry (Unix seconds); seconds-to-expiry is computed at each scrape.
-    expiries: Arc<std::sync::Mutex<std::collections::BTreeMap<String, i64>>>,
+    published: Arc<Published>,
     aws_calls: Family<CallLabels, Counter>,
     calls: Option<CallCounter>,
 }
@@ -81,8 +78,15 @@ impl std::fmt::Debug for Metrics {
 }
 
 impl Metrics {
-    /// `calls` feeds `agentcore_controller_aws_calls_total` at each scrape.
+    /// `calls` feeds `agentcore_controller_aws_calls_total` at each scrape; no kind
+    /// publishes metrics.
     pub fn new(calls: Option<CallCounter>) -> Self {
+        Self::with_kinds(calls, &[])
+    }
+
+    /// Also the metrics the kinds publish about their objects, by kind (see
+    /// [`crate::kinds::Kind::METRICS`]).
+    pub fn with_kinds(calls: Option<CallCounter>, kinds: &[(&'static str, MetricSpec)]) -> Self {
         let mut registry = Registry::with_prefix("agentcore_controller");
         let reconcile_duration = Family::<KindLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.005, 2.0, 14))
@@ -124,30 +128,7 @@ impl Metrics {
             "Objects by condition and status",
             objects.clone(),
         );
-        let token_renewals = Family::<NameLabels, Counter>::default();
-        registry.register(
-            "token_renewals",
-            "Bearer tokens published (first publication and renewals), by Token",
-            token_renewals.clone(),
-        );
-        let token_renewal_failures = Family::<NameReasonLabels, Counter>::default();
-        registry.register(
-            "token_renewal_failures",
-            "Failed token renewals, by Token and reason",
-            token_renewal_failures.clone(),
-        );
-        let token_expiry = Family::<NameLabels, Gauge>::default();
-        registry.register(
-            "token_expiry_timestamp_seconds",
-            "When the published bearer token expires (Unix time), by Token",
-            token_expiry.clone(),
-        );
-        let token_seconds_left = Family::<NameLabels, Gauge>::default();
-        registry.register(
-            "token_seconds_to_expiry",
-            "Seconds until the published bearer token expires, by Token",
-            token_seconds_left.clone(),
-        );
+        let published = Published::register(&mut registry, kinds);
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
             "aws_calls",
@@ -162,33 +143,26 @@ impl Metrics {
             queue_depth,
             resync_lag,
             objects,
-            token_renewals,
-            token_renewal_failures,
-            token_expiry,
-            token_seconds_left,
-            expiries: Arc::default(),
+            published: Arc::new(published),
             aws_calls,
             calls,
         }
     }
 
-    /// Record when Token `name` expires (Unix seconds); `None` forgets it.
-    pub fn set_token_expiry(&self, name: &str, expiry: Option<i64>) {
-        if let Ok(mut m) = self.expiries.lock() {
-            match expiry {
-                Some(e) => {
-                    m.insert(name.to_string(), e);
-                }
-                None => {
-                    m.remove(name);
-                    let labels = NameLabels {
-                        name: name.to_string(),
-                    };
-                    self.token_expiry.remove(&labels);
-                    self.token_seconds_left.remove(&labels);
-                }
-            }
-        }
+    /// A reconcile of `kind/name` went through: the gauges it reported, and whether it
+    /// wrote.
+    pub fn object_reconciled(&self, kind: &str, name: &str, gauges: &[(&str, f64)], wrote: bool) {
+        self.published.reconciled(kind, name, gauges, wrote);
+    }
+
+    /// A reconcile of `kind/name` failed with `reason`.
+    pub fn object_failed(&self, kind: &str, name: &str, reason: &str) {
+        self.published.failed(kind, name, reason);
+    }
+
+    /// `kind/name` is gone: its published metrics go too.
+    pub fn object_gone(&self, kind: &str, name: &str) {
+        self.published.gone(kind, name);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -207,24 +181,147 @@ impl Metrics {
                 }
             }
         }
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        if let Ok(m) = self.expiries.lock() {
-            for (name, expiry) in m.iter() {
-                let labels = NameLabels { name: name.clone() };
-                self.token_expiry.get_or_create(&labels).set(*expiry);
-                self.token_seconds_left
-                    .get_or_create(&labels)
-                    .set(expiry - now);
-            }
-        }
+        self.published.scrape();
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.push_str("# encoding failed\n");
         }
         out
+    }
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// The metrics kinds publish about their objects, by the kind's declarations.
+struct Published {
+    /// Kind → what it publishes.
+    by_kind: BTreeMap<&'static str, Vec<MetricSpec>>,
+    gauges: BTreeMap<&'static str, Family<NameLabels, FloatGauge>>,
+    writes: BTreeMap<&'static str, Family<NameLabels, Counter>>,
+    failures: BTreeMap<&'static str, Family<NameReasonLabels, Counter>>,
+    /// The last value of each gauge a kind reported, by (gauge, object name): what
+    /// `SecondsUntil` counts down to at each scrape.
+    values: Mutex<BTreeMap<(&'static str, String), f64>>,
+}
+
+impl Published {
+    fn register(registry: &mut Registry, kinds: &[(&'static str, MetricSpec)]) -> Self {
+        let mut p = Self {
+            by_kind: BTreeMap::new(),
+            gauges: BTreeMap::new(),
+            writes: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            values: Mutex::default(),
+        };
+        for (kind, spec) in kinds {
+            p.by_kind.entry(kind).or_default().push(*spec);
+            // Two kinds may publish the same metric: one family.
+            let new = match spec.source {
+                MetricSource::Gauge | MetricSource::SecondsUntil(_) => {
+                    !p.gauges.contains_key(spec.name)
+                }
+                MetricSource::Writes => !p.writes.contains_key(spec.name),
+                MetricSource::Failures => !p.failures.contains_key(spec.name),
+            };
+            if !new {
+                continue;
+            }
+            match spec.source {
+                MetricSource::Gauge | MetricSource::SecondsUntil(_) => {
+                    let family = Family::<NameLabels, FloatGauge>::default();
+                    registry.register(spec.name, spec.help, family.clone());
+                    p.gauges.insert(spec.name, family);
+                }
+                MetricSource::Writes => {
+                    let family = Family::<NameLabels, Counter>::default();
+                    registry.register(spec.name, spec.help, family.clone());
+                    p.writes.insert(spec.name, family);
+                }
+                MetricSource::Failures => {
+                    let family = Family::<NameReasonLabels, Counter>::default();
+                    registry.register(spec.name, spec.help, family.clone());
+                    p.failures.insert(spec.name, family);
+                }
+            }
+        }
+        p
+    }
+
+    fn specs(&self, kind: &str) -> &[MetricSpec] {
+        self.by_kind.get(kind).map_or(&[], Vec::as_slice)
+    }
+
+    fn reconciled(&self, kind: &str, name: &str, gauges: &[(&str, f64)], wrote: bool) {
+        let labels = NameLabels { name: name.into() };
+        for spec in self.specs(kind) {
+            match spec.source {
+                MetricSource::Gauge => {
+                    let Some((_, v)) = gauges.iter().find(|(g, _)| *g == spec.name) else {
+                        continue;
+                    };
+                    if let Some(f) = self.gauges.get(spec.name) {
+                        f.get_or_create(&labels).set(*v);
+                    }
+                    if let Ok(mut values) = self.values.lock() {
+                        values.insert((spec.name, name.to_string()), *v);
+                    }
+                }
+                MetricSource::Writes if wrote => {
+                    if let Some(f) = self.writes.get(spec.name) {
+                        f.get_or_create(&labels).inc();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn failed(&self, kind: &str, name: &str, reason: &str) {
+        for spec in self.specs(kind) {
+            if let (MetricSource::Failures, Some(f)) = (spec.source, self.failures.get(spec.name)) {
+                f.get_or_create(&NameReasonLabels {
+                    name: name.into(),
+                    reason: reason.into(),
+                })
+                .inc();
+            }
+        }
+    }
+
+    fn gone(&self, kind: &str, name: &str) {
+        let labels = NameLabels { name: name.into() };
+        for spec in self.specs(kind) {
+            if let Some(f) = self.gauges.get(spec.name) {
+                f.remove(&labels);
+            }
+            if let Ok(mut values) = self.values.lock() {
+                values.remove(&(spec.name, name.to_string()));
+            }
+        }
+    }
+
+    /// Count down every `SecondsUntil` to now.
+    fn scrape(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        let Ok(values) = self.values.lock() else {
+            return;
+        };
+        for spec in self.by_kind.values().flatten() {
+            let (MetricSource::SecondsUntil(source), Some(f)) =
+                (spec.source, self.gauges.get(spec.name))
+            else {
+                continue;
+            };
+            for ((gauge, name), at) in values.iter() {
+                if *gauge == source {
+                    f.get_or_create(&NameLabels { name: name.clone() })
+                        .set((at - now).round());
+                }
+            }
+        }
     }
 }
 

@@ -1,22 +1,26 @@
-//! One-shot convergence of a manifest set: every object reconciled once its
-//! dependencies are Ready, independent branches concurrently, progress polled and
-//! recoverable errors retried with backoff until everything is Ready or time runs out.
+//! One-shot convergence of a manifest set (`apply`, `diff`, and the commands that read a
+//! few objects' outputs): a run of the daemon's [`Controller`] over an in-memory
+//! inventory, until every object is Ready, nothing more can happen (failed for good, or
+//! held back by something that is), or time runs out; then its report. The engine is
+//! the same: dependency gating, polling, backoff and the error policy are the
+//! controller's. In plan mode every object is only observed, as if suspended.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use serde::Serialize;
 use tokio::time::Instant;
-use tracing::{Instrument, info_span};
 
 use super::backoff::Backoff;
-use crate::error::{ReconcileError, Severity};
-use crate::kinds::{
-    Action, Change, Deps, Mode, ObjectKey, Outputs, Readiness, Registry, StepReport,
-};
+use super::controller::{Controller, ControllerConfig, Final, Outcome, Shared};
+use super::inventory::MemoryInventory;
+use super::status::reason;
+use crate::error::Severity;
+use crate::kinds::{Action, Change, Mode, ObjectKey, Outputs, Registry};
 use crate::manifest::ManifestSet;
+use crate::manifest::load::Loaded;
+use crate::metrics::Metrics;
 
 /// How to converge.
 #[derive(Debug, Clone)]
@@ -24,7 +28,7 @@ pub struct ConvergeOptions {
     pub mode: Mode,
     /// Give up waiting after this long (objects still converging are reported as such).
     pub timeout: Duration,
-    /// Reconciles running at once.
+    /// Reconciles running at once (per lane; see `ControllerConfig::concurrency`).
     pub concurrency: usize,
     /// Polling of resources AWS is still creating or updating.
     pub poll: Backoff,
@@ -114,285 +118,164 @@ impl RunReport {
     }
 }
 
-struct Entry {
-    report: ObjectReport,
-    finished: bool,
-    running: bool,
-    next_at: Instant,
-    /// Consecutive polls / retries, for backoff.
-    streak: u32,
-}
-
-fn stronger(a: Option<Action>, b: Action) -> Option<Action> {
-    let rank = |x: Action| match x {
-        Action::Unchanged => 0,
-        Action::Update => 1,
-        Action::Create => 2,
-    };
-    match a {
-        Some(a) if rank(a) >= rank(b) => Some(a),
-        _ => Some(b),
-    }
-}
-
 /// Converge `set` (apply mode) or compute its plan (plan mode).
 pub async fn converge(set: &ManifestSet, registry: &Registry, opts: &ConvergeOptions) -> RunReport {
     let start = Instant::now();
-    let deadline = start + opts.timeout;
-    let mut entries: BTreeMap<ObjectKey, Entry> = set
-        .objects
-        .iter()
-        .map(|o| {
-            (
-                o.key.clone(),
-                Entry {
-                    report: ObjectReport {
-                        kind: o.key.kind.clone(),
-                        name: o.key.name.clone(),
-                        action: None,
-                        state: State::Blocked,
-                        reason: String::new(),
-                        message: String::new(),
-                        changes: Vec::new(),
-                        outputs: Outputs::new(),
-                        attempts: 0,
-                    },
-                    finished: false,
-                    running: false,
-                    next_at: start,
-                    streak: 0,
-                },
-            )
-        })
-        .collect();
-    let mut outputs: BTreeMap<ObjectKey, Outputs> = BTreeMap::new();
-    let mut running = FuturesUnordered::new();
-    let mut timed_out = false;
+    let cfg = ControllerConfig {
+        concurrency: opts.concurrency.max(1),
+        // Nothing is looked at twice for its own sake within one run.
+        resync: opts.timeout.max(Duration::from_secs(3600)),
+        resync_jitter: 0.0,
+        retry: opts.retry,
+        poll: opts.poll,
+        observe_only: opts.mode == Mode::Plan,
+        ..ControllerConfig::default()
+    };
+    let controller = Controller::new(
+        cfg,
+        registry.clone(),
+        Arc::new(MemoryInventory::default()),
+        Arc::new(Shared::default()),
+        Metrics::new(None),
+    );
+    let outcome = controller.converge(loaded(set), opts.timeout).await;
+    report(set, outcome, opts.mode, start.elapsed())
+}
 
-    loop {
-        let now = Instant::now();
-        if now >= deadline {
-            timed_out = true;
-            break;
-        }
-        let mut next_wake: Option<Instant> = None;
-        for key in &set.graph.order {
-            let Some(entry) = entries.get(key) else {
-                continue;
-            };
-            if entry.finished || entry.running {
-                continue;
-            }
-            let deps = set.graph.deps.get(key).cloned().unwrap_or_default();
-            match dependency_gate(&deps, &entries, opts.mode) {
-                Gate::Wait => continue,
-                Gate::Blocked(reason, message) => {
-                    if let Some(e) = entries.get_mut(key) {
-                        e.finished = true;
-                        e.report.state = State::Blocked;
-                        e.report.reason = reason;
-                        e.report.message = message;
-                    }
-                    continue;
-                }
-                Gate::Go => {}
-            }
-            if entry.next_at > now {
-                next_wake = Some(next_wake.map_or(entry.next_at, |w| w.min(entry.next_at)));
-                continue;
-            }
-            if running.len() >= opts.concurrency {
-                break;
-            }
-            let (Some(object), Some(kind)) = (set.get(key), registry.get(&key.kind)) else {
-                if let Some(e) = entries.get_mut(key) {
-                    e.finished = true;
-                    e.report.state = State::Failed;
-                    e.report.reason = "UnknownKind".into();
-                    e.report.message = format!("no live implementation of kind {}", key.kind);
-                }
-                continue;
-            };
-            let kind = Arc::clone(kind);
-            let meta = object.meta.clone();
-            let spec = object.spec.clone();
-            let snapshot = outputs.clone();
-            let key = key.clone();
-            let mode = opts.mode;
-            let span = info_span!("reconcile", kind = %key.kind, name = %key.name);
-            running.push(
-                async move {
-                    let result = kind.step(&meta, &spec, &Deps::new(&snapshot), mode).await;
-                    (key, result)
-                }
-                .instrument(span),
-            );
-            if let Some(e) = entries.get_mut(&object.key) {
-                e.running = true;
-            }
-        }
-
-        if running.is_empty() && next_wake.is_none() {
-            break; // nothing running, nothing scheduled: done (or stuck behind failures)
-        }
-        let wake = next_wake.unwrap_or(deadline).min(deadline);
-        tokio::select! {
-            done = running.next(), if !running.is_empty() => {
-                if let Some((key, result)) = done {
-                    record(&mut entries, &mut outputs, &key, result, opts);
-                }
-            }
-            _ = tokio::time::sleep_until(wake) => {}
-        }
+/// A valid manifest set as the controller takes in a load.
+fn loaded(set: &ManifestSet) -> Loaded {
+    let mut files: BTreeMap<std::path::PathBuf, Vec<ObjectKey>> = BTreeMap::new();
+    for o in &set.objects {
+        files
+            .entry(o.source.file.clone())
+            .or_default()
+            .push(o.key.clone());
     }
+    Loaded {
+        objects: set.objects.clone(),
+        problems: Vec::new(),
+        files,
+    }
+}
 
-    let ready: BTreeSet<ObjectKey> = entries
-        .iter()
-        .filter(|(_, e)| e.report.state == State::Ready)
-        .map(|(k, _)| k.clone())
-        .collect();
+/// The report, in dependency order: each object's state as the run left it.
+fn report(set: &ManifestSet, outcome: Outcome, mode: Mode, elapsed: Duration) -> RunReport {
+    let mut done: BTreeMap<ObjectKey, ObjectReport> = BTreeMap::new();
+    for key in &set.graph.order {
+        let settled = outcome.objects.get(key);
+        let mut report = ObjectReport {
+            kind: key.kind.clone(),
+            name: key.name.clone(),
+            action: settled.and_then(|s| s.tally.action),
+            state: State::Blocked,
+            reason: String::new(),
+            message: String::new(),
+            changes: settled.map(|s| s.tally.changes.clone()).unwrap_or_default(),
+            outputs: settled
+                .map(|s| s.status.outputs.clone())
+                .unwrap_or_default(),
+            attempts: settled.map_or(0, |s| s.tally.attempts),
+        };
+        let deps = set.graph.deps.get(key).into_iter().flatten();
+        let (state, why, message) = match settled {
+            Some(s) if s.tally.attempts > 0 => state_of(s, mode),
+            _ => blocked(deps.map(|d| (d, done.get(d))), mode),
+        };
+        report.state = state;
+        report.reason = why;
+        report.message = message;
+        done.insert(key.clone(), report);
+    }
     let objects = set
         .graph
         .order
         .iter()
-        .filter_map(|k| entries.remove(k))
-        .map(|mut e| {
-            if !e.finished && e.report.attempts == 0 && e.report.message.is_empty() {
-                let waiting_on: Vec<String> = set
-                    .graph
-                    .deps
-                    .get(&ObjectKey::new(&e.report.kind, &e.report.name))
-                    .into_iter()
-                    .flatten()
-                    .filter(|d| !ready.contains(*d))
-                    .map(|d| d.to_string())
-                    .collect();
-                e.report.state = State::Blocked;
-                e.report.reason = "DependencyNotReady".into();
-                e.report.message = format!("waiting for {}", waiting_on.join(", "));
-            }
-            e.report
-        })
+        .filter_map(|k| done.remove(k))
         .collect();
     RunReport {
         objects,
-        seconds: start.elapsed().as_secs_f64(),
-        timed_out,
+        seconds: elapsed.as_secs_f64(),
+        timed_out: outcome.timed_out,
     }
 }
 
-enum Gate {
-    Go,
-    Wait,
-    Blocked(String, String),
+/// The state of an object that was reconciled at least once.
+fn state_of(s: &Final, mode: Mode) -> (State, String, String) {
+    let error = s.status.last_error.as_ref();
+    match (s.tally.failed, error) {
+        (Some(severity), Some(e)) => {
+            let state = if severity == Severity::Terminal {
+                State::Failed
+            } else {
+                State::Waiting
+            };
+            return (state, e.reason.clone(), e.message.clone());
+        }
+        (Some(_), None) => return (State::Waiting, String::new(), String::new()),
+        (None, _) => {}
+    }
+    if mode == Mode::Plan {
+        let state = if s.tally.action == Some(Action::Create) && !s.status.is_ready() {
+            State::Absent
+        } else {
+            State::Ready
+        };
+        return (state, String::new(), String::new());
+    }
+    if s.status.is_ready() {
+        return (State::Ready, String::new(), String::new());
+    }
+    let (why, message) = s
+        .status
+        .condition(super::status::READY)
+        .map(|c| (c.reason.clone(), c.message.clone()))
+        .unwrap_or_default();
+    match why.as_str() {
+        reason::PROGRESSING => (State::Progressing, why, message),
+        reason::RESOURCE_FAILED => (State::Failed, why, message),
+        _ => (State::Blocked, why, message),
+    }
 }
 
-/// May an object be reconciled now, given its dependencies' states?
-fn dependency_gate(
-    deps: &BTreeSet<ObjectKey>,
-    entries: &BTreeMap<ObjectKey, Entry>,
+/// Why an object that never ran was held back, from its dependencies' states.
+fn blocked<'a>(
+    deps: impl Iterator<Item = (&'a ObjectKey, Option<&'a ObjectReport>)>,
     mode: Mode,
-) -> Gate {
-    for d in deps {
-        let Some(e) = entries.get(d) else { continue };
-        match (mode, e.finished, e.report.state) {
-            (Mode::Plan, true, State::Absent | State::Blocked) => {
-                return Gate::Blocked(
-                    "DependencyAbsent".into(),
+) -> (State, String, String) {
+    let mut not_ready = Vec::new();
+    for (d, report) in deps {
+        let Some(r) = report else { continue };
+        match (mode, r.state) {
+            (Mode::Plan, State::Absent | State::Blocked) => {
+                return (
+                    State::Blocked,
+                    reason::DEPENDENCY_ABSENT.into(),
                     format!("will be reconciled after {d} is created"),
                 );
             }
-            (_, true, State::Failed | State::Blocked) => {
-                return Gate::Blocked(
-                    "DependencyFailed".into(),
-                    format!("blocked: {d} is {:?}", e.report.state),
+            (_, State::Failed) | (Mode::Apply, State::Blocked)
+                if r.state == State::Failed || r.reason == reason::DEPENDENCY_FAILED =>
+            {
+                return (
+                    State::Blocked,
+                    reason::DEPENDENCY_FAILED.into(),
+                    format!("blocked: {d} is {:?}", r.state),
                 );
             }
-            (Mode::Plan, true, State::Waiting) => {
-                return Gate::Blocked(
-                    "DependencyNotReady".into(),
-                    format!("waits for {d}: {}", e.report.message),
+            (Mode::Plan, State::Waiting) => {
+                return (
+                    State::Blocked,
+                    reason::DEPENDENCY_NOT_READY.into(),
+                    format!("waits for {d}: {}", r.message),
                 );
             }
-            (_, _, State::Ready) if e.finished => {}
-            _ => return Gate::Wait,
+            (_, State::Ready) => {}
+            _ => not_ready.push(d.to_string()),
         }
     }
-    Gate::Go
-}
-
-fn record(
-    entries: &mut BTreeMap<ObjectKey, Entry>,
-    outputs: &mut BTreeMap<ObjectKey, Outputs>,
-    key: &ObjectKey,
-    result: Result<StepReport, ReconcileError>,
-    opts: &ConvergeOptions,
-) {
-    let Some(e) = entries.get_mut(key) else {
-        return;
-    };
-    let now = Instant::now();
-    e.running = false;
-    e.report.attempts += 1;
-    match result {
-        Ok(step) => {
-            e.report.action = stronger(e.report.action, step.action);
-            if !step.changes.is_empty() {
-                e.report.changes = step.changes;
-            }
-            if !step.outputs.is_empty() {
-                outputs.insert(key.clone(), step.outputs.clone());
-                e.report.outputs = step.outputs;
-            }
-            e.report.reason.clear();
-            e.report.message.clear();
-            if opts.mode == Mode::Plan {
-                e.finished = true;
-                e.report.state = if step.action == Action::Create {
-                    State::Absent
-                } else {
-                    State::Ready
-                };
-                return;
-            }
-            match step.readiness {
-                Readiness::Ready => {
-                    e.finished = true;
-                    e.report.state = State::Ready;
-                }
-                Readiness::Progressing(msg) => {
-                    e.report.state = State::Progressing;
-                    e.report.reason = "Progressing".into();
-                    e.report.message = msg;
-                    e.next_at = now + opts.poll.next(e.streak);
-                    e.streak += 1;
-                }
-                Readiness::Failed(msg) => {
-                    e.finished = true;
-                    e.report.state = State::Failed;
-                    e.report.reason = "ResourceFailed".into();
-                    e.report.message = msg;
-                }
-            }
-        }
-        Err(err) => {
-            e.report.reason = err.reason.to_string();
-            e.report.message = err.message.clone();
-            match err.severity {
-                Severity::Terminal => {
-                    e.finished = true;
-                    e.report.state = State::Failed;
-                }
-                Severity::Waiting | Severity::Recoverable => {
-                    e.report.state = State::Waiting;
-                    if opts.mode == Mode::Plan && err.severity == Severity::Waiting {
-                        e.finished = true;
-                        return;
-                    }
-                    e.next_at = now + opts.retry.next(e.streak);
-                    e.streak += 1;
-                }
-            }
-        }
-    }
+    (
+        State::Blocked,
+        reason::DEPENDENCY_NOT_READY.into(),
+        format!("waiting for {}", not_ready.join(", ")),
+    )
 }

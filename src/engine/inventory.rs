@@ -80,6 +80,50 @@ pub trait Inventory: Send + Sync {
     async fn remove(&self, key: &ObjectKey) -> Result<()>;
 }
 
+/// An inventory that lives as long as the process: for a one-shot `apply`, which prunes
+/// nothing, and for tests.
+#[derive(Debug, Default)]
+pub struct MemoryInventory {
+    entries: std::sync::Mutex<BTreeMap<ObjectKey, InventoryEntry>>,
+}
+
+impl MemoryInventory {
+    /// An inventory that already holds `entries` (what an earlier run recorded).
+    pub fn holding(entries: impl IntoIterator<Item = InventoryEntry>) -> Self {
+        Self {
+            entries: std::sync::Mutex::new(
+                entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
+            ),
+        }
+    }
+
+    fn locked(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<ObjectKey, InventoryEntry>>> {
+        self.entries.lock().map_err(|_| {
+            crate::error::ReconcileError::recoverable(
+                crate::reason::Reason::Inventory,
+                "inventory lock poisoned",
+            )
+        })
+    }
+}
+
+#[async_trait]
+impl Inventory for MemoryInventory {
+    async fn list(&self) -> Result<Vec<InventoryEntry>> {
+        Ok(self.locked()?.values().cloned().collect())
+    }
+
+    async fn put(&self, entry: &InventoryEntry) -> Result<()> {
+        self.locked()?.insert(entry.key.clone(), entry.clone());
+        Ok(())
+    }
+
+    async fn remove(&self, key: &ObjectKey) -> Result<()> {
+        self.locked()?.remove(key);
+        Ok(())
+    }
+}
+
 /// The keys of `recorded` entries that `listed` (the inventory as read back) does not hold
 /// as they were written. Pure.
 pub fn unrecorded<'a>(

@@ -7,10 +7,17 @@ pub mod containment;
 pub mod controller;
 pub mod converge;
 pub mod inventory;
+pub mod lanes;
+pub mod policy;
 pub mod prune;
+pub mod reload;
 pub mod scheduler;
 pub mod status;
+pub mod tally;
 pub mod teardown;
 
 pub use converge::{ConvergeOptions, ObjectReport, RunReport, State, converge};
 pub use teardown::{TeardownReport, teardown};
+
+#[cfg(test)]
+mod tests;

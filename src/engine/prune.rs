@@ -6,6 +6,61 @@ use std::collections::BTreeSet;
 
 use crate::kinds::ObjectKey;
 
+/// What to do about the objects no manifest defines any more.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Nothing to prune.
+    Nothing,
+    /// A manifest file has never been read, and may define any of these: prune nothing
+    /// until it is.
+    Held(BTreeSet<ObjectKey>),
+    /// A mass deletion nobody confirmed: the refusal.
+    Refused(String),
+    /// Prune these.
+    Go(BTreeSet<ObjectKey>),
+}
+
+/// What the controller knows when it plans a prune.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// Every key a manifest file defines (a file that failed to parse keeps its old keys).
+    pub defined: &'a BTreeSet<&'a ObjectKey>,
+    /// The objects loaded and not already being pruned.
+    pub loaded: &'a BTreeSet<&'a ObjectKey>,
+    /// What the inventory held at start-up that is not loaded.
+    pub orphans: &'a BTreeSet<&'a ObjectKey>,
+    /// Some manifest file has never been read.
+    pub unknown_files: bool,
+    pub threshold: f64,
+    /// The operator confirmed (or allowed) a mass prune.
+    pub confirmed: bool,
+}
+
+/// Objects no manifest defines any more (and inventory orphans) are pruned, unless a file
+/// that was never read may define them, or that would be a mass deletion the operator
+/// has not confirmed. What is managed, for the guard: every object loaded (recorded in
+/// the inventory or not yet) and the inventory's orphans.
+pub fn plan(f: Facts<'_>) -> Plan {
+    let gone: BTreeSet<ObjectKey> = f
+        .loaded
+        .iter()
+        .chain(f.orphans.iter())
+        .filter(|k| !f.defined.contains(*k))
+        .map(|k| (*k).clone())
+        .collect();
+    if gone.is_empty() {
+        return Plan::Nothing;
+    }
+    if f.unknown_files {
+        return Plan::Held(gone);
+    }
+    let managed: BTreeSet<&ObjectKey> = f.loaded.union(f.orphans).copied().collect();
+    match refusal(&gone.iter().collect(), &managed, f.threshold) {
+        Some(msg) if !f.confirmed => Plan::Refused(msg),
+        _ => Plan::Go(gone),
+    }
+}
+
 /// The refusal for pruning `gone` out of `managed` under `threshold` (a fraction), or
 /// `None` when the prune may go ahead. What is pruned is part of what is managed, so the
 /// count is taken against both together: the share never exceeds 100 %.
@@ -32,6 +87,86 @@ pub fn refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plans() {
+        let k = |n: &str| ObjectKey::new("Parameter", n);
+        let (a, b, c, d) = (k("a"), k("b"), k("c"), k("d"));
+        let set = |ks: &[&ObjectKey]| -> BTreeSet<ObjectKey> {
+            ks.iter().map(|k| (*k).clone()).collect()
+        };
+        // Defined, loaded, orphans, unknown files, confirmed, and the plan.
+        type Case<'a> = (
+            &'a [&'a ObjectKey],
+            &'a [&'a ObjectKey],
+            &'a [&'a ObjectKey],
+            bool,
+            bool,
+            Plan,
+        );
+        let cases: [Case; 6] = [
+            (&[&a, &b], &[&a, &b], &[], false, false, Plan::Nothing),
+            (
+                &[&a, &b, &c],
+                &[&a, &b, &c, &d],
+                &[],
+                false,
+                false,
+                Plan::Go(set(&[&d])),
+            ),
+            (
+                &[&a, &b, &c],
+                &[&a, &b, &c],
+                &[&d],
+                false,
+                false,
+                Plan::Go(set(&[&d])),
+            ),
+            (
+                &[&a],
+                &[&a, &b, &c],
+                &[&d],
+                true,
+                false,
+                Plan::Held(set(&[&b, &c, &d])),
+            ),
+            (
+                &[&a],
+                &[&a, &b, &c],
+                &[&d],
+                false,
+                true,
+                Plan::Go(set(&[&b, &c, &d])),
+            ),
+            (
+                &[],
+                &[&a, &b],
+                &[],
+                false,
+                false,
+                Plan::Refused(String::new()),
+            ),
+        ];
+        for (defined, loaded, orphans, unknown_files, confirmed, want) in cases {
+            let defined: BTreeSet<&ObjectKey> = defined.iter().copied().collect();
+            let loaded: BTreeSet<&ObjectKey> = loaded.iter().copied().collect();
+            let orphans: BTreeSet<&ObjectKey> = orphans.iter().copied().collect();
+            let got = plan(Facts {
+                defined: &defined,
+                loaded: &loaded,
+                orphans: &orphans,
+                unknown_files,
+                threshold: 0.5,
+                confirmed,
+            });
+            match (&got, &want) {
+                (Plan::Refused(msg), Plan::Refused(_)) => {
+                    assert!(msg.contains("refusing to prune 2 of 2"), "{msg}")
+                }
+                _ => assert_eq!(got, want, "{defined:?} {loaded:?} {orphans:?}"),
+            }
+        }
+    }
 
     fn keys(names: &[&str]) -> Vec<ObjectKey> {
         names

@@ -10,6 +10,30 @@ use serde::{Deserialize, Serialize};
 
 use crate::kinds::{Change, Outputs};
 
+/// The condition types every object reports.
+pub const READY: &str = "Ready";
+pub const SYNCED: &str = "Synced";
+
+/// The reasons the engine itself gives (a failed reconcile gives its error's reason).
+pub mod reason {
+    pub const PENDING: &str = "Pending";
+    pub const READY: &str = "Ready";
+    pub const RECONCILED: &str = "ReconcileSuccess";
+    pub const PROGRESSING: &str = "Progressing";
+    pub const RESOURCE_FAILED: &str = "ResourceFailed";
+    pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
+    pub const PRUNING: &str = "Pruning";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const EXISTS: &str = "Exists";
+    pub const ABSENT: &str = "Absent";
+    /// Plan mode: a dependency does not exist yet.
+    pub const DEPENDENCY_ABSENT: &str = "DependencyAbsent";
+    /// A dependency failed for good, so this object cannot go on.
+    pub const DEPENDENCY_FAILED: &str = "DependencyFailed";
+    /// No live implementation of the object's kind.
+    pub const UNKNOWN_KIND: &str = "UnknownKind";
+}
+
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -106,7 +130,7 @@ impl ObjectStatus {
     }
 
     pub fn is_ready(&self) -> bool {
-        self.condition("Ready").is_some_and(|c| c.status == "True")
+        self.condition(READY).is_some_and(|c| c.status == "True")
     }
 
     /// Set a condition; the transition time changes only when the status does.
@@ -135,6 +159,82 @@ impl ObjectStatus {
                 message: message.to_string(),
                 last_transition_time: rfc3339(now),
             }),
+        }
+    }
+
+    /// The reason of the Ready condition ("" before there is one).
+    pub fn ready_reason(&self) -> &str {
+        self.condition(READY).map_or("", |c| c.reason.as_str())
+    }
+
+    /// Loaded, not reconciled yet.
+    pub fn mark_pending(&mut self, now: SystemTime) {
+        let why = "not reconciled yet";
+        self.set_condition(READY, false, reason::PENDING, why, now);
+        self.set_condition(SYNCED, false, reason::PENDING, why, now);
+    }
+
+    /// Converged and usable.
+    pub fn mark_ready(&mut self, now: SystemTime) {
+        self.set_condition(SYNCED, true, reason::RECONCILED, "", now);
+        self.set_condition(READY, true, reason::READY, "", now);
+    }
+
+    /// Reconciled; AWS is still working on it.
+    pub fn mark_progressing(&mut self, message: &str, now: SystemTime) {
+        self.set_condition(SYNCED, true, reason::RECONCILED, "", now);
+        self.set_condition(READY, false, reason::PROGRESSING, message, now);
+    }
+
+    /// Reconciled; AWS reports the resource failed.
+    pub fn mark_resource_failed(&mut self, message: &str, now: SystemTime) {
+        self.set_condition(SYNCED, true, reason::RECONCILED, "", now);
+        self.set_condition(READY, false, reason::RESOURCE_FAILED, message, now);
+    }
+
+    /// Observed only: what differs is reported, nothing written.
+    pub fn mark_suspended(&mut self, exists: bool, now: SystemTime) {
+        let message = if self.drift.is_empty() {
+            "suspended; no drift".to_string()
+        } else {
+            format!("suspended; {} field(s) differ", self.drift.len())
+        };
+        self.set_condition(SYNCED, false, reason::SUSPENDED, &message, now);
+        let ready_reason = if exists {
+            reason::EXISTS
+        } else {
+            reason::ABSENT
+        };
+        self.set_condition(READY, exists, ready_reason, "", now);
+    }
+
+    /// Held back until a dependency is Ready.
+    pub fn mark_waiting_for_dependency(&mut self, why: &str, now: SystemTime) {
+        self.set_condition(READY, false, reason::DEPENDENCY_NOT_READY, why, now);
+    }
+
+    /// Its manifest is gone: being deleted. (Ready stays as it was, if it was anything:
+    /// an inventory orphan starts out as Pruning.)
+    pub fn mark_pruning(&mut self, now: SystemTime) {
+        self.pruning = true;
+        let why = "manifest removed";
+        self.set_condition(SYNCED, false, reason::PRUNING, why, now);
+        if self.condition(READY).is_none() {
+            self.set_condition(READY, false, reason::PRUNING, why, now);
+        }
+    }
+
+    /// A reconcile failed. Ready turns False when it was not Ready yet, or the error
+    /// says the resource is unusable (`unusable`); a resource being pruned says so.
+    pub fn mark_failed(&mut self, reason: &str, message: &str, unusable: bool, now: SystemTime) {
+        self.set_condition(SYNCED, false, reason, message, now);
+        if !self.is_ready() || unusable {
+            let ready_reason = if self.pruning {
+                reason::PRUNING
+            } else {
+                reason
+            };
+            self.set_condition(READY, false, ready_reason, message, now);
         }
     }
 

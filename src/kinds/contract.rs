@@ -1,6 +1,7 @@
 //! The contract of one kind (after Crossplane's ExternalClient): observe (reads only) →
 //! diff (pure) → create / update / delete (idempotent), and the types it speaks in.
 
+use crate::model::published::MetricSpec;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -122,6 +123,10 @@ impl Ctx {
 pub trait Kind: Send + Sync + 'static {
     /// The `kind:` of its manifest documents.
     const KIND: &'static str;
+    /// The lane its reconciles run in: the AWS service it mostly calls (`iam`, `ecr`,
+    /// ...). Opaque to the engine, which gives every lane its own slots, so that work
+    /// waiting on one service's rate limit never holds up another's.
+    const LANE: &'static str = "default";
     /// The names of the values [`Kind::outputs`] returns, for `validate` to check
     /// `{ from: Kind/name, output: x }` against.
     const OUTPUTS: &'static [&'static str];
@@ -130,6 +135,8 @@ pub trait Kind: Send + Sync + 'static {
     /// Kinds whose resources hold this kind's (a user lives in a user pool): when the
     /// dependency of such a kind does not exist, neither does this resource.
     const CONTAINED_IN: &'static [&'static str] = &[];
+    /// Metrics published about each object of this kind (see [`Kind::gauges`]).
+    const METRICS: &'static [MetricSpec] = &[];
 
     /// The manifest's `spec`, exactly as written.
     type Spec: DeserializeOwned + Serialize + Clone + Debug + Send + Sync;
@@ -182,6 +189,11 @@ pub trait Kind: Send + Sync + 'static {
 
     /// The values dependents may use.
     fn outputs(desired: &Self::Desired, observed: &Self::Observed) -> Outputs;
+
+    /// The values of the gauges this kind declares in [`Kind::METRICS`], by name.
+    fn gauges(_desired: &Self::Desired, _observed: &Self::Observed) -> Vec<(&'static str, f64)> {
+        Vec::new()
+    }
 
     /// Reconcile again after this long even if nothing changes (e.g. to renew a token
     /// before it expires). `None`: the regular resync.

@@ -2,6 +2,7 @@
 //! reconcile ([`DynKind`]) the engine drives, and [`SchemaOf`] into the [`Schema`] the
 //! manifest loader reads specs with.
 
+use crate::model::published::MetricSpec;
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,9 @@ pub struct StepReport {
     /// The kind asks to be reconciled again after this long.
     #[serde(skip)]
     pub requeue_after: Option<std::time::Duration>,
+    /// The values of the gauges the kind publishes (see [`Kind::METRICS`]).
+    #[serde(skip)]
+    pub gauges: Vec<(&'static str, f64)>,
 }
 
 /// What a teardown did.
@@ -76,6 +80,14 @@ impl<K: Kind> Schema for SchemaOf<K> {
 
     fn outputs(&self) -> &'static [&'static str] {
         K::OUTPUTS
+    }
+
+    fn metrics(&self) -> &'static [MetricSpec] {
+        K::METRICS
+    }
+
+    fn lane(&self) -> &'static str {
+        K::LANE
     }
 
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>) {
@@ -190,6 +202,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     readiness: Readiness::Progressing("does not exist".into()),
                     outputs: Outputs::new(),
                     requeue_after: None,
+                    gauges: Vec::new(),
                 });
             }
             self.0.create(&desired).await?;
@@ -200,6 +213,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     readiness: K::readiness(&o.resource),
                     outputs: K::outputs(&desired, &o.resource),
                     requeue_after: K::requeue_after(&desired, &o.resource),
+                    gauges: K::gauges(&desired, &o.resource),
                 },
                 None => StepReport {
                     action: Action::Create,
@@ -207,6 +221,7 @@ impl<K: Kind> DynKind for Erased<K> {
                     readiness: Readiness::Progressing("created; waiting for it to appear".into()),
                     outputs: Outputs::new(),
                     requeue_after: None,
+                    gauges: Vec::new(),
                 },
             });
         };
@@ -221,6 +236,7 @@ impl<K: Kind> DynKind for Erased<K> {
             readiness: readiness.clone(),
             outputs: K::outputs(&desired, &observed.resource),
             requeue_after: K::requeue_after(&desired, &observed.resource),
+            gauges: K::gauges(&desired, &observed.resource),
         };
         if changes.is_empty() {
             if let Readiness::Failed(msg) = &readiness {
@@ -246,6 +262,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 readiness: Readiness::Progressing(msg.clone()),
                 outputs: unchanged.outputs,
                 requeue_after: None,
+                gauges: unchanged.gauges,
             });
         }
         self.0.update(&desired, &observed, &changes).await?;
@@ -257,6 +274,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 readiness: K::readiness(&o.resource),
                 outputs: K::outputs(&desired, &o.resource),
                 requeue_after: K::requeue_after(&desired, &o.resource),
+                gauges: K::gauges(&desired, &o.resource),
             },
             None => StepReport {
                 action: Action::Update,
@@ -264,6 +282,7 @@ impl<K: Kind> DynKind for Erased<K> {
                 readiness: Readiness::Progressing("updated; waiting for it to reappear".into()),
                 outputs: Outputs::new(),
                 requeue_after: None,
+                gauges: Vec::new(),
             },
         })
     }

@@ -238,6 +238,7 @@ impl Image {
 #[async_trait]
 impl Kind for Image {
     const KIND: &'static str = "Image";
+    const LANE: &'static str = "ecr";
     const OUTPUTS: &'static [&'static str] = &["digest", "imageUri", "tag"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     const CONTAINED_IN: &'static [&'static str] = &["Repository"];

@@ -8,6 +8,8 @@
 pub mod agent_runtime;
 mod contract;
 mod erased;
+#[cfg(test)]
+pub(crate) mod fake;
 pub mod image;
 pub mod names;
 pub mod parameter;
@@ -33,5 +35,6 @@ pub use crate::model::object::{
     ANNOTATION_SUSPEND, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, OWNER_TAG, ObjectKey,
     ObjectMeta, Outputs, Reference, parse_kind_name,
 };
+pub use crate::model::published::{MetricSource, MetricSpec};
 pub use crate::model::schema::{Schema, Writes};
 pub use crate::model::value::{Deps, ValueSource};

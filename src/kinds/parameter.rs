@@ -60,6 +60,7 @@ pub struct Parameter {
 #[async_trait]
 impl Kind for Parameter {
     const KIND: &'static str = "Parameter";
+    const LANE: &'static str = "ssm";
     const OUTPUTS: &'static [&'static str] = &["name", "arn", "value"];
     type Spec = ParameterSpec;
     type Desired = DesiredParameter;

@@ -1,5 +1,6 @@
 //! Every kind, by its `kind:` name.
 
+use crate::model::published::MetricSpec;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -59,6 +60,25 @@ impl Registry {
         }
     }
 
+    /// No kinds at all: tests add their own with [`Registry::with_kind`].
+    #[cfg(test)]
+    pub(crate) fn empty() -> Self {
+        Self {
+            ctx: None,
+            schemas: BTreeMap::new(),
+            live: BTreeMap::new(),
+        }
+    }
+
+    /// Add a kind built by the caller (a fake over in-memory state), schema and live.
+    #[cfg(test)]
+    pub(crate) fn with_kind<K: Kind>(mut self, kind: K) -> Self {
+        self.schemas
+            .insert(K::KIND, Arc::new(SchemaOf::<K>(std::marker::PhantomData)));
+        self.live.insert(K::KIND, Arc::new(Erased(kind)));
+        self
+    }
+
     pub fn schema(&self, kind: &str) -> Option<&Arc<dyn Schema>> {
         self.schemas.get(kind)
     }
@@ -66,6 +86,14 @@ impl Registry {
     /// The live kind; `None` for an unknown kind or an offline registry.
     pub fn get(&self, kind: &str) -> Option<&Arc<dyn DynKind>> {
         self.live.get(kind)
+    }
+
+    /// The metrics every kind publishes, with the kind.
+    pub fn metrics(&self) -> Vec<(&'static str, MetricSpec)> {
+        self.schemas
+            .iter()
+            .flat_map(|(kind, s)| s.metrics().iter().map(move |m| (*kind, *m)))
+            .collect()
     }
 
     pub fn names(&self) -> Vec<&'static str> {

@@ -212,6 +212,7 @@ impl Repository {
 #[async_trait]
 impl Kind for Repository {
     const KIND: &'static str = "Repository";
+    const LANE: &'static str = "ecr";
     const OUTPUTS: &'static [&'static str] = &["repositoryUri", "arn", "name"];
     type Spec = RepositorySpec;
     type Desired = DesiredRepository;

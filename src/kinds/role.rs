@@ -364,6 +364,7 @@ impl Role {
 #[async_trait]
 impl Kind for Role {
     const KIND: &'static str = "Role";
+    const LANE: &'static str = "iam";
     const OUTPUTS: &'static [&'static str] = &["arn", "name"];
     type Spec = RoleSpec;
     type Desired = DesiredRole;

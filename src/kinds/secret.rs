@@ -131,6 +131,7 @@ pub struct Secret {
 #[async_trait]
 impl Kind for Secret {
     const KIND: &'static str = "Secret";
+    const LANE: &'static str = "secretsmanager";
     const OUTPUTS: &'static [&'static str] = &["arn", "name"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;
     type Spec = SecretSpec;

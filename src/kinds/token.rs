@@ -400,9 +400,13 @@ impl From<SignInError> for ReconcileError {
     }
 }
 
+/// The gauge of the published token's expiry (Unix time).
+const EXPIRY_METRIC: &str = "token_expiry_timestamp_seconds";
+
 #[async_trait]
 impl Kind for Token {
     const KIND: &'static str = "Token";
+    const LANE: &'static str = "cognito-idp";
     const OUTPUTS: &'static [&'static str] = &[
         "secretName",
         "secretArn",
@@ -412,6 +416,28 @@ impl Kind for Token {
     ];
     /// The consumer secret is a secret: kept unless the manifest says otherwise.
     const DEFAULT_DELETION_POLICY: super::DeletionPolicy = super::DeletionPolicy::Retain;
+    const METRICS: &'static [super::MetricSpec] = &[
+        super::MetricSpec {
+            name: EXPIRY_METRIC,
+            help: "When the published bearer token expires (Unix time), by Token",
+            source: super::MetricSource::Gauge,
+        },
+        super::MetricSpec {
+            name: "token_seconds_to_expiry",
+            help: "Seconds until the published bearer token expires, by Token",
+            source: super::MetricSource::SecondsUntil(EXPIRY_METRIC),
+        },
+        super::MetricSpec {
+            name: "token_renewals",
+            help: "Bearer tokens published (first publication and renewals), by Token",
+            source: super::MetricSource::Writes,
+        },
+        super::MetricSpec {
+            name: "token_renewal_failures",
+            help: "Failed token renewals, by Token and reason",
+            source: super::MetricSource::Failures,
+        },
+    ];
     type Spec = TokenSpec;
     type Desired = DesiredToken;
     type Observed = ObservedToken;
@@ -589,6 +615,13 @@ impl Kind for Token {
             );
         }
         out
+    }
+
+    fn gauges(_d: &DesiredToken, o: &ObservedToken) -> Vec<(&'static str, f64)> {
+        o.bearer
+            .iter()
+            .map(|t| (EXPIRY_METRIC, epoch(t.expires_at) as f64))
+            .collect()
     }
 
     fn requeue_after(d: &DesiredToken, o: &ObservedToken) -> Option<Duration> {

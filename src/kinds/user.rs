@@ -367,6 +367,7 @@ impl User {
 #[async_trait]
 impl Kind for User {
     const KIND: &'static str = "User";
+    const LANE: &'static str = "cognito-idp";
     const OUTPUTS: &'static [&'static str] =
         &["username", "passwordSecretName", "passwordSecretArn"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;

@@ -260,6 +260,7 @@ impl UserPool {
 #[async_trait]
 impl Kind for UserPool {
     const KIND: &'static str = "UserPool";
+    const LANE: &'static str = "cognito-idp";
     const OUTPUTS: &'static [&'static str] =
         &["poolId", "poolArn", "poolName", "discoveryUrl", "issuer"];
     const DEFAULT_DELETION_POLICY: DeletionPolicy = DeletionPolicy::Retain;

@@ -272,6 +272,7 @@ pub struct UserPoolClient {
 #[async_trait]
 impl Kind for UserPoolClient {
     const KIND: &'static str = "UserPoolClient";
+    const LANE: &'static str = "cognito-idp";
     const OUTPUTS: &'static [&'static str] = &["clientId", "clientName", "poolId"];
     const CONTAINED_IN: &'static [&'static str] = &["UserPool"];
     type Spec = UserPoolClientSpec;

@@ -1,5 +1,6 @@
 //! The offline face of a kind: what the manifest loader needs to read and check a spec.
 
+use super::published::MetricSpec;
 use serde_json::Value;
 
 use super::de::FieldProblem;
@@ -36,6 +37,10 @@ pub trait Schema: Send + Sync {
     /// The names of the values the kind exposes to dependents, for `validate` to check
     /// `{ from: Kind/name, output: x }` against.
     fn outputs(&self) -> &'static [&'static str];
+    /// See `Kind::METRICS` in `kinds`.
+    fn metrics(&self) -> &'static [MetricSpec];
+    /// See `Kind::LANE` in `kinds`.
+    fn lane(&self) -> &'static str;
     /// Deserialize and check a spec: the normalised spec (when it could be read at all)
     /// and every problem found. The spec is usable only when there are no problems.
     fn parse(&self, name: &str, spec: &Node) -> (Option<Value>, Vec<FieldProblem>);

@@ -131,6 +131,7 @@ impl AgentRuntime {
 #[async_trait]
 impl Kind for AgentRuntime {
     const KIND: &'static str = "AgentRuntime";
+    const LANE: &'static str = "bedrock-agentcore-control";
     const OUTPUTS: &'static [&'static str] = &["arn", "id", "version", "name", "invocationUrl"];
     type Spec = AgentRuntimeSpec;
     type Desired = DesiredRuntime;

@@ -1,0 +1,212 @@
+//! Taking in a load of the manifests, and planning the prune of what they no longer
+//! define.
+
+use super::*;
+
+impl Controller {
+    /// Take in a fresh load of the manifests.
+    pub(super) fn apply_load(&mut self, loaded: Loaded) {
+        let wall = SystemTime::now();
+        let (file_keys, unknown_files) = reload::file_keys(&self.file_keys, &loaded);
+        self.file_keys = file_keys;
+        self.unknown_files = unknown_files;
+        self.problems = loaded.problems.iter().map(|p| p.to_string()).collect();
+        let mut problems_by_key = reload::problems_by_key(&loaded, &self.file_keys);
+        // New and changed objects (by content hash); invalid ones keep their last good spec.
+        let valid: BTreeMap<ObjectKey, Object> = loaded
+            .objects
+            .into_iter()
+            .filter(|o| !problems_by_key.contains_key(&o.key))
+            .map(|o| (o.key.clone(), o))
+            .collect();
+        let graph = self.next_graph(&valid, &mut problems_by_key);
+        for (key, object) in valid {
+            if !problems_by_key.contains_key(&key) {
+                self.take_in(key, object, wall);
+            }
+        }
+        for (key, t) in &mut self.objects {
+            t.status.validation_error = problems_by_key.get(key).map(|ps| ps.join("; "));
+            t.status.source = t.object.source.to_string();
+        }
+        self.graph = graph;
+        if self.first_keys.is_none() {
+            self.first_keys = Some(self.objects.keys().cloned().collect());
+        }
+        self.plan_prune();
+    }
+
+    /// The dependency graph of what is defined once `valid` is taken in. A cycle is a
+    /// problem of each object in it, which keeps its previous spec.
+    pub(super) fn next_graph(
+        &mut self,
+        valid: &BTreeMap<ObjectKey, Object>,
+        problems_by_key: &mut BTreeMap<ObjectKey, Vec<String>>,
+    ) -> Graph {
+        let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
+        let mut candidate: BTreeMap<ObjectKey, Object> = self
+            .objects
+            .iter()
+            .filter(|(k, t)| !t.prune && defined.contains(*k))
+            .map(|(k, t)| (k.clone(), t.object.clone()))
+            .collect();
+        for (k, o) in valid {
+            candidate.insert(k.clone(), o.clone());
+        }
+        let candidates: Vec<Object> = candidate.into_values().collect();
+        let cycle = match Graph::build(&candidates, &self.registry) {
+            Ok(g) => return g,
+            Err(cycle) => cycle,
+        };
+        for p in cycle {
+            self.problems.push(p.to_string());
+            if let Some((k, n)) = p.object.as_deref().and_then(|o| o.split_once('/')) {
+                problems_by_key
+                    .entry(ObjectKey::new(k, n))
+                    .or_default()
+                    .push(p.to_string());
+            }
+        }
+        let kept: Vec<Object> = candidates
+            .into_iter()
+            .filter_map(|o| {
+                if problems_by_key.contains_key(&o.key) {
+                    self.objects.get(&o.key).map(|t| t.object.clone())
+                } else {
+                    Some(o)
+                }
+            })
+            .collect();
+        Graph::build(&kept, &self.registry).unwrap_or_else(|_| self.graph.clone())
+    }
+
+    /// Take in one valid object: new, changed (by content hash), or as it was.
+    pub(super) fn take_in(&mut self, key: ObjectKey, object: Object, wall: SystemTime) {
+        match self.objects.get_mut(&key) {
+            Some(t) if t.object.hash == object.hash && !t.prune => {}
+            Some(t) => {
+                info!(object = %key, "manifest changed");
+                t.object = object;
+                t.prune = false;
+                t.status.pruning = false;
+                t.terminal_hash = None;
+                t.retry_streak = 0;
+                t.parked = false;
+                self.queue.set(key, self.urgent);
+            }
+            None => {
+                info!(object = %key, "new object");
+                let recorded = self.orphans.remove(&key);
+                // The inventory remembers what it was last reconciled with.
+                let converged = recorded.as_ref().map(|e| cause::Inputs {
+                    hash: e.hash.clone(),
+                    deps: e.dep_outputs.clone(),
+                });
+                let mut status = ObjectStatus::new(&key.kind, &key.name);
+                status.mark_pending(wall);
+                self.objects.insert(
+                    key.clone(),
+                    Tracked::new(object, status, recorded, converged),
+                );
+                self.queue.set(key, self.urgent);
+            }
+        }
+    }
+
+    /// Objects no manifest defines any more (and inventory orphans) are pruned, unless
+    /// the plan (see [`prune::plan`]) holds them back.
+    pub(super) fn plan_prune(&mut self) {
+        let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
+        let loaded: BTreeSet<&ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(_, t)| !t.prune)
+            .map(|(k, _)| k)
+            .collect();
+        let orphans: BTreeSet<&ObjectKey> = self
+            .orphans
+            .keys()
+            .filter(|k| !self.objects.contains_key(*k))
+            .collect();
+        let plan = prune::plan(prune::Facts {
+            defined: &defined,
+            loaded: &loaded,
+            orphans: &orphans,
+            unknown_files: self.unknown_files,
+            threshold: self.cfg.prune_threshold,
+            confirmed: self.prune_confirmed,
+        });
+        let gone = match plan {
+            prune::Plan::Nothing => {
+                self.prune_refused = None;
+                self.prune_held = None;
+                return;
+            }
+            prune::Plan::Held(gone) => {
+                // Said once per set of candidates, not at every reload.
+                if self.prune_held.as_ref() != Some(&gone) {
+                    warn!(
+                        candidates = gone.len(),
+                        "not pruning while a manifest file cannot be read"
+                    );
+                    self.prune_held = Some(gone);
+                }
+                return;
+            }
+            prune::Plan::Refused(msg) => {
+                self.prune_held = None;
+                if self.prune_refused.as_deref() != Some(msg.as_str()) {
+                    error!("{msg}");
+                }
+                self.prune_refused = Some(msg);
+                return;
+            }
+            prune::Plan::Go(gone) => gone,
+        };
+        self.prune_held = None;
+        self.prune_refused = None;
+        if !self.cfg.allow_mass_prune {
+            self.prune_confirmed = false; // a confirmation covers one prune
+        }
+        let wall = SystemTime::now();
+        for key in gone {
+            if let Some(entry) = self.orphans.remove(&key) {
+                self.adopt_orphan(entry);
+            }
+            if let Some(t) = self.objects.get_mut(&key) {
+                info!(object = %key, "manifest removed: pruning");
+                t.prune = true;
+                t.parked = false;
+                t.status.mark_pruning(wall);
+                self.queue.set(key, self.urgent);
+            }
+        }
+    }
+
+    /// Track an inventory entry no manifest defines, so that it can be pruned: its spec
+    /// as recorded, and the outputs of its dependencies it was last reconciled with.
+    pub(super) fn adopt_orphan(&mut self, entry: InventoryEntry) {
+        let object = Object {
+            key: entry.key.clone(),
+            meta: entry.meta.clone(),
+            spec: entry.spec.clone(),
+            deletion_policy: entry.deletion_policy,
+            source: crate::manifest::Source {
+                file: PathBuf::from("(inventory)"),
+                line: 0,
+            },
+            hash: entry.hash.clone(),
+        };
+        for (k, v) in &entry.dep_outputs {
+            if let Some((kind, name)) = k.split_once('/') {
+                self.outputs
+                    .entry(ObjectKey::new(kind, name))
+                    .or_insert_with(|| v.clone());
+            }
+        }
+        let status = ObjectStatus::new(&entry.key.kind, &entry.key.name);
+        let mut tracked = Tracked::new(object, status, Some(entry), None);
+        tracked.first_pass = true;
+        self.objects.insert(tracked.object.key.clone(), tracked);
+    }
+}

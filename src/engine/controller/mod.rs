@@ -1,0 +1,674 @@
+//! The long-running controller: keeps a changing set of objects converged.
+//!
+//! One queue slot per object, earliest deadline wins ([`Scheduler`]); never two
+//! reconciles of one object at once; a bound on concurrent reconciles per lane; dependents
+//! re-queued when a dependency's outputs change; periodic resync with jitter; per-object
+//! exponential backoff; prune of objects whose manifests are gone, from an inventory kept
+//! outside the process, guarded against mass deletion. With nothing due it sleeps.
+//!
+//! Here: the state, the loop and the scheduling. Taking in a load and planning a prune
+//! (`load.rs`), the work of one reconcile (`task.rs`), taking in its result (`record.rs`),
+//! and the one-shot run `apply` and `diff` are (`one_shot.rs`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
+
+use futures::future::{BoxFuture, OptionFuture};
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{Instrument, debug, error, info, info_span, warn};
+
+use super::backoff::Backoff;
+use super::cause;
+use super::containment;
+use super::inventory::{Inventory, InventoryEntry};
+use super::lanes::Lanes;
+use super::policy::{self, Next};
+use super::prune;
+use super::reload;
+use super::scheduler::{Scheduler, jittered};
+use super::status::{self, ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
+use super::tally::Tally;
+use crate::error::{ReconcileError, Severity};
+use crate::kinds::{
+    Action, DeletionPolicy, Deps, DynKind, Mode, ObjectKey, ObjectMeta, Outputs, Readiness,
+    Registry, StepReport, Teardown,
+};
+use crate::manifest::load::Loaded;
+use crate::manifest::{Graph, Object};
+use crate::metrics::{ConditionLabels, ErrorLabels, KindCauseLabels, KindLabels, Metrics};
+
+use crate::kinds::{ANNOTATION_RESYNC, ANNOTATION_SUSPEND};
+
+mod load;
+mod one_shot;
+mod record;
+mod task;
+
+pub use one_shot::{Final, Outcome};
+
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Reconciles running at once in each lane (see [`crate::kinds::Kind::LANE`]).
+    pub concurrency: usize,
+    pub resync: Duration,
+    /// Fraction of the period by which resyncs are spread (0.2 = ±10 %).
+    pub resync_jitter: f64,
+    pub retry: Backoff,
+    pub poll: Backoff,
+    /// Refuse a reload that would prune more than this fraction of the inventory…
+    pub prune_threshold: f64,
+    /// …unless the operator allowed it.
+    pub allow_mass_prune: bool,
+    pub history: usize,
+    /// Observe every object and write nothing, as if each were suspended (`diff`).
+    pub observe_only: bool,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            resync: Duration::from_secs(300),
+            resync_jitter: 0.2,
+            retry: Backoff::new(Duration::from_secs(1), Duration::from_secs(300)),
+            poll: Backoff::new(Duration::from_secs(1), Duration::from_secs(15)),
+            prune_threshold: 0.5,
+            allow_mass_prune: false,
+            history: 10,
+            observe_only: false,
+        }
+    }
+}
+
+/// What the daemon tells the controller.
+#[derive(Debug)]
+pub enum Command {
+    /// The manifests as just (re)loaded: valid objects and every problem.
+    Load(Loaded),
+    /// Reconcile everything now (SIGHUP, HTTP POST).
+    ReconcileAll,
+    /// These local files changed: reconcile the objects made from them (see
+    /// [`crate::kinds::Kind::sources`]).
+    SourcesChanged(Vec<std::path::PathBuf>),
+    /// Allow the prune that the mass-deletion guard refused.
+    ConfirmPrune,
+}
+
+/// State shared with the HTTP server.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub snapshot: RwLock<Snapshot>,
+}
+
+impl Shared {
+    pub fn snapshot(&self) -> Snapshot {
+        self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+struct Tracked {
+    object: Object,
+    status: ObjectStatus,
+    /// Inventory entry as last written (None: not yet recorded).
+    recorded: Option<InventoryEntry>,
+    retry_streak: u32,
+    poll_streak: u32,
+    /// What the last converged reconcile ran with: tells why a later one writes.
+    converged: Option<cause::Inputs>,
+    /// Terminal failure at this content hash: wait for the manifest to change.
+    terminal_hash: Option<String>,
+    /// Due but held back by a dependency (re-queued when it becomes Ready).
+    parked: bool,
+    prune: bool,
+    /// A reconcile of it has finished since start (whatever its outcome), or it was held
+    /// back by a dependency: it has had its first pass.
+    first_pass: bool,
+    /// What the reconciles of this run did, for a one-shot run's report.
+    tally: Tally,
+}
+
+impl Tracked {
+    fn new(
+        object: Object,
+        status: ObjectStatus,
+        recorded: Option<InventoryEntry>,
+        converged: Option<cause::Inputs>,
+    ) -> Self {
+        Self {
+            object,
+            status,
+            recorded,
+            retry_streak: 0,
+            poll_streak: 0,
+            converged,
+            terminal_hash: None,
+            parked: false,
+            prune: false,
+            first_pass: false,
+            tally: Tally::default(),
+        }
+    }
+}
+
+enum TaskResult {
+    Step(Result<StepReport, ReconcileError>),
+    Teardown(Result<Teardown, ReconcileError>),
+}
+
+/// What a finished reconcile leads to.
+#[derive(Debug, Default)]
+struct After {
+    next: Option<Next>,
+    /// Its dependents should look again (its outputs changed, or it became Ready).
+    dependents_due: bool,
+    /// Pruned: it goes.
+    removed: bool,
+}
+
+struct Done {
+    key: ObjectKey,
+    /// Content hash of the spec this reconcile ran with.
+    hash: String,
+    /// The outputs of its dependencies it ran with, by `Kind/name`.
+    deps: BTreeMap<String, Outputs>,
+    result: TaskResult,
+    recorded: Option<InventoryEntry>,
+    duration: Duration,
+}
+
+pub struct Controller {
+    cfg: ControllerConfig,
+    registry: Registry,
+    inventory: Arc<dyn Inventory>,
+    shared: Arc<Shared>,
+    metrics: Metrics,
+    objects: BTreeMap<ObjectKey, Tracked>,
+    graph: Graph,
+    outputs: BTreeMap<ObjectKey, Outputs>,
+    queue: Scheduler<ObjectKey>,
+    running: BTreeSet<ObjectKey>,
+    /// Slots taken, by lane.
+    lanes: Lanes,
+    /// Keys each file defined when it last parsed (a file that fails to parse keeps these).
+    file_keys: BTreeMap<PathBuf, BTreeSet<ObjectKey>>,
+    /// What the inventory held at start-up and is not (yet) in the manifests.
+    orphans: BTreeMap<ObjectKey, InventoryEntry>,
+    problems: Vec<String>,
+    prune_refused: Option<String>,
+    prune_confirmed: bool,
+    /// A manifest file has never parsed, so what it defines is unknown.
+    unknown_files: bool,
+    first_keys: Option<BTreeSet<ObjectKey>>,
+    ready: bool,
+    /// The deadline of urgent work (edits, new dependency outputs, reconcile-now, prunes):
+    /// earlier than any periodic resync, so a backlog of overdue resyncs never delays it.
+    urgent: Instant,
+    /// When the last falling-behind warning was logged.
+    lag_warned: Option<Instant>,
+    /// Containers and the pruned contents that stayed inside them (see
+    /// [`super::containment`]): such a container is kept when it is pruned.
+    kept_inside: BTreeMap<ObjectKey, Vec<ObjectKey>>,
+    /// The prune candidates held back while a manifest file cannot be read (logged once).
+    prune_held: Option<BTreeSet<ObjectKey>>,
+    /// A one-shot run: its report says what failed, so failures are not logged as
+    /// warnings at every retry.
+    one_shot: bool,
+}
+
+/// At most one falling-behind warning this often.
+const LAG_WARNING_INTERVAL: Duration = Duration::from_secs(300);
+
+impl Controller {
+    pub fn new(
+        cfg: ControllerConfig,
+        registry: Registry,
+        inventory: Arc<dyn Inventory>,
+        shared: Arc<Shared>,
+        metrics: Metrics,
+    ) -> Self {
+        let prune_confirmed = cfg.allow_mass_prune;
+        let per_lane = cfg.concurrency;
+        Self {
+            cfg,
+            registry,
+            inventory,
+            shared,
+            metrics,
+            objects: BTreeMap::new(),
+            graph: Graph::default(),
+            outputs: BTreeMap::new(),
+            queue: Scheduler::default(),
+            running: BTreeSet::new(),
+            lanes: Lanes::new(per_lane),
+            file_keys: BTreeMap::new(),
+            orphans: BTreeMap::new(),
+            problems: Vec::new(),
+            prune_refused: None,
+            prune_confirmed,
+            unknown_files: false,
+            first_keys: None,
+            ready: false,
+            urgent: Instant::now(),
+            lag_warned: None,
+            kept_inside: BTreeMap::new(),
+            prune_held: None,
+            one_shot: false,
+        }
+    }
+
+    /// Run until `commands` closes or `shutdown` fires; in-flight reconciles then get up
+    /// to `grace` to finish.
+    pub async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+        grace: Duration,
+    ) {
+        let mut shutdown = shutdown;
+        self.load_inventory(&mut shutdown).await;
+        let mut tasks = FuturesUnordered::new();
+        // Once per resync period the inventory is read back, so that an entry lost behind
+        // the controller's back is written again (see `check_inventory`).
+        let mut inventory_check: Option<
+            BoxFuture<'static, crate::error::Result<Vec<InventoryEntry>>>,
+        > = None;
+        let mut check_at = Instant::now() + self.cfg.resync;
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            self.launch_due(&mut tasks);
+            self.publish();
+            if inventory_check.is_none() && Instant::now() >= check_at {
+                let inventory = Arc::clone(&self.inventory);
+                inventory_check = Some(Box::pin(async move { inventory.list().await }));
+            }
+            let wake = match (self.next_wake(), inventory_check.is_none()) {
+                (Some(w), true) => Some(w.min(check_at)),
+                (None, true) => Some(check_at),
+                (w, false) => w,
+            };
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => break,
+                },
+                Some(done) = tasks.next(), if !tasks.is_empty() => self.record(done),
+                Some(listed) = OptionFuture::from(inventory_check.as_mut()) => {
+                    inventory_check = None;
+                    check_at = Instant::now() + self.cfg.resync;
+                    self.check_inventory(listed);
+                }
+                _ = sleep_until(wake) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        info!(
+            in_flight = tasks.len(),
+            "stopping: letting in-flight reconciles finish"
+        );
+        let drain = async {
+            while let Some(done) = tasks.next().await {
+                self.record(done);
+            }
+        };
+        if tokio::time::timeout(grace, drain).await.is_err() {
+            warn!("in-flight reconciles did not finish within the shutdown grace period");
+        }
+        self.publish();
+    }
+
+    async fn load_inventory(&mut self, shutdown: &mut tokio::sync::watch::Receiver<bool>) {
+        let mut attempt = 0;
+        loop {
+            match self.inventory.list().await {
+                Ok(entries) => {
+                    for e in entries {
+                        self.orphans.insert(e.key.clone(), e);
+                    }
+                    info!(entries = self.orphans.len(), "inventory loaded");
+                    return;
+                }
+                Err(e) => {
+                    let wait = self.cfg.retry.next(attempt);
+                    attempt += 1;
+                    error!(error = %e, retry_in = ?wait, "cannot read the inventory");
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Compare the inventory as read back with what this controller wrote: an object
+    /// whose entry is missing or different (deleted behind the controller's back, or a
+    /// write that never landed) has it written again by its next reconcile, now.
+    fn check_inventory(&mut self, listed: crate::error::Result<Vec<InventoryEntry>>) {
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(e) => {
+                warn!(error = %e, "cannot read the inventory back; checking again next resync");
+                return;
+            }
+        };
+        let now = Instant::now();
+        for key in super::inventory::unrecorded(&listed, self.recorded()) {
+            warn!(object = %key, "its inventory entry is missing or changed: writing it again");
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.recorded = None;
+            }
+            self.queue.schedule(key, now);
+        }
+    }
+
+    /// The inventory entries this controller wrote, by object (objects being pruned left
+    /// out: their entries go).
+    fn recorded(&self) -> impl Iterator<Item = &InventoryEntry> {
+        self.objects
+            .values()
+            .filter(|t| !t.prune)
+            .filter_map(|t| t.recorded.as_ref())
+    }
+
+    /// The earliest deadline of work that could start (not running, its lane has room);
+    /// `None`: wait for a completion, or a command.
+    fn next_wake(&self) -> Option<Instant> {
+        self.queue.next_deadline_where(|k| {
+            !self.running.contains(k) && self.lanes.has_room(self.lane_of(k))
+        })
+    }
+
+    fn lane_of(&self, key: &ObjectKey) -> &'static str {
+        self.registry
+            .schema(&key.kind)
+            .map_or("default", |s| s.lane())
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Load(loaded) => self.apply_load(loaded),
+            Command::ReconcileAll => {
+                for (k, t) in &mut self.objects {
+                    t.terminal_hash = None;
+                    t.parked = false;
+                    self.queue.schedule(k.clone(), self.urgent);
+                }
+                info!(objects = self.objects.len(), "reconciling everything now");
+            }
+            Command::SourcesChanged(paths) => {
+                let mut due = Vec::new();
+                for (k, t) in &mut self.objects {
+                    let Some(schema) = self.registry.schema(&k.kind) else {
+                        continue;
+                    };
+                    let sources = schema.sources(&t.object.meta, &t.object.spec);
+                    if paths
+                        .iter()
+                        .any(|p| sources.iter().any(|s| p.starts_with(s)))
+                    {
+                        t.terminal_hash = None;
+                        t.parked = false;
+                        due.push(k.clone());
+                    }
+                }
+                for k in due {
+                    info!(object = %k, "its local sources changed: reconciling now");
+                    self.queue.schedule(k, self.urgent);
+                }
+            }
+            Command::ConfirmPrune => {
+                if self.prune_refused.is_some() {
+                    self.prune_confirmed = true;
+                    warn!("mass prune confirmed by the operator");
+                    self.plan_prune();
+                } else {
+                    info!("prune confirmation ignored: no prune is waiting for one");
+                }
+            }
+        }
+    }
+
+    /// Whether `key` may run now; if not, why.
+    fn gate(&self, key: &ObjectKey) -> Result<(), String> {
+        let Some(t) = self.objects.get(key) else {
+            return Err("unknown".into());
+        };
+        if t.prune {
+            // Delete dependents first: wait while any tracked object still refers to it.
+            let dependents: Vec<String> = self
+                .objects
+                .iter()
+                .filter(|(k, other)| *k != key && self.refers_to(other, key))
+                .map(|(k, _)| k.to_string())
+                .collect();
+            return if dependents.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("waiting for {} to go first", dependents.join(", ")))
+            };
+        }
+        let waiting: Vec<String> = self
+            .graph
+            .deps
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|d| {
+                !self
+                    .objects
+                    .get(*d)
+                    .is_some_and(|t| t.status.is_ready() && !t.prune)
+            })
+            .map(|d| d.to_string())
+            .collect();
+        if waiting.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("waiting for {}", waiting.join(", ")))
+        }
+    }
+
+    fn refers_to(&self, t: &Tracked, target: &ObjectKey) -> bool {
+        self.registry
+            .schema(&t.object.key.kind)
+            .map(|s| s.references(&t.object.spec))
+            .unwrap_or_default()
+            .iter()
+            .any(|r| &r.target == target)
+    }
+
+    fn launch_due(&mut self, tasks: &mut FuturesUnordered<BoxFuture<'static, Done>>) {
+        let now = Instant::now();
+        loop {
+            let (running, lanes, registry) = (&self.running, &self.lanes, &self.registry);
+            let may_run = |k: &ObjectKey| {
+                !running.contains(k)
+                    && lanes.has_room(registry.schema(&k.kind).map_or("default", |s| s.lane()))
+            };
+            let Some((key, due)) = self.queue.pop_due(now, may_run) else {
+                break;
+            };
+            if due > self.urgent {
+                self.note_resync_lag(&key, now.saturating_duration_since(due));
+            }
+            if let Err(why) = self.gate(&key) {
+                if let Some(t) = self.objects.get_mut(&key) {
+                    t.parked = true;
+                    t.first_pass = true;
+                    t.status.next_reconcile_at = None;
+                    let wall = SystemTime::now();
+                    if !t.prune {
+                        t.status.mark_waiting_for_dependency(&why, wall);
+                    }
+                }
+                continue;
+            }
+            let Some(task) = self.task(&key) else {
+                self.no_live_kind(&key);
+                continue;
+            };
+            self.lanes.take(self.lane_of(&key));
+            self.running.insert(key.clone());
+            if let Some(t) = self.objects.get_mut(&key) {
+                t.parked = false;
+            }
+            tasks.push(task);
+        }
+        self.metrics.queue_depth.set(self.queue.due(now) as i64);
+    }
+
+    /// `key`'s kind has no live implementation (an offline registry): it fails until the
+    /// manifest changes.
+    fn no_live_kind(&mut self, key: &ObjectKey) {
+        let Some(t) = self.objects.get_mut(key) else {
+            return;
+        };
+        let message = format!("no live implementation of kind {}", key.kind);
+        t.first_pass = true;
+        t.terminal_hash = Some(t.object.hash.clone());
+        t.tally.failed(Severity::Terminal);
+        t.status.last_error = Some(ErrorInfo {
+            at: rfc3339(SystemTime::now()),
+            reason: status::reason::UNKNOWN_KIND.into(),
+            message: message.clone(),
+            severity: "terminal".into(),
+        });
+        t.status.mark_failed(
+            status::reason::UNKNOWN_KIND,
+            &message,
+            true,
+            SystemTime::now(),
+        );
+    }
+
+    /// Record how late a periodic resync starts; warn (at most every few minutes) when it
+    /// is later than the object's whole period, i.e. the daemon is falling behind.
+    fn note_resync_lag(&mut self, key: &ObjectKey, lag: Duration) {
+        self.metrics.resync_lag.set(lag.as_secs_f64());
+        let Some(t) = self.objects.get(key) else {
+            return;
+        };
+        let period = resync_period(&t.object.meta, &self.cfg);
+        let quiet = self
+            .lag_warned
+            .is_some_and(|at| at.elapsed() < LAG_WARNING_INTERVAL);
+        if lag > period && !quiet {
+            self.lag_warned = Some(Instant::now());
+            warn!(
+                object = %key,
+                lag_s = (lag.as_secs_f64() * 10.0).round() / 10.0,
+                resync_s = (period.as_secs_f64() * 10.0).round() / 10.0,
+                due = self.queue.due(Instant::now()),
+                concurrency = self.cfg.concurrency,
+                "falling behind: resyncs start later than their period; raise --concurrency or --aws-rate-limit, or lengthen --resync"
+            );
+        }
+    }
+
+    /// Re-queue parked objects (a dependency may have become ready, or a dependent gone).
+    fn unpark_all(&mut self) {
+        let parked: Vec<ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(k, t)| t.parked && !self.running.contains(*k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in parked {
+            if self.gate(&k).is_ok() {
+                if let Some(t) = self.objects.get_mut(&k) {
+                    t.parked = false;
+                }
+                self.queue.schedule(k, self.urgent);
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        if !self.ready
+            && let Some(first) = &self.first_keys
+        {
+            // Whatever is queued or running now: a fleet with periodic resyncs may never
+            // have an empty queue.
+            self.ready = first
+                .iter()
+                .all(|k| self.objects.get(k).is_none_or(|t| t.first_pass));
+        }
+        let mut by_condition: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for t in self.objects.values() {
+            for c in &t.status.conditions {
+                *by_condition
+                    .entry((c.kind.clone(), c.status.clone()))
+                    .or_insert(0) += 1;
+            }
+        }
+        for cond in [status::READY, status::SYNCED] {
+            for status in ["True", "False"] {
+                self.metrics
+                    .objects
+                    .get_or_create(&ConditionLabels {
+                        condition: cond.into(),
+                        status: status.into(),
+                    })
+                    .set(
+                        by_condition
+                            .get(&(cond.to_string(), status.to_string()))
+                            .copied()
+                            .unwrap_or(0),
+                    );
+            }
+        }
+        let snapshot = Snapshot {
+            generated_at: rfc3339(SystemTime::now()),
+            ready: self.ready,
+            objects: self.objects.values().map(|t| t.status.clone()).collect(),
+            problems: self.problems.clone(),
+            prune_refused: self.prune_refused.clone(),
+            queue_depth: self.queue.due(Instant::now()),
+        };
+        if let Ok(mut s) = self.shared.snapshot.write() {
+            *s = snapshot;
+        }
+    }
+}
+
+/// The objects `object` lives inside (a user's pool, an image's repository).
+fn containers_of(registry: &Registry, object: &Object) -> Vec<ObjectKey> {
+    let Some(schema) = registry.schema(&object.key.kind) else {
+        return Vec::new();
+    };
+    schema
+        .references(&object.spec)
+        .into_iter()
+        .map(|r| r.target)
+        .filter(|t| schema.contained_in().contains(&t.kind.as_str()))
+        .collect()
+}
+
+fn suspended(meta: &ObjectMeta) -> bool {
+    meta.annotations
+        .get(ANNOTATION_SUSPEND)
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+fn resync_period(meta: &ObjectMeta, cfg: &ControllerConfig) -> Duration {
+    let period = meta
+        .annotations
+        .get(ANNOTATION_RESYNC)
+        .and_then(|v| humantime::parse_duration(v).ok())
+        .unwrap_or(cfg.resync)
+        .clamp(Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
+    jittered(period, cfg.resync_jitter, rand::random::<f64>())
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}

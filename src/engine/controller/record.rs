@@ -1,0 +1,307 @@
+//! Taking in a finished reconcile: status, metrics, and what comes next (see
+//! [`super::policy`]).
+
+use super::*;
+
+impl Controller {
+    pub(super) fn record(&mut self, done: Done) {
+        let Done {
+            key,
+            hash,
+            deps,
+            result,
+            recorded,
+            duration,
+        } = done;
+        if self.running.remove(&key) {
+            self.lanes.give_back(self.lane_of(&key));
+        }
+        self.metrics
+            .reconcile_duration
+            .get_or_create(&KindLabels {
+                kind: key.kind.clone(),
+            })
+            .observe(duration.as_secs_f64());
+        let wall = SystemTime::now();
+        let Some(t) = self.objects.get_mut(&key) else {
+            return;
+        };
+        t.first_pass = true;
+        if recorded.is_some() {
+            t.recorded = recorded;
+        }
+        if matches!(result, TaskResult::Step(_)) {
+            t.status.observed_hash = hash.clone();
+        }
+        let mut rec = ReconcileRecord {
+            at: rfc3339(wall),
+            duration_ms: duration.as_millis() as u64,
+            outcome: String::new(),
+            reason: String::new(),
+        };
+        let after = match result {
+            TaskResult::Teardown(Ok(outcome)) => self.pruned(&key, outcome, &mut rec),
+            TaskResult::Step(Ok(step)) => {
+                let ran_with = cause::Inputs { hash, deps };
+                self.stepped(&key, ran_with, step, wall, &mut rec)
+            }
+            TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
+                self.failed(&key, &hash, e, wall, &mut rec)
+            }
+        };
+        self.finish(&key, rec, after, wall);
+    }
+
+    /// A teardown went through: the object goes (unless its manifest came back).
+    pub(super) fn pruned(
+        &mut self,
+        key: &ObjectKey,
+        outcome: Teardown,
+        rec: &mut ReconcileRecord,
+    ) -> After {
+        rec.outcome = match outcome {
+            Teardown::Deleted => "deleted",
+            Teardown::Retained => "retained",
+            Teardown::Absent => "absent",
+            Teardown::NotOwned => "not-owned",
+        }
+        .into();
+        info!(object = %key, outcome = %rec.outcome, "pruned");
+        if containment::stays(outcome)
+            && let Some(t) = self.objects.get(key)
+        {
+            for container in containers_of(&self.registry, &t.object) {
+                self.kept_inside
+                    .entry(container)
+                    .or_default()
+                    .push(key.clone());
+            }
+        }
+        After {
+            next: None,
+            dependents_due: false,
+            removed: true,
+        }
+    }
+
+    /// A reconcile step went through: take in what it saw and decide what is next.
+    pub(super) fn stepped(
+        &mut self,
+        key: &ObjectKey,
+        ran_with: cause::Inputs,
+        step: StepReport,
+        wall: SystemTime,
+        rec: &mut ReconcileRecord,
+    ) -> After {
+        let timings = self.timings(key);
+        let observe_only = self
+            .objects
+            .get(key)
+            .is_some_and(|t| self.observe_only(&t.object.meta));
+        let Some(t) = self.objects.get_mut(key) else {
+            return After::default();
+        };
+        t.tally.succeeded(step.action, &step.changes);
+        rec.outcome = match (observe_only, step.action) {
+            (true, Action::Unchanged) if step.changes.is_empty() => "unchanged",
+            (true, _) => "drift",
+            (false, Action::Create) => "created",
+            (false, Action::Update) => "updated",
+            (false, Action::Unchanged) => "unchanged",
+        }
+        .into();
+        let wrote = matches!(step.action, Action::Create | Action::Update) && !observe_only;
+        if wrote {
+            let why = cause::cause(t.converged.as_ref(), &ran_with, &step.changes);
+            self.metrics
+                .changes
+                .get_or_create(&KindCauseLabels {
+                    kind: key.kind.clone(),
+                    cause: why.label().to_string(),
+                })
+                .inc();
+            info!(object = %key, cause = why.label(), changes = step.changes.len(), "{}", why.describe());
+        }
+        t.retry_streak = 0;
+        t.status.last_error = None;
+        t.status.suspended = observe_only;
+        t.status.drift = if observe_only {
+            step.changes.clone()
+        } else {
+            Vec::new()
+        };
+        let mut dependents_due = false;
+        if !step.outputs.is_empty() && self.outputs.get(key) != Some(&step.outputs) {
+            self.outputs.insert(key.clone(), step.outputs.clone());
+            dependents_due = true;
+        }
+        // What the kind publishes about the object (a token's expiry), as it is.
+        self.metrics
+            .object_reconciled(&key.kind, &key.name, &step.gauges, wrote);
+        t.status.outputs = step.outputs;
+        if observe_only {
+            t.status.mark_suspended(step.action != Action::Create, wall);
+            return After {
+                next: Some(Next::Resync(timings.resync)),
+                dependents_due,
+                removed: false,
+            };
+        }
+        let next =
+            policy::success_policy(&step.readiness, step.requeue_after, t.poll_streak, &timings);
+        match &step.readiness {
+            Readiness::Ready => {
+                t.poll_streak = 0;
+                if ran_with.hash == t.object.hash {
+                    t.converged = Some(ran_with);
+                }
+                dependents_due |= !t.status.is_ready();
+                t.status.mark_ready(wall);
+            }
+            Readiness::Progressing(msg) => {
+                t.poll_streak += 1;
+                t.status.mark_progressing(msg, wall);
+            }
+            Readiness::Failed(msg) => t.status.mark_resource_failed(msg, wall),
+        }
+        After {
+            next: Some(next),
+            dependents_due,
+            removed: false,
+        }
+    }
+
+    /// A reconcile or teardown failed: say so, and decide when to try again.
+    pub(super) fn failed(
+        &mut self,
+        key: &ObjectKey,
+        hash: &str,
+        e: ReconcileError,
+        wall: SystemTime,
+        rec: &mut ReconcileRecord,
+    ) -> After {
+        let timings = self.timings(key);
+        let Some(t) = self.objects.get_mut(key) else {
+            return After::default();
+        };
+        rec.outcome = "error".into();
+        rec.reason = e.reason.to_string();
+        if !t.prune {
+            t.tally.failed(e.severity);
+        }
+        self.metrics
+            .reconcile_errors
+            .get_or_create(&ErrorLabels {
+                kind: key.kind.clone(),
+                reason: e.reason.to_string(),
+            })
+            .inc();
+        self.metrics
+            .object_failed(&key.kind, &key.name, e.reason.metric_label());
+        let severity = match e.severity {
+            Severity::Terminal => "terminal",
+            Severity::Recoverable => "recoverable",
+            Severity::Waiting => "waiting",
+        };
+        if self.one_shot {
+            debug!(object = %key, reason = %e.reason, severity, "{}", e.message);
+        } else {
+            warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
+        }
+        t.status.last_error = Some(ErrorInfo {
+            at: rfc3339(wall),
+            reason: e.reason.to_string(),
+            message: e.message.clone(),
+            severity: severity.into(),
+        });
+        t.status.mark_failed(
+            e.reason.as_str(),
+            &e.message,
+            e.is_terminal() || e.unready,
+            wall,
+        );
+        let next = policy::error_policy(&e, t.prune, t.retry_streak, &timings);
+        match next {
+            Next::AwaitChange(_) if hash == t.object.hash => {
+                t.terminal_hash = Some(hash.to_string());
+            }
+            Next::Retry(_) => t.retry_streak += 1,
+            _ => {}
+        }
+        After {
+            next: Some(next),
+            dependents_due: false,
+            removed: false,
+        }
+    }
+
+    /// Record the reconcile in the object's history, then remove it or queue it again,
+    /// and wake what was waiting on it.
+    pub(super) fn finish(
+        &mut self,
+        key: &ObjectKey,
+        rec: ReconcileRecord,
+        after: After,
+        wall: SystemTime,
+    ) {
+        let history = self.cfg.history;
+        let Some(t) = self.objects.get_mut(key) else {
+            return;
+        };
+        let mut next = after.next.map(Next::after);
+        let mut removed = after.removed;
+        if removed && !t.prune {
+            // The manifest came back while it was being deleted: reconcile it again.
+            removed = false;
+            next = Some(Duration::ZERO);
+        }
+        t.status.record(rec, history);
+        if removed {
+            self.metrics.object_gone(&key.kind, &key.name);
+            self.objects.remove(key);
+            self.outputs.remove(key);
+            self.kept_inside.remove(key);
+            self.queue.remove(key);
+            // Whatever it was holding back may go now.
+            self.unpark_all();
+            return;
+        }
+        let now = Instant::now();
+        match next {
+            Some(d) => {
+                // An edit or a dependency change while this ran queued it earlier: keep that.
+                self.queue.schedule(key.clone(), now + d);
+                let at = self
+                    .queue
+                    .deadline(key)
+                    .map_or(d, |t| t.saturating_duration_since(now));
+                t.status.next_reconcile_at = Some(rfc3339(wall + at));
+            }
+            None => t.status.next_reconcile_at = None,
+        }
+        if after.dependents_due {
+            for d in self.graph.dependents.get(key).cloned().unwrap_or_default() {
+                if let Some(t) = self.objects.get_mut(&d) {
+                    t.parked = false;
+                    if t.terminal_hash.is_none() {
+                        self.queue.schedule(d, self.urgent);
+                    }
+                }
+            }
+        }
+        self.unpark_all();
+    }
+
+    /// The policy's timings for `key`.
+    pub(super) fn timings(&self, key: &ObjectKey) -> policy::Timings {
+        let resync = self.objects.get(key).map_or(self.cfg.resync, |t| {
+            resync_period(&t.object.meta, &self.cfg)
+        });
+        policy::Timings {
+            resync,
+            retry: self.cfg.retry,
+            poll: self.cfg.poll,
+            jitter: rand::random::<f64>(),
+        }
+    }
+}

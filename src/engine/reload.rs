@@ -1,0 +1,70 @@
+//! Taking in a fresh load of the manifests: which files define which objects (a file
+//! that cannot be read keeps what it defined before), and the problems by object.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use crate::kinds::ObjectKey;
+use crate::manifest::load::Loaded;
+
+/// The keys each manifest file defines.
+pub type FileKeys = BTreeMap<PathBuf, BTreeSet<ObjectKey>>;
+
+/// Which files define which keys after `loaded`, given what they defined before: a file
+/// that failed to parse keeps its old keys, and so do the files of a directory that could
+/// not be listed. Also whether some file that failed has never been read (then what it
+/// defines is unknown).
+pub fn file_keys(previous: &FileKeys, loaded: &Loaded) -> (FileKeys, bool) {
+    let broken_files: BTreeSet<&PathBuf> = loaded
+        .problems
+        .iter()
+        .filter(|p| p.object.is_none())
+        .map(|p| &p.source.file)
+        .collect();
+    let mut file_keys = BTreeMap::new();
+    for (file, keys) in &loaded.files {
+        let keys: BTreeSet<ObjectKey> = keys.iter().cloned().collect();
+        if keys.is_empty() && broken_files.contains(file) {
+            if let Some(old) = previous.get(file) {
+                file_keys.insert(file.clone(), old.clone());
+            }
+        } else {
+            file_keys.insert(file.clone(), keys);
+        }
+    }
+    // A directory that could not be listed keeps the files it held, with their keys.
+    for dir in broken_files
+        .iter()
+        .filter(|f| !loaded.files.contains_key(**f))
+    {
+        for (file, keys) in previous {
+            if file.starts_with(dir) && !loaded.files.contains_key(file) {
+                file_keys.insert(file.clone(), keys.clone());
+            }
+        }
+    }
+    let unknown = broken_files.iter().any(|f| !file_keys.contains_key(*f));
+    (file_keys, unknown)
+}
+
+/// The problems of `loaded`, by the object they concern: a problem of a whole file
+/// concerns every object the file defines.
+pub fn problems_by_key(loaded: &Loaded, file_keys: &FileKeys) -> BTreeMap<ObjectKey, Vec<String>> {
+    let mut by_key: BTreeMap<ObjectKey, Vec<String>> = BTreeMap::new();
+    for p in &loaded.problems {
+        let keys: Vec<ObjectKey> = match &p.object {
+            Some(o) => o
+                .split_once('/')
+                .map(|(k, n)| vec![ObjectKey::new(k, n)])
+                .unwrap_or_default(),
+            None => file_keys
+                .get(&p.source.file)
+                .map(|ks| ks.iter().cloned().collect())
+                .unwrap_or_default(),
+        };
+        for k in keys {
+            by_key.entry(k).or_default().push(p.to_string());
+        }
+    }
+    by_key
+}
