@@ -15,6 +15,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 
 use crate::error::{ReconcileError, Result};
+use crate::list_cache::ListCaches;
 use crate::ratelimit::RateLimits;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
@@ -137,6 +138,8 @@ pub struct Aws {
     pub region: String,
     pub account_id: String,
     pub calls: CallCounter,
+    /// Listings shared by every object of a kind (see [`crate::list_cache`]).
+    pub lists: Arc<ListCaches>,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
@@ -234,6 +237,7 @@ impl Aws {
             secrets: client!(aws_sdk_secretsmanager, "secretsmanager"),
             ssm: client!(aws_sdk_ssm, "ssm"),
             calls,
+            lists: Arc::default(),
         })
     }
 }

@@ -26,11 +26,13 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::time::Instant;
 
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, compare,
 };
 use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::list_cache::{self, ByName};
 use crate::manifest::de::FieldProblem;
 
 /// AgentCore's defaults for the lifecycle settings (seconds).
@@ -556,6 +558,12 @@ pub async fn find_runtime_id(
     client: &aws_sdk_bedrockagentcorecontrol::Client,
     name: &str,
 ) -> Result<Option<String>> {
+    Ok(list_runtimes(client).await?.ids(name).into_iter().next())
+}
+
+/// Every runtime, by name, across all pages of ListAgentRuntimes.
+async fn list_runtimes(client: &aws_sdk_bedrockagentcorecontrol::Client) -> Result<ByName> {
+    let mut all = ByName::default();
     let mut token: Option<String> = None;
     loop {
         let page = client
@@ -564,26 +572,33 @@ pub async fn find_runtime_id(
             .send()
             .await
             .map_err(aws_err("ListAgentRuntimes"))?;
-        if let Some(r) = page
-            .agent_runtimes()
-            .iter()
-            .find(|r| r.agent_runtime_name() == name)
-        {
-            return Ok(Some(r.agent_runtime_id().to_string()));
+        for r in page.agent_runtimes() {
+            all.insert(r.agent_runtime_name(), r.agent_runtime_id());
         }
         match page.next_token() {
             // Guard against a service that hands back the same token forever.
             Some(next) if !next.is_empty() && token.as_deref() != Some(next) => {
                 token = Some(next.to_string());
             }
-            _ => return Ok(None),
+            _ => return Ok(all),
         }
     }
 }
 
 impl AgentRuntime {
-    async fn find_id(&self, name: &str) -> Result<Option<String>> {
-        find_runtime_id(&self.ctx.aws.agentcore, name).await
+    /// The runtime's ID from the shared listing (runtime names are unique).
+    async fn find_id(&self, name: &str, fresh_since: Option<Instant>) -> Result<Option<String>> {
+        let cache = &self.ctx.aws.lists.agent_runtimes;
+        let client = &self.ctx.aws.agentcore;
+        let found = match fresh_since {
+            None => list_cache::ids_named(cache, name, || list_runtimes(client)).await?,
+            Some(t) => {
+                cache
+                    .lookup(Some(t), || list_runtimes(client), |m| m.ids(name))
+                    .await?
+            }
+        };
+        Ok(found.value.into_iter().next())
     }
 
     async fn tag(&self, arn: &str) -> Result<()> {
@@ -728,26 +743,35 @@ impl Kind for AgentRuntime {
     }
 
     async fn observe(&self, d: &DesiredRuntime) -> Result<Option<Observed<ObservedRuntime>>> {
-        let Some(id) = self.find_id(&d.name).await? else {
-            return Ok(None);
-        };
+        let asked = Instant::now();
         let client = &self.ctx.aws.agentcore;
-        // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
-        let got = match client
-            .get_agent_runtime()
-            .agent_runtime_id(&id)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            // Deleted between the list and the get.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
+        let mut fresh_since = None;
+        let got = loop {
+            let Some(id) = self.find_id(&d.name, fresh_since).await? else {
                 return Ok(None);
+            };
+            // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
+            match client
+                .get_agent_runtime()
+                .agent_runtime_id(&id)
+                .send()
+                .await
+            {
+                Ok(out) => break out,
+                // Listed, but deleted since: a listing begun after this call decides.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
+                {
+                    let cache = &self.ctx.aws.lists.agent_runtimes;
+                    cache.edit(|m| m.remove(&d.name, &id)).await;
+                    if fresh_since.is_some() {
+                        return Ok(None);
+                    }
+                    fresh_since = Some(asked);
+                }
+                Err(e) => return Err(aws_err(format!("GetAgentRuntime {id}"))(e)),
             }
-            Err(e) => return Err(aws_err(format!("GetAgentRuntime {id}"))(e)),
         };
         let resource = observed_from(&got, &self.ctx.aws.region);
         // moto keys tags by the versioned ARN it returns (…:agent/<uuid>:<version>), so the
@@ -856,9 +880,15 @@ impl Kind for AgentRuntime {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(k, v);
         }
-        req.send()
+        let cache = &self.ctx.aws.lists.agent_runtimes;
+        let created = req
+            .send()
             .await
+            .inspect_err(|_| cache.invalidate())
             .map_err(write_err(format!("CreateAgentRuntime {}", d.name)))?;
+        cache
+            .edit(|m| m.insert(&d.name, created.agent_runtime_id()))
+            .await;
         Ok(())
     }
 
@@ -927,6 +957,12 @@ impl Kind for AgentRuntime {
             .send()
             .await;
         write_result(format!("DeleteAgentRuntime {}", o.name), deleted)?;
+        self.ctx
+            .aws
+            .lists
+            .agent_runtimes
+            .edit(|m| m.remove(&o.name, &o.id))
+            .await;
         Ok(())
     }
 }

@@ -720,6 +720,7 @@ mod tests {
                 region: "us-east-1".into(),
                 account_id: "123456789012".into(),
                 calls: Default::default(),
+                lists: Default::default(),
                 cognito: aws_sdk_cognitoidentityprovider::Client::new(&config),
                 iam: aws_sdk_iam::Client::new(&config),
                 ecr: aws_sdk_ecr::Client::new(&config),

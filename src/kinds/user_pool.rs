@@ -9,11 +9,13 @@ use aws_sdk_cognitoidentityprovider::types::{
     PasswordPolicyType, UserPoolPolicyType, UserPoolType,
 };
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
 use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::list_cache::{self, ByName};
 use crate::manifest::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
@@ -177,9 +179,9 @@ pub struct UserPool {
 }
 
 impl UserPool {
-    /// IDs of every pool named `name` (ListUserPools has no name filter).
-    async fn ids_named(&self, name: &str) -> Result<Vec<String>> {
-        let mut ids = Vec::new();
+    /// Every pool, by name, across all pages of ListUserPools (it has no name filter).
+    async fn list_all(&self) -> Result<ByName> {
+        let mut all = ByName::default();
         let mut token: Option<String> = None;
         loop {
             let page = self
@@ -192,16 +194,39 @@ impl UserPool {
                 .send()
                 .await
                 .map_err(aws_err("ListUserPools"))?;
-            ids.extend(
-                page.user_pools()
-                    .iter()
-                    .filter(|p| p.name() == Some(name))
-                    .filter_map(|p| p.id().map(String::from)),
-            );
+            for p in page.user_pools() {
+                if let (Some(name), Some(id)) = (p.name(), p.id()) {
+                    all.insert(name, id);
+                }
+            }
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(ids),
+                _ => return Ok(all),
             }
+        }
+    }
+
+    /// The descriptions of every pool named `name`, found in the shared listing. A pool
+    /// listed but gone when described leaves the listing; when none is left, a listing
+    /// begun after this call decides, so absence is never an old answer.
+    async fn pools_named(&self, name: &str) -> Result<Vec<UserPoolType>> {
+        let cache = &self.ctx.aws.lists.user_pools;
+        let asked = Instant::now();
+        let mut found = list_cache::ids_named(cache, name, || self.list_all()).await?;
+        loop {
+            let mut pools = Vec::new();
+            for id in &found.value {
+                match self.describe(id).await? {
+                    Some(pool) => pools.push(pool),
+                    None => cache.edit(|m| m.remove(name, id)).await,
+                }
+            }
+            if !pools.is_empty() || found.listed_at >= asked {
+                return Ok(pools);
+            }
+            found = cache
+                .lookup(Some(asked), || self.list_all(), |m| m.ids(name))
+                .await?;
         }
     }
 
@@ -330,12 +355,7 @@ impl Kind for UserPool {
     }
 
     async fn observe(&self, d: &DesiredUserPool) -> Result<Option<Observed<ObservedUserPool>>> {
-        let mut pools = Vec::new();
-        for id in self.ids_named(&d.name).await? {
-            if let Some(pool) = self.describe(&id).await? {
-                pools.push(pool);
-            }
-        }
+        let mut pools = self.pools_named(&d.name).await?;
         if pools.len() <= 1 {
             return Ok(pools.pop().map(|p| self.observed(p)));
         }
@@ -444,11 +464,18 @@ impl Kind for UserPool {
         }
         // No SDK retry: CreateUserPool has no idempotency token, so a retry after a lost
         // response would make a second pool. The next reconcile observes first instead.
-        req.customize()
+        let cache = &self.ctx.aws.lists.user_pools;
+        let created = req
+            .customize()
             .config_override(crate::aws::no_retry_cognito())
             .send()
             .await
+            .inspect_err(|_| cache.invalidate())
             .map_err(aws_err(format!("CreateUserPool {}", d.name)))?;
+        match created.user_pool().and_then(|p| p.id()) {
+            Some(id) => cache.edit(|m| m.insert(&d.name, id)).await,
+            None => cache.invalidate(),
+        }
         Ok(())
     }
 
@@ -532,6 +559,12 @@ impl Kind for UserPool {
             .send()
             .await;
         write_result(format!("DeleteUserPool {} ({})", d.name, o.id), deleted)?;
+        self.ctx
+            .aws
+            .lists
+            .user_pools
+            .edit(|m| m.remove(&d.name, &o.id))
+            .await;
         Ok(())
     }
 }

@@ -1,0 +1,322 @@
+//! Shared list results (after kube-runtime's reflector): one paged listing of a service's
+//! resources serves every object of that kind, instead of each observe paging through the
+//! whole list to find its own name (which made a round O(N²) in the number of stacks).
+//!
+//! A listing is reused while it is younger than its maximum age, taken again when the
+//! controller's own write left its outcome unknown ([`ListCache::invalidate`]), and edited
+//! in place when a write's answer says what changed ([`ListCache::edit`]). Only one fetch
+//! runs at a time per cache: callers that arrive during a fetch wait for it and share it.
+//!
+//! A stale listing may say "absent" about something that exists. A caller that would act
+//! on absence (create) asks again with `fresh_since` set to when it started looking: the
+//! answer then comes from a listing begun after that moment. So a stale cache can delay a
+//! create, never duplicate one.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use crate::error::Result;
+
+/// How long a listing serves lookups before it is taken again. Several listings fit in a
+/// resync period, so a resource created or deleted behind the controller's back is seen
+/// within one resync; one listing serves every object reconciled meanwhile.
+pub const LIST_MAX_AGE: Duration = Duration::from_secs(10);
+
+struct Listing<T> {
+    /// When the fetch began: everything that existed before then is in it.
+    started: Instant,
+    items: T,
+}
+
+/// One service's listing of one kind of resource, shared by every object of that kind.
+pub struct ListCache<T> {
+    max_age: Duration,
+    listing: Mutex<Option<Listing<T>>>,
+    stale: AtomicBool,
+}
+
+impl<T> std::fmt::Debug for ListCache<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ListCache")
+            .field("max_age", &self.max_age)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Default for ListCache<T> {
+    fn default() -> Self {
+        Self::new(LIST_MAX_AGE)
+    }
+}
+
+/// A lookup's answer and when the listing it came from began.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found<V> {
+    pub value: V,
+    pub listed_at: Instant,
+}
+
+impl<T> ListCache<T> {
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            listing: Mutex::new(None),
+            stale: AtomicBool::new(false),
+        }
+    }
+
+    /// Look something up in the listing, fetching it first when there is none, it is
+    /// older than the maximum age, it was invalidated, or it began before `fresh_since`.
+    /// A failed fetch is returned and nothing is cached.
+    pub async fn lookup<V, F, Fut>(
+        &self,
+        fresh_since: Option<Instant>,
+        fetch: F,
+        find: impl FnOnce(&T) -> V,
+    ) -> Result<Found<V>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let mut slot = self.listing.lock().await;
+        let usable = slot.as_ref().is_some_and(|l| {
+            !self.stale.load(Ordering::SeqCst)
+                && l.started.elapsed() < self.max_age
+                && fresh_since.is_none_or(|t| l.started >= t)
+        });
+        if !usable {
+            let started = Instant::now();
+            // Cleared before the fetch: a write that lands while it runs marks it again.
+            self.stale.store(false, Ordering::SeqCst);
+            match fetch().await {
+                Ok(items) => *slot = Some(Listing { started, items }),
+                Err(e) => {
+                    self.stale.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+            }
+        }
+        let listing = slot.as_ref().ok_or_else(|| {
+            crate::error::ReconcileError::recoverable("ListCache", "no listing after a fetch")
+        })?;
+        Ok(Found {
+            value: find(&listing.items),
+            listed_at: listing.started,
+        })
+    }
+
+    /// Apply what one of the controller's writes is known to have changed (a create's
+    /// answer, a delete done) to the current listing, if there is one.
+    pub async fn edit(&self, change: impl FnOnce(&mut T)) {
+        if let Some(listing) = self.listing.lock().await.as_mut() {
+            change(&mut listing.items);
+        }
+    }
+
+    /// The next lookup fetches again (a write whose outcome is unknown).
+    pub fn invalidate(&self) {
+        self.stale.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Resources by name: what a name lookup needs from a listing. Names need not be unique
+/// (Cognito user pools), so each name maps to every ID listed under it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ByName(BTreeMap<String, Vec<String>>);
+
+impl ByName {
+    pub fn insert(&mut self, name: impl Into<String>, id: impl Into<String>) {
+        let id = id.into();
+        let ids = self.0.entry(name.into()).or_default();
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+
+    pub fn remove(&mut self, name: &str, id: &str) {
+        if let Some(ids) = self.0.get_mut(name) {
+            ids.retain(|i| i != id);
+            if ids.is_empty() {
+                self.0.remove(name);
+            }
+        }
+    }
+
+    /// Every ID listed under `name`.
+    pub fn ids(&self, name: &str) -> Vec<String> {
+        self.0.get(name).cloned().unwrap_or_default()
+    }
+}
+
+/// The listings the kinds share, one per service and kind that is found by listing.
+#[derive(Debug, Default)]
+pub struct ListCaches {
+    /// ListUserPools: pool IDs by pool name.
+    pub user_pools: ListCache<ByName>,
+    /// ListAgentRuntimes: runtime IDs by runtime name.
+    pub agent_runtimes: ListCache<ByName>,
+}
+
+/// Find the IDs listed under `name`; when the listing has none and it began before this
+/// call, ask a listing begun since, so that "absent" is never an old answer.
+pub async fn ids_named<F, Fut>(
+    cache: &ListCache<ByName>,
+    name: &str,
+    fetch: F,
+) -> Result<Found<Vec<String>>>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<ByName>>,
+{
+    let asked = Instant::now();
+    let found = cache.lookup(None, &fetch, |m| m.ids(name)).await?;
+    if !found.value.is_empty() || found.listed_at >= asked {
+        return Ok(found);
+    }
+    cache.lookup(Some(asked), &fetch, |m| m.ids(name)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    /// A fake service: the names it holds and how often it was listed.
+    #[derive(Default)]
+    struct Service {
+        names: std::sync::Mutex<Vec<(String, String)>>,
+        lists: AtomicUsize,
+    }
+
+    impl Service {
+        fn add(&self, name: &str, id: &str) {
+            if let Ok(mut n) = self.names.lock() {
+                n.push((name.into(), id.into()));
+            }
+        }
+
+        async fn list(&self) -> Result<ByName> {
+            self.lists.fetch_add(1, Ordering::SeqCst);
+            let mut out = ByName::default();
+            for (name, id) in self.names.lock().map(|n| n.clone()).unwrap_or_default() {
+                out.insert(name, id);
+            }
+            Ok(out)
+        }
+
+        fn lists(&self) -> usize {
+            self.lists.load(Ordering::SeqCst)
+        }
+    }
+
+    #[tokio::test]
+    async fn one_listing_serves_every_lookup_until_it_ages() {
+        let svc = Service::default();
+        svc.add("a", "1");
+        svc.add("b", "2");
+        let cache = ListCache::<ByName>::new(Duration::from_secs(3600));
+        for (name, want) in [("a", vec!["1"]), ("b", vec!["2"]), ("a", vec!["1"])] {
+            let got = ids_named(&cache, name, || svc.list())
+                .await
+                .map(|f| f.value);
+            assert_eq!(got.ok(), Some(want.iter().map(|s| s.to_string()).collect()));
+        }
+        assert_eq!(svc.lists(), 1, "one listing for three present names");
+        // A listing older than its maximum age is taken again.
+        let aged = ListCache::<ByName>::new(Duration::ZERO);
+        for expected in 1..=3 {
+            let _ = ids_named(&aged, "a", || svc.list()).await;
+            assert_eq!(svc.lists(), 1 + expected);
+        }
+    }
+
+    /// A name the cached listing lacks may have been created since: absence is only ever
+    /// reported from a listing begun after the question.
+    #[tokio::test]
+    async fn absence_is_confirmed_by_a_listing_begun_after_the_question() {
+        let svc = Service::default();
+        let cache = ListCache::<ByName>::new(Duration::from_secs(3600));
+        let first = ids_named(&cache, "a", || svc.list()).await.map(|f| f.value);
+        assert_eq!(first.ok(), Some(vec![]));
+        assert_eq!(svc.lists(), 1, "a fresh listing answers at once");
+        // Created behind the cache's back (a create whose answer was lost, another
+        // controller) while the listing is still young.
+        svc.add("a", "1");
+        let again = ids_named(&cache, "a", || svc.list()).await.map(|f| f.value);
+        assert_eq!(again.ok(), Some(vec!["1".to_string()]));
+        assert_eq!(svc.lists(), 2);
+        // Present names do not need the confirmation.
+        let _ = ids_named(&cache, "a", || svc.list()).await;
+        assert_eq!(svc.lists(), 2);
+    }
+
+    #[tokio::test]
+    async fn writes_edit_or_invalidate_the_listing() {
+        let svc = Service::default();
+        let cache = ListCache::<ByName>::new(Duration::from_secs(3600));
+        let _ = ids_named(&cache, "x", || svc.list()).await;
+        // A create whose answer arrived: the listing learns the ID without a fetch.
+        svc.add("a", "1");
+        cache.edit(|m| m.insert("a", "1")).await;
+        let got = ids_named(&cache, "a", || svc.list()).await.map(|f| f.value);
+        assert_eq!(got.ok(), Some(vec!["1".to_string()]));
+        assert_eq!(svc.lists(), 1);
+        // A write with an unknown outcome: the next lookup lists again.
+        cache.invalidate();
+        let _ = ids_named(&cache, "a", || svc.list()).await;
+        assert_eq!(svc.lists(), 2);
+        cache.edit(|m| m.remove("a", "1")).await;
+        let gone = cache.lookup(None, || svc.list(), |m| m.ids("a")).await;
+        assert_eq!(gone.map(|f| f.value).ok(), Some(vec![]));
+    }
+
+    #[tokio::test]
+    async fn a_failed_fetch_is_not_cached() {
+        let svc = Service::default();
+        let cache = ListCache::<ByName>::new(Duration::from_secs(3600));
+        let failed = cache
+            .lookup(
+                None,
+                || async {
+                    Err::<ByName, _>(crate::error::ReconcileError::recoverable("Boom", "lost"))
+                },
+                |m| m.ids("a"),
+            )
+            .await;
+        assert!(failed.is_err());
+        let _ = ids_named(&cache, "a", || svc.list()).await;
+        assert_eq!(svc.lists(), 1, "the next lookup fetches");
+    }
+
+    /// Lookups that arrive while a fetch runs wait for it instead of fetching too.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_lookups_share_one_fetch() {
+        let svc = Arc::new(Service::default());
+        svc.add("a", "1");
+        let cache = Arc::new(ListCache::<ByName>::new(Duration::from_secs(3600)));
+        let slow = |svc: Arc<Service>| async move {
+            tokio::task::yield_now().await;
+            svc.list().await
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let (svc, cache) = (svc.clone(), cache.clone());
+            tasks.push(tokio::spawn(async move {
+                ids_named(&cache, "a", || slow(svc.clone()))
+                    .await
+                    .map(|f| f.value)
+            }));
+        }
+        for t in tasks {
+            let got = t.await.ok().and_then(|r| r.ok());
+            assert_eq!(got, Some(vec!["1".to_string()]));
+        }
+        assert_eq!(svc.lists(), 1);
+    }
+}
