@@ -17,9 +17,19 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, FinalizerInterceptorContextRef, Input,
+};
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::aws::{Access, access_of};
 use crate::error::Result;
 
 /// How long a listing serves lookups before it is taken again. Several listings fit in a
@@ -153,6 +163,46 @@ impl ByName {
     }
 }
 
+/// Keys the controller wrote to since a moment: a listing begun before a write to a key
+/// no longer describes it. Marked from a synchronous hook (the SDK interceptor), so it
+/// needs no async lock.
+#[derive(Debug, Default)]
+pub struct Written(std::sync::Mutex<BTreeMap<String, Instant>>);
+
+impl Written {
+    /// `key` was written just now.
+    pub fn mark(&self, key: &str) {
+        if let Ok(mut m) = self.0.lock() {
+            m.insert(key.to_string(), Instant::now());
+        }
+    }
+
+    /// Whether `key` was written after a listing begun at `listed_at` started.
+    pub fn since(&self, key: &str, listed_at: Instant) -> bool {
+        self.0
+            .lock()
+            .map(|m| m.get(key).is_some_and(|t| *t >= listed_at))
+            .unwrap_or(true)
+    }
+}
+
+/// Secrets by name, as ListSecrets describes them (tags, ARN, description, deletion date:
+/// what DescribeSecret would say).
+pub type SecretsByName = BTreeMap<String, DescribeSecretOutput>;
+
+/// A secret's name from its name or ARN (`arn:…:secret:NAME-xxxxxx`: Secrets Manager adds
+/// a hyphen and six characters to the name).
+pub fn secret_name(id: &str) -> &str {
+    if !id.starts_with("arn:") {
+        return id;
+    }
+    let name = id.split_once(":secret:").map_or(id, |(_, n)| n);
+    match name.len().checked_sub(7) {
+        Some(cut) if name.as_bytes().get(cut) == Some(&b'-') => &name[..cut],
+        _ => name,
+    }
+}
+
 /// The listings the kinds share, one per service and kind that is found by listing.
 #[derive(Debug, Default)]
 pub struct ListCaches {
@@ -160,7 +210,103 @@ pub struct ListCaches {
     pub user_pools: ListCache<ByName>,
     /// ListAgentRuntimes: runtime IDs by runtime name.
     pub agent_runtimes: ListCache<ByName>,
+    /// ListSecrets (the controller's, by owner tag): what DescribeSecret says, by name.
+    pub secrets: ListCache<SecretsByName>,
+    /// Secrets the controller wrote to, by name (see [`WriteWatch`]).
+    pub secrets_written: Written,
 }
+
+/// The secret a Secrets Manager write is about, when the input names one.
+fn secret_written(input: &Input) -> Option<&str> {
+    use aws_sdk_secretsmanager::operation as op;
+    macro_rules! by_id {
+        ($($m:ident::$t:ident),*) => {
+            $(if let Some(i) = input.downcast_ref::<op::$m::$t>() {
+                return i.secret_id();
+            })*
+        };
+    }
+    by_id!(
+        tag_resource::TagResourceInput,
+        untag_resource::UntagResourceInput,
+        restore_secret::RestoreSecretInput,
+        update_secret::UpdateSecretInput,
+        delete_secret::DeleteSecretInput,
+        put_secret_value::PutSecretValueInput,
+        rotate_secret::RotateSecretInput,
+        cancel_rotate_secret::CancelRotateSecretInput,
+        update_secret_version_stage::UpdateSecretVersionStageInput,
+        put_resource_policy::PutResourcePolicyInput,
+        delete_resource_policy::DeleteResourcePolicyInput,
+        replicate_secret_to_regions::ReplicateSecretToRegionsInput,
+        remove_regions_from_replication::RemoveRegionsFromReplicationInput,
+        stop_replication_to_replica::StopReplicationToReplicaInput
+    );
+    input
+        .downcast_ref::<op::create_secret::CreateSecretInput>()
+        .and_then(|i| i.name())
+}
+
+/// The secret a write in flight is about (kept in the operation's config bag between the
+/// interceptor's hooks).
+#[derive(Debug, Clone)]
+enum PendingWrite {
+    Secret(String),
+    Unknown,
+}
+
+impl Storable for PendingWrite {
+    type Storer = StoreReplace<Self>;
+}
+
+/// Keeps the shared listings true to the controller's own writes, whichever code makes
+/// them: a Secrets Manager write marks its secret as written once it has been answered
+/// (or lost), so lookups read that secret directly until a listing begun afterwards; a
+/// write whose secret is not known from its input invalidates the whole listing.
+#[derive(Debug, Clone)]
+pub struct WriteWatch(pub std::sync::Arc<ListCaches>);
+
+impl Intercept for WriteWatch {
+    fn name(&self) -> &'static str {
+        "WriteWatch"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        let Some(meta) = cfg.load::<Metadata>() else {
+            return Ok(());
+        };
+        if meta.service() != SECRETS_MANAGER || access_of(meta.name()) != Access::Write {
+            return Ok(());
+        }
+        let pending = match secret_written(context.input()) {
+            Some(id) => PendingWrite::Secret(secret_name(id).to_string()),
+            None => PendingWrite::Unknown,
+        };
+        cfg.interceptor_state().store_put(pending);
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &FinalizerInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        match cfg.load::<PendingWrite>() {
+            Some(PendingWrite::Secret(name)) => self.0.secrets_written.mark(name),
+            Some(PendingWrite::Unknown) => self.0.secrets.invalidate(),
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// The SDK's name for Secrets Manager in operation metadata.
+const SECRETS_MANAGER: &str = "Secrets Manager";
 
 /// Find the IDs listed under `name`; when the listing has none and it began before this
 /// call, ask a listing begun since, so that "absent" is never an old answer.
@@ -213,6 +359,34 @@ mod tests {
         fn lists(&self) -> usize {
             self.lists.load(Ordering::SeqCst)
         }
+    }
+
+    #[test]
+    fn secret_names_from_names_and_arns() {
+        for (id, want) in [
+            ("mcp/credentials", "mcp/credentials"),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:mcp/credentials-AbCdEf",
+                "mcp/credentials",
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:x",
+                "x",
+            ),
+        ] {
+            assert_eq!(secret_name(id), want, "{id}");
+        }
+    }
+
+    #[test]
+    fn a_write_marks_a_key_against_listings_begun_before_it() {
+        let written = Written::default();
+        let before = Instant::now();
+        written.mark("s");
+        assert!(written.since("s", before));
+        assert!(!written.since("other", before));
+        let after = Instant::now();
+        assert!(!written.since("s", after + Duration::from_millis(1)));
     }
 
     #[tokio::test]
