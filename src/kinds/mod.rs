@@ -344,6 +344,16 @@ pub trait Kind: Send + Sync + 'static {
     /// response (observe runs first; use client tokens where the API has them).
     async fn create(&self, desired: &Self::Desired) -> Result<()>;
 
+    /// [`Kind::create`], returning the resource when the create's answers describe all of
+    /// what observe would read, so that the step need not read it back; `None`: observe.
+    async fn create_observed(
+        &self,
+        desired: &Self::Desired,
+    ) -> Result<Option<Observed<Self::Observed>>> {
+        self.create(desired).await?;
+        Ok(None)
+    }
+
     /// Make the resource match; also (re)applies the owner tag when `observed.owned` is false.
     async fn update(
         &self,
@@ -565,8 +575,11 @@ impl<K: Kind> DynKind for Erased<K> {
                     requeue_after: None,
                 });
             }
-            self.0.create(&desired).await?;
-            return Ok(match self.0.observe(&desired).await? {
+            let created = match self.0.create_observed(&desired).await? {
+                Some(o) => Some(o),
+                None => self.0.observe(&desired).await?,
+            };
+            return Ok(match created {
                 Some(o) => StepReport {
                     action: Action::Create,
                     changes: Vec::new(),

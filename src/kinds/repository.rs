@@ -369,6 +369,15 @@ impl Kind for Repository {
     }
 
     async fn create(&self, d: &DesiredRepository) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateRepository answers with the repository as DescribeRepositories would; the tags
+    /// and the lifecycle policy are what it was given.
+    async fn create_observed(
+        &self,
+        d: &DesiredRepository,
+    ) -> Result<Option<Observed<ObservedRepository>>> {
         let name = &d.name;
         let mut req = self
             .ctx
@@ -385,20 +394,30 @@ impl Kind for Repository {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(tag(k, v)?);
         }
-        match req
+        // RepositoryAlreadyExistsException (created since observe) observes again.
+        let created = req
             .customize()
             .mutate_request(explicit_scan_on_push)
             .send()
             .await
-        {
-            Ok(_) => {}
-            // RepositoryAlreadyExistsException (created since observe) observes again.
-            Err(e) => return Err(aws_err(format!("CreateRepository {name}"))(e)),
-        }
+            .map_err(aws_err(format!("CreateRepository {name}")))?;
         if let Some(policy) = &d.lifecycle_policy {
             self.put_lifecycle(name, policy).await?;
         }
-        Ok(())
+        let Some(repo) = created.repository() else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            owned: true,
+            resource: ObservedRepository {
+                arn: repo.repository_arn().unwrap_or_default().to_string(),
+                uri: repo.repository_uri().unwrap_or_default().to_string(),
+                name: name.clone(),
+                scan_on_push: d.scan_on_push,
+                image_tag_mutability: d.image_tag_mutability.sdk().as_str().to_string(),
+                lifecycle_policy: d.lifecycle_policy.clone(),
+            },
+        }))
     }
 
     async fn update(

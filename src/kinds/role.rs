@@ -538,6 +538,11 @@ impl Kind for Role {
     }
 
     async fn create(&self, d: &DesiredRole) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateRole answers with the role; its policies are the ones just put and attached.
+    async fn create_observed(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
         let name = &d.name;
         let mut req = self
             .ctx
@@ -555,7 +560,8 @@ impl Kind for Role {
         }
         // EntityAlreadyExists (our own resent request, a concurrent attempt, someone else)
         // makes the reconcile observe again rather than touch a role of unknown ownership.
-        req.send()
+        let created = req
+            .send()
             .await
             .map_err(aws_err(format!("CreateRole {name}")))?;
         // A failure from here on leaves a role that is ours; the next step's diff finishes it.
@@ -565,7 +571,23 @@ impl Kind for Role {
         for arn in &d.managed_policy_arns {
             self.attach(name, arn).await?;
         }
-        Ok(())
+        let Some(role) = created.role() else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            owned: true,
+            resource: ObservedRole {
+                arn: role.arn().to_string(),
+                name: role.role_name().to_string(),
+                description: role.description().map(String::from),
+                max_session_duration: role.max_session_duration(),
+                assume_role_policy: role
+                    .assume_role_policy_document()
+                    .map(policy::observed_document),
+                inline_policies: d.inline_policies.clone(),
+                managed_policy_arns: d.managed_policy_arns.clone(),
+            },
+        }))
     }
 
     async fn update(

@@ -445,6 +445,14 @@ impl Kind for UserPool {
     }
 
     async fn create(&self, d: &DesiredUserPool) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateUserPool answers with the pool as DescribeUserPool would.
+    async fn create_observed(
+        &self,
+        d: &DesiredUserPool,
+    ) -> Result<Option<Observed<ObservedUserPool>>> {
         // CreateUserPool takes no client token; a retry after a lost response is caught by
         // observe, which finds the pool by name and owner tag — so the engine retries, not
         // the SDK (see `aws::no_retry_cognito`).
@@ -472,11 +480,13 @@ impl Kind for UserPool {
             .await
             .inspect_err(|_| cache.invalidate())
             .map_err(aws_err(format!("CreateUserPool {}", d.name)))?;
-        match created.user_pool().and_then(|p| p.id()) {
-            Some(id) => cache.edit(|m| m.insert(&d.name, id)).await,
-            None => cache.invalidate(),
-        }
-        Ok(())
+        let Some(pool) = created.user_pool.filter(|p| p.id().is_some()) else {
+            cache.invalidate();
+            return Ok(None);
+        };
+        let id = pool.id().unwrap_or_default().to_string();
+        cache.edit(|m| m.insert(&d.name, id)).await;
+        Ok(Some(self.observed(pool)))
     }
 
     async fn update(

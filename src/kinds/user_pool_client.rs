@@ -269,6 +269,31 @@ pub struct UserPoolClient {
     ctx: Arc<Ctx>,
 }
 
+/// A client as observed from its description (DescribeUserPoolClient, or the answer to
+/// CreateUserPoolClient); the client secret is dropped.
+fn observed_client(id: String, mut raw: UserPoolClientType) -> Observed<ObservedUserPoolClient> {
+    let has_secret = raw.client_secret().is_some_and(|s| !s.is_empty());
+    // Never keep the client secret around.
+    raw.client_secret = None;
+    let flows = raw
+        .explicit_auth_flows()
+        .iter()
+        .map(|f| f.as_str().to_string())
+        .collect();
+    let validity = observed_validity(&raw);
+    Observed {
+        // Owned when found: see the module documentation.
+        owned: true,
+        resource: ObservedUserPoolClient {
+            id,
+            has_secret,
+            flows,
+            validity,
+            raw,
+        },
+    }
+}
+
 #[async_trait]
 impl Kind for UserPoolClient {
     const KIND: &'static str = "UserPoolClient";
@@ -430,29 +455,7 @@ impl Kind for UserPoolClient {
             }
             Err(e) => return Err(aws_err(format!("DescribeUserPoolClient {} ({id})", d.name))(e)),
         };
-        let Some(mut raw) = described else {
-            return Ok(None);
-        };
-        let has_secret = raw.client_secret().is_some_and(|s| !s.is_empty());
-        // Never keep the client secret around.
-        raw.client_secret = None;
-        let flows = raw
-            .explicit_auth_flows()
-            .iter()
-            .map(|f| f.as_str().to_string())
-            .collect();
-        let validity = observed_validity(&raw);
-        Ok(Some(Observed {
-            // Owned when found: see the module documentation.
-            owned: true,
-            resource: ObservedUserPoolClient {
-                id,
-                has_secret,
-                flows,
-                validity,
-                raw,
-            },
-        }))
+        Ok(described.map(|raw| observed_client(id, raw)))
     }
 
     fn diff(d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Vec<Change> {
@@ -500,11 +503,20 @@ impl Kind for UserPoolClient {
     }
 
     async fn create(&self, d: &DesiredUserPoolClient) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateUserPoolClient answers with the client as DescribeUserPoolClient would.
+    async fn create_observed(
+        &self,
+        d: &DesiredUserPoolClient,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
         // No client token exists for CreateUserPoolClient; a retry after a lost response is
         // caught by observe, which finds the client by name — so the engine retries, not the
         // SDK (see `aws::no_retry_cognito`).
         let (access, id, refresh, units) = validity_request(&d.validity);
-        self.ctx
+        let created = self
+            .ctx
             .aws
             .cognito
             .create_user_pool_client()
@@ -525,7 +537,10 @@ impl Kind for UserPoolClient {
                 "CreateUserPoolClient {} in {}",
                 d.name, d.pool_id
             )))?;
-        Ok(())
+        Ok(created.user_pool_client.and_then(|raw| {
+            let id = raw.client_id()?.to_string();
+            Some(observed_client(id, raw))
+        }))
     }
 
     async fn update(
