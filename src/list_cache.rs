@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aws_sdk_iam::types::{Role, RoleDetail};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -203,6 +204,18 @@ pub fn secret_name(id: &str) -> &str {
     }
 }
 
+/// A role as two listings describe it: GetAccountAuthorizationDetails (trust policy,
+/// inline and attached policies, tags) and ListRoles (description, maximum session
+/// duration), together what GetRole and the policy reads would say.
+#[derive(Debug, Clone)]
+pub struct ListedRole {
+    pub detail: RoleDetail,
+    pub role: Role,
+}
+
+/// Roles by name (only those both listings hold).
+pub type RolesByName = BTreeMap<String, ListedRole>;
+
 /// The listings the kinds share, one per service and kind that is found by listing.
 #[derive(Debug, Default)]
 pub struct ListCaches {
@@ -214,6 +227,10 @@ pub struct ListCaches {
     pub secrets: ListCache<SecretsByName>,
     /// Secrets the controller wrote to, by name (see [`WriteWatch`]).
     pub secrets_written: Written,
+    /// GetAccountAuthorizationDetails (roles only) and ListRoles: every role, by name.
+    pub roles: ListCache<RolesByName>,
+    /// Roles the controller wrote to, by name (see [`WriteWatch`]).
+    pub roles_written: Written,
 }
 
 /// The secret a Secrets Manager write is about, when the input names one.
@@ -247,12 +264,42 @@ fn secret_written(input: &Input) -> Option<&str> {
         .and_then(|i| i.name())
 }
 
+/// The role an IAM write is about, when the input names one.
+fn role_written(input: &Input) -> Option<&str> {
+    use aws_sdk_iam::operation as op;
+    macro_rules! by_name {
+        ($($m:ident::$t:ident),*) => {
+            $(if let Some(i) = input.downcast_ref::<op::$m::$t>() {
+                return i.role_name();
+            })*
+        };
+    }
+    by_name!(
+        create_role::CreateRoleInput,
+        delete_role::DeleteRoleInput,
+        update_role::UpdateRoleInput,
+        update_role_description::UpdateRoleDescriptionInput,
+        update_assume_role_policy::UpdateAssumeRolePolicyInput,
+        put_role_policy::PutRolePolicyInput,
+        delete_role_policy::DeleteRolePolicyInput,
+        attach_role_policy::AttachRolePolicyInput,
+        detach_role_policy::DetachRolePolicyInput,
+        tag_role::TagRoleInput,
+        untag_role::UntagRoleInput,
+        put_role_permissions_boundary::PutRolePermissionsBoundaryInput,
+        delete_role_permissions_boundary::DeleteRolePermissionsBoundaryInput
+    );
+    None
+}
+
 /// The secret a write in flight is about (kept in the operation's config bag between the
 /// interceptor's hooks).
 #[derive(Debug, Clone)]
 enum PendingWrite {
     Secret(String),
-    Unknown,
+    Role(String),
+    /// A write to a listed service whose resource the input does not name.
+    Unknown(&'static str),
 }
 
 impl Storable for PendingWrite {
@@ -260,9 +307,9 @@ impl Storable for PendingWrite {
 }
 
 /// Keeps the shared listings true to the controller's own writes, whichever code makes
-/// them: a Secrets Manager write marks its secret as written once it has been answered
-/// (or lost), so lookups read that secret directly until a listing begun afterwards; a
-/// write whose secret is not known from its input invalidates the whole listing.
+/// them: a Secrets Manager (IAM) write marks its secret (role) as written once it has been
+/// answered (or lost), so lookups read it directly until a listing begun afterwards; a
+/// write whose resource is not known from its input invalidates the whole listing.
 #[derive(Debug, Clone)]
 pub struct WriteWatch(pub std::sync::Arc<ListCaches>);
 
@@ -279,12 +326,20 @@ impl Intercept for WriteWatch {
         let Some(meta) = cfg.load::<Metadata>() else {
             return Ok(());
         };
-        if meta.service() != SECRETS_MANAGER || access_of(meta.name()) != Access::Write {
+        if access_of(meta.name()) != Access::Write {
             return Ok(());
         }
-        let pending = match secret_written(context.input()) {
-            Some(id) => PendingWrite::Secret(secret_name(id).to_string()),
-            None => PendingWrite::Unknown,
+        let input = context.input();
+        let pending = match meta.service() {
+            SECRETS_MANAGER => match secret_written(input) {
+                Some(id) => PendingWrite::Secret(secret_name(id).to_string()),
+                None => PendingWrite::Unknown(SECRETS_MANAGER),
+            },
+            IAM => match role_written(input) {
+                Some(name) => PendingWrite::Role(name.to_string()),
+                None => PendingWrite::Unknown(IAM),
+            },
+            _ => return Ok(()),
         };
         cfg.interceptor_state().store_put(pending);
         Ok(())
@@ -298,15 +353,18 @@ impl Intercept for WriteWatch {
     ) -> std::result::Result<(), BoxError> {
         match cfg.load::<PendingWrite>() {
             Some(PendingWrite::Secret(name)) => self.0.secrets_written.mark(name),
-            Some(PendingWrite::Unknown) => self.0.secrets.invalidate(),
+            Some(PendingWrite::Role(name)) => self.0.roles_written.mark(name),
+            Some(PendingWrite::Unknown(SECRETS_MANAGER)) => self.0.secrets.invalidate(),
+            Some(PendingWrite::Unknown(_)) => self.0.roles.invalidate(),
             None => {}
         }
         Ok(())
     }
 }
 
-/// The SDK's name for Secrets Manager in operation metadata.
+/// The SDK's names for the listed services in operation metadata.
 const SECRETS_MANAGER: &str = "Secrets Manager";
+const IAM: &str = "IAM";
 
 /// Find the IDs listed under `name`; when the listing has none and it began before this
 /// call, ask a listing begun since, so that "absent" is never an old answer.

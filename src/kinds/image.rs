@@ -206,7 +206,7 @@ impl Image {
         layout: Layout,
         image: &SelectedImage,
         tag: &str,
-    ) -> Result<()> {
+    ) -> Result<Observed<ObservedImage>> {
         let ecr = &self.ctx.aws.ecr;
         let report = push_image(ecr, &d.repository, Arc::new(layout), image, tag).await?;
         tracing::info!(
@@ -229,7 +229,16 @@ impl Image {
             )
             .await?;
         }
-        Ok(())
+        // What observe would read: the content tag, and the moving tag, at the digest ECR
+        // answered with.
+        Ok(Observed {
+            owned: true,
+            resource: ObservedImage {
+                moving_tag_digest: d.moving_tag.as_ref().map(|_| report.digest.clone()),
+                digest: report.digest,
+                tag: tag.to_string(),
+            },
+        })
     }
 }
 
@@ -442,6 +451,11 @@ impl Kind for Image {
     }
 
     async fn create(&self, d: &DesiredImage) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// A push answers with the digest ECR stored under both tags: nothing to read back.
+    async fn create_observed(&self, d: &DesiredImage) -> Result<Option<Observed<ObservedImage>>> {
         match &d.source {
             ImageSource::Track { tag } => Err(ReconcileError::waiting(
                 "ImageNotFound",
@@ -471,7 +485,7 @@ impl Kind for Image {
                     ));
                 }
                 let (layout, image) = select(built.out.clone()).await?;
-                self.push(d, layout, &image, &tag).await
+                self.push(d, layout, &image, &tag).await.map(Some)
                 // `built` (the build directory) is removed here.
             }
             ImageSource::Layout { path } => {
@@ -486,7 +500,7 @@ impl Kind for Image {
                 }
                 let (layout, image) = select(path.clone()).await?;
                 let tag = layout_tag(&image.digest);
-                self.push(d, layout, &image, &tag).await
+                self.push(d, layout, &image, &tag).await.map(Some)
             }
         }
     }

@@ -10,13 +10,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{EntityType, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
 use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::list_cache::{ListedRole, RolesByName};
 use crate::manifest::de::FieldProblem;
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
@@ -244,163 +246,97 @@ fn tag(k: String, v: String) -> Result<Tag> {
 
 pub struct Role {
     ctx: Arc<Ctx>,
+    /// GetAccountAuthorizationDetails was refused (a policy without that permission):
+    /// roles are read one by one.
+    listing_denied: AtomicBool,
+}
+
+/// Every role, by name, from GetAccountAuthorizationDetails (roles only) and ListRoles,
+/// all pages of each.
+async fn list_roles(iam: &aws_sdk_iam::Client) -> Result<RolesByName> {
+    let mut details = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .max_items(1000)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(aws_err("GetAccountAuthorizationDetails"))?;
+        for role in page.role_detail_list() {
+            if let Some(name) = role.role_name() {
+                details.insert(name.to_string(), role.clone());
+            }
+        }
+        match page.marker() {
+            Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    let mut all = RolesByName::new();
+    loop {
+        let page = iam
+            .list_roles()
+            .max_items(1000)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(aws_err("ListRoles"))?;
+        for role in page.roles() {
+            if let Some(detail) = details.remove(role.role_name()) {
+                all.insert(
+                    role.role_name().to_string(),
+                    ListedRole {
+                        detail,
+                        role: role.clone(),
+                    },
+                );
+            }
+        }
+        match page.marker() {
+            Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// A role as observed, from its entries in the listings.
+fn observed_from_listing(listed: &ListedRole, owned: bool) -> Observed<ObservedRole> {
+    let (detail, role) = (&listed.detail, &listed.role);
+    Observed {
+        owned,
+        resource: ObservedRole {
+            arn: role.arn().to_string(),
+            name: role.role_name().to_string(),
+            description: role.description().map(String::from),
+            max_session_duration: role.max_session_duration(),
+            assume_role_policy: detail
+                .assume_role_policy_document()
+                .map(policy::observed_document),
+            inline_policies: detail
+                .role_policy_list()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.policy_name()?.to_string(),
+                        policy::observed_document(p.policy_document()?),
+                    ))
+                })
+                .collect(),
+            managed_policy_arns: detail
+                .attached_managed_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(String::from))
+                .collect(),
+        },
+    }
 }
 
 impl Role {
-    async fn put_policy(&self, role: &str, name: &str, doc: &Value) -> Result<()> {
-        self.ctx
-            .aws
-            .iam
-            .put_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .policy_document(policy::to_text(doc))
-            .send()
-            .await
-            .map_err(aws_err(format!("PutRolePolicy {role} {name}")))?;
-        Ok(())
-    }
-
-    async fn attach(&self, role: &str, arn: &str) -> Result<()> {
-        self.ctx
-            .aws
-            .iam
-            .attach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await
-            .map_err(aws_err(format!("AttachRolePolicy {role} {arn}")))?;
-        Ok(())
-    }
-
-    async fn detach(&self, role: &str, arn: &str) -> Result<()> {
-        let detached = self
-            .ctx
-            .aws
-            .iam
-            .detach_role_policy()
-            .role_name(role)
-            .policy_arn(arn)
-            .send()
-            .await;
-        write_result(format!("DetachRolePolicy {role} {arn}"), detached)?;
-        Ok(())
-    }
-
-    async fn delete_policy(&self, role: &str, name: &str) -> Result<()> {
-        let deleted = self
-            .ctx
-            .aws
-            .iam
-            .delete_role_policy()
-            .role_name(role)
-            .policy_name(name)
-            .send()
-            .await;
-        write_result(format!("DeleteRolePolicy {role} {name}"), deleted)?;
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Kind for Role {
-    const KIND: &'static str = "Role";
-    const OUTPUTS: &'static [&'static str] = &["arn", "name"];
-    type Spec = RoleSpec;
-    type Desired = DesiredRole;
-    type Observed = ObservedRole;
-
-    fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
-    }
-
-    fn references(_spec: &RoleSpec) -> Vec<Reference> {
-        Vec::new()
-    }
-
-    fn validate(name: &str, spec: &RoleSpec, problems: &mut Vec<FieldProblem>) {
-        match &spec.role_name {
-            Some(role_name) if !is_iam_name(role_name, 64) => problems.push(FieldProblem::new(
-                "spec.roleName",
-                format!("`{role_name}` is not a valid role name: 1-64 characters of a-z A-Z 0-9 _ + = , . @ -"),
-            )),
-            None if !is_iam_name(name, 64) => problems.push(FieldProblem::new(
-                "metadata.name",
-                format!(
-                    "metadata.name `{name}` is not a valid role name (1-64 characters of a-z A-Z 0-9 _ + = , . @ -); set spec.roleName"
-                ),
-            )),
-            _ => {}
-        }
-        if let Some(description) = &spec.description {
-            let allowed =
-                |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A1}'..='\u{FF}');
-            if description.chars().count() > 1000 || !description.chars().all(allowed) {
-                problems.push(FieldProblem::new(
-                    "spec.description",
-                    "a role description is up to 1000 characters of printable ASCII or Latin-1",
-                ));
-            }
-        }
-        if let Some(seconds) = spec.max_session_duration_seconds
-            && !(DEFAULT_MAX_SESSION..=MAX_SESSION).contains(&seconds)
-        {
-            problems.push(FieldProblem::new(
-                "spec.maxSessionDurationSeconds",
-                format!("{seconds} is out of range: 3600 to 43200 seconds"),
-            ));
-        }
-        for (policy_name, doc) in &spec.inline_policies {
-            let path = format!("spec.inlinePolicies.{policy_name}");
-            if !is_iam_name(policy_name, 128) {
-                problems.push(FieldProblem::new(
-                    &path,
-                    format!("`{policy_name}` is not a valid policy name: 1-128 characters of a-z A-Z 0-9 _ + = , . @ -"),
-                ));
-            }
-            if spec.default_policy && policy_name == DEFAULT_POLICY_NAME {
-                problems.push(FieldProblem::new(
-                    &path,
-                    format!("`{DEFAULT_POLICY_NAME}` is the default policy's name; pick another name, or set defaultPolicy: false to replace it"),
-                ));
-            }
-            policy::validate_document(&path, doc, false, problems);
-        }
-        let mut seen = BTreeSet::new();
-        for (i, arn) in spec.managed_policy_arns.iter().enumerate() {
-            let path = format!("spec.managedPolicyArns[{i}]");
-            if !is_policy_arn(arn) {
-                problems.push(FieldProblem::new(
-                    &path,
-                    format!("`{arn}` is not a managed policy ARN, e.g. arn:aws:iam::aws:policy/AmazonBedrockFullAccess"),
-                ));
-            }
-            if !seen.insert(arn) {
-                problems.push(FieldProblem::new(&path, format!("`{arn}` is listed twice")));
-            }
-        }
-        if spec.managed_policy_arns.len() > 20 {
-            problems.push(FieldProblem::new(
-                "spec.managedPolicyArns",
-                "IAM attaches at most 20 managed policies to a role",
-            ));
-        }
-        if let Some(doc) = &spec.assume_role_policy {
-            policy::validate_document("spec.assumeRolePolicy", doc, true, problems);
-        }
-    }
-
-    fn resolve(&self, meta: &ObjectMeta, spec: &RoleSpec, _deps: &Deps<'_>) -> Result<DesiredRole> {
-        Ok(desired_role(
-            meta,
-            spec,
-            &self.ctx.aws.region,
-            &self.ctx.aws.account_id,
-        ))
-    }
-
-    async fn observe(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
+    /// GetRole, the inline policies and the attached ones, read one by one.
+    async fn observe_directly(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
         let iam = &self.ctx.aws.iam;
         let name = &d.name;
         let role = match iam.get_role().role_name(name).send().await {
@@ -489,6 +425,202 @@ impl Kind for Role {
                     .collect(),
             },
         }))
+    }
+
+    /// The role from the shared listings; `None` when they cannot answer for it.
+    async fn listed(&self, name: &str) -> Option<Observed<ObservedRole>> {
+        if self.listing_denied.load(Ordering::Relaxed) {
+            return None;
+        }
+        let lists = &self.ctx.aws.lists;
+        let iam = &self.ctx.aws.iam;
+        match lists
+            .roles
+            .lookup(None, || list_roles(iam), |m| m.get(name).cloned())
+            .await
+        {
+            Ok(found) if !lists.roles_written.since(name, found.listed_at) => {
+                let listed = found.value?;
+                let owned = self
+                    .ctx
+                    .owns(listed.detail.tags().iter().map(|t| (t.key(), t.value())));
+                Some(observed_from_listing(&listed, owned))
+            }
+            Ok(_) => None,
+            Err(e) => {
+                if e.reason.contains("AccessDenied") || e.message.contains("AccessDenied") {
+                    tracing::info!(error = %e, "roles are read one by one: the account's authorization details are not readable");
+                    self.listing_denied.store(true, Ordering::Relaxed);
+                }
+                None
+            }
+        }
+    }
+
+    async fn put_policy(&self, role: &str, name: &str, doc: &Value) -> Result<()> {
+        self.ctx
+            .aws
+            .iam
+            .put_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .policy_document(policy::to_text(doc))
+            .send()
+            .await
+            .map_err(aws_err(format!("PutRolePolicy {role} {name}")))?;
+        Ok(())
+    }
+
+    async fn attach(&self, role: &str, arn: &str) -> Result<()> {
+        self.ctx
+            .aws
+            .iam
+            .attach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await
+            .map_err(aws_err(format!("AttachRolePolicy {role} {arn}")))?;
+        Ok(())
+    }
+
+    async fn detach(&self, role: &str, arn: &str) -> Result<()> {
+        let detached = self
+            .ctx
+            .aws
+            .iam
+            .detach_role_policy()
+            .role_name(role)
+            .policy_arn(arn)
+            .send()
+            .await;
+        write_result(format!("DetachRolePolicy {role} {arn}"), detached)?;
+        Ok(())
+    }
+
+    async fn delete_policy(&self, role: &str, name: &str) -> Result<()> {
+        let deleted = self
+            .ctx
+            .aws
+            .iam
+            .delete_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await;
+        write_result(format!("DeleteRolePolicy {role} {name}"), deleted)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Kind for Role {
+    const KIND: &'static str = "Role";
+    const OUTPUTS: &'static [&'static str] = &["arn", "name"];
+    type Spec = RoleSpec;
+    type Desired = DesiredRole;
+    type Observed = ObservedRole;
+
+    fn new(ctx: Arc<Ctx>) -> Self {
+        Self {
+            ctx,
+            listing_denied: AtomicBool::new(false),
+        }
+    }
+
+    fn references(_spec: &RoleSpec) -> Vec<Reference> {
+        Vec::new()
+    }
+
+    fn validate(name: &str, spec: &RoleSpec, problems: &mut Vec<FieldProblem>) {
+        match &spec.role_name {
+            Some(role_name) if !is_iam_name(role_name, 64) => problems.push(FieldProblem::new(
+                "spec.roleName",
+                format!("`{role_name}` is not a valid role name: 1-64 characters of a-z A-Z 0-9 _ + = , . @ -"),
+            )),
+            None if !is_iam_name(name, 64) => problems.push(FieldProblem::new(
+                "metadata.name",
+                format!(
+                    "metadata.name `{name}` is not a valid role name (1-64 characters of a-z A-Z 0-9 _ + = , . @ -); set spec.roleName"
+                ),
+            )),
+            _ => {}
+        }
+        if let Some(description) = &spec.description {
+            let allowed =
+                |c: char| matches!(c, '\t' | '\n' | '\r' | ' '..='~' | '\u{A1}'..='\u{FF}');
+            if description.chars().count() > 1000 || !description.chars().all(allowed) {
+                problems.push(FieldProblem::new(
+                    "spec.description",
+                    "a role description is up to 1000 characters of printable ASCII or Latin-1",
+                ));
+            }
+        }
+        if let Some(seconds) = spec.max_session_duration_seconds
+            && !(DEFAULT_MAX_SESSION..=MAX_SESSION).contains(&seconds)
+        {
+            problems.push(FieldProblem::new(
+                "spec.maxSessionDurationSeconds",
+                format!("{seconds} is out of range: 3600 to 43200 seconds"),
+            ));
+        }
+        for (policy_name, doc) in &spec.inline_policies {
+            let path = format!("spec.inlinePolicies.{policy_name}");
+            if !is_iam_name(policy_name, 128) {
+                problems.push(FieldProblem::new(
+                    &path,
+                    format!("`{policy_name}` is not a valid policy name: 1-128 characters of a-z A-Z 0-9 _ + = , . @ -"),
+                ));
+            }
+            if spec.default_policy && policy_name == DEFAULT_POLICY_NAME {
+                problems.push(FieldProblem::new(
+                    &path,
+                    format!("`{DEFAULT_POLICY_NAME}` is the default policy's name; pick another name, or set defaultPolicy: false to replace it"),
+                ));
+            }
+            policy::validate_document(&path, doc, false, problems);
+        }
+        let mut seen = BTreeSet::new();
+        for (i, arn) in spec.managed_policy_arns.iter().enumerate() {
+            let path = format!("spec.managedPolicyArns[{i}]");
+            if !is_policy_arn(arn) {
+                problems.push(FieldProblem::new(
+                    &path,
+                    format!("`{arn}` is not a managed policy ARN, e.g. arn:aws:iam::aws:policy/AmazonBedrockFullAccess"),
+                ));
+            }
+            if !seen.insert(arn) {
+                problems.push(FieldProblem::new(&path, format!("`{arn}` is listed twice")));
+            }
+        }
+        if spec.managed_policy_arns.len() > 20 {
+            problems.push(FieldProblem::new(
+                "spec.managedPolicyArns",
+                "IAM attaches at most 20 managed policies to a role",
+            ));
+        }
+        if let Some(doc) = &spec.assume_role_policy {
+            policy::validate_document("spec.assumeRolePolicy", doc, true, problems);
+        }
+    }
+
+    fn resolve(&self, meta: &ObjectMeta, spec: &RoleSpec, _deps: &Deps<'_>) -> Result<DesiredRole> {
+        Ok(desired_role(
+            meta,
+            spec,
+            &self.ctx.aws.region,
+            &self.ctx.aws.account_id,
+        ))
+    }
+
+    /// From the shared listings when they hold the role and nothing was written to it since
+    /// they began; otherwise (absent, created or changed since, listings refused) read
+    /// directly, so absence is never an old answer.
+    async fn observe(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
+        if let Some(found) = self.listed(&d.name).await {
+            return Ok(Some(found));
+        }
+        self.observe_directly(d).await
     }
 
     fn diff(d: &DesiredRole, o: &ObservedRole) -> Vec<Change> {
