@@ -17,6 +17,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use aws_sdk_ecr::types::Repository;
 use aws_sdk_iam::types::{Role, RoleDetail};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_smithy_runtime_api::box_error::BoxError;
@@ -164,6 +165,41 @@ impl ByName {
     }
 }
 
+/// IDs found by an earlier lookup (a listing), by key, used until they are older than a
+/// maximum age; a caller forgets one that no longer answers to its key.
+#[derive(Debug)]
+pub struct KnownIds {
+    max_age: Duration,
+    ids: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
+}
+
+impl KnownIds {
+    pub fn new(max_age: Duration) -> Self {
+        Self {
+            max_age,
+            ids: std::sync::Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        let ids = self.ids.lock().ok()?;
+        let (id, at) = ids.get(key)?;
+        (at.elapsed() < self.max_age).then(|| id.clone())
+    }
+
+    pub fn put(&self, key: &str, id: &str) {
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.insert(key.to_string(), (id.to_string(), Instant::now()));
+        }
+    }
+
+    pub fn forget(&self, key: &str) {
+        if let Ok(mut ids) = self.ids.lock() {
+            ids.remove(key);
+        }
+    }
+}
+
 /// Keys the controller wrote to since a moment: a listing begun before a write to a key
 /// no longer describes it. Marked from a synchronous hook (the SDK interceptor), so it
 /// needs no async lock.
@@ -231,6 +267,10 @@ pub struct ListCaches {
     pub roles: ListCache<RolesByName>,
     /// Roles the controller wrote to, by name (see [`WriteWatch`]).
     pub roles_written: Written,
+    /// DescribeRepositories: every ECR repository, by name.
+    pub repositories: ListCache<BTreeMap<String, Repository>>,
+    /// Repositories the controller wrote to, by name (see [`WriteWatch`]).
+    pub repositories_written: Written,
 }
 
 /// The secret a Secrets Manager write is about, when the input names one.
@@ -292,12 +332,50 @@ fn role_written(input: &Input) -> Option<&str> {
     None
 }
 
+/// The repository an ECR write is about, when the input names one.
+fn repository_written(input: &Input) -> Option<&str> {
+    use aws_sdk_ecr::operation as op;
+    macro_rules! by_name {
+        ($($m:ident::$t:ident),*) => {
+            $(if let Some(i) = input.downcast_ref::<op::$m::$t>() {
+                return i.repository_name();
+            })*
+        };
+    }
+    by_name!(
+        create_repository::CreateRepositoryInput,
+        delete_repository::DeleteRepositoryInput,
+        put_image_scanning_configuration::PutImageScanningConfigurationInput,
+        put_image_tag_mutability::PutImageTagMutabilityInput,
+        put_lifecycle_policy::PutLifecyclePolicyInput,
+        delete_lifecycle_policy::DeleteLifecyclePolicyInput,
+        set_repository_policy::SetRepositoryPolicyInput,
+        delete_repository_policy::DeleteRepositoryPolicyInput,
+        put_image::PutImageInput,
+        batch_delete_image::BatchDeleteImageInput,
+        initiate_layer_upload::InitiateLayerUploadInput,
+        upload_layer_part::UploadLayerPartInput,
+        complete_layer_upload::CompleteLayerUploadInput
+    );
+    // Tagging names the repository by its ARN: arn:…:repository/NAME.
+    let arn = input
+        .downcast_ref::<op::tag_resource::TagResourceInput>()
+        .and_then(|i| i.resource_arn())
+        .or_else(|| {
+            input
+                .downcast_ref::<op::untag_resource::UntagResourceInput>()
+                .and_then(|i| i.resource_arn())
+        })?;
+    arn.split_once(":repository/").map(|(_, name)| name)
+}
+
 /// The secret a write in flight is about (kept in the operation's config bag between the
 /// interceptor's hooks).
 #[derive(Debug, Clone)]
 enum PendingWrite {
     Secret(String),
     Role(String),
+    Repository(String),
     /// A write to a listed service whose resource the input does not name.
     Unknown(&'static str),
 }
@@ -307,8 +385,8 @@ impl Storable for PendingWrite {
 }
 
 /// Keeps the shared listings true to the controller's own writes, whichever code makes
-/// them: a Secrets Manager (IAM) write marks its secret (role) as written once it has been
-/// answered (or lost), so lookups read it directly until a listing begun afterwards; a
+/// them: a Secrets Manager (IAM, ECR) write marks its secret (role, repository) as written
+/// once it has been answered (or lost), so lookups read it directly until a listing begun afterwards; a
 /// write whose resource is not known from its input invalidates the whole listing.
 #[derive(Debug, Clone)]
 pub struct WriteWatch(pub std::sync::Arc<ListCaches>);
@@ -339,6 +417,10 @@ impl Intercept for WriteWatch {
                 Some(name) => PendingWrite::Role(name.to_string()),
                 None => PendingWrite::Unknown(IAM),
             },
+            ECR => match repository_written(input) {
+                Some(name) => PendingWrite::Repository(name.to_string()),
+                None => PendingWrite::Unknown(ECR),
+            },
             _ => return Ok(()),
         };
         cfg.interceptor_state().store_put(pending);
@@ -354,7 +436,9 @@ impl Intercept for WriteWatch {
         match cfg.load::<PendingWrite>() {
             Some(PendingWrite::Secret(name)) => self.0.secrets_written.mark(name),
             Some(PendingWrite::Role(name)) => self.0.roles_written.mark(name),
+            Some(PendingWrite::Repository(name)) => self.0.repositories_written.mark(name),
             Some(PendingWrite::Unknown(SECRETS_MANAGER)) => self.0.secrets.invalidate(),
+            Some(PendingWrite::Unknown(ECR)) => self.0.repositories.invalidate(),
             Some(PendingWrite::Unknown(_)) => self.0.roles.invalidate(),
             None => {}
         }
@@ -365,6 +449,7 @@ impl Intercept for WriteWatch {
 /// The SDK's names for the listed services in operation metadata.
 const SECRETS_MANAGER: &str = "Secrets Manager";
 const IAM: &str = "IAM";
+const ECR: &str = "ECR";
 
 /// Find the IDs listed under `name`; when the listing has none and it began before this
 /// call, ask a listing begun since, so that "absent" is never an old answer.
@@ -434,6 +519,19 @@ mod tests {
         ] {
             assert_eq!(secret_name(id), want, "{id}");
         }
+    }
+
+    #[test]
+    fn known_ids_age_and_are_forgotten() {
+        let known = KnownIds::new(Duration::from_secs(3600));
+        assert_eq!(known.get("pool/a"), None);
+        known.put("pool/a", "id1");
+        assert_eq!(known.get("pool/a").as_deref(), Some("id1"));
+        known.forget("pool/a");
+        assert_eq!(known.get("pool/a"), None);
+        let aged = KnownIds::new(Duration::ZERO);
+        aged.put("pool/a", "id1");
+        assert_eq!(aged.get("pool/a"), None, "older than the maximum age");
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! `Repository`: an ECR repository for the MCP server's container image, with scan on
 //! push, tag mutability and an optional "keep the last N images" lifecycle rule.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use aws_sdk_ecr::types::{
+    ImageScanningConfiguration, ImageTagMutability, Repository as EcrRepository, Tag,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
 use serde::{Deserialize, Serialize};
@@ -209,6 +212,57 @@ impl Repository {
     }
 }
 
+/// Every repository, by name, across all pages of DescribeRepositories.
+async fn list_repositories(ecr: &aws_sdk_ecr::Client) -> Result<BTreeMap<String, EcrRepository>> {
+    let mut all = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ecr
+            .describe_repositories()
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(aws_err("DescribeRepositories"))?;
+        for repo in page.repositories() {
+            if let Some(name) = repo.repository_name() {
+                all.insert(name.to_string(), repo.clone());
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// DescribeRepositories of one repository; `None` when there is none by that name.
+async fn describe_repository(
+    ecr: &aws_sdk_ecr::Client,
+    name: &str,
+) -> Result<Option<EcrRepository>> {
+    let described = match ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_repository_not_found_exception()) =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(aws_err(format!("DescribeRepositories {name}"))(e)),
+    };
+    Ok(described
+        .repositories()
+        .iter()
+        .find(|r| r.repository_name() == Some(name))
+        .cloned())
+}
+
 #[async_trait]
 impl Kind for Repository {
     const KIND: &'static str = "Repository";
@@ -258,30 +312,24 @@ impl Kind for Repository {
         Ok(desired_repository(meta, spec))
     }
 
+    /// The repository from the shared listing when it holds it and nothing was written to
+    /// it since the listing began; otherwise (absent, created or changed since) described
+    /// directly, so absence is never an old answer. Its tags and lifecycle policy are read
+    /// every time.
     async fn observe(&self, d: &DesiredRepository) -> Result<Option<Observed<ObservedRepository>>> {
         let ecr = &self.ctx.aws.ecr;
         let name = &d.name;
-        let described = match ecr
-            .describe_repositories()
-            .repository_names(name)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_repository_not_found_exception()) =>
-            {
-                return Ok(None);
-            }
-            Err(e) => return Err(aws_err(format!("DescribeRepositories {name}"))(e)),
-        };
-        let Some(repo) = described
-            .repositories()
-            .iter()
-            .find(|r| r.repository_name() == Some(name.as_str()))
-        else {
-            return Ok(None);
+        let lists = &self.ctx.aws.lists;
+        let listed = lists
+            .repositories
+            .lookup(None, || list_repositories(ecr), |m| m.get(name).cloned())
+            .await?;
+        let repo = match listed.value {
+            Some(repo) if !lists.repositories_written.since(name, listed.listed_at) => repo,
+            _ => match describe_repository(ecr, name).await? {
+                Some(repo) => repo,
+                None => return Ok(None),
+            },
         };
         let arn = repo.repository_arn().unwrap_or_default().to_string();
         let tags = match ecr.list_tags_for_resource().resource_arn(&arn).send().await {

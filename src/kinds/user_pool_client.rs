@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
 use crate::error::{ReconcileError, Result, aws_err, write_result};
+use crate::list_cache::KnownIds;
 use crate::manifest::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
@@ -267,6 +268,104 @@ fn sdk_flows(flows: &BTreeSet<String>) -> Vec<ExplicitAuthFlowsType> {
 
 pub struct UserPoolClient {
     ctx: Arc<Ctx>,
+    /// Client IDs by pool and name, from earlier listings.
+    known: KnownIds,
+}
+
+impl UserPoolClient {
+    /// Find the client by listing the pool's clients, then describe it.
+    async fn observe_by_listing(
+        &self,
+        d: &DesiredUserPoolClient,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
+        let cognito = &self.ctx.aws.cognito;
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = match cognito
+                .list_user_pool_clients()
+                .user_pool_id(&d.pool_id)
+                .max_results(60)
+                .set_next_token(token.take())
+                .send()
+                .await
+            {
+                Ok(page) => page,
+                // The pool is gone, and its clients with it.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) => return Err(aws_err(format!("ListUserPoolClients {}", d.pool_id))(e)),
+            };
+            ids.extend(
+                page.user_pool_clients()
+                    .iter()
+                    .filter(|c| c.client_name() == Some(d.name.as_str()))
+                    .filter_map(|c| c.client_id().map(String::from)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        if ids.len() > 1 {
+            // Clients carry no tags, so nothing tells ours apart.
+            return Err(ReconcileError::terminal(
+                "AmbiguousUserPoolClient",
+                format!(
+                    "{} app clients are named {} in pool {} ({}); delete the extra ones or set spec.clientName",
+                    ids.len(),
+                    d.name,
+                    d.pool_id,
+                    ids.join(", ")
+                ),
+            ));
+        }
+        let Some(id) = ids.pop() else { return Ok(None) };
+        let found = self.describe(d, &id).await?;
+        if found.is_some() {
+            self.known.put(&known_key(d), &id);
+        }
+        Ok(found)
+    }
+
+    /// DescribeUserPoolClient; `None` when there is no such client (or pool).
+    async fn describe(
+        &self,
+        d: &DesiredUserPoolClient,
+        id: &str,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
+        let described = match self
+            .ctx
+            .aws
+            .cognito
+            .describe_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_id(id)
+            .send()
+            .await
+        {
+            Ok(out) => out.user_pool_client,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
+            {
+                None
+            }
+            Err(e) => return Err(aws_err(format!("DescribeUserPoolClient {} ({id})", d.name))(e)),
+        };
+        Ok(described.map(|raw| observed_client(id.to_string(), raw)))
+    }
+}
+
+/// How long a client ID found by listing is used without listing again.
+pub const KNOWN_ID_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn known_key(d: &DesiredUserPoolClient) -> String {
+    format!("{}/{}", d.pool_id, d.name)
 }
 
 /// A client as observed from its description (DescribeUserPoolClient, or the answer to
@@ -304,7 +403,10 @@ impl Kind for UserPoolClient {
     type Observed = ObservedUserPoolClient;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            known: KnownIds::new(KNOWN_ID_MAX_AGE),
+        }
     }
 
     fn references(spec: &UserPoolClientSpec) -> Vec<Reference> {
@@ -388,74 +490,24 @@ impl Kind for UserPoolClient {
         })
     }
 
+    /// By the ID an earlier listing found (clients have no name lookup), described
+    /// directly; the pool's clients are listed again when that ID is older than
+    /// [`KNOWN_ID_MAX_AGE`] (a same-named client added since is then found), or it is gone
+    /// or renamed.
     async fn observe(
         &self,
         d: &DesiredUserPoolClient,
     ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
-        let cognito = &self.ctx.aws.cognito;
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let page = match cognito
-                .list_user_pool_clients()
-                .user_pool_id(&d.pool_id)
-                .max_results(60)
-                .set_next_token(token.take())
-                .send()
-                .await
-            {
-                Ok(page) => page,
-                // The pool is gone, and its clients with it.
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_resource_not_found_exception()) =>
-                {
-                    return Ok(None);
+        let key = known_key(d);
+        if let Some(id) = self.known.get(&key) {
+            match self.describe(d, &id).await? {
+                Some(found) if found.resource.raw.client_name() == Some(d.name.as_str()) => {
+                    return Ok(Some(found));
                 }
-                Err(e) => return Err(aws_err(format!("ListUserPoolClients {}", d.pool_id))(e)),
-            };
-            ids.extend(
-                page.user_pool_clients()
-                    .iter()
-                    .filter(|c| c.client_name() == Some(d.name.as_str()))
-                    .filter_map(|c| c.client_id().map(String::from)),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
+                _ => self.known.forget(&key),
             }
         }
-        if ids.len() > 1 {
-            // Clients carry no tags, so nothing tells ours apart.
-            return Err(ReconcileError::terminal(
-                "AmbiguousUserPoolClient",
-                format!(
-                    "{} app clients are named {} in pool {} ({}); delete the extra ones or set spec.clientName",
-                    ids.len(),
-                    d.name,
-                    d.pool_id,
-                    ids.join(", ")
-                ),
-            ));
-        }
-        let Some(id) = ids.pop() else { return Ok(None) };
-        let described = match cognito
-            .describe_user_pool_client()
-            .user_pool_id(&d.pool_id)
-            .client_id(&id)
-            .send()
-            .await
-        {
-            Ok(out) => out.user_pool_client,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_not_found_exception()) =>
-            {
-                None
-            }
-            Err(e) => return Err(aws_err(format!("DescribeUserPoolClient {} ({id})", d.name))(e)),
-        };
-        Ok(described.map(|raw| observed_client(id, raw)))
+        self.observe_by_listing(d).await
     }
 
     fn diff(d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Vec<Change> {
@@ -539,6 +591,7 @@ impl Kind for UserPoolClient {
             )))?;
         Ok(created.user_pool_client.and_then(|raw| {
             let id = raw.client_id()?.to_string();
+            self.known.put(&known_key(d), &id);
             Some(observed_client(id, raw))
         }))
     }
@@ -623,6 +676,7 @@ impl Kind for UserPoolClient {
             format!("DeleteUserPoolClient {} ({})", d.name, o.id),
             deleted,
         )?;
+        self.known.forget(&known_key(d));
         Ok(())
     }
 }
