@@ -137,31 +137,48 @@ impl<T> ListCache<T> {
 }
 
 /// Resources by name: what a name lookup needs from a listing. Names need not be unique
-/// (Cognito user pools), so each name maps to every ID listed under it.
+/// (Cognito user pools), so each name maps to every ID listed under it. A listing may
+/// also record a stamp per ID (version, last change, status) that changes whenever the
+/// resource's configuration does.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ByName(BTreeMap<String, Vec<String>>);
+pub struct ByName {
+    ids: BTreeMap<String, Vec<String>>,
+    stamps: BTreeMap<String, String>,
+}
 
 impl ByName {
     pub fn insert(&mut self, name: impl Into<String>, id: impl Into<String>) {
         let id = id.into();
-        let ids = self.0.entry(name.into()).or_default();
+        let ids = self.ids.entry(name.into()).or_default();
         if !ids.contains(&id) {
             ids.push(id);
         }
     }
 
+    /// [`ByName::insert`], with the resource's stamp.
+    pub fn insert_stamped(&mut self, name: &str, id: &str, stamp: String) {
+        self.insert(name, id);
+        self.stamps.insert(id.to_string(), stamp);
+    }
+
     pub fn remove(&mut self, name: &str, id: &str) {
-        if let Some(ids) = self.0.get_mut(name) {
+        if let Some(ids) = self.ids.get_mut(name) {
             ids.retain(|i| i != id);
             if ids.is_empty() {
-                self.0.remove(name);
+                self.ids.remove(name);
             }
         }
+        self.stamps.remove(id);
     }
 
     /// Every ID listed under `name`.
     pub fn ids(&self, name: &str) -> Vec<String> {
-        self.0.get(name).cloned().unwrap_or_default()
+        self.ids.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The stamp listed for `id`.
+    pub fn stamp(&self, id: &str) -> Option<String> {
+        self.stamps.get(id).cloned()
     }
 }
 

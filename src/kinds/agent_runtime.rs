@@ -551,6 +551,8 @@ where
 
 pub struct AgentRuntime {
     ctx: Arc<Ctx>,
+    /// Ready runtimes as last read, by ID (see [`AgentRuntime::unchanged`]).
+    seen: std::sync::Mutex<BTreeMap<String, Seen>>,
 }
 
 /// The ID of the runtime with this exact name, across all pages of ListAgentRuntimes.
@@ -573,7 +575,12 @@ async fn list_runtimes(client: &aws_sdk_bedrockagentcorecontrol::Client) -> Resu
             .await
             .map_err(aws_err("ListAgentRuntimes"))?;
         for r in page.agent_runtimes() {
-            all.insert(r.agent_runtime_name(), r.agent_runtime_id());
+            let stamp = runtime_stamp(
+                r.agent_runtime_version(),
+                r.last_updated_at(),
+                r.status().as_str(),
+            );
+            all.insert_stamped(r.agent_runtime_name(), r.agent_runtime_id(), stamp);
         }
         match page.next_token() {
             // Guard against a service that hands back the same token forever.
@@ -585,7 +592,54 @@ async fn list_runtimes(client: &aws_sdk_bedrockagentcorecontrol::Client) -> Resu
     }
 }
 
+/// What changes whenever a runtime's configuration or state does: its version (every
+/// update makes one), when it last changed, and its status.
+fn runtime_stamp(version: &str, updated: &aws_smithy_types::DateTime, status: &str) -> String {
+    format!(
+        "{version} {}.{:09} {status}",
+        updated.secs(),
+        updated.subsec_nanos()
+    )
+}
+
+/// How long an observation of a runtime whose stamp has not changed is used without
+/// reading it again (its tags, which no version records, are read at least this often).
+pub const SEEN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A Ready runtime as last read, with its stamp then.
+struct Seen {
+    stamp: String,
+    at: Instant,
+    observed: Observed<ObservedRuntime>,
+}
+
 impl AgentRuntime {
+    /// The runtime as last read, when the listing shows the same stamp and the reading is
+    /// younger than [`SEEN_MAX_AGE`].
+    async fn unchanged(&self, id: &str) -> Result<Option<Observed<ObservedRuntime>>> {
+        let Some((stamp, observed)) = self.seen.lock().ok().and_then(|seen| {
+            let s = seen.get(id)?;
+            (s.at.elapsed() < SEEN_MAX_AGE).then(|| (s.stamp.clone(), s.observed.clone()))
+        }) else {
+            return Ok(None);
+        };
+        let client = &self.ctx.aws.agentcore;
+        let listed = self
+            .ctx
+            .aws
+            .lists
+            .agent_runtimes
+            .lookup(None, || list_runtimes(client), |m| m.stamp(id))
+            .await?;
+        Ok((listed.value.as_deref() == Some(stamp.as_str())).then_some(observed))
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.remove(id);
+        }
+    }
+
     /// The runtime's ID from the shared listing (runtime names are unique).
     async fn find_id(&self, name: &str, fresh_since: Option<Instant>) -> Result<Option<String>> {
         let cache = &self.ctx.aws.lists.agent_runtimes;
@@ -622,7 +676,10 @@ impl Kind for AgentRuntime {
     type Observed = ObservedRuntime;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            seen: std::sync::Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn references(spec: &AgentRuntimeSpec) -> Vec<Reference> {
@@ -750,6 +807,9 @@ impl Kind for AgentRuntime {
             let Some(id) = self.find_id(&d.name, fresh_since).await? else {
                 return Ok(None);
             };
+            if let Some(o) = self.unchanged(&id).await? {
+                return Ok(Some(o));
+            }
             // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
             match client
                 .get_agent_runtime()
@@ -788,7 +848,25 @@ impl Kind for AgentRuntime {
                 .flatten()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        Ok(Some(Observed { resource, owned }))
+        let observed = Observed { resource, owned };
+        if Self::readiness(&observed.resource) == Readiness::Ready
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            let stamp = runtime_stamp(
+                got.agent_runtime_version(),
+                got.last_updated_at(),
+                got.status().as_str(),
+            );
+            seen.insert(
+                observed.resource.id.clone(),
+                Seen {
+                    stamp,
+                    at: Instant::now(),
+                    observed: observed.clone(),
+                },
+            );
+        }
+        Ok(Some(observed))
     }
 
     fn diff(d: &DesiredRuntime, o: &ObservedRuntime) -> Vec<Change> {
@@ -899,6 +977,8 @@ impl Kind for AgentRuntime {
         changes: &[Change],
     ) -> Result<()> {
         let current = &o.resource;
+        // Whatever the outcome, the next observe reads it again.
+        self.forget(&current.id);
         if !changes.iter().any(|c| c.field.starts_with("spec.")) {
             // Only adoption: tag the runtime as it is.
             return self.tag(&current.arn).await;
@@ -948,6 +1028,7 @@ impl Kind for AgentRuntime {
     }
 
     async fn delete(&self, _d: &DesiredRuntime, o: &ObservedRuntime) -> Result<()> {
+        self.forget(&o.id);
         let deleted = self
             .ctx
             .aws
