@@ -84,6 +84,8 @@ fn main() {
         "git_commit": command_output("git", &["-C", &root.display().to_string(), "rev-parse", "--short", "HEAD"]).trim(),
         "config": {
             "concurrency": CONCURRENCY,
+            // The daemon binary is built with the bench's own profile.
+            "build": if cfg!(debug_assertions) { "dev profile (unoptimized; `--profile dev`)" } else { "release" },
             "resync_seconds": RESYNC.as_secs(),
             "resync_jitter": "±10 %",
             "debounce": DEBOUNCE,
@@ -967,12 +969,13 @@ fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "Daemon: `run --concurrency {} --resync {}s --debounce {}`, AWS rate limit: {}. \
+        "Daemon ({} build): `run --concurrency {} --resync {}s --debounce {}`, AWS rate limit: {}. \
          Emulator: {}. N copies of the guide's stack (`manifests/`, 9 objects each, every \
          name unique per copy); stand-in images pushed as soon as the daemon has created \
          each repository. Steady state: after one full resync round following \
          convergence, a window of at least {} s that also lasts until every object has been \
          reconciled once more.\n",
+        c["build"].as_str().unwrap_or("?"),
         c["concurrency"],
         c["resync_seconds"],
         c["debounce"].as_str().unwrap_or("?"),
