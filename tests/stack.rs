@@ -578,7 +578,7 @@ async fn guide_stack_apply_reads_cold_and_no_op() {
     let (code, cold) = apply_json(&m, &[]);
     assert_eq!(code, 0, "apply converges from nothing: {cold:#}");
     let ops = &cold["calls"]["by_operation"];
-    assert_eq!(cold["calls"]["reads"], 23, "cold reads: {ops:#}");
+    assert_eq!(cold["calls"]["reads"], 20, "cold reads: {ops:#}");
     assert_eq!(
         ops["Cognito Identity Provider:ListUserPools"], 1,
         "one listing finds the pool, and says it is absent only when begun after the question"

@@ -313,19 +313,24 @@ impl Kind for Repository {
     }
 
     /// The repository from the shared listing when it holds it and nothing was written to
-    /// it since the listing began; otherwise (absent, created or changed since) described
-    /// directly, so absence is never an old answer. Its tags and lifecycle policy are read
+    /// it since the listing began, or absent when a listing begun after this call does not
+    /// hold it; otherwise (created or changed since) described directly, so absence is
+    /// never an old answer. Its tags and lifecycle policy are read
     /// every time.
     async fn observe(&self, d: &DesiredRepository) -> Result<Option<Observed<ObservedRepository>>> {
         let ecr = &self.ctx.aws.ecr;
         let name = &d.name;
         let lists = &self.ctx.aws.lists;
+        let asked = tokio::time::Instant::now();
         let listed = lists
             .repositories
             .lookup(None, || list_repositories(ecr), |m| m.get(name).cloned())
             .await?;
+        let current = !lists.repositories_written.since(name, listed.listed_at);
         let repo = match listed.value {
-            Some(repo) if !lists.repositories_written.since(name, listed.listed_at) => repo,
+            Some(repo) if current => repo,
+            // Not in a listing begun after this call: there is none.
+            None if current && listed.listed_at >= asked => return Ok(None),
             _ => match describe_repository(ecr, name).await? {
                 Some(repo) => repo,
                 None => return Ok(None),

@@ -14,6 +14,7 @@ use aws_sdk_iam::types::{EntityType, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::time::Instant;
 
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare};
@@ -427,8 +428,9 @@ impl Role {
         }))
     }
 
-    /// The role from the shared listings; `None` when they cannot answer for it.
-    async fn listed(&self, name: &str) -> Option<Observed<ObservedRole>> {
+    /// The role from the shared listings: `Some(None)` when a listing begun at or after
+    /// `asked` does not hold it; `None` when they cannot answer for it.
+    async fn listed(&self, name: &str, asked: Instant) -> Option<Option<Observed<ObservedRole>>> {
         if self.listing_denied.load(Ordering::Relaxed) {
             return None;
         }
@@ -439,13 +441,16 @@ impl Role {
             .lookup(None, || list_roles(iam), |m| m.get(name).cloned())
             .await
         {
-            Ok(found) if !lists.roles_written.since(name, found.listed_at) => {
-                let listed = found.value?;
-                let owned = self
-                    .ctx
-                    .owns(listed.detail.tags().iter().map(|t| (t.key(), t.value())));
-                Some(observed_from_listing(&listed, owned))
-            }
+            Ok(found) if !lists.roles_written.since(name, found.listed_at) => match found.value {
+                Some(listed) => {
+                    let owned = self
+                        .ctx
+                        .owns(listed.detail.tags().iter().map(|t| (t.key(), t.value())));
+                    Some(Some(observed_from_listing(&listed, owned)))
+                }
+                None if found.listed_at >= asked => Some(None),
+                None => None,
+            },
             Ok(_) => None,
             Err(e) => {
                 if e.reason.contains("AccessDenied") || e.message.contains("AccessDenied") {
@@ -614,11 +619,12 @@ impl Kind for Role {
     }
 
     /// From the shared listings when they hold the role and nothing was written to it since
-    /// they began; otherwise (absent, created or changed since, listings refused) read
-    /// directly, so absence is never an old answer.
+    /// they began, or when they were begun after this call and do not hold it; otherwise
+    /// (created or changed since, listings refused) read directly, so absence is never an
+    /// old answer.
     async fn observe(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
-        if let Some(found) = self.listed(&d.name).await {
-            return Ok(Some(found));
+        if let Some(answer) = self.listed(&d.name, Instant::now()).await {
+            return Ok(answer);
         }
         self.observe_directly(d).await
     }

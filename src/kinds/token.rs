@@ -663,11 +663,15 @@ impl Token {
             Bearer::Id => &tokens.id,
         };
         let times = token_times(bearer.expose_secret());
-        let existing = self
-            .secret_json(&d.secret_name)
-            .await?
-            .map(|(_, m, _)| m)
-            .unwrap_or_default();
+        // Keys other writers added are kept; a secret that observe found absent has none.
+        let existing = if exists {
+            self.secret_json(&d.secret_name)
+                .await?
+                .map(|(_, m, _)| m)
+                .unwrap_or_default()
+        } else {
+            Map::new()
+        };
         let mut map: BTreeMap<String, Value> = existing.into_iter().collect();
         for (k, v) in [
             ("pool_id", d.pool_id.clone()),
