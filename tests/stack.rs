@@ -593,5 +593,5 @@ async fn guide_stack_apply_reads_cold_and_no_op() {
     assert_eq!(writes(&again), 0, "{again:#}");
     let ops = &again["calls"]["by_operation"];
     let reads = again["calls"]["reads"].as_u64().expect("reads");
-    assert_eq!(reads, 19, "no-op reads for {objects} objects: {ops:#}");
+    assert_eq!(reads, 18, "no-op reads for {objects} objects: {ops:#}");
 }

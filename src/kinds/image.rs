@@ -29,11 +29,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_ecr::types::{DescribeImagesFilter, TagStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference};
-use crate::error::{ReconcileError, Result, write_result};
+use crate::error::{ReconcileError, Result, aws_err, write_result};
 use crate::manifest::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
@@ -242,6 +243,48 @@ impl Image {
     }
 }
 
+/// The digests `tags` point at, from one page of the repository's tagged images (both
+/// tags in one read); `None` when the repository has more tagged images than a page of
+/// 100 holds (then they are asked for one by one).
+async fn tag_digests(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    tags: [&str; 2],
+) -> Result<Option<[Option<String>; 2]>> {
+    let out = match ecr
+        .describe_images()
+        .repository_name(repo)
+        .filter(
+            DescribeImagesFilter::builder()
+                .tag_status(TagStatus::Tagged)
+                .build(),
+        )
+        .max_results(100)
+        .send()
+        .await
+    {
+        Ok(out) => out,
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|se| se.is_repository_not_found_exception()) =>
+        {
+            return Ok(Some([None, None]));
+        }
+        Err(e) => return Err(aws_err(format!("DescribeImages {repo}"))(e)),
+    };
+    if out.next_token().is_some_and(|t| !t.is_empty()) {
+        return Ok(None);
+    }
+    let digest = |tag: &str| {
+        out.image_details()
+            .iter()
+            .find(|i| i.image_tags().iter().any(|t| t == tag))
+            .and_then(|i| i.image_digest())
+            .map(String::from)
+    };
+    Ok(Some([digest(tags[0]), digest(tags[1])]))
+}
+
 #[async_trait]
 impl Kind for Image {
     const KIND: &'static str = "Image";
@@ -405,12 +448,18 @@ impl Kind for Image {
             }
         };
         let ecr = &self.ctx.aws.ecr;
-        let Some(digest) = tag_digest(ecr, &d.repository, &tag).await? else {
-            return Ok(None);
+        let (digest, moving_tag_digest) = match &d.moving_tag {
+            Some(m) => match tag_digests(ecr, &d.repository, [&tag, m]).await? {
+                Some([digest, moving]) => (digest, moving),
+                None => (
+                    tag_digest(ecr, &d.repository, &tag).await?,
+                    tag_digest(ecr, &d.repository, m).await?,
+                ),
+            },
+            None => (tag_digest(ecr, &d.repository, &tag).await?, None),
         };
-        let moving_tag_digest = match &d.moving_tag {
-            Some(m) => tag_digest(ecr, &d.repository, m).await?,
-            None => None,
+        let Some(digest) = digest else {
+            return Ok(None);
         };
         // Images carry no resource tags: they count as ours.
         Ok(Some(Observed {
