@@ -1,14 +1,15 @@
 //! Benchmark of the long-running daemon (`agentcore-controller run`) against the AWS
 //! emulator (moto's standalone server), for N copies of the guide's stack.
 //!
-//! Run with `cargo bench --bench daemon` (sizes: `BENCH_SIZES=10,100`, the default).
+//! Run with `cargo bench --bench daemon` (sizes: `BENCH_SIZES=10,100,1000`, the default).
 //! Under `cargo test --all-targets` this binary is run without `--bench` and does nothing.
 //!
 //! Per N, with one fresh emulator: cold converge (daemon start until every object is
 //! Ready; stand-in images are pushed as soon as the daemon has created each repository,
 //! as CI would), the AWS reads and writes that took, steady state over a resync window
-//! (reads per object per resync; writes must be 0), edit-to-first-write latency, and the
-//! daemon's peak RSS and CPU time. Writes `bench/results.json` and `bench/RESULTS.md`.
+//! (reads and writes per object per resync; writes must be 0; daemon CPU per reconcile), a
+//! full round on SIGHUP (its duration, and daemon CPU per object in it), edit-to-first-write
+//! latency, and the daemon's peak RSS and CPU time. Writes `bench/results.json` and `bench/RESULTS.md`.
 //!
 //! Other knobs: `BENCH_RATE_LIMIT` (passed to `--aws-rate-limit`; unset: the daemon's
 //! default), `BENCH_TIMEOUT` (seconds allowed for cold converge, default 1800),
@@ -29,9 +30,12 @@ use testkit::{
     guide, repo_root, wait_for,
 };
 
-const RESYNC: Duration = Duration::from_secs(10);
-/// Steady-state window: two resync periods (at least one, as asked; two average out jitter).
-const WINDOW: Duration = Duration::from_secs(20);
+const RESYNC: Duration = Duration::from_secs(30);
+/// Steady-state window: one resync period (and at least a full round, see below).
+const WINDOW: Duration = Duration::from_secs(30);
+/// How often the bench reads /status while it waits for a round (each read costs the
+/// daemon CPU: it is measured and taken out of the per-object figure).
+const ROUND_POLL: Duration = Duration::from_secs(1);
 const CONCURRENCY: usize = 8;
 const DEBOUNCE: &str = "250ms"; // the daemon's default, passed explicitly
 const KINDS_PER_COPY: usize = 9;
@@ -42,7 +46,7 @@ fn main() {
         return;
     }
     let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
-        .unwrap_or_else(|_| "10,100".into())
+        .unwrap_or_else(|_| "10,100,1000".into())
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -80,6 +84,8 @@ fn main() {
         "git_commit": command_output("git", &["-C", &root.display().to_string(), "rev-parse", "--short", "HEAD"]).trim(),
         "config": {
             "concurrency": CONCURRENCY,
+            // The daemon binary is built with the bench's own profile.
+            "build": if cfg!(debug_assertions) { "dev profile (unoptimized; `--profile dev`)" } else { "release" },
             "resync_seconds": RESYNC.as_secs(),
             "resync_jitter": "±10 %",
             "debounce": DEBOUNCE,
@@ -233,11 +239,14 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     // (a full round), so that every kind is in it even when a round takes longer than
     // the resync period.
     let m1 = daemon.metrics();
+    let pid = daemon.child.id();
+    let cpu1 = cpu_seconds(pid, clk_tck);
     let w0 = Instant::now();
     let w0_wall = SystemTime::now();
     std::thread::sleep(WINDOW);
     let window_round_done = daemon.wait_all_reconciled_after(w0_wall, Duration::from_secs(900));
     let m2 = daemon.metrics();
+    let cpu2 = cpu_seconds(pid, clk_tck);
     let window = w0.elapsed().as_secs_f64();
     if !window_round_done {
         warnings.push("the steady-state window ended before a full round (900 s cap)".into());
@@ -265,6 +274,11 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         "window_covers_full_round": window_round_done,
         "reads_per_object_per_round": round3(reads as f64 / objects as f64),
         "reads_per_object_per_resync": round3(reads as f64 / objects as f64 / periods),
+        "writes_per_object_per_resync": round3(writes as f64 / objects as f64 / periods),
+        "daemon_cpu_ms_per_reconcile": match (cpu1, cpu2) {
+            (Some(a), Some(b)) if reconciles > 0 => Some(round3((b - a) * 1000.0 / reconciles as f64)),
+            _ => None,
+        },
         "reads_per_reconcile": if reconciles > 0 { Some(round3(reads as f64 / reconciles as f64)) } else { None },
         "mean_seconds_between_reconciles_of_an_object": if reconciles > 0 {
             Some(round3(objects as f64 * window / reconciles as f64))
@@ -273,6 +287,8 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         "mean_reconcile_ms_by_kind": delta.mean_reconcile_ms(),
         "queue_depth_at_end": m2.gauge("agentcore_controller_queue_depth"),
     });
+
+    out["sighup_round"] = sighup_round(&daemon, &emulator, objects, clk_tck, &mut warnings);
 
     // Edit to first write: copy 0's repository keeps 11 images instead of 10.
     let before = daemon.metrics();
@@ -318,6 +334,76 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     out["warnings"] = json!(warnings);
     drop(daemon);
     out
+}
+
+/// A full round on demand: SIGHUP, then until every object has been reconciled since.
+/// Daemon CPU per object in it leaves out what the bench's own /status reads cost (measured
+/// right after, on the same daemon); the emulator's CPU share says whether it was the limit.
+fn sighup_round(
+    daemon: &Daemon,
+    emulator: &Emulator,
+    objects: usize,
+    clk_tck: f64,
+    warnings: &mut Vec<String>,
+) -> Value {
+    let pid = daemon.child.id();
+    // /status times have one-second resolution: start the round just after a second
+    // begins, and count every reconcile from that second on.
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::thread::sleep(Duration::from_nanos(u64::from(
+        1_000_000_000 - now.subsec_nanos(),
+    )));
+    let second = SystemTime::UNIX_EPOCH + Duration::from_secs(now.as_secs() + 1);
+    let wall = second - Duration::from_secs(1);
+    let before = daemon.metrics();
+    let cpu0 = cpu_seconds(pid, clk_tck);
+    let emu0 = cpu_seconds(emulator.pid(), clk_tck);
+    let t0 = Instant::now();
+    let _ = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status();
+    let (done, polls) =
+        daemon.wait_all_reconciled_after_counting(wall, Duration::from_secs(1800), ROUND_POLL);
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu1 = cpu_seconds(pid, clk_tck);
+    let emu1 = cpu_seconds(emulator.pid(), clk_tck);
+    let delta = daemon.metrics().minus(&before);
+    let (reads, writes, _) = delta.calls();
+    if !done {
+        warnings.push(format!(
+            "the SIGHUP round did not finish within {seconds:.0} s"
+        ));
+    }
+    // What one /status read costs the daemon now (three in a row, averaged).
+    let c0 = cpu_seconds(pid, clk_tck);
+    for _ in 0..3 {
+        let _ = daemon.status();
+    }
+    let per_poll = match (c0, cpu_seconds(pid, clk_tck)) {
+        (Some(a), Some(b)) => (b - a) / 3.0,
+        _ => 0.0,
+    };
+    let cpu = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    json!({
+        "completed": done,
+        "seconds": round3(seconds),
+        "reads_per_object": round3(reads as f64 / objects as f64),
+        "writes": writes,
+        "reconciles": delta.reconcile_total(),
+        "daemon_cpu_seconds": cpu.map(round3),
+        "status_polls": polls,
+        "daemon_cpu_ms_per_status_poll": round3(per_poll * 1000.0),
+        "daemon_cpu_ms_per_object": cpu.map(|c| round3((c - polls as f64 * per_poll).max(0.0) * 1000.0 / objects as f64)),
+        "emulator_cpu_share_of_a_core": match (emu0, emu1) {
+            (Some(a), Some(b)) if seconds > 0.0 => Some(round3((b - a) / seconds)),
+            _ => None,
+        },
+    })
 }
 
 fn resources(daemon: &Daemon, emulator: &Emulator, clk_tck: f64) -> Value {
@@ -526,6 +612,19 @@ impl Daemon {
     /// Wait until every object has a reconcile recorded after `after` (status times have
     /// one-second resolution, so "after" means a later second).
     fn wait_all_reconciled_after(&self, after: SystemTime, limit: Duration) -> bool {
+        self.wait_all_reconciled_after_counting(after, limit, Duration::from_millis(500))
+            .0
+    }
+
+    /// [`Daemon::wait_all_reconciled_after`], reading /status every `poll`; also returns
+    /// how many times it read it.
+    fn wait_all_reconciled_after_counting(
+        &self,
+        after: SystemTime,
+        limit: Duration,
+        poll: Duration,
+    ) -> (bool, u64) {
+        let mut polls = 0;
         let after_secs = after
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -533,6 +632,7 @@ impl Daemon {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             let objects = self.objects();
+            polls += 1;
             let done = !objects.is_empty()
                 && objects.iter().all(|o| {
                     o["lastReconcile"]["at"]
@@ -542,11 +642,11 @@ impl Daemon {
                         .is_some_and(|t| t.as_secs() > after_secs)
                 });
             if done {
-                return true;
+                return (true, polls);
             }
-            std::thread::sleep(Duration::from_millis(500));
+            std::thread::sleep(poll);
         }
-        false
+        (false, polls)
     }
 
     fn metrics(&self) -> Metrics {
@@ -869,12 +969,13 @@ fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "Daemon: `run --concurrency {} --resync {}s --debounce {}`, AWS rate limit: {}. \
+        "Daemon ({} build): `run --concurrency {} --resync {}s --debounce {}`, AWS rate limit: {}. \
          Emulator: {}. N copies of the guide's stack (`manifests/`, 9 objects each, every \
          name unique per copy); stand-in images pushed as soon as the daemon has created \
          each repository. Steady state: after one full resync round following \
          convergence, a window of at least {} s that also lasts until every object has been \
          reconciled once more.\n",
+        c["build"].as_str().unwrap_or("?"),
         c["concurrency"],
         c["resync_seconds"],
         c["debounce"].as_str().unwrap_or("?"),
@@ -884,11 +985,12 @@ fn markdown(doc: &Value) -> String {
     );
     let _ = writeln!(
         s,
-        "| N | objects | cold converge s | cold reads | cold writes | steady reads/object/resync | \
-         steady reads/reconcile | s between reconciles of an object | steady writes | \
-         edit → first write ms | daemon peak RSS MiB | daemon CPU s | emulator CPU s |"
+        "| N | objects | cold converge s | cold reads | cold writes | SIGHUP round s | \
+         reads/object/resync | writes/object/resync | s between reconciles of an object | \
+         daemon CPU ms/object/round | daemon CPU ms/reconcile | edit → first write ms | \
+         daemon peak RSS MiB | emulator CPU share in the round |"
     );
-    let _ = writeln!(s, "|{}", "---|".repeat(13));
+    let _ = writeln!(s, "|{}", "---|".repeat(14));
     let sizes = doc["sizes"].as_array().cloned().unwrap_or_default();
     let f = |v: &Value| match v {
         Value::Null => "—".to_string(),
@@ -912,20 +1014,21 @@ fn markdown(doc: &Value) -> String {
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r["copies"],
             r["objects"],
             cold_s,
             f(&r["cold"]["aws"]["reads"]),
             f(&r["cold"]["aws"]["writes"]),
+            f(&r["sighup_round"]["seconds"]),
             f(&r["steady"]["reads_per_object_per_resync"]),
-            f(&r["steady"]["reads_per_reconcile"]),
+            f(&r["steady"]["writes_per_object_per_resync"]),
             f(&r["steady"]["mean_seconds_between_reconciles_of_an_object"]),
-            f(&r["steady"]["writes"]),
+            f(&r["sighup_round"]["daemon_cpu_ms_per_object"]),
+            f(&r["steady"]["daemon_cpu_ms_per_reconcile"]),
             f(&r["edit"]["first_write_ms"]),
             f(&r["resources"]["daemon_peak_rss_mib"]),
-            f(&r["resources"]["daemon_cpu_seconds"]),
-            f(&r["resources"]["emulator_cpu_seconds"]),
+            f(&r["sighup_round"]["emulator_cpu_share_of_a_core"]),
         );
     }
     let _ = writeln!(
@@ -933,13 +1036,18 @@ fn markdown(doc: &Value) -> String {
         "\nColumns: *cold converge* is daemon start until /status shows every object Ready; \
          cold reads/writes are all AWS calls in that time (reads: Get/List/Describe/BatchGet/\
          BatchCheck/Head after a leading Admin; the rest are writes), including the SSM \
-         inventory and resyncs of objects already Ready. *steady reads/object/resync* is reads \
-         in the window ÷ objects ÷ (window ÷ resync period), i.e. what the daemon achieved; \
-         *steady reads/reconcile* is what one resync of a converged object costs; *s between \
-         reconciles* is objects × window ÷ reconciles (the resync period actually achieved). \
+         inventory and resyncs of objects already Ready. *SIGHUP round* is the time from \
+         SIGHUP until /status (read every second) shows every object reconciled since. \
+         *reads (writes) per object per resync* are the calls in the steady window ÷ objects \
+         ÷ (window ÷ resync period), i.e. what the daemon achieved; *s between reconciles* is \
+         objects × window ÷ reconciles (the resync period actually achieved). *daemon CPU per \
+         object per round* is the daemon's CPU time in the SIGHUP round, less what the bench's \
+         /status reads in it cost (measured right after), ÷ objects; *per reconcile* is its \
+         CPU time in the steady window ÷ reconciles there (the bench's /status reads, every \
+         500 ms, included). *emulator CPU share* is the emulator's CPU time in the SIGHUP \
+         round ÷ its duration (1.0 = one core: the single-threaded emulator is the limit). \
          *edit → first write* is the time from writing the file until /metrics (polled every \
-         20 ms) shows a new write call. Daemon CPU includes serving the bench's own /status \
-         (every 250–500 ms, all objects) and /metrics polls.\n"
+         20 ms) shows a new write call.\n"
     );
     for r in &sizes {
         let _ = writeln!(s, "## N = {}\n", r["copies"]);
@@ -986,6 +1094,11 @@ fn markdown(doc: &Value) -> String {
             );
             let _ = writeln!(
                 s,
+                "- steady CPU: daemon {} ms per reconcile",
+                f(&st["daemon_cpu_ms_per_reconcile"]),
+            );
+            let _ = writeln!(
+                s,
                 "- steady reads by operation: {}",
                 st["aws"]["reads_by_operation"]
             );
@@ -998,6 +1111,25 @@ fn markdown(doc: &Value) -> String {
                 s,
                 "- steady mean reconcile duration by kind (ms): {}",
                 st["mean_reconcile_ms_by_kind"]
+            );
+        }
+        if !r["sighup_round"].is_null() {
+            let h = &r["sighup_round"];
+            let _ = writeln!(
+                s,
+                "- SIGHUP round: {} s (completed: {}), {} reads per object, {} writes, {} \
+                 reconciles; daemon CPU {} s ({} ms per object after {} /status reads at {} ms \
+                 each); emulator CPU share {}",
+                f(&h["seconds"]),
+                h["completed"],
+                f(&h["reads_per_object"]),
+                f(&h["writes"]),
+                f(&h["reconciles"]),
+                f(&h["daemon_cpu_seconds"]),
+                f(&h["daemon_cpu_ms_per_object"]),
+                f(&h["status_polls"]),
+                f(&h["daemon_cpu_ms_per_status_poll"]),
+                f(&h["emulator_cpu_share_of_a_core"]),
             );
         }
         if !r["edit"].is_null() {

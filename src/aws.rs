@@ -15,6 +15,7 @@ use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 
 use crate::error::{Reason, ReconcileError, Result};
+use crate::list_cache::{ListCaches, WriteWatch};
 use crate::ratelimit::RateLimits;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 
@@ -137,6 +138,8 @@ pub struct Aws {
     pub region: String,
     pub account_id: String,
     pub calls: CallCounter,
+    /// Listings shared by every object of a kind (see [`crate::list_cache`]).
+    pub lists: Arc<ListCaches>,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub iam: aws_sdk_iam::Client,
     pub ecr: aws_sdk_ecr::Client,
@@ -206,11 +209,14 @@ impl Aws {
             )
         })?;
         let calls = CallCounter::default();
+        let lists = Arc::new(ListCaches::default());
+        let watch = WriteWatch(lists.clone());
         let base_http = config.http_client().unwrap_or_else(default_http_client);
         macro_rules! client {
             ($krate:ident, $service:expr) => {{
                 let conf = $krate::config::Builder::from(config)
                     .interceptor(calls.clone())
+                    .interceptor(watch.clone())
                     .http_client(limits.client($service, base_http.clone()))
                     .build();
                 $krate::Client::from_conf(conf)
@@ -236,6 +242,7 @@ impl Aws {
             secrets: client!(aws_sdk_secretsmanager, "secretsmanager"),
             ssm: client!(aws_sdk_ssm, "ssm"),
             calls,
+            lists,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod inventory;
 pub mod kinds;
+pub mod list_cache;
 pub mod manifest;
 pub mod mcp;
 pub mod metrics;

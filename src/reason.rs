@@ -54,6 +54,8 @@ reasons! {
     NoAccount,
     /// The inventory could not be written.
     Inventory,
+    /// A shared listing of resources could not be had.
+    ListCache,
     /// A tag the controller would write is not valid.
     InvalidTag,
     /// A value that cannot be written as asked.

@@ -560,3 +560,38 @@ fn the_shipped_manifests_are_valid() {
         assert_eq!(out.status.code(), Some(0), "{dir}: {}", stderr(&out));
     }
 }
+
+/// What an `apply` of the guide's stack costs in AWS reads, from nothing and again with
+/// nothing to do. The counts are deterministic against the emulator: a change that adds
+/// reads shows here. Objects found by listing (pools, runtimes) share one listing per
+/// service.
+#[tokio::test(flavor = "multi_thread")]
+async fn guide_stack_apply_reads_cold_and_no_op() {
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    for (file, text) in names.render("manifests") {
+        m.write(&file, &guide::push_layout(&text, "image.tar"));
+    }
+    guide::pack_standin_layout(&names.runtime, &m.path().join("image.tar"));
+    let objects = 9;
+
+    let (code, cold) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "apply converges from nothing: {cold:#}");
+    let ops = &cold["calls"]["by_operation"];
+    assert_eq!(cold["calls"]["reads"], 20, "cold reads: {ops:#}");
+    assert_eq!(
+        ops["Cognito Identity Provider:ListUserPools"], 1,
+        "one listing finds the pool, and says it is absent only when begun after the question"
+    );
+    assert_eq!(
+        ops["Bedrock AgentCore Control:ListAgentRuntimes"], 1,
+        "{ops:#}"
+    );
+
+    let (code, again) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{again:#}");
+    assert_eq!(writes(&again), 0, "{again:#}");
+    let ops = &again["calls"]["by_operation"];
+    let reads = again["calls"]["reads"].as_u64().expect("reads");
+    assert_eq!(reads, 18, "no-op reads for {objects} objects: {ops:#}");
+}

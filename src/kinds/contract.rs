@@ -208,6 +208,16 @@ pub trait Kind: Send + Sync + 'static {
     /// response (observe runs first; use client tokens where the API has them).
     async fn create(&self, desired: &Self::Desired) -> Result<()>;
 
+    /// [`Kind::create`], returning the resource when the create's answers describe all of
+    /// what observe would read, so that the step need not read it back; `None`: observe.
+    async fn create_observed(
+        &self,
+        desired: &Self::Desired,
+    ) -> Result<Option<Observed<Self::Observed>>> {
+        self.create(desired).await?;
+        Ok(None)
+    }
+
     /// Make the resource match by writing what `changes` name: the list [`Kind::diff`]
     /// produced, plus [`Change::adoption`] when the resource is not ours yet (the owner tag
     /// is then (re)applied). Where the API only replaces the whole resource, one write

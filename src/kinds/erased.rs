@@ -205,8 +205,11 @@ impl<K: Kind> DynKind for Erased<K> {
                     gauges: Vec::new(),
                 });
             }
-            self.0.create(&desired).await?;
-            return Ok(match self.0.observe(&desired).await? {
+            let created = match self.0.create_observed(&desired).await? {
+                Some(o) => Some(o),
+                None => self.0.observe(&desired).await?,
+            };
+            return Ok(match created {
                 Some(o) => StepReport {
                     action: Action::Create,
                     changes: Vec::new(),

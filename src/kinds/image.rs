@@ -29,13 +29,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_ecr::types::{DescribeImagesFilter, TagStatus};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed,
 };
-use crate::error::{Reason, ReconcileError, Result, write_result};
+use crate::error::{Reason, ReconcileError, Result, read_result, write_result};
 use crate::model::de::FieldProblem;
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
@@ -208,7 +209,7 @@ impl Image {
         layout: Layout,
         image: &SelectedImage,
         tag: &str,
-    ) -> Result<()> {
+    ) -> Result<Observed<ObservedImage>> {
         let ecr = &self.ctx.aws.ecr;
         let report = push_image(ecr, &d.repository, Arc::new(layout), image, tag).await?;
         tracing::info!(
@@ -231,8 +232,53 @@ impl Image {
             )
             .await?;
         }
-        Ok(())
+        // What observe would read: the content tag, and the moving tag, at the digest ECR
+        // answered with.
+        Ok(Observed {
+            owned: true,
+            resource: ObservedImage {
+                moving_tag_digest: d.moving_tag.as_ref().map(|_| report.digest.clone()),
+                digest: report.digest,
+                tag: tag.to_string(),
+            },
+        })
     }
+}
+
+/// The digests `tags` point at, from one page of the repository's tagged images (both
+/// tags in one read); `None` when the repository has more tagged images than a page of
+/// 100 holds (then they are asked for one by one).
+async fn tag_digests(
+    ecr: &aws_sdk_ecr::Client,
+    repo: &str,
+    tags: [&str; 2],
+) -> Result<Option<[Option<String>; 2]>> {
+    let described = ecr
+        .describe_images()
+        .repository_name(repo)
+        .filter(
+            DescribeImagesFilter::builder()
+                .tag_status(TagStatus::Tagged)
+                .build(),
+        )
+        .max_results(100)
+        .send()
+        .await;
+    // No repository: neither tag is there.
+    let Some(out) = read_result(format!("DescribeImages {repo}"), described)? else {
+        return Ok(Some([None, None]));
+    };
+    if out.next_token().is_some_and(|t| !t.is_empty()) {
+        return Ok(None);
+    }
+    let digest = |tag: &str| {
+        out.image_details()
+            .iter()
+            .find(|i| i.image_tags().iter().any(|t| t == tag))
+            .and_then(|i| i.image_digest())
+            .map(String::from)
+    };
+    Ok(Some([digest(tags[0]), digest(tags[1])]))
 }
 
 #[async_trait]
@@ -399,12 +445,18 @@ impl Kind for Image {
             }
         };
         let ecr = &self.ctx.aws.ecr;
-        let Some(digest) = tag_digest(ecr, &d.repository, &tag).await? else {
-            return Ok(None);
+        let (digest, moving_tag_digest) = match &d.moving_tag {
+            Some(m) => match tag_digests(ecr, &d.repository, [&tag, m]).await? {
+                Some([digest, moving]) => (digest, moving),
+                None => (
+                    tag_digest(ecr, &d.repository, &tag).await?,
+                    tag_digest(ecr, &d.repository, m).await?,
+                ),
+            },
+            None => (tag_digest(ecr, &d.repository, &tag).await?, None),
         };
-        let moving_tag_digest = match &d.moving_tag {
-            Some(m) => tag_digest(ecr, &d.repository, m).await?,
-            None => None,
+        let Some(digest) = digest else {
+            return Ok(None);
         };
         // Images carry no resource tags: they count as ours.
         Ok(Some(Observed {
@@ -445,6 +497,11 @@ impl Kind for Image {
     }
 
     async fn create(&self, d: &DesiredImage) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// A push answers with the digest ECR stored under both tags: nothing to read back.
+    async fn create_observed(&self, d: &DesiredImage) -> Result<Option<Observed<ObservedImage>>> {
         match &d.source {
             ImageSource::Track { tag } => Err(ReconcileError::waiting(
                 Reason::ImageNotFound,
@@ -474,7 +531,7 @@ impl Kind for Image {
                     ));
                 }
                 let (layout, image) = select(built.out.clone()).await?;
-                self.push(d, layout, &image, &tag).await
+                self.push(d, layout, &image, &tag).await.map(Some)
                 // `built` (the build directory) is removed here.
             }
             ImageSource::Layout { path } => {
@@ -489,7 +546,7 @@ impl Kind for Image {
                 }
                 let (layout, image) = select(path.clone()).await?;
                 let tag = layout_tag(&image.digest);
-                self.push(d, layout, &image, &tag).await
+                self.push(d, layout, &image, &tag).await.map(Some)
             }
         }
     }
@@ -757,6 +814,7 @@ mod tests {
                 region: "us-east-1".into(),
                 account_id: "123456789012".into(),
                 calls: Default::default(),
+                lists: Default::default(),
                 cognito: aws_sdk_cognitoidentityprovider::Client::new(&config),
                 iam: aws_sdk_iam::Client::new(&config),
                 ecr: aws_sdk_ecr::Client::new(&config),

@@ -57,6 +57,14 @@ pub struct Parameter {
     ctx: Arc<Ctx>,
 }
 
+/// A parameter's ARN: `arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`, the name's leading `/`
+/// not doubled.
+fn parameter_arn(region: &str, account: &str, name: &str) -> String {
+    let name = name.strip_prefix('/').unwrap_or(name);
+    let partition = super::policy::partition(region);
+    format!("arn:{partition}:ssm:{region}:{account}:parameter/{name}")
+}
+
 #[async_trait]
 impl Kind for Parameter {
     const KIND: &'static str = "Parameter";
@@ -152,6 +160,15 @@ impl Kind for Parameter {
     }
 
     async fn create(&self, d: &DesiredParameter) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// PutParameter answers with the version only; what observe reads is what it was given:
+    /// the value, the type, the owner tag, and the ARN, which SSM derives from the name.
+    async fn create_observed(
+        &self,
+        d: &DesiredParameter,
+    ) -> Result<Option<Observed<ObservedParameter>>> {
         let mut req = self
             .ctx
             .aws
@@ -175,7 +192,14 @@ impl Kind for Parameter {
         req.send()
             .await
             .map_err(aws_err(format!("PutParameter {}", d.name)))?;
-        Ok(())
+        Ok(Some(Observed {
+            owned: true,
+            resource: ObservedParameter {
+                param_type: Some(d.param_type),
+                value: d.value.clone(),
+                arn: parameter_arn(&self.ctx.aws.region, &self.ctx.aws.account_id, &d.name),
+            },
+        }))
     }
 
     async fn update(
@@ -231,6 +255,29 @@ impl Kind for Parameter {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn parameter_arns_as_ssm_derives_them() {
+        for (region, name, want) in [
+            (
+                "us-east-1",
+                "/mcp/agent_arn",
+                "arn:aws:ssm:us-east-1:123456789012:parameter/mcp/agent_arn",
+            ),
+            (
+                "eu-west-1",
+                "plain",
+                "arn:aws:ssm:eu-west-1:123456789012:parameter/plain",
+            ),
+            (
+                "cn-north-1",
+                "/x",
+                "arn:aws-cn:ssm:cn-north-1:123456789012:parameter/x",
+            ),
+        ] {
+            assert_eq!(parameter_arn(region, "123456789012", name), want, "{name}");
+        }
+    }
 
     fn desired(value: &str) -> DesiredParameter {
         DesiredParameter {

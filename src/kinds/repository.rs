@@ -1,10 +1,13 @@
 //! `Repository`: an ECR repository for the MCP server's container image, with scan on
 //! push, tag mutability and an optional "keep the last N images" lifecycle rule.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability, Tag};
+use aws_sdk_ecr::types::{
+    ImageScanningConfiguration, ImageTagMutability, Repository as EcrRepository, Tag,
+};
 use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
 use aws_smithy_types::body::SdkBody;
 use serde::{Deserialize, Serialize};
@@ -209,6 +212,50 @@ impl Repository {
     }
 }
 
+/// Every repository, by name, across all pages of DescribeRepositories.
+async fn list_repositories(ecr: &aws_sdk_ecr::Client) -> Result<BTreeMap<String, EcrRepository>> {
+    let mut all = BTreeMap::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ecr
+            .describe_repositories()
+            .max_results(1000)
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(aws_err("DescribeRepositories"))?;
+        for repo in page.repositories() {
+            if let Some(name) = repo.repository_name() {
+                all.insert(name.to_string(), repo.clone());
+            }
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// DescribeRepositories of one repository; `None` when there is none by that name.
+async fn describe_repository(
+    ecr: &aws_sdk_ecr::Client,
+    name: &str,
+) -> Result<Option<EcrRepository>> {
+    let described = ecr
+        .describe_repositories()
+        .repository_names(name)
+        .send()
+        .await;
+    let Some(described) = read_result(format!("DescribeRepositories {name}"), described)? else {
+        return Ok(None);
+    };
+    Ok(described
+        .repositories()
+        .iter()
+        .find(|r| r.repository_name() == Some(name))
+        .cloned())
+}
+
 #[async_trait]
 impl Kind for Repository {
     const KIND: &'static str = "Repository";
@@ -259,24 +306,29 @@ impl Kind for Repository {
         Ok(desired_repository(meta, spec))
     }
 
+    /// The repository from the shared listing when it holds it and nothing was written to
+    /// it since the listing began, or absent when a listing begun after this call does not
+    /// hold it; otherwise (created or changed since) described directly, so absence is
+    /// never an old answer. Its tags and lifecycle policy are read
+    /// every time.
     async fn observe(&self, d: &DesiredRepository) -> Result<Option<Observed<ObservedRepository>>> {
         let ecr = &self.ctx.aws.ecr;
         let name = &d.name;
-        let described = ecr
-            .describe_repositories()
-            .repository_names(name)
-            .send()
-            .await;
-        let Some(described) = read_result(format!("DescribeRepositories {name}"), described)?
-        else {
-            return Ok(None);
-        };
-        let Some(repo) = described
-            .repositories()
-            .iter()
-            .find(|r| r.repository_name() == Some(name.as_str()))
-        else {
-            return Ok(None);
+        let lists = &self.ctx.aws.lists;
+        let asked = tokio::time::Instant::now();
+        let listed = lists
+            .repositories
+            .lookup(None, || list_repositories(ecr), |m| m.get(name).cloned())
+            .await?;
+        let current = !lists.repositories_written.since(name, listed.listed_at);
+        let repo = match listed.value {
+            Some(repo) if current => repo,
+            // Not in a listing begun after this call: there is none.
+            None if current && listed.listed_at >= asked => return Ok(None),
+            _ => match describe_repository(ecr, name).await? {
+                Some(repo) => repo,
+                None => return Ok(None),
+            },
         };
         let arn = repo.repository_arn().unwrap_or_default().to_string();
         let tags = ecr.list_tags_for_resource().resource_arn(&arn).send().await;
@@ -350,6 +402,15 @@ impl Kind for Repository {
     }
 
     async fn create(&self, d: &DesiredRepository) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateRepository answers with the repository as DescribeRepositories would; the tags
+    /// and the lifecycle policy are what it was given.
+    async fn create_observed(
+        &self,
+        d: &DesiredRepository,
+    ) -> Result<Option<Observed<ObservedRepository>>> {
         let name = &d.name;
         let mut req = self
             .ctx
@@ -366,20 +427,30 @@ impl Kind for Repository {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(tag(k, v)?);
         }
-        match req
+        // RepositoryAlreadyExistsException (created since observe) observes again.
+        let created = req
             .customize()
             .mutate_request(explicit_scan_on_push)
             .send()
             .await
-        {
-            Ok(_) => {}
-            // RepositoryAlreadyExistsException (created since observe) observes again.
-            Err(e) => return Err(aws_err(format!("CreateRepository {name}"))(e)),
-        }
+            .map_err(aws_err(format!("CreateRepository {name}")))?;
         if let Some(policy) = &d.lifecycle_policy {
             self.put_lifecycle(name, policy).await?;
         }
-        Ok(())
+        let Some(repo) = created.repository() else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            owned: true,
+            resource: ObservedRepository {
+                arn: repo.repository_arn().unwrap_or_default().to_string(),
+                uri: repo.repository_uri().unwrap_or_default().to_string(),
+                name: name.clone(),
+                scan_on_push: d.scan_on_push,
+                image_tag_mutability: d.image_tag_mutability.sdk().as_str().to_string(),
+                lifecycle_policy: d.lifecycle_policy.clone(),
+            },
+        }))
     }
 
     async fn update(

@@ -10,13 +10,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_iam::types::Tag;
+use aws_sdk_iam::types::{EntityType, Tag};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::time::Instant;
 
 use super::policy;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
+use crate::list_cache::{ListedRole, RolesByName};
 use crate::model::de::FieldProblem;
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
@@ -302,9 +305,207 @@ fn tag(k: String, v: String) -> Result<Tag> {
 
 pub struct Role {
     ctx: Arc<Ctx>,
+    /// GetAccountAuthorizationDetails was refused (a policy without that permission):
+    /// roles are read one by one.
+    listing_denied: AtomicBool,
+}
+
+/// Every role, by name, from GetAccountAuthorizationDetails (roles only) and ListRoles,
+/// all pages of each.
+async fn list_roles(iam: &aws_sdk_iam::Client) -> Result<RolesByName> {
+    let mut details = BTreeMap::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let page = iam
+            .get_account_authorization_details()
+            .filter(EntityType::Role)
+            .max_items(1000)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(aws_err("GetAccountAuthorizationDetails"))?;
+        for role in page.role_detail_list() {
+            if let Some(name) = role.role_name() {
+                details.insert(name.to_string(), role.clone());
+            }
+        }
+        match page.marker() {
+            Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => break,
+        }
+    }
+    let mut all = RolesByName::new();
+    loop {
+        let page = iam
+            .list_roles()
+            .max_items(1000)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(aws_err("ListRoles"))?;
+        for role in page.roles() {
+            if let Some(detail) = details.remove(role.role_name()) {
+                all.insert(
+                    role.role_name().to_string(),
+                    ListedRole {
+                        detail,
+                        role: role.clone(),
+                    },
+                );
+            }
+        }
+        match page.marker() {
+            Some(m) if page.is_truncated() && !m.is_empty() => marker = Some(m.to_string()),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// A role as observed, from its entries in the listings.
+fn observed_from_listing(listed: &ListedRole, owned: bool) -> Observed<ObservedRole> {
+    let (detail, role) = (&listed.detail, &listed.role);
+    Observed {
+        owned,
+        resource: ObservedRole {
+            arn: role.arn().to_string(),
+            name: role.role_name().to_string(),
+            description: role.description().map(String::from),
+            max_session_duration: role.max_session_duration(),
+            assume_role_policy: detail
+                .assume_role_policy_document()
+                .map(policy::observed_document),
+            inline_policies: detail
+                .role_policy_list()
+                .iter()
+                .filter_map(|p| {
+                    Some((
+                        p.policy_name()?.to_string(),
+                        policy::observed_document(p.policy_document()?),
+                    ))
+                })
+                .collect(),
+            managed_policy_arns: detail
+                .attached_managed_policies()
+                .iter()
+                .filter_map(|p| p.policy_arn().map(String::from))
+                .collect(),
+        },
+    }
 }
 
 impl Role {
+    /// GetRole, the inline policies and the attached ones, read one by one.
+    async fn observe_directly(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
+        let iam = &self.ctx.aws.iam;
+        let name = &d.name;
+        let got = iam.get_role().role_name(name).send().await;
+        let Some(role) = read_result(format!("GetRole {name}"), got)?.and_then(|out| out.role)
+        else {
+            return Ok(None);
+        };
+        // GetRole returns the role's tags; ListRoleTags is the fallback for when it does not.
+        let mut owned = self
+            .ctx
+            .owns(role.tags().iter().map(|t| (t.key(), t.value())));
+        if !owned && role.tags().is_empty() {
+            let tags = iam
+                .list_role_tags()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .try_collect()
+                .await
+                .map_err(aws_err(format!("ListRoleTags {name}")))?;
+            owned = self.ctx.owns(tags.iter().map(|t| (t.key(), t.value())));
+        }
+        let policy_names = iam
+            .list_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err(format!("ListRolePolicies {name}")))?;
+        let mut inline_policies = BTreeMap::new();
+        for policy_name in policy_names {
+            let got = iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&policy_name)
+                .send()
+                .await;
+            // Deleted between the listing and now: it is not there.
+            if let Some(out) = read_result(format!("GetRolePolicy {name} {policy_name}"), got)? {
+                inline_policies.insert(
+                    policy_name,
+                    policy::observed_document(out.policy_document()),
+                );
+            }
+        }
+        let attached = iam
+            .list_attached_role_policies()
+            .role_name(name)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(aws_err(format!("ListAttachedRolePolicies {name}")))?;
+        Ok(Some(Observed {
+            owned,
+            resource: ObservedRole {
+                arn: role.arn().to_string(),
+                name: role.role_name().to_string(),
+                description: role.description().map(String::from),
+                max_session_duration: role.max_session_duration(),
+                assume_role_policy: role
+                    .assume_role_policy_document()
+                    .map(policy::observed_document),
+                inline_policies,
+                managed_policy_arns: attached
+                    .iter()
+                    .filter_map(|p| p.policy_arn().map(String::from))
+                    .collect(),
+            },
+        }))
+    }
+
+    /// The role from the shared listings: `Some(None)` when a listing begun at or after
+    /// `asked` does not hold it; `None` when they cannot answer for it.
+    async fn listed(&self, name: &str, asked: Instant) -> Option<Option<Observed<ObservedRole>>> {
+        if self.listing_denied.load(Ordering::Relaxed) {
+            return None;
+        }
+        let lists = &self.ctx.aws.lists;
+        let iam = &self.ctx.aws.iam;
+        match lists
+            .roles
+            .lookup(None, || list_roles(iam), |m| m.get(name).cloned())
+            .await
+        {
+            Ok(found) if !lists.roles_written.since(name, found.listed_at) => match found.value {
+                Some(listed) => {
+                    let owned = self
+                        .ctx
+                        .owns(listed.detail.tags().iter().map(|t| (t.key(), t.value())));
+                    Some(Some(observed_from_listing(&listed, owned)))
+                }
+                None if found.listed_at >= asked => Some(None),
+                None => None,
+            },
+            Ok(_) => None,
+            Err(e) => {
+                if matches!(&e.reason, Reason::Aws(code) if code.starts_with("AccessDenied")) {
+                    tracing::info!(error = %e, "roles are read one by one: the account's authorization details are not readable");
+                    self.listing_denied.store(true, Ordering::Relaxed);
+                }
+                None
+            }
+        }
+    }
+
     async fn put_policy(&self, role: &str, name: &str, doc: &Value) -> Result<()> {
         self.ctx
             .aws
@@ -371,7 +572,10 @@ impl Kind for Role {
     type Observed = ObservedRole;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            listing_denied: AtomicBool::new(false),
+        }
     }
 
     fn references(_spec: &RoleSpec) -> Vec<Reference> {
@@ -459,81 +663,15 @@ impl Kind for Role {
         ))
     }
 
+    /// From the shared listings when they hold the role and nothing was written to it since
+    /// they began, or when they were begun after this call and do not hold it; otherwise
+    /// (created or changed since, listings refused) read directly, so absence is never an
+    /// old answer.
     async fn observe(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
-        let iam = &self.ctx.aws.iam;
-        let name = &d.name;
-        let got = iam.get_role().role_name(name).send().await;
-        let Some(role) = read_result(format!("GetRole {name}"), got)?.and_then(|out| out.role)
-        else {
-            return Ok(None);
-        };
-        // GetRole returns the role's tags; ListRoleTags is the fallback for when it does not.
-        let mut owned = self
-            .ctx
-            .owns(role.tags().iter().map(|t| (t.key(), t.value())));
-        if !owned && role.tags().is_empty() {
-            let tags = iam
-                .list_role_tags()
-                .role_name(name)
-                .into_paginator()
-                .items()
-                .send()
-                .try_collect()
-                .await
-                .map_err(aws_err(format!("ListRoleTags {name}")))?;
-            owned = self.ctx.owns(tags.iter().map(|t| (t.key(), t.value())));
+        if let Some(answer) = self.listed(&d.name, Instant::now()).await {
+            return Ok(answer);
         }
-        let policy_names = iam
-            .list_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(aws_err(format!("ListRolePolicies {name}")))?;
-        let mut inline_policies = BTreeMap::new();
-        for policy_name in policy_names {
-            let got = iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy_name)
-                .send()
-                .await;
-            // Deleted between the listing and now: it is not there.
-            if let Some(out) = read_result(format!("GetRolePolicy {name} {policy_name}"), got)? {
-                inline_policies.insert(
-                    policy_name,
-                    policy::observed_document(out.policy_document()),
-                );
-            }
-        }
-        let attached = iam
-            .list_attached_role_policies()
-            .role_name(name)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(aws_err(format!("ListAttachedRolePolicies {name}")))?;
-        Ok(Some(Observed {
-            owned,
-            resource: ObservedRole {
-                arn: role.arn().to_string(),
-                name: role.role_name().to_string(),
-                description: role.description().map(String::from),
-                max_session_duration: role.max_session_duration(),
-                assume_role_policy: role
-                    .assume_role_policy_document()
-                    .map(policy::observed_document),
-                inline_policies,
-                managed_policy_arns: attached
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(String::from))
-                    .collect(),
-            },
-        }))
+        self.observe_directly(d).await
     }
 
     fn diff(d: &DesiredRole, o: &ObservedRole) -> Vec<Change> {
@@ -583,6 +721,11 @@ impl Kind for Role {
     }
 
     async fn create(&self, d: &DesiredRole) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateRole answers with the role; its policies are the ones just put and attached.
+    async fn create_observed(&self, d: &DesiredRole) -> Result<Option<Observed<ObservedRole>>> {
         let name = &d.name;
         let mut req = self
             .ctx
@@ -600,7 +743,8 @@ impl Kind for Role {
         }
         // EntityAlreadyExists (our own resent request, a concurrent attempt, someone else)
         // makes the reconcile observe again rather than touch a role of unknown ownership.
-        req.send()
+        let created = req
+            .send()
             .await
             .map_err(aws_err(format!("CreateRole {name}")))?;
         // A failure from here on leaves a role that is ours; the next step's diff finishes it.
@@ -610,7 +754,23 @@ impl Kind for Role {
         for arn in &d.managed_policy_arns {
             self.attach(name, arn).await?;
         }
-        Ok(())
+        let Some(role) = created.role() else {
+            return Ok(None);
+        };
+        Ok(Some(Observed {
+            owned: true,
+            resource: ObservedRole {
+                arn: role.arn().to_string(),
+                name: role.role_name().to_string(),
+                description: role.description().map(String::from),
+                max_session_duration: role.max_session_duration(),
+                assume_role_policy: role
+                    .assume_role_policy_document()
+                    .map(policy::observed_document),
+                inline_policies: d.inline_policies.clone(),
+                managed_policy_arns: d.managed_policy_arns.clone(),
+            },
+        }))
     }
 
     async fn update(

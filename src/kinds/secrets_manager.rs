@@ -2,14 +2,83 @@
 //! "not found" is an answer here, not an error, and values never leave as plain strings.
 
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
-use aws_sdk_secretsmanager::types::Tag;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use secrecy::SecretString;
 
-use super::Ctx;
+use super::{Ctx, OWNER_TAG};
 use crate::error::{Result, aws_err, read_result, write_result};
+use crate::list_cache::{self, SecretsByName};
+
+/// What DescribeSecret says about secret `id` (a name or an ARN); `None` when there is
+/// no such secret. Answered from the shared listing of the controller's secrets when it
+/// holds the secret and nothing was written to it since the listing began; otherwise (a
+/// secret not ours, created or changed since, or absent) by DescribeSecret, so absence is
+/// never an old answer.
+pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput>> {
+    let name = list_cache::secret_name(id);
+    let lists = &ctx.aws.lists;
+    let listed = lists
+        .secrets
+        .lookup(None, || list_owned(ctx), |m| m.get(name).cloned())
+        .await?;
+    match listed.value {
+        Some(entry) if !lists.secrets_written.since(name, listed.listed_at) => Ok(Some(entry)),
+        _ => describe_direct(ctx, id).await,
+    }
+}
+
+/// Every secret carrying the owner tag (scheduled deletions included), as DescribeSecret
+/// would describe each.
+async fn list_owned(ctx: &Ctx) -> Result<SecretsByName> {
+    let (key, value) = (OWNER_TAG.to_string(), ctx.owner.clone());
+    let mut all = SecretsByName::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = ctx
+            .aws
+            .secrets
+            .list_secrets()
+            .include_planned_deletion(true)
+            .max_results(100)
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagKey)
+                    .values(key.clone())
+                    .build(),
+            )
+            .filters(
+                Filter::builder()
+                    .key(FilterNameStringType::TagValue)
+                    .values(value.clone())
+                    .build(),
+            )
+            .set_next_token(token.take())
+            .send()
+            .await
+            .map_err(aws_err("ListSecrets"))?;
+        for e in page.secret_list() {
+            let Some(name) = e.name() else { continue };
+            let described = DescribeSecretOutput::builder()
+                .set_arn(e.arn().map(String::from))
+                .name(name)
+                .set_description(e.description().map(String::from))
+                .set_tags(e.tags.clone())
+                .set_deleted_date(e.deleted_date)
+                .set_last_changed_date(e.last_changed_date)
+                .set_created_date(e.created_date)
+                .set_version_ids_to_stages(e.secret_versions_to_stages.clone())
+                .build();
+            all.insert(name.to_string(), described);
+        }
+        match page.next_token() {
+            Some(t) if !t.is_empty() => token = Some(t.to_string()),
+            _ => return Ok(all),
+        }
+    }
+}
 
 /// DescribeSecret; `None` when there is no such secret.
-pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput>> {
+async fn describe_direct(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput>> {
     let described = ctx.aws.secrets.describe_secret().secret_id(id).send().await;
     read_result(format!("DescribeSecret {id}"), described)
 }

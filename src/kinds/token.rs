@@ -176,15 +176,18 @@ impl Token {
         Ok(Some((arn, map, owned)))
     }
 
-    async fn put_secret(&self, name: &str, value: &SecretString, exists: bool) -> Result<()> {
+    /// Write a new version of secret `name` (creating it, tagged as ours, when it does not
+    /// exist); returns its ARN as the answer gives it.
+    async fn put_secret(&self, name: &str, value: &SecretString, exists: bool) -> Result<String> {
         let sm = &self.ctx.aws.secrets;
-        if exists {
+        let arn = if exists {
             sm.put_secret_value()
                 .secret_id(name)
                 .secret_string(value.expose_secret())
                 .send()
                 .await
-                .map_err(aws_err(format!("PutSecretValue {name}")))?;
+                .map_err(aws_err(format!("PutSecretValue {name}")))?
+                .arn
         } else {
             sm.create_secret()
                 .name(name)
@@ -192,9 +195,10 @@ impl Token {
                 .set_tags(Some(secrets_manager::owner_tags(&self.ctx)))
                 .send()
                 .await
-                .map_err(aws_err(format!("CreateSecret {name}")))?;
-        }
-        Ok(())
+                .map_err(aws_err(format!("CreateSecret {name}")))?
+                .arn
+        };
+        Ok(arn.unwrap_or_default())
     }
 
     /// Whether secret `name` exists, restoring it first when it is scheduled for deletion
@@ -635,7 +639,18 @@ impl Kind for Token {
     }
 
     async fn create(&self, d: &DesiredToken) -> Result<()> {
-        self.publish(d, false, None).await
+        self.publish(d, false, None).await.map(|_| ())
+    }
+
+    /// The first publish writes both secrets: what observe would read is what was written.
+    async fn create_observed(&self, d: &DesiredToken) -> Result<Option<Observed<ObservedToken>>> {
+        Ok(self
+            .publish(d, false, None)
+            .await?
+            .map(|resource| Observed {
+                owned: true,
+                resource,
+            }))
     }
 
     async fn update(
@@ -665,12 +680,14 @@ impl Kind for Token {
 
 impl Token {
     /// Renew and write a new version of the consumer secret (and the refresh token).
+    /// Returns the token as observe would read it back when both secrets were written
+    /// (`None` when Cognito handed out no new refresh token).
     async fn publish(
         &self,
         d: &DesiredToken,
         exists: bool,
         current: Option<TokenTimes>,
-    ) -> Result<()> {
+    ) -> Result<Option<ObservedToken>> {
         let (tokens, how) = match self.renew(d).await {
             Ok(t) => t,
             Err(mut e) => {
@@ -699,11 +716,15 @@ impl Token {
             Bearer::Id => &tokens.id,
         };
         let times = token_times(bearer.expose_secret());
-        let existing = self
-            .secret_json(&d.secret_name)
-            .await?
-            .map(|(_, m, _)| m)
-            .unwrap_or_default();
+        // Keys other writers added are kept; a secret that observe found absent has none.
+        let existing = if exists {
+            self.secret_json(&d.secret_name)
+                .await?
+                .map(|(_, m, _)| m)
+                .unwrap_or_default()
+        } else {
+            Map::new()
+        };
         let mut map: BTreeMap<String, Value> = existing.into_iter().collect();
         for (k, v) in [
             ("pool_id", d.pool_id.clone()),
@@ -722,7 +743,8 @@ impl Token {
             );
         }
         let value = SecretString::from(serde_json::to_string(&map).unwrap_or_default());
-        self.put_secret(&d.secret_name, &value, exists).await?;
+        let arn = self.put_secret(&d.secret_name, &value, exists).await?;
+        let mut refresh_stored = false;
         if let Some(refresh) = &tokens.refresh {
             let state_exists = self.ensure_restored(&d.state_secret_name).await?;
             let state = SecretString::from(
@@ -730,9 +752,17 @@ impl Token {
             );
             self.put_secret(&d.state_secret_name, &state, state_exists)
                 .await?;
+            refresh_stored = true;
         }
         tracing::info!(secret = %d.secret_name, via = how, "token renewed");
-        Ok(())
+        Ok((refresh_stored && !arn.is_empty()).then(|| ObservedToken {
+            arn,
+            pool_id: Some(d.pool_id.clone()),
+            client_id: Some(d.client_id.clone()),
+            discovery_url: Some(d.discovery_url.clone()),
+            bearer: times,
+            refresh_stored,
+        }))
     }
 }
 

@@ -252,7 +252,8 @@ impl User {
 
     /// The stored password, storing a new one first when there is none. Returns the
     /// password and whether the secret is pending (not known to be set on the user).
-    async fn ensure_password(&self, d: &DesiredUser) -> Result<(SecretString, bool)> {
+    /// Also returns the secret's ARN when an answer gave it.
+    async fn ensure_password(&self, d: &DesiredUser) -> Result<(SecretString, bool, String)> {
         let secrets = &self.ctx.aws.secrets;
         let name = &d.secret_name;
         if let Some(existing) = self.describe_secret(name).await? {
@@ -277,7 +278,7 @@ impl User {
                     ),
                 ));
             }
-            return Ok((password, existing.pending));
+            return Ok((password, existing.pending, existing.arn));
         }
         let password = new_password(&self.ctx, &d.pool_id).await?;
         let document = SecretString::from(
@@ -305,14 +306,14 @@ impl User {
             req = req.tags(Tag::builder().key(k).value(v).build());
         }
         match req.send().await {
-            Ok(_) => Ok((password, true)),
+            Ok(out) => Ok((password, true, out.arn.unwrap_or_default())),
             // Created meanwhile (or a lost response to our own request): use what is stored.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_resource_exists_exception()) =>
             {
                 let (_, stored) = read_credentials(&self.ctx, name).await?;
-                Ok((stored, true))
+                Ok((stored, true, String::new()))
             }
             // DescribeSecret has just found no secret of this name, so this is AWS still
             // removing a force-deleted one (deletion is asynchronous): retry later.
@@ -572,8 +573,15 @@ impl Kind for User {
     }
 
     async fn create(&self, d: &DesiredUser) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// Created CONFIRMED with the desired attributes, its password stored and set (the
+    /// pending mark cleared): what observe would read, but for attributes Cognito adds,
+    /// which the diff does not compare.
+    async fn create_observed(&self, d: &DesiredUser) -> Result<Option<Observed<ObservedUser>>> {
         // (a) The password is stored (or the stored one reused) before Cognito sees it.
-        let (password, pending) = self.ensure_password(d).await?;
+        let (password, pending, arn) = self.ensure_password(d).await?;
         // (b) The user, with that password as its temporary password and no invitation.
         let created = self
             .ctx
@@ -587,16 +595,36 @@ impl Kind for User {
             .set_user_attributes(Some(Self::attributes(d.attributes.iter())?))
             .send()
             .await;
-        match created {
-            Ok(_) => {}
+        let existed = match created {
+            Ok(_) => false,
             // A lost response to our own earlier request: carry on with the same password.
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|se| se.is_username_exists_exception()) => {}
+                    .is_some_and(|se| se.is_username_exists_exception()) =>
+            {
+                true
+            }
             Err(e) => return Err(aws_err(format!("AdminCreateUser {}", d.username))(e)),
-        }
+        };
         // (c) Permanent, so the status is CONFIRMED and no password change is forced.
-        self.set_password(d, &password, pending).await
+        self.set_password(d, &password, pending).await?;
+        // A user that existed already may hold other attributes: read it back.
+        if existed || arn.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Observed {
+            owned: true,
+            resource: ObservedUser {
+                status: CONFIRMED.to_string(),
+                attributes: d.attributes.clone(),
+                secret: Some(PasswordSecret {
+                    arn,
+                    owned: true,
+                    pending: false,
+                    deleted: false,
+                }),
+            },
+        }))
     }
 
     async fn update(
@@ -610,7 +638,7 @@ impl Kind for User {
                 UserWrite::SetPassword => {
                     // A missing secret gets a new password, stored first; otherwise the
                     // stored password is set again.
-                    let (password, pending) = self.ensure_password(d).await?;
+                    let (password, pending, _) = self.ensure_password(d).await?;
                     self.set_password(d, &password, pending).await?;
                 }
                 UserWrite::UpdateAttributes(keys) => {

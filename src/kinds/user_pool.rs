@@ -9,11 +9,13 @@ use aws_sdk_cognitoidentityprovider::types::{
     PasswordPolicyType, UserPoolPolicyType, UserPoolType,
 };
 use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
 
 use super::{
     Change, Ctx, DeletionPolicy, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, compare,
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
+use crate::list_cache::{self, ByName};
 use crate::model::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
@@ -177,9 +179,9 @@ pub struct UserPool {
 }
 
 impl UserPool {
-    /// IDs of every pool named `name` (ListUserPools has no name filter).
-    async fn ids_named(&self, name: &str) -> Result<Vec<String>> {
-        let mut ids = Vec::new();
+    /// Every pool, by name, across all pages of ListUserPools (it has no name filter).
+    async fn list_all(&self) -> Result<ByName> {
+        let mut all = ByName::default();
         let mut token: Option<String> = None;
         loop {
             let page = self
@@ -192,16 +194,39 @@ impl UserPool {
                 .send()
                 .await
                 .map_err(aws_err("ListUserPools"))?;
-            ids.extend(
-                page.user_pools()
-                    .iter()
-                    .filter(|p| p.name() == Some(name))
-                    .filter_map(|p| p.id().map(String::from)),
-            );
+            for p in page.user_pools() {
+                if let (Some(name), Some(id)) = (p.name(), p.id()) {
+                    all.insert(name, id);
+                }
+            }
             match page.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => return Ok(ids),
+                _ => return Ok(all),
             }
+        }
+    }
+
+    /// The descriptions of every pool named `name`, found in the shared listing. A pool
+    /// listed but gone when described leaves the listing; when none is left, a listing
+    /// begun after this call decides, so absence is never an old answer.
+    async fn pools_named(&self, name: &str) -> Result<Vec<UserPoolType>> {
+        let cache = &self.ctx.aws.lists.user_pools;
+        let asked = Instant::now();
+        let mut found = list_cache::ids_named(cache, name, || self.list_all()).await?;
+        loop {
+            let mut pools = Vec::new();
+            for id in &found.value {
+                match self.describe(id).await? {
+                    Some(pool) => pools.push(pool),
+                    None => cache.edit(|m| m.remove(name, id)).await,
+                }
+            }
+            if !pools.is_empty() || found.listed_at >= asked {
+                return Ok(pools);
+            }
+            found = cache
+                .lookup(Some(asked), || self.list_all(), |m| m.ids(name))
+                .await?;
         }
     }
 
@@ -322,12 +347,7 @@ impl Kind for UserPool {
     }
 
     async fn observe(&self, d: &DesiredUserPool) -> Result<Option<Observed<ObservedUserPool>>> {
-        let mut pools = Vec::new();
-        for id in self.ids_named(&d.name).await? {
-            if let Some(pool) = self.describe(&id).await? {
-                pools.push(pool);
-            }
-        }
+        let mut pools = self.pools_named(&d.name).await?;
         if pools.len() <= 1 {
             return Ok(pools.pop().map(|p| self.observed(p)));
         }
@@ -417,6 +437,14 @@ impl Kind for UserPool {
     }
 
     async fn create(&self, d: &DesiredUserPool) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateUserPool answers with the pool as DescribeUserPool would.
+    async fn create_observed(
+        &self,
+        d: &DesiredUserPool,
+    ) -> Result<Option<Observed<ObservedUserPool>>> {
         // CreateUserPool takes no client token; a retry after a lost response is caught by
         // observe, which finds the pool by name and owner tag — so the engine retries, not
         // the SDK (see `aws::no_retry_cognito`).
@@ -436,12 +464,21 @@ impl Kind for UserPool {
         }
         // No SDK retry: CreateUserPool has no idempotency token, so a retry after a lost
         // response would make a second pool. The next reconcile observes first instead.
-        req.customize()
+        let cache = &self.ctx.aws.lists.user_pools;
+        let created = req
+            .customize()
             .config_override(crate::aws::no_retry_cognito())
             .send()
             .await
+            .inspect_err(|_| cache.invalidate())
             .map_err(aws_err(format!("CreateUserPool {}", d.name)))?;
-        Ok(())
+        let Some(pool) = created.user_pool.filter(|p| p.id().is_some()) else {
+            cache.invalidate();
+            return Ok(None);
+        };
+        let id = pool.id().unwrap_or_default().to_string();
+        cache.edit(|m| m.insert(&d.name, id)).await;
+        Ok(Some(self.observed(pool)))
     }
 
     async fn update(
@@ -526,6 +563,12 @@ impl Kind for UserPool {
             .send()
             .await;
         write_result(format!("DeleteUserPool {} ({})", d.name, o.id), deleted)?;
+        self.ctx
+            .aws
+            .lists
+            .user_pools
+            .edit(|m| m.remove(&d.name, &o.id))
+            .await;
         Ok(())
     }
 }

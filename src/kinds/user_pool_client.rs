@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
+use crate::list_cache::KnownIds;
 use crate::model::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
@@ -267,6 +268,118 @@ fn sdk_flows(flows: &BTreeSet<String>) -> Vec<ExplicitAuthFlowsType> {
 
 pub struct UserPoolClient {
     ctx: Arc<Ctx>,
+    /// Client IDs by pool and name, from earlier listings.
+    known: KnownIds,
+}
+
+impl UserPoolClient {
+    /// Find the client by listing the pool's clients, then describe it.
+    async fn observe_by_listing(
+        &self,
+        d: &DesiredUserPoolClient,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
+        let cognito = &self.ctx.aws.cognito;
+        let mut ids = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let listed = cognito
+                .list_user_pool_clients()
+                .user_pool_id(&d.pool_id)
+                .max_results(60)
+                .set_next_token(token.take())
+                .send()
+                .await;
+            // The pool is gone, and its clients with it.
+            let Some(page) = read_result(format!("ListUserPoolClients {}", d.pool_id), listed)?
+            else {
+                return Ok(None);
+            };
+            ids.extend(
+                page.user_pool_clients()
+                    .iter()
+                    .filter(|c| c.client_name() == Some(d.name.as_str()))
+                    .filter_map(|c| c.client_id().map(String::from)),
+            );
+            match page.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        if ids.len() > 1 {
+            // Clients carry no tags, so nothing tells ours apart.
+            return Err(ReconcileError::terminal(
+                Reason::AmbiguousUserPoolClient,
+                format!(
+                    "{} app clients are named {} in pool {} ({}); delete the extra ones or set spec.clientName",
+                    ids.len(),
+                    d.name,
+                    d.pool_id,
+                    ids.join(", ")
+                ),
+            ));
+        }
+        let Some(id) = ids.pop() else { return Ok(None) };
+        let found = self.describe(d, &id).await?;
+        if found.is_some() {
+            self.known.put(&known_key(d), &id);
+        }
+        Ok(found)
+    }
+
+    /// DescribeUserPoolClient; `None` when there is no such client (or pool).
+    async fn describe(
+        &self,
+        d: &DesiredUserPoolClient,
+        id: &str,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
+        let described = self
+            .ctx
+            .aws
+            .cognito
+            .describe_user_pool_client()
+            .user_pool_id(&d.pool_id)
+            .client_id(id)
+            .send()
+            .await;
+        let described = read_result(
+            format!("DescribeUserPoolClient {} ({id})", d.name),
+            described,
+        )?
+        .and_then(|out| out.user_pool_client);
+        Ok(described.map(|raw| observed_client(id.to_string(), raw)))
+    }
+}
+
+/// How long a client ID found by listing is used without listing again.
+pub const KNOWN_ID_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+fn known_key(d: &DesiredUserPoolClient) -> String {
+    format!("{}/{}", d.pool_id, d.name)
+}
+
+/// A client as observed from its description (DescribeUserPoolClient, or the answer to
+/// CreateUserPoolClient); the client secret is dropped.
+fn observed_client(id: String, mut raw: UserPoolClientType) -> Observed<ObservedUserPoolClient> {
+    let has_secret = raw.client_secret().is_some_and(|s| !s.is_empty());
+    // Never keep the client secret around.
+    raw.client_secret = None;
+    let flows = raw
+        .explicit_auth_flows()
+        .iter()
+        .map(|f| f.as_str().to_string())
+        .collect();
+    let validity = observed_validity(&raw);
+    Observed {
+        // Owned when found: see the module documentation.
+        owned: true,
+        resource: ObservedUserPoolClient {
+            id,
+            has_secret,
+            flows,
+            validity,
+            raw,
+        },
+    }
 }
 
 #[async_trait]
@@ -280,7 +393,10 @@ impl Kind for UserPoolClient {
     type Observed = ObservedUserPoolClient;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            known: KnownIds::new(KNOWN_ID_MAX_AGE),
+        }
     }
 
     fn references(spec: &UserPoolClientSpec) -> Vec<Reference> {
@@ -364,85 +480,24 @@ impl Kind for UserPoolClient {
         })
     }
 
+    /// By the ID an earlier listing found (clients have no name lookup), described
+    /// directly; the pool's clients are listed again when that ID is older than
+    /// [`KNOWN_ID_MAX_AGE`] (a same-named client added since is then found), or it is gone
+    /// or renamed.
     async fn observe(
         &self,
         d: &DesiredUserPoolClient,
     ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
-        let cognito = &self.ctx.aws.cognito;
-        let mut ids = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let listed = cognito
-                .list_user_pool_clients()
-                .user_pool_id(&d.pool_id)
-                .max_results(60)
-                .set_next_token(token.take())
-                .send()
-                .await;
-            // The pool is gone, and its clients with it.
-            let Some(page) = read_result(format!("ListUserPoolClients {}", d.pool_id), listed)?
-            else {
-                return Ok(None);
-            };
-            ids.extend(
-                page.user_pool_clients()
-                    .iter()
-                    .filter(|c| c.client_name() == Some(d.name.as_str()))
-                    .filter_map(|c| c.client_id().map(String::from)),
-            );
-            match page.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_string()),
-                _ => break,
+        let key = known_key(d);
+        if let Some(id) = self.known.get(&key) {
+            match self.describe(d, &id).await? {
+                Some(found) if found.resource.raw.client_name() == Some(d.name.as_str()) => {
+                    return Ok(Some(found));
+                }
+                _ => self.known.forget(&key),
             }
         }
-        if ids.len() > 1 {
-            // Clients carry no tags, so nothing tells ours apart.
-            return Err(ReconcileError::terminal(
-                Reason::AmbiguousUserPoolClient,
-                format!(
-                    "{} app clients are named {} in pool {} ({}); delete the extra ones or set spec.clientName",
-                    ids.len(),
-                    d.name,
-                    d.pool_id,
-                    ids.join(", ")
-                ),
-            ));
-        }
-        let Some(id) = ids.pop() else { return Ok(None) };
-        let described = cognito
-            .describe_user_pool_client()
-            .user_pool_id(&d.pool_id)
-            .client_id(&id)
-            .send()
-            .await;
-        let described = read_result(
-            format!("DescribeUserPoolClient {} ({id})", d.name),
-            described,
-        )?
-        .and_then(|out| out.user_pool_client);
-        let Some(mut raw) = described else {
-            return Ok(None);
-        };
-        let has_secret = raw.client_secret().is_some_and(|s| !s.is_empty());
-        // Never keep the client secret around.
-        raw.client_secret = None;
-        let flows = raw
-            .explicit_auth_flows()
-            .iter()
-            .map(|f| f.as_str().to_string())
-            .collect();
-        let validity = observed_validity(&raw);
-        Ok(Some(Observed {
-            // Owned when found: see the module documentation.
-            owned: true,
-            resource: ObservedUserPoolClient {
-                id,
-                has_secret,
-                flows,
-                validity,
-                raw,
-            },
-        }))
+        self.observe_by_listing(d).await
     }
 
     fn diff(d: &DesiredUserPoolClient, o: &ObservedUserPoolClient) -> Vec<Change> {
@@ -490,11 +545,20 @@ impl Kind for UserPoolClient {
     }
 
     async fn create(&self, d: &DesiredUserPoolClient) -> Result<()> {
+        self.create_observed(d).await.map(|_| ())
+    }
+
+    /// CreateUserPoolClient answers with the client as DescribeUserPoolClient would.
+    async fn create_observed(
+        &self,
+        d: &DesiredUserPoolClient,
+    ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
         // No client token exists for CreateUserPoolClient; a retry after a lost response is
         // caught by observe, which finds the client by name — so the engine retries, not the
         // SDK (see `aws::no_retry_cognito`).
         let (access, id, refresh, units) = validity_request(&d.validity);
-        self.ctx
+        let created = self
+            .ctx
             .aws
             .cognito
             .create_user_pool_client()
@@ -515,7 +579,11 @@ impl Kind for UserPoolClient {
                 "CreateUserPoolClient {} in {}",
                 d.name, d.pool_id
             )))?;
-        Ok(())
+        Ok(created.user_pool_client.and_then(|raw| {
+            let id = raw.client_id()?.to_string();
+            self.known.put(&known_key(d), &id);
+            Some(observed_client(id, raw))
+        }))
     }
 
     async fn update(
@@ -585,6 +653,7 @@ impl Kind for UserPoolClient {
             format!("DeleteUserPoolClient {} ({})", d.name, o.id),
             deleted,
         )?;
+        self.known.forget(&known_key(d));
         Ok(())
     }
 }

@@ -35,3 +35,33 @@ pub fn standin_manifest(salt: &str) -> String {
     })
     .to_string()
 }
+
+/// The guide's stack (after [`track_latest`]) with an Image that pushes `layout` itself (an
+/// OCI layout, e.g. `image.tar`, relative to the manifests) and moves `latest` to it, so
+/// one `apply` converges from nothing.
+pub fn push_layout(text: &str, layout: &str) -> String {
+    text.replace(
+        "  tag: latest\n",
+        &format!("  ociLayout: {layout}\n  movingTag: latest\n"),
+    )
+}
+
+/// Pack a one-file context (`server.py` holding `source`) with `scripts/oci-pack` as an OCI
+/// layout tar archive at `out` (linux/arm64, deterministic); returns the manifest digest.
+pub fn pack_standin_layout(source: &str, out: &std::path::Path) -> String {
+    let ctx = tempfile::tempdir().expect("context dir");
+    std::fs::write(ctx.path().join("server.py"), source).expect("write context");
+    let o = std::process::Command::new("python3")
+        .arg(crate::repo_root().join("scripts/oci-pack"))
+        .args(["--format", "tar"])
+        .arg(ctx.path())
+        .arg(out)
+        .output()
+        .expect("run oci-pack");
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "oci-pack failed: {err}");
+    err.split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .expect("digest in oci-pack's output")
+        .to_string()
+}

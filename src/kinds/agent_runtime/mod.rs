@@ -18,11 +18,13 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::types::AgentRuntimeStatus;
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::time::Instant;
 
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, compare,
 };
 use crate::error::{Result, aws_err, read_result, write_result};
+use crate::list_cache::{self, ByName};
 use crate::model::de::FieldProblem;
 
 mod sdk;
@@ -79,6 +81,8 @@ pub(super) fn environment_change(
 
 pub struct AgentRuntime {
     ctx: Arc<Ctx>,
+    /// Ready runtimes as last read, by ID (see [`AgentRuntime::unchanged`]).
+    seen: std::sync::Mutex<BTreeMap<String, Seen>>,
 }
 
 /// The ID of the runtime with this exact name, across all pages of ListAgentRuntimes.
@@ -86,6 +90,12 @@ pub async fn find_runtime_id(
     client: &aws_sdk_bedrockagentcorecontrol::Client,
     name: &str,
 ) -> Result<Option<String>> {
+    Ok(list_runtimes(client).await?.ids(name).into_iter().next())
+}
+
+/// Every runtime, by name, across all pages of ListAgentRuntimes.
+async fn list_runtimes(client: &aws_sdk_bedrockagentcorecontrol::Client) -> Result<ByName> {
+    let mut all = ByName::default();
     let mut token: Option<String> = None;
     loop {
         let page = client
@@ -94,26 +104,85 @@ pub async fn find_runtime_id(
             .send()
             .await
             .map_err(aws_err("ListAgentRuntimes"))?;
-        if let Some(r) = page
-            .agent_runtimes()
-            .iter()
-            .find(|r| r.agent_runtime_name() == name)
-        {
-            return Ok(Some(r.agent_runtime_id().to_string()));
+        for r in page.agent_runtimes() {
+            let stamp = runtime_stamp(
+                r.agent_runtime_version(),
+                r.last_updated_at(),
+                r.status().as_str(),
+            );
+            all.insert_stamped(r.agent_runtime_name(), r.agent_runtime_id(), stamp);
         }
         match page.next_token() {
             // Guard against a service that hands back the same token forever.
             Some(next) if !next.is_empty() && token.as_deref() != Some(next) => {
                 token = Some(next.to_string());
             }
-            _ => return Ok(None),
+            _ => return Ok(all),
         }
     }
 }
 
+/// What changes whenever a runtime's configuration or state does: its version (every
+/// update makes one), when it last changed, and its status.
+fn runtime_stamp(version: &str, updated: &aws_smithy_types::DateTime, status: &str) -> String {
+    format!(
+        "{version} {}.{:09} {status}",
+        updated.secs(),
+        updated.subsec_nanos()
+    )
+}
+
+/// How long an observation of a runtime whose stamp has not changed is used without
+/// reading it again (its tags, which no version records, are read at least this often).
+pub const SEEN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// A Ready runtime as last read, with its stamp then.
+struct Seen {
+    stamp: String,
+    at: Instant,
+    observed: Observed<ObservedRuntime>,
+}
+
 impl AgentRuntime {
-    async fn find_id(&self, name: &str) -> Result<Option<String>> {
-        find_runtime_id(&self.ctx.aws.agentcore, name).await
+    /// The runtime as last read, when the listing shows the same stamp and the reading is
+    /// younger than [`SEEN_MAX_AGE`].
+    async fn unchanged(&self, id: &str) -> Result<Option<Observed<ObservedRuntime>>> {
+        let Some((stamp, observed)) = self.seen.lock().ok().and_then(|seen| {
+            let s = seen.get(id)?;
+            (s.at.elapsed() < SEEN_MAX_AGE).then(|| (s.stamp.clone(), s.observed.clone()))
+        }) else {
+            return Ok(None);
+        };
+        let client = &self.ctx.aws.agentcore;
+        let listed = self
+            .ctx
+            .aws
+            .lists
+            .agent_runtimes
+            .lookup(None, || list_runtimes(client), |m| m.stamp(id))
+            .await?;
+        Ok((listed.value.as_deref() == Some(stamp.as_str())).then_some(observed))
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.remove(id);
+        }
+    }
+
+    /// The runtime's ID from the shared listing (runtime names are unique).
+    async fn find_id(&self, name: &str, fresh_since: Option<Instant>) -> Result<Option<String>> {
+        let cache = &self.ctx.aws.lists.agent_runtimes;
+        let client = &self.ctx.aws.agentcore;
+        let found = match fresh_since {
+            None => list_cache::ids_named(cache, name, || list_runtimes(client)).await?,
+            Some(t) => {
+                cache
+                    .lookup(Some(t), || list_runtimes(client), |m| m.ids(name))
+                    .await?
+            }
+        };
+        Ok(found.value.into_iter().next())
     }
 
     async fn tag(&self, arn: &str) -> Result<()> {
@@ -138,7 +207,10 @@ impl Kind for AgentRuntime {
     type Observed = ObservedRuntime;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            seen: std::sync::Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn references(spec: &AgentRuntimeSpec) -> Vec<Reference> {
@@ -259,19 +331,34 @@ impl Kind for AgentRuntime {
     }
 
     async fn observe(&self, d: &DesiredRuntime) -> Result<Option<Observed<ObservedRuntime>>> {
-        let Some(id) = self.find_id(&d.name).await? else {
-            return Ok(None);
-        };
+        let asked = Instant::now();
         let client = &self.ctx.aws.agentcore;
-        // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
-        let got = client
-            .get_agent_runtime()
-            .agent_runtime_id(&id)
-            .send()
-            .await;
-        // Deleted between the list and the get.
-        let Some(got) = read_result(format!("GetAgentRuntime {id}"), got)? else {
-            return Ok(None);
+        let mut fresh_since = None;
+        let got = loop {
+            let Some(id) = self.find_id(&d.name, fresh_since).await? else {
+                return Ok(None);
+            };
+            if let Some(o) = self.unchanged(&id).await? {
+                return Ok(Some(o));
+            }
+            // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
+            let answer = client
+                .get_agent_runtime()
+                .agent_runtime_id(&id)
+                .send()
+                .await;
+            match read_result(format!("GetAgentRuntime {id}"), answer)? {
+                Some(out) => break out,
+                // Listed, but deleted since: a listing begun after this call decides.
+                None => {
+                    let cache = &self.ctx.aws.lists.agent_runtimes;
+                    cache.edit(|m| m.remove(&d.name, &id)).await;
+                    if fresh_since.is_some() {
+                        return Ok(None);
+                    }
+                    fresh_since = Some(asked);
+                }
+            }
         };
         let resource = observed_from(&got, &self.ctx.aws.region);
         // moto keys tags by the versioned ARN it returns (…:agent/<uuid>:<version>), so the
@@ -288,7 +375,25 @@ impl Kind for AgentRuntime {
                 .flatten()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        Ok(Some(Observed { resource, owned }))
+        let observed = Observed { resource, owned };
+        if Self::readiness(&observed.resource) == Readiness::Ready
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            let stamp = runtime_stamp(
+                got.agent_runtime_version(),
+                got.last_updated_at(),
+                got.status().as_str(),
+            );
+            seen.insert(
+                observed.resource.id.clone(),
+                Seen {
+                    stamp,
+                    at: Instant::now(),
+                    observed: observed.clone(),
+                },
+            );
+        }
+        Ok(Some(observed))
     }
 
     fn diff(d: &DesiredRuntime, o: &ObservedRuntime) -> Vec<Change> {
@@ -380,9 +485,15 @@ impl Kind for AgentRuntime {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(k, v);
         }
-        req.send()
+        let cache = &self.ctx.aws.lists.agent_runtimes;
+        let created = req
+            .send()
             .await
+            .inspect_err(|_| cache.invalidate())
             .map_err(write_err(format!("CreateAgentRuntime {}", d.name)))?;
+        cache
+            .edit(|m| m.insert(&d.name, created.agent_runtime_id()))
+            .await;
         Ok(())
     }
 
@@ -393,6 +504,8 @@ impl Kind for AgentRuntime {
         changes: &[Change],
     ) -> Result<()> {
         let current = &o.resource;
+        // Whatever the outcome, the next observe reads it again.
+        self.forget(&current.id);
         if !changes.iter().any(|c| c.field.starts_with("spec.")) {
             // Only adoption: tag the runtime as it is.
             return self.tag(&current.arn).await;
@@ -442,6 +555,7 @@ impl Kind for AgentRuntime {
     }
 
     async fn delete(&self, _d: &DesiredRuntime, o: &ObservedRuntime) -> Result<()> {
+        self.forget(&o.id);
         let deleted = self
             .ctx
             .aws
@@ -451,6 +565,12 @@ impl Kind for AgentRuntime {
             .send()
             .await;
         write_result(format!("DeleteAgentRuntime {}", o.name), deleted)?;
+        self.ctx
+            .aws
+            .lists
+            .agent_runtimes
+            .edit(|m| m.remove(&o.name, &o.id))
+            .await;
         Ok(())
     }
 }

@@ -1,0 +1,113 @@
+//! The daemon's shared listings against the AWS emulator: what they answer from a listing
+//! (a role's policies, a runtime unchanged since it was read) never hides a change made
+//! outside the manifests for longer than a listing lives.
+
+use std::time::Duration;
+
+use agentcore_controller::aws::Aws;
+use serde_json::Value;
+use testkit::*;
+
+/// The role's inline policy as IAM holds it, parsed.
+async fn inline_policy(aws: &Aws, role: &str) -> (String, Value) {
+    let names = aws
+        .iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("ListRolePolicies");
+    let name = names.policy_names()[0].clone();
+    let doc = aws
+        .iam
+        .get_role_policy()
+        .role_name(role)
+        .policy_name(&name)
+        .send()
+        .await
+        .expect("GetRolePolicy");
+    let text = percent_encoding::percent_decode_str(doc.policy_document())
+        .decode_utf8_lossy()
+        .into_owned();
+    (name, serde_json::from_str(&text).expect("policy JSON"))
+}
+
+fn has_xray(policy: &Value) -> bool {
+    policy["Statement"]
+        .as_array()
+        .is_some_and(|s| s.iter().any(|s| s["Action"].to_string().contains("xray:")))
+}
+
+async fn allowed_clients(aws: &Aws, runtime_name: &str) -> Vec<String> {
+    runtime(aws, runtime_name)
+        .await
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .map(|j| j.allowed_clients().to_vec())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drift_behind_the_shared_listings_is_repaired_by_the_daemon() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    for (file, text) in names.render("manifests") {
+        m.write(&file, &guide::push_layout(&text, "image.tar"));
+    }
+    guide::pack_standin_layout(&names.runtime, &m.path().join("image.tar"));
+    let d = Daemon::start(m.path(), &["--resync", "2s"], None);
+    let ready = tokio::task::block_in_place(|| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            if d.all_ready() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    });
+    assert!(ready, "converged: {}", d.log_text());
+
+    // Out of band: the runtime's authorizer (a new runtime version) and the role's inline
+    // policy (one statement removed). Both were last read from a listing or kept as read.
+    let rt = runtime(&aws, &names.runtime).await;
+    let mut jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .cloned()
+        .expect("jwt");
+    jwt.allowed_clients = Some(vec!["someone-else".into()]);
+    set_jwt_authorizer(&aws, &rt, jwt).await;
+    let (policy_name, mut policy) = inline_policy(&aws, &names.role).await;
+    assert!(has_xray(&policy), "{policy:#}");
+    if let Some(statements) = policy["Statement"].as_array_mut() {
+        statements.retain(|s| !s["Action"].to_string().contains("xray:"));
+    }
+    aws.iam
+        .put_role_policy()
+        .role_name(&names.role)
+        .policy_name(&policy_name)
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("PutRolePolicy out of band");
+
+    // The daemon puts both back within a few resyncs and listing lifetimes.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let clients = allowed_clients(&aws, &names.runtime).await;
+        let (_, policy) = inline_policy(&aws, &names.role).await;
+        if clients != ["someone-else"] && has_xray(&policy) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "drift not repaired within 60 s (allowedClients {clients:?}, X-Ray statement {}):\n{}",
+            has_xray(&policy),
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_one_of_each(&aws, &names, "after the daemon repaired drift").await;
+}
