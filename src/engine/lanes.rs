@@ -5,6 +5,14 @@
 
 use std::collections::BTreeMap;
 
+use tokio::time::Instant;
+
+use super::scheduler::Scheduler;
+use crate::kinds::ObjectKey;
+
+/// The lane of a kind that names none (or of an object of an unknown kind).
+pub const DEFAULT_LANE: &str = "default";
+
 #[derive(Debug, Clone)]
 pub struct Lanes {
     per_lane: usize,
@@ -35,6 +43,93 @@ impl Lanes {
     }
 }
 
+/// The queue, one per lane (each after kube-runtime's scheduler: one slot per object,
+/// earliest deadline wins). Finding the next object to run looks at the head of each lane
+/// with a free slot, never at the backlog of a lane that is full, so the cost of an event
+/// does not grow with the number of objects waiting.
+#[derive(Debug, Default)]
+pub struct LaneQueue {
+    /// The lane of each kind.
+    lane_of_kind: BTreeMap<String, &'static str>,
+    queues: BTreeMap<&'static str, Scheduler<ObjectKey>>,
+}
+
+impl LaneQueue {
+    pub fn new(lane_of_kind: BTreeMap<String, &'static str>) -> Self {
+        Self {
+            lane_of_kind,
+            queues: BTreeMap::new(),
+        }
+    }
+
+    pub fn lane(&self, key: &ObjectKey) -> &'static str {
+        self.lane_of_kind
+            .get(&key.kind)
+            .copied()
+            .unwrap_or(DEFAULT_LANE)
+    }
+
+    fn queue_mut(&mut self, key: &ObjectKey) -> &mut Scheduler<ObjectKey> {
+        let lane = self.lane(key);
+        self.queues.entry(lane).or_default()
+    }
+
+    /// Queue `key` at `at`, unless it is queued earlier already.
+    pub fn schedule(&mut self, key: ObjectKey, at: Instant) {
+        self.queue_mut(&key).schedule(key, at);
+    }
+
+    /// Queue `key` at `at`, whatever it was queued at.
+    pub fn set(&mut self, key: ObjectKey, at: Instant) {
+        self.queue_mut(&key).set(key, at);
+    }
+
+    pub fn remove(&mut self, key: &ObjectKey) {
+        self.queue_mut(key).remove(key);
+    }
+
+    pub fn deadline(&self, key: &ObjectKey) -> Option<Instant> {
+        self.queues.get(self.lane(key))?.deadline(key)
+    }
+
+    /// How many objects are due by `now`, in all lanes.
+    pub fn due(&self, now: Instant) -> usize {
+        self.queues.values().map(|q| q.due(now)).sum()
+    }
+
+    /// Take the earliest object due by `now` in a lane with a free slot that `may_run`
+    /// allows (one not running already), with its deadline.
+    pub fn pop_due(
+        &mut self,
+        now: Instant,
+        slots: &Lanes,
+        mut may_run: impl FnMut(&ObjectKey) -> bool,
+    ) -> Option<(ObjectKey, Instant)> {
+        let (at, key) = self
+            .queues
+            .iter()
+            .filter(|(lane, _)| slots.has_room(lane))
+            .filter_map(|(_, q)| q.peek_due(now, &mut may_run))
+            .min_by_key(|(at, _)| *at)
+            .map(|(at, key)| (at, key.clone()))?;
+        self.remove(&key);
+        Some((key, at))
+    }
+
+    /// When the next object a free slot could take falls due.
+    pub fn next_deadline(
+        &self,
+        slots: &Lanes,
+        mut may_run: impl FnMut(&ObjectKey) -> bool,
+    ) -> Option<Instant> {
+        self.queues
+            .iter()
+            .filter(|(lane, _)| slots.has_room(lane))
+            .filter_map(|(_, q)| q.next_deadline_where(&mut may_run))
+            .min()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +146,54 @@ mod tests {
         lanes.give_back("ssm"); // never taken: nothing happens
         assert!(lanes.has_room("ssm"));
         assert!(Lanes::new(0).has_room("x"), "at least one slot");
+    }
+
+    #[test]
+    fn the_earliest_due_object_of_a_lane_with_room_runs_next() {
+        let t0 = Instant::now();
+        let at = |ms| t0 + std::time::Duration::from_millis(ms);
+        let key = |kind: &str, name: &str| ObjectKey::new(kind, name);
+        let mut q = LaneQueue::new(BTreeMap::from([
+            ("Role".to_string(), "iam"),
+            ("Repository".to_string(), "ecr"),
+        ]));
+        q.schedule(key("Role", "a"), at(1));
+        q.schedule(key("Role", "b"), at(2));
+        q.schedule(key("Repository", "c"), at(3));
+        q.schedule(key("Unknown", "d"), at(4));
+        q.schedule(key("Role", "a"), at(9)); // later: the earlier deadline stays
+        assert_eq!(q.deadline(&key("Role", "a")), Some(at(1)));
+        assert_eq!(q.lane(&key("Unknown", "d")), DEFAULT_LANE);
+        assert_eq!(q.due(at(10)), 4);
+        let mut slots = Lanes::new(1);
+        slots.take("iam");
+        // iam is full: its earlier work waits, the next lane's runs.
+        assert_eq!(q.next_deadline(&slots, |_| true), Some(at(3)));
+        assert_eq!(
+            q.pop_due(at(10), &slots, |_| true),
+            Some((key("Repository", "c"), at(3)))
+        );
+        // Not due yet.
+        assert_eq!(q.pop_due(at(3), &slots, |_| true), None);
+        assert_eq!(
+            q.pop_due(at(10), &slots, |_| true),
+            Some((key("Unknown", "d"), at(4)))
+        );
+        assert_eq!(
+            q.pop_due(at(10), &slots, |_| true),
+            None,
+            "only iam work is left"
+        );
+        slots.give_back("iam");
+        // A running object is passed over for the next one of its lane.
+        let running = key("Role", "a");
+        assert_eq!(
+            q.pop_due(at(10), &slots, |k| *k != running),
+            Some((key("Role", "b"), at(2)))
+        );
+        q.set(key("Role", "a"), at(20)); // set moves it later
+        assert_eq!(q.next_deadline(&slots, |_| true), Some(at(20)));
+        q.remove(&key("Role", "a"));
+        assert_eq!(q.due(at(30)), 0);
     }
 }

@@ -71,6 +71,19 @@ impl<K: Ord + Clone> Scheduler<K> {
         Some((key, at))
     }
 
+    /// The earliest object due by `now` that `pred` accepts, left in the queue.
+    pub fn peek_due(
+        &self,
+        now: Instant,
+        mut pred: impl FnMut(&K) -> bool,
+    ) -> Option<(Instant, &K)> {
+        self.by_time
+            .iter()
+            .take_while(|(t, _)| *t <= now)
+            .find(|(_, k)| pred(k))
+            .map(|(t, k)| (*t, k))
+    }
+
     pub fn len(&self) -> usize {
         self.deadlines.len()
     }

@@ -1,6 +1,6 @@
 //! The long-running controller: keeps a changing set of objects converged.
 //!
-//! One queue slot per object, earliest deadline wins ([`Scheduler`]); never two
+//! One queue slot per object, earliest deadline wins, a queue per lane ([`LaneQueue`]); never two
 //! reconciles of one object at once; a bound on concurrent reconciles per lane; dependents
 //! re-queued when a dependency's outputs change; periodic resync with jitter; per-object
 //! exponential backoff; prune of objects whose manifests are gone, from an inventory kept
@@ -25,11 +25,11 @@ use super::backoff::Backoff;
 use super::cause;
 use super::containment;
 use super::inventory::{Inventory, InventoryEntry};
-use super::lanes::Lanes;
+use super::lanes::{LaneQueue, Lanes};
 use super::policy::{self, Next};
 use super::prune;
 use super::reload;
-use super::scheduler::{Scheduler, jittered};
+use super::scheduler::jittered;
 use super::status::{self, ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
 use super::tally::Tally;
 use crate::error::{ReconcileError, Severity};
@@ -189,7 +189,7 @@ pub struct Controller {
     objects: BTreeMap<ObjectKey, Tracked>,
     graph: Graph,
     outputs: BTreeMap<ObjectKey, Outputs>,
-    queue: Scheduler<ObjectKey>,
+    queue: LaneQueue,
     running: BTreeSet<ObjectKey>,
     /// Slots taken, by lane.
     lanes: Lanes,
@@ -217,7 +217,14 @@ pub struct Controller {
     /// A one-shot run: its report says what failed, so failures are not logged as
     /// warnings at every retry.
     one_shot: bool,
+    /// When the snapshot was last published (see [`PUBLISH_INTERVAL`]).
+    published_at: Option<Instant>,
 }
+
+/// The snapshot the HTTP server reads is rebuilt at most this often. Rebuilding it clones
+/// every object's status, so doing it at every event would make a round of N objects cost
+/// O(N²); this way a change is visible within this long, whatever N.
+const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// At most one falling-behind warning this often.
 const LAG_WARNING_INTERVAL: Duration = Duration::from_secs(300);
@@ -232,6 +239,11 @@ impl Controller {
     ) -> Self {
         let prune_confirmed = cfg.allow_mass_prune;
         let per_lane = cfg.concurrency;
+        let lane_of_kind = registry
+            .names()
+            .into_iter()
+            .filter_map(|kind| Some((kind.to_string(), registry.schema(kind)?.lane())))
+            .collect();
         Self {
             cfg,
             registry,
@@ -241,7 +253,7 @@ impl Controller {
             objects: BTreeMap::new(),
             graph: Graph::default(),
             outputs: BTreeMap::new(),
-            queue: Scheduler::default(),
+            queue: LaneQueue::new(lane_of_kind),
             running: BTreeSet::new(),
             lanes: Lanes::new(per_lane),
             file_keys: BTreeMap::new(),
@@ -257,6 +269,7 @@ impl Controller {
             kept_inside: BTreeMap::new(),
             prune_held: None,
             one_shot: false,
+            published_at: None,
         }
     }
 
@@ -282,7 +295,7 @@ impl Controller {
                 break;
             }
             self.launch_due(&mut tasks);
-            self.publish();
+            let publish_at = self.publish_soon();
             if inventory_check.is_none() && Instant::now() >= check_at {
                 let inventory = Arc::clone(&self.inventory);
                 inventory_check = Some(Box::pin(async move { inventory.list().await }));
@@ -291,6 +304,10 @@ impl Controller {
                 (Some(w), true) => Some(w.min(check_at)),
                 (None, true) => Some(check_at),
                 (w, false) => w,
+            };
+            let wake = match (wake, publish_at) {
+                (Some(w), Some(p)) => Some(w.min(p)),
+                (w, p) => w.or(p),
             };
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -379,15 +396,8 @@ impl Controller {
     /// The earliest deadline of work that could start (not running, its lane has room);
     /// `None`: wait for a completion, or a command.
     fn next_wake(&self) -> Option<Instant> {
-        self.queue.next_deadline_where(|k| {
-            !self.running.contains(k) && self.lanes.has_room(self.lane_of(k))
-        })
-    }
-
-    fn lane_of(&self, key: &ObjectKey) -> &'static str {
-        self.registry
-            .schema(&key.kind)
-            .map_or("default", |s| s.lane())
+        self.queue
+            .next_deadline(&self.lanes, |k| !self.running.contains(k))
     }
 
     fn handle(&mut self, cmd: Command) {
@@ -486,12 +496,11 @@ impl Controller {
     fn launch_due(&mut self, tasks: &mut FuturesUnordered<BoxFuture<'static, Done>>) {
         let now = Instant::now();
         loop {
-            let (running, lanes, registry) = (&self.running, &self.lanes, &self.registry);
-            let may_run = |k: &ObjectKey| {
-                !running.contains(k)
-                    && lanes.has_room(registry.schema(&k.kind).map_or("default", |s| s.lane()))
-            };
-            let Some((key, due)) = self.queue.pop_due(now, may_run) else {
+            let running = &self.running;
+            let Some((key, due)) = self
+                .queue
+                .pop_due(now, &self.lanes, |k| !running.contains(k))
+            else {
                 break;
             };
             if due > self.urgent {
@@ -513,14 +522,13 @@ impl Controller {
                 self.no_live_kind(&key);
                 continue;
             };
-            self.lanes.take(self.lane_of(&key));
+            self.lanes.take(self.queue.lane(&key));
             self.running.insert(key.clone());
             if let Some(t) = self.objects.get_mut(&key) {
                 t.parked = false;
             }
             tasks.push(task);
         }
-        self.metrics.queue_depth.set(self.queue.due(now) as i64);
     }
 
     /// `key`'s kind has no live implementation (an offline registry): it fails until the
@@ -589,7 +597,25 @@ impl Controller {
         }
     }
 
+    /// Publish now, unless the last publication is younger than [`PUBLISH_INTERVAL`]: then
+    /// say when to publish (the loop wakes then; every turn of it may have changed
+    /// something).
+    fn publish_soon(&mut self) -> Option<Instant> {
+        let now = Instant::now();
+        match self.published_at {
+            Some(at) if now < at + PUBLISH_INTERVAL => Some(at + PUBLISH_INTERVAL),
+            _ => {
+                self.publish();
+                None
+            }
+        }
+    }
+
     fn publish(&mut self) {
+        let now = Instant::now();
+        self.published_at = Some(now);
+        let depth = self.queue.due(now);
+        self.metrics.queue_depth.set(depth as i64);
         if !self.ready
             && let Some(first) = &self.first_keys
         {
@@ -629,7 +655,7 @@ impl Controller {
             objects: self.objects.values().map(|t| t.status.clone()).collect(),
             problems: self.problems.clone(),
             prune_refused: self.prune_refused.clone(),
-            queue_depth: self.queue.due(Instant::now()),
+            queue_depth: depth,
         };
         if let Ok(mut s) = self.shared.snapshot.write() {
             *s = snapshot;

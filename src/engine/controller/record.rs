@@ -14,7 +14,7 @@ impl Controller {
             duration,
         } = done;
         if self.running.remove(&key) {
-            self.lanes.give_back(self.lane_of(&key));
+            self.lanes.give_back(self.queue.lane(&key));
         }
         self.metrics
             .reconcile_duration
