@@ -42,6 +42,8 @@ pub const LIST_MAX_AGE: Duration = Duration::from_secs(10);
 struct Listing<T> {
     /// When the fetch began: everything that existed before then is in it.
     started: Instant,
+    /// When it arrived: its age is counted from then.
+    fetched: Instant,
     items: T,
 }
 
@@ -98,7 +100,9 @@ impl<T> ListCache<T> {
         let mut slot = self.listing.lock().await;
         let usable = slot.as_ref().is_some_and(|l| {
             !self.stale.load(Ordering::SeqCst)
-                && l.started.elapsed() < self.max_age
+                // Aged from when it arrived: a listing slower than the maximum age to
+                // fetch is still of use once.
+                && l.fetched.elapsed() < self.max_age
                 && fresh_since.is_none_or(|t| l.started >= t)
         });
         if !usable {
@@ -106,7 +110,13 @@ impl<T> ListCache<T> {
             // Cleared before the fetch: a write that lands while it runs marks it again.
             self.stale.store(false, Ordering::SeqCst);
             match fetch().await {
-                Ok(items) => *slot = Some(Listing { started, items }),
+                Ok(items) => {
+                    *slot = Some(Listing {
+                        started,
+                        fetched: Instant::now(),
+                        items,
+                    })
+                }
                 Err(e) => {
                     self.stale.store(true, Ordering::SeqCst);
                     return Err(e);
@@ -220,25 +230,47 @@ impl KnownIds {
     }
 }
 
-/// Keys the controller wrote to since a moment: a listing begun before a write to a key
-/// no longer describes it. Marked from a synchronous hook (the SDK interceptor), so it
-/// needs no async lock.
-#[derive(Debug, Default)]
-pub struct Written(std::sync::Mutex<BTreeMap<String, Instant>>);
+/// Keys the controller wrote to, and when: a listing that began before a write, or too
+/// soon after it for the service's listings to show it (they are eventually consistent),
+/// no longer describes the key. Marked from a synchronous hook (the SDK interceptor), so
+/// it needs no async lock. Marks older than that are dropped as new ones come.
+#[derive(Debug)]
+pub struct Written {
+    /// How long after a write the service's listings may still show what was there before.
+    settle: Duration,
+    marks: std::sync::Mutex<BTreeMap<String, Instant>>,
+}
+
+impl Default for Written {
+    fn default() -> Self {
+        Self::settling(Duration::ZERO)
+    }
+}
 
 impl Written {
-    /// `key` was written just now.
-    pub fn mark(&self, key: &str) {
-        if let Ok(mut m) = self.0.lock() {
-            m.insert(key.to_string(), Instant::now());
+    pub fn settling(settle: Duration) -> Self {
+        Self {
+            settle,
+            marks: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
-    /// Whether `key` was written after a listing begun at `listed_at` started.
+    /// `key` was written just now.
+    pub fn mark(&self, key: &str) {
+        if let Ok(mut m) = self.marks.lock() {
+            let now = Instant::now();
+            // Keep the map to what can still matter.
+            let keep = self.settle.max(LIST_MAX_AGE);
+            m.retain(|_, at| now.duration_since(*at) <= keep);
+            m.insert(key.to_string(), now);
+        }
+    }
+
+    /// Whether a listing begun at `listed_at` may not show the last write to `key`.
     pub fn since(&self, key: &str, listed_at: Instant) -> bool {
-        self.0
+        self.marks
             .lock()
-            .map(|m| m.get(key).is_some_and(|t| *t >= listed_at))
+            .map(|m| m.get(key).is_some_and(|t| *t + self.settle >= listed_at))
             .unwrap_or(true)
     }
 }
@@ -272,8 +304,15 @@ pub struct ListedRole {
 /// Roles by name (only those both listings hold).
 pub type RolesByName = BTreeMap<String, ListedRole>;
 
+/// How long Secrets Manager's ListSecrets may lag behind a write ("it might not reflect
+/// changes from the last five minutes", says its API reference).
+pub const SECRETS_SETTLE: Duration = Duration::from_secs(300);
+/// How long IAM's and ECR's listings are taken to lag behind a write (IAM documents its
+/// changes as eventually consistent, usually within seconds).
+pub const LISTING_SETTLE: Duration = Duration::from_secs(30);
+
 /// The listings the kinds share, one per service and kind that is found by listing.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ListCaches {
     /// ListUserPools: pool IDs by pool name.
     pub user_pools: ListCache<ByName>,
@@ -291,6 +330,21 @@ pub struct ListCaches {
     pub repositories: ListCache<BTreeMap<String, Repository>>,
     /// Repositories the controller wrote to, by name (see [`WriteWatch`]).
     pub repositories_written: Written,
+}
+
+impl Default for ListCaches {
+    fn default() -> Self {
+        Self {
+            user_pools: ListCache::default(),
+            agent_runtimes: ListCache::default(),
+            secrets: ListCache::default(),
+            secrets_written: Written::settling(SECRETS_SETTLE),
+            roles: ListCache::default(),
+            roles_written: Written::settling(LISTING_SETTLE),
+            repositories: ListCache::default(),
+            repositories_written: Written::settling(LISTING_SETTLE),
+        }
+    }
 }
 
 /// The secret a Secrets Manager write is about, when the input names one.
@@ -416,9 +470,12 @@ impl Intercept for WriteWatch {
         "WriteWatch"
     }
 
-    fn read_before_execution(
+    // Not `read_before_execution`: a client's interceptors run that hook before the
+    // operation's configuration, its metadata included, is in the bag.
+    fn read_before_serialization(
         &self,
         context: &BeforeSerializationInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> std::result::Result<(), BoxError> {
         let Some(meta) = cfg.load::<Metadata>() else {
@@ -563,6 +620,12 @@ mod tests {
         assert!(!written.since("other", before));
         let after = Instant::now();
         assert!(!written.since("s", after + Duration::from_millis(1)));
+        // A listing begun within the settle window after the write may not show it yet.
+        let settling = Written::settling(Duration::from_secs(300));
+        let t0 = Instant::now();
+        settling.mark("s");
+        assert!(settling.since("s", t0 + Duration::from_secs(299)));
+        assert!(!settling.since("s", t0 + Duration::from_secs(301)));
     }
 
     #[tokio::test]

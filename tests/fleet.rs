@@ -111,3 +111,55 @@ async fn drift_behind_the_shared_listings_is_repaired_by_the_daemon() {
     }
     assert_one_of_each(&aws, &names, "after the daemon repaired drift").await;
 }
+
+/// Every write the SDK makes marks what it wrote, whichever code made it: a listing begun
+/// before the write no longer answers for it (it is read directly until a newer listing).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_controllers_own_writes_are_marked_for_the_listings() {
+    let aws = aws().await;
+    let names = StackNames::unique();
+    let before = tokio::time::Instant::now();
+    let lists = &aws.lists;
+    assert!(!lists.secrets_written.since(&names.secret, before));
+    aws.secrets
+        .create_secret()
+        .name(&names.secret)
+        .secret_string("{}")
+        .send()
+        .await
+        .expect("CreateSecret");
+    assert!(
+        lists.secrets_written.since(&names.secret, before),
+        "CreateSecret marks its secret"
+    );
+    aws.iam
+        .create_role()
+        .role_name(&names.role)
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[]}"#)
+        .send()
+        .await
+        .expect("CreateRole");
+    assert!(
+        lists.roles_written.since(&names.role, before),
+        "CreateRole marks its role"
+    );
+    aws.ecr
+        .create_repository()
+        .repository_name(&names.repo)
+        .send()
+        .await
+        .expect("CreateRepository");
+    assert!(
+        lists.repositories_written.since(&names.repo, before),
+        "CreateRepository marks its repository"
+    );
+    // A read marks nothing.
+    let after = tokio::time::Instant::now();
+    aws.iam
+        .get_role()
+        .role_name(&names.role)
+        .send()
+        .await
+        .expect("GetRole");
+    assert!(!lists.roles_written.since(&names.role, after));
+}

@@ -865,6 +865,31 @@ async fn apply_runs_the_controller_until_nothing_more_can_happen() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn apply_ends_when_a_suspended_object_is_absent() {
+    use crate::kinds::Mode;
+    let cloud = Arc::new(Cloud::default());
+    let registry = registry(&cloud, Kinds::default());
+    let suspend = [("agentcore.dev/suspend", "true")];
+    let docs = [
+        doc("Alpha/a", "1", &[], &[]),
+        doc("Beta/b", "1", &[], &suspend),
+    ];
+    let set = manifest_set(&registry, &docs);
+    let start = Instant::now();
+    let report = super::converge(&set, &registry, &one_shot(Mode::Apply, 600)).await;
+    // Observed once and found absent: nothing more will happen to it in this run.
+    assert!(!report.timed_out, "{:?}", states(&report));
+    assert!(Instant::now() - start < Duration::from_secs(60));
+    assert_eq!(states(&report)[0], "Alpha/a Ready");
+    assert!(
+        cloud
+            .calls()
+            .iter()
+            .all(|c| c.op == "observe" || c.key.kind != "Beta")
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn plan_mode_writes_nothing_and_reports_what_it_would_do() {
     use crate::kinds::{Action, Mode};
     let cloud = Arc::new(Cloud::default());

@@ -319,12 +319,17 @@ impl Kind for Repository {
         let listed = lists
             .repositories
             .lookup(None, || list_repositories(ecr), |m| m.get(name).cloned())
-            .await?;
-        let current = !lists.repositories_written.since(name, listed.listed_at);
-        let repo = match listed.value {
-            Some(repo) if current => repo,
+            .await;
+        // A listing refused (a policy scoped to the manifests' repositories) or failing:
+        // the repository is read on its own.
+        let listed = listed
+            .inspect_err(|e| tracing::debug!(error = %e, "repositories are read one by one"))
+            .ok()
+            .filter(|l| !lists.repositories_written.since(name, l.listed_at));
+        let repo = match listed.map(|l| (l.value, l.listed_at)) {
+            Some((Some(repo), _)) => repo,
             // Not in a listing begun after this call: there is none.
-            None if current && listed.listed_at >= asked => return Ok(None),
+            Some((None, listed_at)) if listed_at >= asked => return Ok(None),
             _ => match describe_repository(ecr, name).await? {
                 Some(repo) => repo,
                 None => return Ok(None),

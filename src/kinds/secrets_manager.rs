@@ -20,10 +20,18 @@ pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput
     let listed = lists
         .secrets
         .lookup(None, || list_owned(ctx), |m| m.get(name).cloned())
-        .await?;
-    match listed.value {
-        Some(entry) if !lists.secrets_written.since(name, listed.listed_at) => Ok(Some(entry)),
-        _ => describe_direct(ctx, id).await,
+        .await;
+    match listed {
+        Ok(listed) => match listed.value {
+            Some(entry) if !lists.secrets_written.since(name, listed.listed_at) => Ok(Some(entry)),
+            _ => describe_direct(ctx, id).await,
+        },
+        // A listing refused (a policy that allows DescribeSecret on the controller's
+        // secrets but not ListSecrets) or failing: the secret is read on its own.
+        Err(e) => {
+            tracing::debug!(error = %e, "secrets are read one by one: ListSecrets failed");
+            describe_direct(ctx, id).await
+        }
     }
 }
 

@@ -21,10 +21,16 @@ impl Tracked {
     /// (terminal, or AWS reports the resource failed), held back by a dependency, or,
     /// observing only, looked at (a recoverable error is retried).
     fn settled(&self, observe_only: bool) -> bool {
+        // A retry is queued after a recoverable error, even for an object that was Ready.
+        let retrying = matches!(
+            self.tally.failed,
+            Some(Severity::Recoverable | Severity::Waiting)
+        );
         self.parked
             || self.terminal_hash.is_some()
-            || self.status.is_ready()
-            || self.status.ready_reason() == status::reason::RESOURCE_FAILED
+            || (!retrying
+                && (self.status.is_ready()
+                    || self.status.ready_reason() == status::reason::RESOURCE_FAILED))
             || (observe_only
                 && self.tally.attempts > 0
                 && self.tally.failed != Some(Severity::Recoverable))
@@ -80,7 +86,7 @@ impl Controller {
             && self
                 .objects
                 .values()
-                .all(|t| t.settled(self.cfg.observe_only))
+                .all(|t| t.settled(self.observe_only(&t.object.meta)))
     }
 
     /// Observe only: suspended, or the whole controller observes.
