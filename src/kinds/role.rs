@@ -361,9 +361,15 @@ async fn list_roles(iam: &aws_sdk_iam::Client) -> Result<RolesByName> {
     }
 }
 
-/// A role as observed, from its entries in the listings.
-fn observed_from_listing(listed: &ListedRole, owned: bool) -> Observed<ObservedRole> {
-    let (detail, role) = (&listed.detail, &listed.role);
+/// A role as observed: what IAM says of the role itself (GetRole, ListRoles and CreateRole
+/// answer alike), its trust policy as written, and its policies.
+fn observed_role(
+    role: &aws_sdk_iam::types::Role,
+    owned: bool,
+    assume_role_policy: Option<&str>,
+    inline_policies: BTreeMap<String, Value>,
+    managed_policy_arns: BTreeSet<String>,
+) -> Observed<ObservedRole> {
     Observed {
         owned,
         resource: ObservedRole {
@@ -371,26 +377,36 @@ fn observed_from_listing(listed: &ListedRole, owned: bool) -> Observed<ObservedR
             name: role.role_name().to_string(),
             description: role.description().map(String::from),
             max_session_duration: role.max_session_duration(),
-            assume_role_policy: detail
-                .assume_role_policy_document()
-                .map(policy::observed_document),
-            inline_policies: detail
-                .role_policy_list()
-                .iter()
-                .filter_map(|p| {
-                    Some((
-                        p.policy_name()?.to_string(),
-                        policy::observed_document(p.policy_document()?),
-                    ))
-                })
-                .collect(),
-            managed_policy_arns: detail
-                .attached_managed_policies()
-                .iter()
-                .filter_map(|p| p.policy_arn().map(String::from))
-                .collect(),
+            assume_role_policy: assume_role_policy.map(policy::observed_document),
+            inline_policies,
+            managed_policy_arns,
         },
     }
+}
+
+/// A role as observed, from its entries in the listings.
+fn observed_from_listing(listed: &ListedRole, owned: bool) -> Observed<ObservedRole> {
+    let detail = &listed.detail;
+    observed_role(
+        &listed.role,
+        owned,
+        detail.assume_role_policy_document(),
+        detail
+            .role_policy_list()
+            .iter()
+            .filter_map(|p| {
+                Some((
+                    p.policy_name()?.to_string(),
+                    policy::observed_document(p.policy_document()?),
+                ))
+            })
+            .collect(),
+        detail
+            .attached_managed_policies()
+            .iter()
+            .filter_map(|p| p.policy_arn().map(String::from))
+            .collect(),
+    )
 }
 
 impl Role {
@@ -453,23 +469,16 @@ impl Role {
             .try_collect()
             .await
             .map_err(aws_err(format!("ListAttachedRolePolicies {name}")))?;
-        Ok(Some(Observed {
+        Ok(Some(observed_role(
+            &role,
             owned,
-            resource: ObservedRole {
-                arn: role.arn().to_string(),
-                name: role.role_name().to_string(),
-                description: role.description().map(String::from),
-                max_session_duration: role.max_session_duration(),
-                assume_role_policy: role
-                    .assume_role_policy_document()
-                    .map(policy::observed_document),
-                inline_policies,
-                managed_policy_arns: attached
-                    .iter()
-                    .filter_map(|p| p.policy_arn().map(String::from))
-                    .collect(),
-            },
-        }))
+            role.assume_role_policy_document(),
+            inline_policies,
+            attached
+                .iter()
+                .filter_map(|p| p.policy_arn().map(String::from))
+                .collect(),
+        )))
     }
 
     /// The role from the shared listings: `Some(None)` when a listing begun at or after
@@ -757,20 +766,13 @@ impl Kind for Role {
         let Some(role) = created.role() else {
             return Ok(None);
         };
-        Ok(Some(Observed {
-            owned: true,
-            resource: ObservedRole {
-                arn: role.arn().to_string(),
-                name: role.role_name().to_string(),
-                description: role.description().map(String::from),
-                max_session_duration: role.max_session_duration(),
-                assume_role_policy: role
-                    .assume_role_policy_document()
-                    .map(policy::observed_document),
-                inline_policies: d.inline_policies.clone(),
-                managed_policy_arns: d.managed_policy_arns.clone(),
-            },
-        }))
+        Ok(Some(observed_role(
+            role,
+            true,
+            role.assume_role_policy_document(),
+            d.inline_policies.clone(),
+            d.managed_policy_arns.clone(),
+        )))
     }
 
     async fn update(
