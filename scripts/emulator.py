@@ -11,6 +11,9 @@ Three fidelity fixes are applied before it starts:
 - moto gives every runtime version its own ARN and keys tags by ARN, so an update drops
   the runtime's tags. On AgentCore tags belong to the runtime and survive updates; here
   they are carried over to the ARN the update gives the runtime.
+- moto keeps a Cognito user pool's LastModifiedDate at its creation time through
+  UpdateUserPool. Cognito moves it on every change ("the date and time when the item was
+  modified"); here UpdateUserPool moves it too.
 
 Usage: python scripts/emulator.py [--exit-with PID] --port PORT [--host 127.0.0.1]
 
@@ -25,7 +28,9 @@ import time
 
 from moto.bedrockagentcorecontrol import models as agentcore
 from moto.bedrockagentcorecontrol import responses as agentcore_responses
+from moto.cognitoidp import models as cognito
 from moto.core.responses import ActionResult
+from moto.core.utils import utcnow
 
 _original_init = agentcore.AgentRuntime.__init__
 
@@ -73,6 +78,17 @@ def _update_runtime_keeping_tags(self, agent_runtime_id, *args, **kwargs):
 
 
 agentcore.BedrockAgentCoreControlBackend.update_agent_runtime = _update_runtime_keeping_tags
+
+
+_original_update_user_pool = cognito.CognitoIdpBackend.update_user_pool
+
+
+def _update_user_pool_moving_last_modified(self, user_pool_id, *args, **kwargs):
+    _original_update_user_pool(self, user_pool_id, *args, **kwargs)
+    self.describe_user_pool(user_pool_id).last_modified_date = utcnow()
+
+
+cognito.CognitoIdpBackend.update_user_pool = _update_user_pool_moving_last_modified
 
 
 def _exit_with(pid: int) -> None:

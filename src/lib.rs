@@ -14,6 +14,7 @@ pub mod kinds;
 pub mod list_cache;
 pub mod manifest;
 pub mod mcp;
+pub mod memo;
 pub mod metrics;
 pub mod model;
 pub mod oci;

@@ -14,7 +14,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_ecr::types::Repository;
@@ -44,6 +44,8 @@ struct Listing<T> {
     started: Instant,
     /// When it arrived: its age is counted from then.
     fetched: Instant,
+    /// The cache's generation when the fetch began: an invalidation since makes it stale.
+    generation: u64,
     items: T,
 }
 
@@ -51,7 +53,10 @@ struct Listing<T> {
 pub struct ListCache<T> {
     max_age: Duration,
     listing: Mutex<Option<Listing<T>>>,
-    stale: AtomicBool,
+    /// Moved by every invalidation. A listing is used only in the generation its fetch
+    /// began in, so neither a write that lands during a fetch nor a fetch cancelled
+    /// half-way (its caller gone) can leave an invalidated listing in use.
+    generation: AtomicU64,
 }
 
 impl<T> std::fmt::Debug for ListCache<T> {
@@ -80,7 +85,7 @@ impl<T> ListCache<T> {
         Self {
             max_age,
             listing: Mutex::new(None),
-            stale: AtomicBool::new(false),
+            generation: AtomicU64::new(0),
         }
     }
 
@@ -99,7 +104,7 @@ impl<T> ListCache<T> {
     {
         let mut slot = self.listing.lock().await;
         let usable = slot.as_ref().is_some_and(|l| {
-            !self.stale.load(Ordering::SeqCst)
+            l.generation == self.generation.load(Ordering::SeqCst)
                 // Aged from when it arrived: a listing slower than the maximum age to
                 // fetch is still of use once.
                 && l.fetched.elapsed() < self.max_age
@@ -107,21 +112,16 @@ impl<T> ListCache<T> {
         });
         if !usable {
             let started = Instant::now();
-            // Cleared before the fetch: a write that lands while it runs marks it again.
-            self.stale.store(false, Ordering::SeqCst);
-            match fetch().await {
-                Ok(items) => {
-                    *slot = Some(Listing {
-                        started,
-                        fetched: Instant::now(),
-                        items,
-                    })
-                }
-                Err(e) => {
-                    self.stale.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
-            }
+            let generation = self.generation.load(Ordering::SeqCst);
+            // A failed fetch leaves the old listing in place: it is no longer of use.
+            *slot = None;
+            let items = fetch().await?;
+            *slot = Some(Listing {
+                started,
+                fetched: Instant::now(),
+                generation,
+                items,
+            });
         }
         let listing = slot.as_ref().ok_or_else(|| {
             crate::error::ReconcileError::recoverable(
@@ -145,7 +145,7 @@ impl<T> ListCache<T> {
 
     /// The next lookup fetches again (a write whose outcome is unknown).
     pub fn invalidate(&self) {
-        self.stale.store(true, Ordering::SeqCst);
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -192,41 +192,6 @@ impl ByName {
     /// The stamp listed for `id`.
     pub fn stamp(&self, id: &str) -> Option<String> {
         self.stamps.get(id).cloned()
-    }
-}
-
-/// IDs found by an earlier lookup (a listing), by key, used until they are older than a
-/// maximum age; a caller forgets one that no longer answers to its key.
-#[derive(Debug)]
-pub struct KnownIds {
-    max_age: Duration,
-    ids: std::sync::Mutex<BTreeMap<String, (String, Instant)>>,
-}
-
-impl KnownIds {
-    pub fn new(max_age: Duration) -> Self {
-        Self {
-            max_age,
-            ids: std::sync::Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<String> {
-        let ids = self.ids.lock().ok()?;
-        let (id, at) = ids.get(key)?;
-        (at.elapsed() < self.max_age).then(|| id.clone())
-    }
-
-    pub fn put(&self, key: &str, id: &str) {
-        if let Ok(mut ids) = self.ids.lock() {
-            ids.insert(key.to_string(), (id.to_string(), Instant::now()));
-        }
-    }
-
-    pub fn forget(&self, key: &str) {
-        if let Ok(mut ids) = self.ids.lock() {
-            ids.remove(key);
-        }
     }
 }
 
@@ -599,19 +564,6 @@ mod tests {
     }
 
     #[test]
-    fn known_ids_age_and_are_forgotten() {
-        let known = KnownIds::new(Duration::from_secs(3600));
-        assert_eq!(known.get("pool/a"), None);
-        known.put("pool/a", "id1");
-        assert_eq!(known.get("pool/a").as_deref(), Some("id1"));
-        known.forget("pool/a");
-        assert_eq!(known.get("pool/a"), None);
-        let aged = KnownIds::new(Duration::ZERO);
-        aged.put("pool/a", "id1");
-        assert_eq!(aged.get("pool/a"), None, "older than the maximum age");
-    }
-
-    #[test]
     fn a_write_marks_a_key_against_listings_begun_before_it() {
         let written = Written::default();
         let before = Instant::now();
@@ -687,6 +639,41 @@ mod tests {
         cache.edit(|m| m.remove("a", "1")).await;
         let gone = cache.lookup(None, || svc.list(), |m| m.ids("a")).await;
         assert_eq!(gone.map(|f| f.value).ok(), Some(vec![]));
+    }
+
+    /// An invalidation is never lost: not to a write that lands while a fetch runs, nor
+    /// to a fetch abandoned half-way (its reconcile cancelled).
+    #[tokio::test]
+    async fn invalidations_outlive_concurrent_and_abandoned_fetches() {
+        let svc = Service::default();
+        let cache = ListCache::<ByName>::new(Duration::from_secs(3600));
+        // A write lands while the fetch runs: the listing answers its own caller, and the
+        // next lookup fetches again.
+        let during = cache
+            .lookup(
+                None,
+                || async {
+                    cache.invalidate();
+                    svc.list().await
+                },
+                |m| m.ids("a"),
+            )
+            .await;
+        assert!(during.is_ok());
+        let _ = cache.lookup(None, || svc.list(), |m| m.ids("a")).await;
+        assert_eq!(svc.lists(), 2, "fetched again after the write");
+        // Invalidated, then a fetch abandoned before it answers.
+        cache.invalidate();
+        let abandoned = tokio::time::timeout(
+            Duration::from_millis(1),
+            cache.lookup(None, std::future::pending, |m| m.ids("a")),
+        )
+        .await;
+        assert!(abandoned.is_err(), "the fetch never answers");
+        let _ = cache.lookup(None, || svc.list(), |m| m.ids("a")).await;
+        assert_eq!(svc.lists(), 3, "the invalidation still holds");
+        let _ = cache.lookup(None, || svc.list(), |m| m.ids("a")).await;
+        assert_eq!(svc.lists(), 3, "and the new listing serves");
     }
 
     #[tokio::test]

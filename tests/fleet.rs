@@ -1,6 +1,7 @@
 //! The daemon's shared listings against the AWS emulator: what they answer from a listing
-//! (a role's policies, a runtime unchanged since it was read) never hides a change made
-//! outside the manifests for longer than a listing lives.
+//! (a role's policies, a runtime or pool unchanged since it was read) spares reads at
+//! every resync, and never hides a change made outside the manifests for longer than a
+//! listing lives.
 
 use std::time::Duration;
 
@@ -38,6 +39,49 @@ fn has_xray(policy: &Value) -> bool {
         .is_some_and(|s| s.iter().any(|s| s["Action"].to_string().contains("xray:")))
 }
 
+/// The pool's minimum password length as Cognito holds it.
+async fn minimum_length(aws: &Aws, pool_id: &str) -> Option<i32> {
+    aws.cognito
+        .describe_user_pool()
+        .user_pool_id(pool_id)
+        .send()
+        .await
+        .ok()?
+        .user_pool()?
+        .policies()?
+        .password_policy()?
+        .minimum_length()
+}
+
+/// A counter of the daemon's /metrics, summed over the series whose labels include all
+/// of `labels`.
+fn counter(d: &Daemon, family: &str, labels: &[&str]) -> u64 {
+    let (_, text) = d.get("/metrics");
+    text.lines()
+        .filter(|l| l.starts_with(family) && labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+fn described_pools(d: &Daemon) -> u64 {
+    let calls = "agentcore_controller_aws_calls_total{";
+    counter(d, calls, &["operation=\"DescribeUserPool\""])
+}
+
+fn repository_tag_reads(d: &Daemon) -> u64 {
+    let calls = "agentcore_controller_aws_calls_total{";
+    counter(
+        d,
+        calls,
+        &["service=\"ECR\"", "operation=\"ListTagsForResource\""],
+    )
+}
+
+fn pool_reconciles(d: &Daemon) -> u64 {
+    let family = "agentcore_controller_reconcile_duration_seconds_count{";
+    counter(d, family, &["kind=\"UserPool\""])
+}
+
 async fn allowed_clients(aws: &Aws, runtime_name: &str) -> Vec<String> {
     runtime(aws, runtime_name)
         .await
@@ -69,8 +113,56 @@ async fn drift_behind_the_shared_listings_is_repaired_by_the_daemon() {
     });
     assert!(ready, "converged: {}", d.log_text());
 
-    // Out of band: the runtime's authorizer (a new runtime version) and the role's inline
-    // policy (one statement removed). Both were last read from a listing or kept as read.
+    // Unchanged, a pool is not described again while ListUserPools shows the same last
+    // change, nor a repository's tags read again (for a while): resyncs go on meanwhile.
+    let (described, tag_reads, reconciles) = (
+        described_pools(&d),
+        repository_tag_reads(&d),
+        pool_reconciles(&d),
+    );
+    tokio::task::block_in_place(|| {
+        wait_for(Duration::from_secs(60), "three resyncs of the pool", || {
+            pool_reconciles(&d) >= reconciles + 3
+        })
+    });
+    assert_eq!(
+        described_pools(&d),
+        described,
+        "DescribeUserPool at a resync"
+    );
+    assert_eq!(repository_tag_reads(&d), tag_reads, "ECR tags at a resync");
+
+    // Out of band: the pool's password policy, the runtime's authorizer (a new runtime
+    // version) and the role's inline policy (one statement removed). Each was last read
+    // from a listing or kept as read.
+    let pool_id = pools_named(&aws, &names.pool).await.remove(0);
+    assert_eq!(minimum_length(&aws, &pool_id).await, Some(8));
+    // UpdateUserPool resets what it is not given: the tags (ownership) go back as they are.
+    let tags = aws
+        .cognito
+        .describe_user_pool()
+        .user_pool_id(&pool_id)
+        .send()
+        .await
+        .expect("DescribeUserPool")
+        .user_pool()
+        .and_then(|p| p.user_pool_tags().cloned());
+    aws.cognito
+        .update_user_pool()
+        .user_pool_id(&pool_id)
+        .set_user_pool_tags(tags)
+        .policies(
+            aws_sdk_cognitoidentityprovider::types::UserPoolPolicyType::builder()
+                .password_policy(
+                    aws_sdk_cognitoidentityprovider::types::PasswordPolicyType::builder()
+                        .minimum_length(12)
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .expect("UpdateUserPool out of band");
     let rt = runtime(&aws, &names.runtime).await;
     let mut jwt = rt
         .authorizer_configuration()
@@ -98,12 +190,14 @@ async fn drift_behind_the_shared_listings_is_repaired_by_the_daemon() {
     loop {
         let clients = allowed_clients(&aws, &names.runtime).await;
         let (_, policy) = inline_policy(&aws, &names.role).await;
-        if clients != ["someone-else"] && has_xray(&policy) {
+        let length = minimum_length(&aws, &pool_id).await;
+        if clients != ["someone-else"] && has_xray(&policy) && length == Some(8) {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "drift not repaired within 60 s (allowedClients {clients:?}, X-Ray statement {}):\n{}",
+            "drift not repaired within 60 s (allowedClients {clients:?}, X-Ray statement {}, \
+             minimum length {length:?}):\n{}",
             has_xray(&policy),
             d.log_text()
         );

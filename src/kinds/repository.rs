@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::policy::sort_keys;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
+use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
 
 fn default_true() -> bool {
@@ -193,8 +194,23 @@ fn tag(k: String, v: String) -> Result<Tag> {
         .map_err(|e| ReconcileError::terminal(Reason::InvalidTag, e.to_string()))
 }
 
+/// What tells one repository from another of the same name made since (whose tags are
+/// then its own): its ARN and when it was created.
+fn identity_stamp(repo: &aws_sdk_ecr::types::Repository) -> String {
+    format!(
+        "{} {}",
+        repo.repository_arn().unwrap_or_default(),
+        repo.created_at().map(time_stamp).unwrap_or_default()
+    )
+}
+
 pub struct Repository {
     ctx: Arc<Ctx>,
+    /// Whether each repository carried the owner tag when its tags were last read, by
+    /// name: tags change rarely, and only the controller's own tagging matters to it
+    /// (forgotten when it writes), so they are read at most every
+    /// [`MEMO_MAX_AGE`](crate::memo::MEMO_MAX_AGE), not at every observe.
+    owned: Memo<bool>,
 }
 
 impl Repository {
@@ -266,7 +282,10 @@ impl Kind for Repository {
     type Observed = ObservedRepository;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            owned: Memo::default(),
+        }
     }
 
     fn references(_spec: &RepositorySpec) -> Vec<Reference> {
@@ -336,13 +355,21 @@ impl Kind for Repository {
             },
         };
         let arn = repo.repository_arn().unwrap_or_default().to_string();
-        let tags = ecr.list_tags_for_resource().resource_arn(&arn).send().await;
-        let Some(tags) = read_result(format!("ListTagsForResource {name}"), tags)? else {
-            return Ok(None);
+        let stamp = identity_stamp(&repo);
+        let owned = match self.owned.get(name, &stamp) {
+            Some(recalled) => recalled.value,
+            None => {
+                let tags = ecr.list_tags_for_resource().resource_arn(&arn).send().await;
+                let Some(tags) = read_result(format!("ListTagsForResource {name}"), tags)? else {
+                    return Ok(None);
+                };
+                let owned = self
+                    .ctx
+                    .owns(tags.tags().iter().map(|t| (t.key(), t.value())));
+                self.owned.put(name, stamp, owned);
+                owned
+            }
         };
-        let owned = self
-            .ctx
-            .owns(tags.tags().iter().map(|t| (t.key(), t.value())));
         let lifecycle_policy = match ecr
             .get_lifecycle_policy()
             .repository_name(name)
@@ -445,6 +472,8 @@ impl Kind for Repository {
         let Some(repo) = created.repository() else {
             return Ok(None);
         };
+        // Created with the owner tag.
+        self.owned.put(name, identity_stamp(repo), true);
         Ok(Some(Observed {
             owned: true,
             resource: ObservedRepository {
@@ -469,6 +498,7 @@ impl Kind for Repository {
         for write in planned_writes(d, changes) {
             match write {
                 RepositoryWrite::Tag => {
+                    self.owned.forget(name);
                     let mut req = ecr.tag_resource().resource_arn(&obs.arn);
                     for (k, v) in self.ctx.owner_tags() {
                         req = req.tags(tag(k, v)?);
@@ -519,6 +549,7 @@ impl Kind for Repository {
 
     async fn delete(&self, d: &DesiredRepository, _o: &ObservedRepository) -> Result<()> {
         let name = &d.name;
+        self.owned.forget(name);
         match self
             .ctx
             .aws

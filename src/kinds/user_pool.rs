@@ -16,6 +16,7 @@ use super::{
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::list_cache::{self, ByName};
+use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
 
 /// The OpenID Connect discovery document of a user pool.
@@ -176,6 +177,9 @@ pub struct ObservedUserPool {
 
 pub struct UserPool {
     ctx: Arc<Ctx>,
+    /// Descriptions as last read, by pool ID, with the pool's last change then (see
+    /// [`UserPool::describe_unless_unchanged`]).
+    described: Memo<UserPoolType>,
 }
 
 impl UserPool {
@@ -196,7 +200,10 @@ impl UserPool {
                 .map_err(aws_err("ListUserPools"))?;
             for p in page.user_pools() {
                 if let (Some(name), Some(id)) = (p.name(), p.id()) {
-                    all.insert(name, id);
+                    match p.last_modified_date() {
+                        Some(t) => all.insert_stamped(name, id, time_stamp(t)),
+                        None => all.insert(name, id),
+                    }
                 }
             }
             match page.next_token() {
@@ -216,7 +223,7 @@ impl UserPool {
         loop {
             let mut pools = Vec::new();
             for id in &found.value {
-                match self.describe(id).await? {
+                match self.describe_unless_unchanged(id).await? {
                     Some(pool) => pools.push(pool),
                     None => cache.edit(|m| m.remove(name, id)).await,
                 }
@@ -228,6 +235,35 @@ impl UserPool {
                 .lookup(Some(asked), || self.list_all(), |m| m.ids(name))
                 .await?;
         }
+    }
+
+    /// The pool's description as last read, when the shared listing shows the pool
+    /// unchanged since (the same last change; Cognito moves it on every UpdateUserPool)
+    /// and the reading is young; otherwise read now. Tags, which the stamp may not cover,
+    /// are read at least every [`MEMO_MAX_AGE`](crate::memo::MEMO_MAX_AGE).
+    async fn describe_unless_unchanged(&self, id: &str) -> Result<Option<UserPoolType>> {
+        if !self.described.is_empty() {
+            let listed = self
+                .ctx
+                .aws
+                .lists
+                .user_pools
+                .lookup(None, || self.list_all(), |m| m.stamp(id))
+                .await?;
+            if let Some(recalled) = listed.value.and_then(|s| self.described.get(id, &s)) {
+                return Ok(Some(recalled.value));
+            }
+        }
+        let pool = self.describe(id).await?;
+        match &pool {
+            Some(p) => {
+                if let Some(t) = p.last_modified_date() {
+                    self.described.put(id, time_stamp(t), p.clone());
+                }
+            }
+            None => self.described.forget(id),
+        }
+        Ok(pool)
     }
 
     /// The pool's description; `None` when it has gone since it was listed.
@@ -294,7 +330,10 @@ impl Kind for UserPool {
     type Observed = ObservedUserPool;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            described: Memo::default(),
+        }
     }
 
     fn references(_spec: &UserPoolSpec) -> Vec<Reference> {
@@ -477,7 +516,16 @@ impl Kind for UserPool {
             return Ok(None);
         };
         let id = pool.id().unwrap_or_default().to_string();
-        cache.edit(|m| m.insert(&d.name, id)).await;
+        match pool.last_modified_date() {
+            Some(t) => {
+                let stamp = time_stamp(t);
+                cache
+                    .edit(|m| m.insert_stamped(&d.name, &id, stamp.clone()))
+                    .await;
+                self.described.put(&id, stamp, pool.clone());
+            }
+            None => cache.edit(|m| m.insert(&d.name, id)).await,
+        }
         Ok(Some(self.observed(pool)))
     }
 
@@ -516,6 +564,8 @@ impl Kind for UserPool {
         // them only for a pool that has no template.
         let legacy = raw.verification_message_template.is_none();
         let id = &o.resource.id;
+        // Read back after the write, whatever the listing shows meanwhile.
+        self.described.forget(id);
         self.ctx
             .aws
             .cognito
@@ -554,6 +604,7 @@ impl Kind for UserPool {
     }
 
     async fn delete(&self, d: &DesiredUserPool, o: &ObservedUserPool) -> Result<()> {
+        self.described.forget(&o.id);
         let deleted = self
             .ctx
             .aws

@@ -19,7 +19,7 @@ use serde_json::Value;
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
-use crate::list_cache::KnownIds;
+use crate::memo::Memo;
 use crate::model::de::FieldProblem;
 
 /// The explicit auth flows Cognito accepts.
@@ -269,7 +269,7 @@ fn sdk_flows(flows: &BTreeSet<String>) -> Vec<ExplicitAuthFlowsType> {
 pub struct UserPoolClient {
     ctx: Arc<Ctx>,
     /// Client IDs by pool and name, from earlier listings.
-    known: KnownIds,
+    known: Memo<String>,
 }
 
 impl UserPoolClient {
@@ -321,7 +321,7 @@ impl UserPoolClient {
         let Some(id) = ids.pop() else { return Ok(None) };
         let found = self.describe(d, &id).await?;
         if found.is_some() {
-            self.known.put(&known_key(d), &id);
+            self.known.put(&known_key(d), String::new(), id.clone());
         }
         Ok(found)
     }
@@ -395,7 +395,7 @@ impl Kind for UserPoolClient {
     fn new(ctx: Arc<Ctx>) -> Self {
         Self {
             ctx,
-            known: KnownIds::new(KNOWN_ID_MAX_AGE),
+            known: Memo::new(KNOWN_ID_MAX_AGE),
         }
     }
 
@@ -489,7 +489,7 @@ impl Kind for UserPoolClient {
         d: &DesiredUserPoolClient,
     ) -> Result<Option<Observed<ObservedUserPoolClient>>> {
         let key = known_key(d);
-        if let Some(id) = self.known.get(&key) {
+        if let Some(id) = self.known.get(&key, "").map(|r| r.value) {
             match self.describe(d, &id).await? {
                 Some(found) if found.resource.raw.client_name() == Some(d.name.as_str()) => {
                     return Ok(Some(found));
@@ -581,7 +581,7 @@ impl Kind for UserPoolClient {
             )))?;
         Ok(created.user_pool_client.and_then(|raw| {
             let id = raw.client_id()?.to_string();
-            self.known.put(&known_key(d), &id);
+            self.known.put(&known_key(d), String::new(), id.clone());
             Some(observed_client(id, raw))
         }))
     }

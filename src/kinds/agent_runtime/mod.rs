@@ -25,6 +25,7 @@ use super::{
 };
 use crate::error::{Result, aws_err, read_result, write_result};
 use crate::list_cache::{self, ByName};
+use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
 
 mod sdk;
@@ -82,7 +83,7 @@ pub(super) fn environment_change(
 pub struct AgentRuntime {
     ctx: Arc<Ctx>,
     /// Ready runtimes as last read, by ID (see [`AgentRuntime::unchanged`]).
-    seen: std::sync::Mutex<BTreeMap<String, Seen>>,
+    seen: Memo<Observed<ObservedRuntime>>,
 }
 
 /// The ID of the runtime with this exact name, across all pages of ListAgentRuntimes.
@@ -125,34 +126,17 @@ async fn list_runtimes(client: &aws_sdk_bedrockagentcorecontrol::Client) -> Resu
 /// What changes whenever a runtime's configuration or state does: its version (every
 /// update makes one), when it last changed, and its status.
 fn runtime_stamp(version: &str, updated: &aws_smithy_types::DateTime, status: &str) -> String {
-    format!(
-        "{version} {}.{:09} {status}",
-        updated.secs(),
-        updated.subsec_nanos()
-    )
-}
-
-/// How long an observation of a runtime whose stamp has not changed is used without
-/// reading it again (its tags, which no version records, are read at least this often).
-pub const SEEN_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(300);
-
-/// A Ready runtime as last read, with its stamp then.
-struct Seen {
-    stamp: String,
-    at: Instant,
-    observed: Observed<ObservedRuntime>,
+    format!("{version} {} {status}", time_stamp(updated))
 }
 
 impl AgentRuntime {
     /// The runtime as last read, when the listing shows the same stamp and the reading is
-    /// younger than [`SEEN_MAX_AGE`].
+    /// younger than [`MEMO_MAX_AGE`](crate::memo::MEMO_MAX_AGE) (its tags, which no
+    /// version records, are read at least that often).
     async fn unchanged(&self, id: &str) -> Result<Option<Observed<ObservedRuntime>>> {
-        let Some((stamp, observed)) = self.seen.lock().ok().and_then(|seen| {
-            let s = seen.get(id)?;
-            (s.at.elapsed() < SEEN_MAX_AGE).then(|| (s.stamp.clone(), s.observed.clone()))
-        }) else {
+        if self.seen.is_empty() {
             return Ok(None);
-        };
+        }
         let client = &self.ctx.aws.agentcore;
         let listed = self
             .ctx
@@ -161,13 +145,14 @@ impl AgentRuntime {
             .agent_runtimes
             .lookup(None, || list_runtimes(client), |m| m.stamp(id))
             .await?;
-        Ok((listed.value.as_deref() == Some(stamp.as_str())).then_some(observed))
+        Ok(listed
+            .value
+            .and_then(|stamp| self.seen.get(id, &stamp))
+            .map(|r| r.value))
     }
 
     fn forget(&self, id: &str) {
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.remove(id);
-        }
+        self.seen.forget(id);
     }
 
     /// The runtime's ID from the shared listing (runtime names are unique).
@@ -209,7 +194,7 @@ impl Kind for AgentRuntime {
     fn new(ctx: Arc<Ctx>) -> Self {
         Self {
             ctx,
-            seen: std::sync::Mutex::new(BTreeMap::new()),
+            seen: Memo::default(),
         }
     }
 
@@ -376,22 +361,14 @@ impl Kind for AgentRuntime {
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
         let observed = Observed { resource, owned };
-        if Self::readiness(&observed.resource) == Readiness::Ready
-            && let Ok(mut seen) = self.seen.lock()
-        {
+        if Self::readiness(&observed.resource) == Readiness::Ready {
             let stamp = runtime_stamp(
                 got.agent_runtime_version(),
                 got.last_updated_at(),
                 got.status().as_str(),
             );
-            seen.insert(
-                observed.resource.id.clone(),
-                Seen {
-                    stamp,
-                    at: Instant::now(),
-                    observed: observed.clone(),
-                },
-            );
+            self.seen
+                .put(&observed.resource.id, stamp, observed.clone());
         }
         Ok(Some(observed))
     }
