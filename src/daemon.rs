@@ -149,8 +149,9 @@ fn spawn_watcher(
         let mut watcher = watcher; // alive as long as this task
         let mut sources = Sources::new(manifest_dirs);
         let registry = Registry::offline();
+        let loader = Arc::new(std::sync::Mutex::new(load::Loader::default()));
         let mut problems = Problems::default();
-        if let Some(named) = reload(&files, &registry, &mut problems, &commands).await {
+        if let Some(named) = reload(&files, &registry, &loader, &mut problems, &commands).await {
             sources.follow(&mut watcher, named);
         }
         loop {
@@ -175,7 +176,8 @@ fn spawn_watcher(
             }
             let (touched, elsewhere) = sources.classify(&changed);
             if elsewhere
-                && let Some(named) = reload(&files, &registry, &mut problems, &commands).await
+                && let Some(named) =
+                    reload(&files, &registry, &loader, &mut problems, &commands).await
             {
                 sources.follow(&mut watcher, named);
             }
@@ -284,12 +286,19 @@ impl Problems {
 async fn reload(
     files: &[PathBuf],
     registry: &Registry,
+    loader: &Arc<std::sync::Mutex<load::Loader>>,
     problems: &mut Problems,
     commands: &mpsc::Sender<Command>,
 ) -> Option<Vec<PathBuf>> {
     let files = files.to_vec();
-    let registry2 = registry.clone();
-    let loaded = tokio::task::spawn_blocking(move || load::load(&files, &registry2)).await;
+    let (registry2, loader) = (registry.clone(), loader.clone());
+    let loaded = tokio::task::spawn_blocking(move || {
+        // Only this task loads: the lock is never contended (nor poisoned, but a
+        // poisoned loader would only have lost what it had parsed).
+        let mut loader = loader.lock().unwrap_or_else(|e| e.into_inner());
+        loader.load(&files, &registry2)
+    })
+    .await;
     match loaded {
         Ok(Ok(loaded)) => {
             let current: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();

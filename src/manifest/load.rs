@@ -230,58 +230,144 @@ fn text_of(file: &Path, bytes: Vec<u8>) -> Result<String, Problem> {
 /// no objects, like one that does not parse; only a path given that does not exist is an
 /// error.
 pub fn load(paths: &[PathBuf], schemas: &dyn Schemas) -> std::io::Result<Loaded> {
-    let (files, mut unread) = manifest_files(paths)?;
-    let mut texts = Vec::new();
-    for file in files {
-        match read_manifest(&file) {
-            Ok(Some(text)) => texts.push((file, text)),
-            Ok(None) => {}
-            Err(p) => unread.push(p),
-        }
-    }
-    let mut loaded = load_texts(&texts, schemas);
-    for p in unread {
-        if !p.source.file.is_dir() {
-            loaded.files.entry(p.source.file.clone()).or_default();
-        }
-        loaded.problems.push(p);
-    }
-    loaded.problems.sort();
-    Ok(loaded)
+    Loader::default().load(paths, schemas)
 }
 
 /// [`load`] on texts already read: `(file name, contents)`.
 pub fn load_texts(texts: &[(PathBuf, String)], schemas: &dyn Schemas) -> Loaded {
+    let parsed: Vec<(PathBuf, ParsedFile)> = texts
+        .iter()
+        .map(|(file, text)| (file.clone(), ParsedFile::parse(file, text.clone(), schemas)))
+        .collect();
+    assemble(parsed.iter().map(|(f, p)| (f, p)), schemas)
+}
+
+/// Loads the same paths again and again (the daemon, at every change), parsing and
+/// validating only the files whose text changed since the last load: at a thousand
+/// stacks, parsing every file again is most of a reload. What depends on several files
+/// (duplicates, shared writes, references) is checked again in full each time.
+#[derive(Default)]
+pub struct Loader {
+    parsed: BTreeMap<PathBuf, ParsedFile>,
+    /// How many files the last load parsed (the others were unchanged).
+    last_parsed: usize,
+}
+
+impl Loader {
+    /// [`load`], reusing what the last load parsed of each unchanged file.
+    pub fn load(&mut self, paths: &[PathBuf], schemas: &dyn Schemas) -> std::io::Result<Loaded> {
+        let (files, mut unread) = manifest_files(paths)?;
+        let mut parsed = BTreeMap::new();
+        self.last_parsed = 0;
+        for file in files {
+            match read_manifest(&file) {
+                Ok(Some(text)) => {
+                    let p = match self.parsed.remove(&file).filter(|p| p.text == text) {
+                        Some(kept) => kept,
+                        None => {
+                            self.last_parsed += 1;
+                            ParsedFile::parse(&file, text, schemas)
+                        }
+                    };
+                    parsed.insert(file, p);
+                }
+                Ok(None) => {}
+                Err(p) => unread.push(p),
+            }
+        }
+        // Files gone or unreadable now are forgotten with what they held.
+        self.parsed = parsed;
+        let mut loaded = assemble(self.parsed.iter(), schemas);
+        for p in unread {
+            if !p.source.file.is_dir() {
+                loaded.files.entry(p.source.file.clone()).or_default();
+            }
+            loaded.problems.push(p);
+        }
+        loaded.problems.sort();
+        Ok(loaded)
+    }
+
+    /// How many files the last load parsed; the others were kept as they were.
+    pub fn last_parsed(&self) -> usize {
+        self.last_parsed
+    }
+}
+
+/// One file, parsed, with each document loaded on its own: everything about the file
+/// that does not depend on the others.
+struct ParsedFile {
+    text: String,
+    /// The documents, or why the file is not YAML.
+    docs: std::result::Result<Vec<LoadedDocument>, Problem>,
+}
+
+struct LoadedDocument {
+    node: Node,
+    key: Option<ObjectKey>,
+    object: Option<Object>,
+    problems: Vec<Problem>,
+    refs: Vec<PendingRef>,
+}
+
+impl ParsedFile {
+    fn parse(file: &Path, text: String, schemas: &dyn Schemas) -> Self {
+        let docs = match parse_documents(&text) {
+            Ok(docs) => Ok(docs
+                .into_iter()
+                .map(|node| {
+                    let (object, problems, refs) = load_document(file, &node, schemas);
+                    LoadedDocument {
+                        key: document_key(&node),
+                        node,
+                        object,
+                        problems,
+                        refs,
+                    }
+                })
+                .collect()),
+            Err(e) => Err(Problem {
+                source: Source {
+                    file: file.to_path_buf(),
+                    line: e.line,
+                },
+                object: None,
+                path: String::new(),
+                message: format!("invalid YAML: {}", e.message),
+            }),
+        };
+        Self { text, docs }
+    }
+}
+
+/// The objects and problems of parsed files, in order, with what only all of them
+/// together can show: an object defined twice, a resource two objects write, a
+/// reference to nothing.
+fn assemble<'a>(
+    files: impl Iterator<Item = (&'a PathBuf, &'a ParsedFile)>,
+    schemas: &dyn Schemas,
+) -> Loaded {
     let mut loaded = Loaded::default();
     let mut first_seen: BTreeMap<ObjectKey, Source> = BTreeMap::new();
     let mut writers: BTreeMap<(&'static str, String), (ObjectKey, Source)> = BTreeMap::new();
-    let mut refs = Vec::new();
-    for (file, text) in texts {
+    let mut refs: Vec<&PendingRef> = Vec::new();
+    for (file, parsed) in files {
         let keys = loaded.files.entry(file.clone()).or_default();
-        let docs = match parse_documents(text) {
+        let docs = match &parsed.docs {
             Ok(d) => d,
-            Err(e) => {
-                loaded.problems.push(Problem {
-                    source: Source {
-                        file: file.clone(),
-                        line: e.line,
-                    },
-                    object: None,
-                    path: String::new(),
-                    message: format!("invalid YAML: {}", e.message),
-                });
+            Err(p) => {
+                loaded.problems.push(p.clone());
                 continue;
             }
         };
-        for doc in &docs {
-            let (object, problems, doc_refs) = load_document(file, doc, schemas);
-            if let Some(key) = document_key(doc) {
+        for doc in docs {
+            if let Some(key) = &doc.key {
                 keys.push(key.clone());
                 let source = Source {
                     file: file.clone(),
-                    line: doc.line_of("metadata.name"),
+                    line: doc.node.line_of("metadata.name"),
                 };
-                if let Some(first) = first_seen.get(&key) {
+                if let Some(first) = first_seen.get(key) {
                     loaded.problems.push(Problem {
                         source,
                         object: Some(key.to_string()),
@@ -290,16 +376,16 @@ pub fn load_texts(texts: &[(PathBuf, String)], schemas: &dyn Schemas) -> Loaded 
                     });
                     continue;
                 }
-                first_seen.insert(key, source);
+                first_seen.insert(key.clone(), source);
             }
-            loaded.problems.extend(problems);
-            refs.extend(doc_refs);
-            if let Some(o) = object {
-                if let Some(p) = shared_write(&o, doc, schemas, &mut writers) {
+            loaded.problems.extend(doc.problems.iter().cloned());
+            refs.extend(&doc.refs);
+            if let Some(o) = &doc.object {
+                if let Some(p) = shared_write(o, &doc.node, schemas, &mut writers) {
                     loaded.problems.push(p);
                     continue;
                 }
-                loaded.objects.push(o);
+                loaded.objects.push(o.clone());
             }
         }
     }
@@ -608,7 +694,7 @@ pub fn content_hash(meta: &ObjectMeta, spec: &serde_json::Value) -> String {
 
 /// Every reference must name an object defined in the manifests (valid or not: a
 /// reference to an invalid object is not reported twice).
-fn check_references(loaded: &mut Loaded, refs: &[PendingRef], schemas: &dyn Schemas) {
+fn check_references(loaded: &mut Loaded, refs: &[&PendingRef], schemas: &dyn Schemas) {
     let defined: std::collections::BTreeSet<&ObjectKey> = loaded.files.values().flatten().collect();
     let mut problems = Vec::new();
     for r in refs {
@@ -666,6 +752,56 @@ fn check_references(loaded: &mut Loaded, refs: &[PendingRef], schemas: &dyn Sche
 mod tests {
     use super::*;
     use crate::kinds::Registry;
+
+    /// A loader that keeps what it parsed gives, after every edit, what a load from
+    /// nothing gives, and parses only the files that changed.
+    #[test]
+    fn reloads_parse_only_changed_files_and_match_a_fresh_load() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |f: &str| dir.path().join(f);
+        let write = |f: &str, text: &str| std::fs::write(path(f), text).expect("write");
+        let a = param("a", "  name: /a\n  value: x\n");
+        let b = param(
+            "b",
+            "  name: /b\n  value: { from: Parameter/a, output: name }\n",
+        );
+        write("a.yaml", &a);
+        write("b.yaml", &b);
+        let registry = Registry::offline();
+        let mut loader = Loader::default();
+        type Edit<'e> = (&'e str, Box<dyn Fn() + 'e>, usize);
+        let edits: Vec<Edit> = vec![
+            ("first load", Box::new(|| {}), 2),
+            ("nothing changed", Box::new(|| {}), 0),
+            (
+                "a value edited",
+                Box::new(|| write("a.yaml", &param("a", "  name: /a\n  value: y\n"))),
+                1,
+            ),
+            ("a file broken", Box::new(|| write("b.yaml", "spec: [")), 1),
+            ("fixed again", Box::new(|| write("b.yaml", &b)), 1),
+            (
+                "a duplicate in a new file",
+                Box::new(|| write("c.yaml", &param("a", "  name: /c\n  value: z\n"))),
+                1,
+            ),
+            (
+                "the referenced object removed",
+                Box::new(|| std::fs::remove_file(path("a.yaml")).expect("rm")),
+                0,
+            ),
+        ];
+        for (what, edit, parses) in edits {
+            edit();
+            let again = loader.load(&[dir.path().to_path_buf()], &registry);
+            let fresh = load(&[dir.path().to_path_buf()], &registry);
+            let (again, fresh) = (again.expect("load"), fresh.expect("load"));
+            assert_eq!(again.objects, fresh.objects, "{what}");
+            assert_eq!(again.problems, fresh.problems, "{what}");
+            assert_eq!(again.files, fresh.files, "{what}");
+            assert_eq!(loader.last_parsed(), parses, "{what}: files parsed");
+        }
+    }
 
     fn param(name: &str, body: &str) -> String {
         format!(
