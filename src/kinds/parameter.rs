@@ -11,6 +11,7 @@ use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, ValueSource, Writes, compare,
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
+use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -55,6 +56,10 @@ pub struct ObservedParameter {
 
 pub struct Parameter {
     ctx: Arc<Ctx>,
+    /// Whether each parameter carried the owner tag when its tags were last read, by name,
+    /// with its version and last change then: tags are read again when either moves, and
+    /// at least every [`MEMO_MAX_AGE`](crate::memo::MEMO_MAX_AGE).
+    owned: Memo<bool>,
 }
 
 /// A parameter's ARN: `arn:PARTITION:ssm:REGION:ACCOUNT:parameter/NAME`, the name's leading `/`
@@ -75,7 +80,10 @@ impl Kind for Parameter {
     type Observed = ObservedParameter;
 
     fn new(ctx: Arc<Ctx>) -> Self {
-        Self { ctx }
+        Self {
+            ctx,
+            owned: Memo::default(),
+        }
     }
 
     fn references(spec: &ParameterSpec) -> Vec<Reference> {
@@ -114,16 +122,30 @@ impl Kind for Parameter {
         else {
             return Ok(None);
         };
-        let tags = ssm
-            .list_tags_for_resource()
-            .resource_type(ResourceTypeForTagging::Parameter)
-            .resource_id(&d.name)
-            .send()
-            .await
-            .map_err(aws_err(format!("ListTagsForResource {}", d.name)))?;
-        let owned = self
-            .ctx
-            .owns(tags.tag_list().iter().map(|t| (t.key(), t.value())));
+        // Every write moves the version and the last change; a parameter made again under
+        // the same name starts over with new ones.
+        let stamp = format!(
+            "{} {}",
+            p.version,
+            p.last_modified_date().map(time_stamp).unwrap_or_default()
+        );
+        let owned = match self.owned.get(&d.name, &stamp) {
+            Some(recalled) => recalled.value,
+            None => {
+                let tags = ssm
+                    .list_tags_for_resource()
+                    .resource_type(ResourceTypeForTagging::Parameter)
+                    .resource_id(&d.name)
+                    .send()
+                    .await
+                    .map_err(aws_err(format!("ListTagsForResource {}", d.name)))?;
+                let owned = self
+                    .ctx
+                    .owns(tags.tag_list().iter().map(|t| (t.key(), t.value())));
+                self.owned.put(&d.name, stamp, owned);
+                owned
+            }
+        };
         let param_type = match p.r#type() {
             Some(ParameterType::String) => Some(ParamType::String),
             Some(ParameterType::StringList) => Some(ParamType::StringList),
@@ -220,6 +242,7 @@ impl Kind for Parameter {
                 .map_err(aws_err(format!("PutParameter {}", d.name)))?;
         }
         if !o.owned {
+            self.owned.forget(&d.name);
             let mut req = ssm
                 .add_tags_to_resource()
                 .resource_type(ResourceTypeForTagging::Parameter)
@@ -238,6 +261,7 @@ impl Kind for Parameter {
     }
 
     async fn delete(&self, d: &DesiredParameter, _o: &ObservedParameter) -> Result<()> {
+        self.owned.forget(&d.name);
         let deleted = self
             .ctx
             .aws
