@@ -658,7 +658,7 @@ async fn delete_leaves_alone_what_it_cannot_find_and_keeps_its_dependencies() {
 
 /// The daemon writes each object's inventory entry (SSM) before creating it, and only when
 /// the entry changes. An entry lost behind its back (deleted here; a write that never
-/// landed) is seen when the inventory is read back at the next resync, and written again
+/// landed) is seen when the inventory is read back (every ten resyncs), and written again
 /// with its owner tag, so that the object can still be pruned after a restart.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_inventory_entry_is_written_again() {

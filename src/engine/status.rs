@@ -252,7 +252,7 @@ pub struct Snapshot {
     pub generated_at: String,
     /// Every object of the first load has been reconciled once.
     pub ready: bool,
-    pub objects: Vec<ObjectStatus>,
+    pub objects: Vec<std::sync::Arc<ObjectStatus>>,
     /// Problems of the manifests as last loaded (file:line).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,

@@ -143,12 +143,13 @@ impl World {
         self.shared
             .snapshot()
             .objects
-            .into_iter()
+            .iter()
             .find(|o| o.kind == k.kind && o.name == k.name)
+            .map(|o| ObjectStatus::clone(o))
     }
 
     /// Wait (on the paused clock) until `pred` holds; fail after an hour of it.
-    async fn until(&self, what: &str, pred: impl Fn(&Snapshot, &Cloud) -> bool) -> Snapshot {
+    async fn until(&self, what: &str, pred: impl Fn(&Snapshot, &Cloud) -> bool) -> Arc<Snapshot> {
         let deadline = Instant::now() + Duration::from_secs(3600);
         loop {
             let snapshot = self.shared.snapshot();
@@ -1050,4 +1051,45 @@ async fn intent_is_recorded_before_a_create_and_an_orphan_is_pruned_after_a_rest
         .collect();
     keys.sort();
     assert_eq!(keys, ["Alpha/a", "Alpha/b"]);
+}
+
+/// A publication copies only the statuses that changed since the last one: an object
+/// left alone is the same shared status in the next snapshot, one reconciled since is
+/// not.
+#[tokio::test(start_paused = true)]
+async fn snapshots_share_the_statuses_that_did_not_change() {
+    let w = World::start(test_config(), Kinds::default());
+    w.load(&[(
+        "m.yaml",
+        file(&[doc("Alpha/a", "1", &[], &[]), doc("Beta/b", "1", &[], &[])]),
+    )])
+    .await;
+    w.until_ready(&["Alpha/a", "Beta/b"]).await;
+    let find = |s: &Snapshot, name: &str| {
+        s.objects
+            .iter()
+            .find(|o| o.name == name)
+            .cloned()
+            .expect("in the snapshot")
+    };
+    let before = w.shared.snapshot();
+    w.load(&[(
+        "m.yaml",
+        file(&[doc("Alpha/a", "2", &[], &[]), doc("Beta/b", "1", &[], &[])]),
+    )])
+    .await;
+    let after = w
+        .until("Alpha/a reconciled at its new content", |s, _| {
+            !Arc::ptr_eq(&find(s, "a"), &find(&before, "a"))
+                && find(s, "a").observed_hash != find(&before, "a").observed_hash
+        })
+        .await;
+    assert!(
+        !Arc::ptr_eq(&before, &after),
+        "a new snapshot was published"
+    );
+    assert!(
+        Arc::ptr_eq(&find(&before, "b"), &find(&after, "b")),
+        "Beta/b did not change: its status is shared, not copied"
+    );
 }

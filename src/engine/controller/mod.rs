@@ -101,11 +101,13 @@ pub enum Command {
 /// State shared with the HTTP server.
 #[derive(Debug, Default)]
 pub struct Shared {
-    pub snapshot: RwLock<Snapshot>,
+    pub snapshot: RwLock<Arc<Snapshot>>,
 }
 
 impl Shared {
-    pub fn snapshot(&self) -> Snapshot {
+    /// The last snapshot published (shared, not copied: readers never hold up the
+    /// controller).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
     }
 }
@@ -129,6 +131,8 @@ struct Tracked {
     first_pass: bool,
     /// What the reconciles of this run did, for a one-shot run's report.
     tally: Tally,
+    /// The status as last published: published again (copied) only once it changed.
+    published: Option<Arc<ObjectStatus>>,
 }
 
 impl Tracked {
@@ -150,6 +154,7 @@ impl Tracked {
             prune: false,
             first_pass: false,
             tally: Tally::default(),
+            published: None,
         }
     }
 }
@@ -226,6 +231,10 @@ pub struct Controller {
 /// O(N²); this way a change is visible within this long, whatever N.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
+/// The inventory is read back every this many resync periods (5 minutes at the default
+/// 30 s).
+pub const INVENTORY_CHECK_RESYNCS: u32 = 10;
+
 /// At most one falling-behind warning this often.
 const LAG_WARNING_INTERVAL: Duration = Duration::from_secs(300);
 
@@ -284,12 +293,14 @@ impl Controller {
         let mut shutdown = shutdown;
         self.load_inventory(&mut shutdown).await;
         let mut tasks = FuturesUnordered::new();
-        // Once per resync period the inventory is read back, so that an entry lost behind
-        // the controller's back is written again (see `check_inventory`).
+        // Every few resync periods the inventory is read back, so that an entry lost behind
+        // the controller's back is written again (see `check_inventory`). Not at every
+        // one: it is a paged read of every entry (ten per page), and losing one is rare.
         let mut inventory_check: Option<
             BoxFuture<'static, crate::error::Result<Vec<InventoryEntry>>>,
         > = None;
-        let mut check_at = Instant::now() + self.cfg.resync;
+        let check_every = self.cfg.resync * INVENTORY_CHECK_RESYNCS;
+        let mut check_at = Instant::now() + check_every;
         loop {
             if *shutdown.borrow() {
                 break;
@@ -317,7 +328,7 @@ impl Controller {
                 Some(done) = tasks.next(), if !tasks.is_empty() => self.record(done),
                 Some(listed) = OptionFuture::from(inventory_check.as_mut()) => {
                     inventory_check = None;
-                    check_at = Instant::now() + self.cfg.resync;
+                    check_at = Instant::now() + check_every;
                     self.check_inventory(listed);
                 }
                 _ = sleep_until(wake) => {}
@@ -625,40 +636,55 @@ impl Controller {
                 .iter()
                 .all(|k| self.objects.get(k).is_none_or(|t| t.first_pass));
         }
-        let mut by_condition: BTreeMap<(String, String), i64> = BTreeMap::new();
-        for t in self.objects.values() {
+        // Every object's status goes into the snapshot, but only those that changed since
+        // the last one are copied: a publication costs O(changes), plus a pointer and a
+        // few comparisons per object.
+        const COUNTED: [(&str, &str); 4] = [
+            (status::READY, "True"),
+            (status::READY, "False"),
+            (status::SYNCED, "True"),
+            (status::SYNCED, "False"),
+        ];
+        let mut counts = [0i64; COUNTED.len()];
+        let mut objects = Vec::with_capacity(self.objects.len());
+        for t in self.objects.values_mut() {
             for c in &t.status.conditions {
-                *by_condition
-                    .entry((c.kind.clone(), c.status.clone()))
-                    .or_insert(0) += 1;
+                if let Some(i) = COUNTED
+                    .iter()
+                    .position(|(kind, st)| c.kind == *kind && c.status == *st)
+                {
+                    counts[i] += 1;
+                }
             }
+            let current = match &t.published {
+                Some(p) if **p == t.status => p.clone(),
+                _ => {
+                    let fresh = Arc::new(t.status.clone());
+                    t.published = Some(fresh.clone());
+                    fresh
+                }
+            };
+            objects.push(current);
         }
-        for cond in [status::READY, status::SYNCED] {
-            for status in ["True", "False"] {
-                self.metrics
-                    .objects
-                    .get_or_create(&ConditionLabels {
-                        condition: cond.into(),
-                        status: status.into(),
-                    })
-                    .set(
-                        by_condition
-                            .get(&(cond.to_string(), status.to_string()))
-                            .copied()
-                            .unwrap_or(0),
-                    );
-            }
+        for ((condition, status), count) in COUNTED.iter().zip(counts) {
+            self.metrics
+                .objects
+                .get_or_create(&ConditionLabels {
+                    condition: condition.to_string(),
+                    status: status.to_string(),
+                })
+                .set(count);
         }
         let snapshot = Snapshot {
             generated_at: rfc3339(SystemTime::now()),
             ready: self.ready,
-            objects: self.objects.values().map(|t| t.status.clone()).collect(),
+            objects,
             problems: self.problems.clone(),
             prune_refused: self.prune_refused.clone(),
             queue_depth: depth,
         };
         if let Ok(mut s) = self.shared.snapshot.write() {
-            *s = snapshot;
+            *s = Arc::new(snapshot);
         }
     }
 }
