@@ -13,7 +13,9 @@
 //!
 //! Other knobs: `BENCH_RATE_LIMIT` (passed to `--aws-rate-limit`; unset: the daemon's
 //! default), `BENCH_TIMEOUT` (seconds allowed for cold converge, default 1800),
-//! `BENCH_OUT_DIR` (where the results go, default `bench/`).
+//! `BENCH_OUT_DIR` (where the results go, default `bench/`), `BENCH_SETTLE` (seconds after
+//! convergence before the steady state is measured; default 300, the longest time the
+//! controller reads what it wrote directly rather than from a listing).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -126,6 +128,17 @@ fn main() {
 // ---------------------------------------------------------------------------------------
 // One size
 
+/// How long after convergence the steady state is measured: `BENCH_SETTLE` seconds, by
+/// default how long the controller trusts no listing about what it wrote (the longest
+/// settle window, Secrets Manager's).
+fn settle_time() -> Duration {
+    std::env::var("BENCH_SETTLE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(agentcore_controller::list_cache::SECRETS_SETTLE)
+}
+
 fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64) -> Value {
     let emulator = Emulator::start("bench-emulator");
     let manifests = tempfile::tempdir().expect("temp dir for manifests");
@@ -203,7 +216,14 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         std::thread::sleep(Duration::from_millis(250));
     }
     let cold_metrics = daemon.metrics();
+    // One number (`--aws-rate-limit 20`), or unset (the daemon's default, 20): the same
+    // rate for every service. Per-service settings are not modelled here.
+    let rate = match rate_limit {
+        None => Some(20.0),
+        Some(r) => r.parse::<f64>().ok(),
+    };
     out["cold"] = json!({
+        "rate_limit_floor": cold_metrics.rate_floor_json(rate),
         "converged": ready_at.is_some(),
         "seconds": ready_at.map(|d| round3(d.as_secs_f64())),
         "all_images_pushed_at_seconds": last_push.map(|d| round3(d.as_secs_f64())),
@@ -228,6 +248,18 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     let round_start = Instant::now();
     let round_done = daemon.wait_all_reconciled_after(converged_wall, Duration::from_secs(900));
     let round_seconds = round_start.elapsed().as_secs_f64();
+    // Steady means the writes have settled: for a while after a write the controller reads
+    // what it wrote directly, not from a listing (Secrets Manager's listing may lag five
+    // minutes). The window and the SIGHUP round are measured after that.
+    let settle = settle_time();
+    let since_convergence = converged_wall.elapsed().unwrap_or_default();
+    if settle > since_convergence {
+        eprintln!(
+            "  waiting {:.0} s for the writes to settle",
+            (settle - since_convergence).as_secs_f64()
+        );
+        std::thread::sleep(settle - since_convergence);
+    }
     if !round_done {
         warnings.push(format!(
             "not every object was re-reconciled within {round_seconds:.0} s of convergence \
@@ -263,6 +295,7 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         ));
     }
     out["steady"] = json!({
+        "measured_after_convergence_seconds": settle.max(since_convergence).as_secs(),
         "full_round_after_convergence_seconds": round3(round_seconds),
         "full_round_completed": round_done,
         "window_seconds": round3(window),
@@ -823,6 +856,32 @@ impl Metrics {
         by.into_iter().collect()
     }
 
+    /// Calls by service.
+    fn by_service(&self) -> BTreeMap<String, u64> {
+        let mut by: BTreeMap<String, u64> = BTreeMap::new();
+        for (op, _, n) in self.aws_calls() {
+            let service = op.split(':').next().unwrap_or("").to_string();
+            *by.entry(service).or_insert(0) += n;
+        }
+        by
+    }
+
+    /// The least time the calls made could take at `rate` requests per second per service
+    /// (each service has its own bucket): the busiest service's calls over the rate.
+    fn rate_floor_json(&self, rate: Option<f64>) -> Value {
+        let by = self.by_service();
+        let Some((service, calls)) = by.iter().max_by_key(|(_, n)| **n) else {
+            return Value::Null;
+        };
+        json!({
+            "calls_by_service": by,
+            "busiest_service": service,
+            "busiest_service_calls": calls,
+            "rate_per_service": rate,
+            "seconds_at_rate": rate.map(|r| round3(*calls as f64 / r)),
+        })
+    }
+
     fn calls_json(&self) -> Value {
         let (reads, writes, errors) = self.calls();
         json!({
@@ -1063,6 +1122,17 @@ fn markdown(doc: &Value) -> String {
             f(&r["cold"]["aws"]["errors"]),
             r["cold"]["reconcile_errors"]
         );
+        let floor = &r["cold"]["rate_limit_floor"];
+        let _ = writeln!(
+            s,
+            "- cold: the busiest service ({}) made {} calls: {} s at {} requests/s, the \
+             least any controller could take under that limit (converged in {} s)",
+            floor["busiest_service"].as_str().unwrap_or("?"),
+            f(&floor["busiest_service_calls"]),
+            f(&floor["seconds_at_rate"]),
+            f(&floor["rate_per_service"]),
+            f(&r["cold"]["seconds"])
+        );
         let _ = writeln!(
             s,
             "- cold writes by operation: {}",
@@ -1080,10 +1150,11 @@ fn markdown(doc: &Value) -> String {
             let st = &r["steady"];
             let _ = writeln!(
                 s,
-                "- steady: full resync round after convergence took {} s; window {} s (covers a \
-                 full round: {}): {} reads ({} per object), {} writes, {} reconciles; queue \
-                 depth at end {}",
+                "- steady: full resync round after convergence took {} s; window from {} s \
+                 after convergence, {} s long (covers a full round: {}): {} reads ({} per \
+                 object), {} writes, {} reconciles; queue depth at end {}",
                 f(&st["full_round_after_convergence_seconds"]),
+                f(&st["measured_after_convergence_seconds"]),
                 f(&st["window_seconds"]),
                 st["window_covers_full_round"],
                 f(&st["reads"]),
