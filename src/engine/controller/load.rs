@@ -26,8 +26,15 @@ impl Controller {
             }
         }
         for (key, t) in &mut self.objects {
-            t.status.validation_error = problems_by_key.get(key).map(|ps| ps.join("; "));
-            t.status.source = t.object.source.to_string();
+            // Touched only when they change: an untouched status is not copied again.
+            let validation_error = problems_by_key.get(key).map(|ps| ps.join("; "));
+            if t.status().validation_error != validation_error {
+                t.status_mut().validation_error = validation_error;
+            }
+            let source = t.object.source.to_string();
+            if t.status().source != source {
+                t.status_mut().source = source;
+            }
         }
         self.graph = graph;
         if self.first_keys.is_none() {
@@ -88,7 +95,7 @@ impl Controller {
                 info!(object = %key, "manifest changed");
                 t.object = object;
                 t.prune = false;
-                t.status.pruning = false;
+                t.status_mut().pruning = false;
                 t.terminal_hash = None;
                 t.retry_streak = 0;
                 t.parked = false;
@@ -177,7 +184,7 @@ impl Controller {
                 info!(object = %key, "manifest removed: pruning");
                 t.prune = true;
                 t.parked = false;
-                t.status.mark_pruning(wall);
+                t.status_mut().mark_pruning(wall);
                 self.queue.set(key, self.urgent);
             }
         }

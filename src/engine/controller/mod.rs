@@ -47,6 +47,9 @@ mod load;
 mod one_shot;
 mod record;
 mod task;
+mod tracked;
+
+use tracked::Tracked;
 
 pub use one_shot::{Final, Outcome};
 
@@ -109,53 +112,6 @@ impl Shared {
     /// controller).
     pub fn snapshot(&self) -> Arc<Snapshot> {
         self.snapshot.read().map(|s| s.clone()).unwrap_or_default()
-    }
-}
-
-struct Tracked {
-    object: Object,
-    status: ObjectStatus,
-    /// Inventory entry as last written (None: not yet recorded).
-    recorded: Option<InventoryEntry>,
-    retry_streak: u32,
-    poll_streak: u32,
-    /// What the last converged reconcile ran with: tells why a later one writes.
-    converged: Option<cause::Inputs>,
-    /// Terminal failure at this content hash: wait for the manifest to change.
-    terminal_hash: Option<String>,
-    /// Due but held back by a dependency (re-queued when it becomes Ready).
-    parked: bool,
-    prune: bool,
-    /// A reconcile of it has finished since start (whatever its outcome), or it was held
-    /// back by a dependency: it has had its first pass.
-    first_pass: bool,
-    /// What the reconciles of this run did, for a one-shot run's report.
-    tally: Tally,
-    /// The status as last published: published again (copied) only once it changed.
-    published: Option<Arc<ObjectStatus>>,
-}
-
-impl Tracked {
-    fn new(
-        object: Object,
-        status: ObjectStatus,
-        recorded: Option<InventoryEntry>,
-        converged: Option<cause::Inputs>,
-    ) -> Self {
-        Self {
-            object,
-            status,
-            recorded,
-            retry_streak: 0,
-            poll_streak: 0,
-            converged,
-            terminal_hash: None,
-            parked: false,
-            prune: false,
-            first_pass: false,
-            tally: Tally::default(),
-            published: None,
-        }
     }
 }
 
@@ -484,7 +440,7 @@ impl Controller {
                 !self
                     .objects
                     .get(*d)
-                    .is_some_and(|t| t.status.is_ready() && !t.prune)
+                    .is_some_and(|t| t.status().is_ready() && !t.prune)
             })
             .map(|d| d.to_string())
             .collect();
@@ -521,10 +477,10 @@ impl Controller {
                 if let Some(t) = self.objects.get_mut(&key) {
                     t.parked = true;
                     t.first_pass = true;
-                    t.status.next_reconcile_at = None;
+                    t.status_mut().next_reconcile_at = None;
                     let wall = SystemTime::now();
                     if !t.prune {
-                        t.status.mark_waiting_for_dependency(&why, wall);
+                        t.status_mut().mark_waiting_for_dependency(&why, wall);
                     }
                 }
                 continue;
@@ -552,13 +508,13 @@ impl Controller {
         t.first_pass = true;
         t.terminal_hash = Some(t.object.hash.clone());
         t.tally.failed(Severity::Terminal);
-        t.status.last_error = Some(ErrorInfo {
+        t.status_mut().last_error = Some(ErrorInfo {
             at: rfc3339(SystemTime::now()),
             reason: status::reason::UNKNOWN_KIND.into(),
             message: message.clone(),
             severity: "terminal".into(),
         });
-        t.status.mark_failed(
+        t.status_mut().mark_failed(
             status::reason::UNKNOWN_KIND,
             &message,
             true,
@@ -636,9 +592,9 @@ impl Controller {
                 .iter()
                 .all(|k| self.objects.get(k).is_none_or(|t| t.first_pass));
         }
-        // Every object's status goes into the snapshot, but only those that changed since
-        // the last one are copied: a publication costs O(changes), plus a pointer and a
-        // few comparisons per object.
+        // Every object's status goes into the snapshot, but only those changed since the
+        // last one are copied (see `Tracked::status_mut`): a publication costs a pointer
+        // per object plus a copy per change.
         const COUNTED: [(&str, &str); 4] = [
             (status::READY, "True"),
             (status::READY, "False"),
@@ -648,7 +604,7 @@ impl Controller {
         let mut counts = [0i64; COUNTED.len()];
         let mut objects = Vec::with_capacity(self.objects.len());
         for t in self.objects.values_mut() {
-            for c in &t.status.conditions {
+            for c in &t.status().conditions {
                 if let Some(i) = COUNTED
                     .iter()
                     .position(|(kind, st)| c.kind == *kind && c.status == *st)
@@ -656,15 +612,7 @@ impl Controller {
                     counts[i] += 1;
                 }
             }
-            let current = match &t.published {
-                Some(p) if **p == t.status => p.clone(),
-                _ => {
-                    let fresh = Arc::new(t.status.clone());
-                    t.published = Some(fresh.clone());
-                    fresh
-                }
-            };
-            objects.push(current);
+            objects.push(t.publish());
         }
         for ((condition, status), count) in COUNTED.iter().zip(counts) {
             self.metrics

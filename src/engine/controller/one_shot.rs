@@ -29,8 +29,8 @@ impl Tracked {
         self.parked
             || self.terminal_hash.is_some()
             || (!retrying
-                && (self.status.is_ready()
-                    || self.status.ready_reason() == status::reason::RESOURCE_FAILED))
+                && (self.status().is_ready()
+                    || self.status().ready_reason() == status::reason::RESOURCE_FAILED))
             || (observe_only
                 && self.tally.attempts > 0
                 && self.tally.failed != Some(Severity::Recoverable))
@@ -71,11 +71,8 @@ impl Controller {
         let objects = std::mem::take(&mut self.objects)
             .into_iter()
             .map(|(k, t)| {
-                let settled = Final {
-                    status: t.status,
-                    tally: t.tally,
-                };
-                (k, settled)
+                let (status, tally) = t.finish();
+                (k, Final { status, tally })
             })
             .collect();
         Outcome { objects, timed_out }

@@ -31,7 +31,7 @@ impl Controller {
             t.recorded = recorded;
         }
         if matches!(result, TaskResult::Step(_)) {
-            t.status.observed_hash = hash.clone();
+            t.status_mut().observed_hash = hash.clone();
         }
         let mut rec = ReconcileRecord {
             at: rfc3339(wall),
@@ -123,9 +123,9 @@ impl Controller {
             info!(object = %key, cause = why.label(), changes = step.changes.len(), "{}", why.describe());
         }
         t.retry_streak = 0;
-        t.status.last_error = None;
-        t.status.suspended = observe_only;
-        t.status.drift = if observe_only {
+        t.status_mut().last_error = None;
+        t.status_mut().suspended = observe_only;
+        t.status_mut().drift = if observe_only {
             step.changes.clone()
         } else {
             Vec::new()
@@ -138,9 +138,10 @@ impl Controller {
         // What the kind publishes about the object (a token's expiry), as it is.
         self.metrics
             .object_reconciled(&key.kind, &key.name, &step.gauges, wrote);
-        t.status.outputs = step.outputs;
+        t.status_mut().outputs = step.outputs;
         if observe_only {
-            t.status.mark_suspended(step.action != Action::Create, wall);
+            t.status_mut()
+                .mark_suspended(step.action != Action::Create, wall);
             return After {
                 next: Some(Next::Resync(timings.resync)),
                 dependents_due,
@@ -155,14 +156,14 @@ impl Controller {
                 if ran_with.hash == t.object.hash {
                     t.converged = Some(ran_with);
                 }
-                dependents_due |= !t.status.is_ready();
-                t.status.mark_ready(wall);
+                dependents_due |= !t.status().is_ready();
+                t.status_mut().mark_ready(wall);
             }
             Readiness::Progressing(msg) => {
                 t.poll_streak += 1;
-                t.status.mark_progressing(msg, wall);
+                t.status_mut().mark_progressing(msg, wall);
             }
-            Readiness::Failed(msg) => t.status.mark_resource_failed(msg, wall),
+            Readiness::Failed(msg) => t.status_mut().mark_resource_failed(msg, wall),
         }
         After {
             next: Some(next),
@@ -208,13 +209,13 @@ impl Controller {
         } else {
             warn!(object = %key, reason = %e.reason, severity, "{}", e.message);
         }
-        t.status.last_error = Some(ErrorInfo {
+        t.status_mut().last_error = Some(ErrorInfo {
             at: rfc3339(wall),
             reason: e.reason.to_string(),
             message: e.message.clone(),
             severity: severity.into(),
         });
-        t.status.mark_failed(
+        t.status_mut().mark_failed(
             e.reason.as_str(),
             &e.message,
             e.is_terminal() || e.unready,
@@ -255,7 +256,7 @@ impl Controller {
             removed = false;
             next = Some(Duration::ZERO);
         }
-        t.status.record(rec, history);
+        t.status_mut().record(rec, history);
         if removed {
             self.metrics.object_gone(&key.kind, &key.name);
             self.objects.remove(key);
@@ -275,9 +276,9 @@ impl Controller {
                     .queue
                     .deadline(key)
                     .map_or(d, |t| t.saturating_duration_since(now));
-                t.status.next_reconcile_at = Some(rfc3339(wall + at));
+                t.status_mut().next_reconcile_at = Some(rfc3339(wall + at));
             }
-            None => t.status.next_reconcile_at = None,
+            None => t.status_mut().next_reconcile_at = None,
         }
         if after.dependents_due {
             for d in self.graph.dependents.get(key).cloned().unwrap_or_default() {
