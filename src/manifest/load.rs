@@ -13,7 +13,7 @@ use crate::model::object::{
     ANNOTATION_ADOPT, ANNOTATION_DELETION_POLICY, ANNOTATION_PREFIX, ANNOTATION_RESYNC,
     ANNOTATION_SUSPEND, API_VERSION, DeletionPolicy, KNOWN_ANNOTATIONS, ObjectKey, ObjectMeta,
 };
-use crate::model::schema::Schemas;
+use crate::model::schema::{Schemas, Writes};
 use crate::model::yaml::{Node, Value, parse_documents};
 
 /// Where an object or a problem comes from.
@@ -237,7 +237,7 @@ pub fn load(paths: &[PathBuf], schemas: &dyn Schemas) -> std::io::Result<Loaded>
 pub fn load_texts(texts: &[(PathBuf, String)], schemas: &dyn Schemas) -> Loaded {
     let parsed: Vec<(PathBuf, ParsedFile)> = texts
         .iter()
-        .map(|(file, text)| (file.clone(), ParsedFile::parse(file, text.clone(), schemas)))
+        .map(|(file, text)| (file.clone(), ParsedFile::parse(file, text, schemas)))
         .collect();
     assemble(parsed.iter().map(|(f, p)| (f, p)), schemas)
 }
@@ -262,11 +262,12 @@ impl Loader {
         for file in files {
             match read_manifest(&file) {
                 Ok(Some(text)) => {
-                    let p = match self.parsed.remove(&file).filter(|p| p.text == text) {
+                    let d = digest(&text);
+                    let p = match self.parsed.remove(&file).filter(|p| p.digest == d) {
                         Some(kept) => kept,
                         None => {
                             self.last_parsed += 1;
-                            ParsedFile::parse(&file, text, schemas)
+                            ParsedFile::parse(&file, &text, schemas)
                         }
                     };
                     parsed.insert(file, p);
@@ -295,32 +296,55 @@ impl Loader {
 }
 
 /// One file, parsed, with each document loaded on its own: everything about the file
-/// that does not depend on the others.
+/// that does not depend on the others. The YAML tree itself is not kept (at a thousand
+/// stacks it would be tens of megabytes): only the lines the cross-file checks cite.
 struct ParsedFile {
-    text: String,
+    /// SHA-256 of the text: the file is parsed again when it changes.
+    digest: [u8; 32],
     /// The documents, or why the file is not YAML.
     docs: std::result::Result<Vec<LoadedDocument>, Problem>,
 }
 
 struct LoadedDocument {
-    node: Node,
     key: Option<ObjectKey>,
+    /// The line of `metadata.name` (where a duplicate is reported).
+    name_line: usize,
     object: Option<Object>,
+    /// The AWS resources the object writes, each with the line of the field naming it.
+    writes: Vec<(Writes, usize)>,
     problems: Vec<Problem>,
     refs: Vec<PendingRef>,
 }
 
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
 impl ParsedFile {
-    fn parse(file: &Path, text: String, schemas: &dyn Schemas) -> Self {
-        let docs = match parse_documents(&text) {
+    fn parse(file: &Path, text: &str, schemas: &dyn Schemas) -> Self {
+        let docs = match parse_documents(text) {
             Ok(docs) => Ok(docs
                 .into_iter()
                 .map(|node| {
                     let (object, problems, refs) = load_document(file, &node, schemas);
+                    let writes = object
+                        .as_ref()
+                        .and_then(|o| {
+                            let schema = schemas.schema(&o.key.kind)?;
+                            Some(schema.writes(&o.meta.name, &o.spec))
+                        })
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|w| {
+                            let line = node.line_of(w.path);
+                            (w, line)
+                        })
+                        .collect();
                     LoadedDocument {
                         key: document_key(&node),
-                        node,
+                        name_line: node.line_of("metadata.name"),
                         object,
+                        writes,
                         problems,
                         refs,
                     }
@@ -336,7 +360,10 @@ impl ParsedFile {
                 message: format!("invalid YAML: {}", e.message),
             }),
         };
-        Self { text, docs }
+        Self {
+            digest: digest(text),
+            docs,
+        }
     }
 }
 
@@ -365,7 +392,7 @@ fn assemble<'a>(
                 keys.push(key.clone());
                 let source = Source {
                     file: file.clone(),
-                    line: doc.node.line_of("metadata.name"),
+                    line: doc.name_line,
                 };
                 if let Some(first) = first_seen.get(key) {
                     loaded.problems.push(Problem {
@@ -381,7 +408,7 @@ fn assemble<'a>(
             loaded.problems.extend(doc.problems.iter().cloned());
             refs.extend(&doc.refs);
             if let Some(o) = &doc.object {
-                if let Some(p) = shared_write(o, &doc.node, schemas, &mut writers) {
+                if let Some(p) = shared_write(o, &doc.writes, &mut writers) {
                     loaded.problems.push(p);
                     continue;
                 }
@@ -398,19 +425,17 @@ fn assemble<'a>(
 /// problem; otherwise records what `o` writes.
 fn shared_write(
     o: &Object,
-    doc: &Node,
-    schemas: &dyn Schemas,
+    writes: &[(Writes, usize)],
     writers: &mut BTreeMap<(&'static str, String), (ObjectKey, Source)>,
 ) -> Option<Problem> {
-    let writes = schemas.schema(&o.key.kind)?.writes(&o.meta.name, &o.spec);
-    let at = |path: &str| Source {
+    let at = |line: usize| Source {
         file: o.source.file.clone(),
-        line: doc.line_of(path),
+        line,
     };
-    for w in &writes {
+    for (w, line) in writes {
         if let Some((other, first)) = writers.get(&(w.resource, w.name.clone())) {
             return Some(Problem {
-                source: at(w.path),
+                source: at(*line),
                 object: Some(o.key.to_string()),
                 path: w.path.to_string(),
                 message: format!(
@@ -420,9 +445,8 @@ fn shared_write(
             });
         }
     }
-    for w in writes {
-        let source = at(w.path);
-        writers.insert((w.resource, w.name), (o.key.clone(), source));
+    for (w, line) in writes {
+        writers.insert((w.resource, w.name.clone()), (o.key.clone(), at(*line)));
     }
     None
 }
