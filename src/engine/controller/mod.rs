@@ -411,8 +411,30 @@ impl Controller {
         }
     }
 
-    /// Whether `key` may run now; if not, why.
+    /// [`Controller::gate`] without saying why (nothing allocated): called for every parked
+    /// object at every event, so it must stay cheap.
+    fn may_run(&self, key: &ObjectKey) -> bool {
+        let Some(t) = self.objects.get(key) else {
+            return false;
+        };
+        if t.prune {
+            return !self
+                .objects
+                .iter()
+                .any(|(k, other)| k != key && self.refers_to(other, key));
+        }
+        self.graph.deps.get(key).into_iter().flatten().all(|d| {
+            self.objects
+                .get(d)
+                .is_some_and(|t| t.status().is_ready() && !t.prune)
+        })
+    }
+
+    /// Whether `key` may run now ([`Controller::may_run`]); if not, why.
     fn gate(&self, key: &ObjectKey) -> Result<(), String> {
+        if self.may_run(key) {
+            return Ok(());
+        }
         let Some(t) = self.objects.get(key) else {
             return Err("unknown".into());
         };
@@ -424,11 +446,7 @@ impl Controller {
                 .filter(|(k, other)| *k != key && self.refers_to(other, key))
                 .map(|(k, _)| k.to_string())
                 .collect();
-            return if dependents.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("waiting for {} to go first", dependents.join(", ")))
-            };
+            return Err(format!("waiting for {} to go first", dependents.join(", ")));
         }
         let waiting: Vec<String> = self
             .graph
@@ -444,11 +462,7 @@ impl Controller {
             })
             .map(|d| d.to_string())
             .collect();
-        if waiting.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("waiting for {}", waiting.join(", ")))
-        }
+        Err(format!("waiting for {}", waiting.join(", ")))
     }
 
     fn refers_to(&self, t: &Tracked, target: &ObjectKey) -> bool {
@@ -547,20 +561,19 @@ impl Controller {
     }
 
     /// Re-queue parked objects (a dependency may have become ready, or a dependent gone).
+    /// Runs after every reconcile: it copies only the keys of those that may run now.
     fn unpark_all(&mut self) {
-        let parked: Vec<ObjectKey> = self
+        let free: Vec<ObjectKey> = self
             .objects
             .iter()
-            .filter(|(k, t)| t.parked && !self.running.contains(*k))
+            .filter(|(k, t)| t.parked && !self.running.contains(*k) && self.may_run(k))
             .map(|(k, _)| k.clone())
             .collect();
-        for k in parked {
-            if self.gate(&k).is_ok() {
-                if let Some(t) = self.objects.get_mut(&k) {
-                    t.parked = false;
-                }
-                self.queue.schedule(k, self.urgent);
+        for k in free {
+            if let Some(t) = self.objects.get_mut(&k) {
+                t.parked = false;
             }
+            self.queue.schedule(k, self.urgent);
         }
     }
 
