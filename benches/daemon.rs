@@ -1031,9 +1031,10 @@ fn markdown(doc: &Value) -> String {
         "Daemon ({} build): `run --concurrency {} --resync {}s --debounce {}`, AWS rate limit: {}. \
          Emulator: {}. N copies of the guide's stack (`manifests/`, 9 objects each, every \
          name unique per copy); stand-in images pushed as soon as the daemon has created \
-         each repository. Steady state: after one full resync round following \
-         convergence, a window of at least {} s that also lasts until every object has been \
-         reconciled once more.\n",
+         each repository. Steady state: once the writes have settled (`BENCH_SETTLE`, by \
+         default 300 s after convergence: until then the daemon reads what it wrote \
+         directly, not from a listing), a window of at least {} s that also lasts until \
+         every object has been reconciled once more; the SIGHUP round follows it.\n",
         c["build"].as_str().unwrap_or("?"),
         c["concurrency"],
         c["resync_seconds"],
