@@ -113,7 +113,7 @@ impl<T> ListCache<T> {
         if !usable {
             let started = Instant::now();
             let generation = self.generation.load(Ordering::SeqCst);
-            // A failed fetch leaves the old listing in place: it is no longer of use.
+            // Dropped first: a fetch that fails, or is abandoned, leaves no listing behind.
             *slot = None;
             let items = fetch().await?;
             *slot = Some(Listing {

@@ -182,9 +182,10 @@ pub struct Controller {
     published_at: Option<Instant>,
 }
 
-/// The snapshot the HTTP server reads is rebuilt at most this often. Rebuilding it clones
-/// every object's status, so doing it at every event would make a round of N objects cost
-/// O(N²); this way a change is visible within this long, whatever N.
+/// The snapshot the HTTP server reads is rebuilt at most this often. Rebuilding it takes a
+/// pointer to every object's status (and copies those changed), so doing it at every
+/// event would make a round of N objects cost O(N²); this way a change is visible within
+/// this long, whatever N.
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(200);
 
 /// The inventory is read back every this many resync periods (5 minutes at the default
@@ -418,16 +419,9 @@ impl Controller {
             return false;
         };
         if t.prune {
-            return !self
-                .objects
-                .iter()
-                .any(|(k, other)| k != key && self.refers_to(other, key));
+            return self.referrers(key).next().is_none();
         }
-        self.graph.deps.get(key).into_iter().flatten().all(|d| {
-            self.objects
-                .get(d)
-                .is_some_and(|t| t.status().is_ready() && !t.prune)
-        })
+        self.unready_dependencies(key).next().is_none()
     }
 
     /// Whether `key` may run now ([`Controller::may_run`]); if not, why.
@@ -438,31 +432,35 @@ impl Controller {
         let Some(t) = self.objects.get(key) else {
             return Err("unknown".into());
         };
+        let list = |keys: Vec<String>| keys.join(", ");
         if t.prune {
             // Delete dependents first: wait while any tracked object still refers to it.
-            let dependents: Vec<String> = self
-                .objects
-                .iter()
-                .filter(|(k, other)| *k != key && self.refers_to(other, key))
-                .map(|(k, _)| k.to_string())
-                .collect();
-            return Err(format!("waiting for {} to go first", dependents.join(", ")));
+            let dependents = self.referrers(key).map(|k| k.to_string()).collect();
+            return Err(format!("waiting for {} to go first", list(dependents)));
         }
-        let waiting: Vec<String> = self
-            .graph
-            .deps
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter(|d| {
-                !self
-                    .objects
-                    .get(*d)
-                    .is_some_and(|t| t.status().is_ready() && !t.prune)
-            })
+        let waiting = self
+            .unready_dependencies(key)
             .map(|d| d.to_string())
             .collect();
-        Err(format!("waiting for {}", waiting.join(", ")))
+        Err(format!("waiting for {}", list(waiting)))
+    }
+
+    /// The tracked objects other than `key` that still refer to it.
+    fn referrers<'a>(&'a self, key: &'a ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
+        self.objects
+            .iter()
+            .filter(move |(k, other)| *k != key && self.refers_to(other, key))
+            .map(|(k, _)| k)
+    }
+
+    /// `key`'s dependencies that are not Ready (or are being pruned).
+    fn unready_dependencies<'a>(&'a self, key: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
+        self.graph.deps.get(key).into_iter().flatten().filter(|d| {
+            !self
+                .objects
+                .get(*d)
+                .is_some_and(|t| t.status().is_ready() && !t.prune)
+        })
     }
 
     fn refers_to(&self, t: &Tracked, target: &ObjectKey) -> bool {
