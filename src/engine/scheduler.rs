@@ -59,14 +59,9 @@ impl<K: Ord + Clone> Scheduler<K> {
     pub fn pop_due(
         &mut self,
         now: Instant,
-        mut may_run: impl FnMut(&K) -> bool,
+        may_run: impl FnMut(&K) -> bool,
     ) -> Option<(K, Instant)> {
-        let (at, key) = self
-            .by_time
-            .iter()
-            .take_while(|(t, _)| *t <= now)
-            .find(|(_, k)| may_run(k))
-            .map(|(t, k)| (*t, k.clone()))?;
+        let (at, key) = self.peek_due(now, may_run).map(|(t, k)| (t, k.clone()))?;
         self.remove(&key);
         Some((key, at))
     }
