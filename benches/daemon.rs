@@ -15,7 +15,10 @@
 //! default), `BENCH_TIMEOUT` (seconds allowed for cold converge, default 1800),
 //! `BENCH_OUT_DIR` (where the results go, default `bench/`), `BENCH_SETTLE` (seconds after
 //! convergence before the steady state is measured; default 300, the longest time the
-//! controller reads what it wrote directly rather than from a listing).
+//! controller reads what it wrote directly rather than from a listing),
+//! `BENCH_DAEMON_WRAPPER` (a command line the daemon is started under, split on spaces,
+//! e.g. `heaptrack -o /tmp/daemon`: for profiling only, as the resource figures are then the
+//! wrapper's).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -565,7 +568,17 @@ impl Daemon {
         let file = std::fs::File::create(&log).expect("daemon log file");
         let resync = format!("{}s", RESYNC.as_secs());
         let concurrency = CONCURRENCY.to_string();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentcore-controller"));
+        let binary = env!("CARGO_BIN_EXE_agentcore-controller");
+        let wrapper = std::env::var("BENCH_DAEMON_WRAPPER").unwrap_or_default();
+        let mut wrapper = wrapper.split_whitespace();
+        let mut cmd = match wrapper.next() {
+            Some(program) => {
+                let mut c = Command::new(program);
+                c.args(wrapper).arg(binary);
+                c
+            }
+            None => Command::new(binary),
+        };
         cmd.args(["run", "-f"])
             .arg(dir)
             .args(["--listen", &listen, "--resync", &resync])

@@ -249,6 +249,7 @@ pub(crate) fn find<'a>(
     set.objects
         .iter()
         .find(|o| o.key.kind == kind && o.key.name == name)
+        .map(|o| &**o)
         .ok_or_else(|| {
             let known: Vec<&str> = set
                 .objects
@@ -420,7 +421,7 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
                 .filter(|o| o.key.kind == "AgentRuntime")
                 .collect();
             match all.as_slice() {
-                [one] => (*one).clone(),
+                [one] => crate::manifest::Object::clone(one),
                 _ => {
                     eprintln!(
                         "error: {} AgentRuntime objects in the manifests: name one with --runtime",

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::error::Result;
 use crate::kinds::{DeletionPolicy, ObjectKey, ObjectMeta, Outputs};
@@ -17,8 +18,8 @@ use crate::kinds::{DeletionPolicy, ObjectKey, ObjectMeta, Outputs};
 /// Stored with the manifest's directory (which `ObjectMeta` never serialises), so that
 /// relative paths in a pruned object's spec still resolve and a re-read entry compares
 /// equal to the one written.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(from = "StoredEntry", into = "StoredEntry")]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(from = "StoredEntry")]
 pub struct InventoryEntry {
     pub key: ObjectKey,
     pub meta: ObjectMeta,
@@ -29,8 +30,8 @@ pub struct InventoryEntry {
     pub dep_outputs: BTreeMap<String, Outputs>,
 }
 
-/// The stored form of an [`InventoryEntry`].
-#[derive(Serialize, Deserialize)]
+/// The stored form of an [`InventoryEntry`], as read.
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct StoredEntry {
     key: ObjectKey,
@@ -59,17 +60,46 @@ impl From<StoredEntry> for InventoryEntry {
     }
 }
 
-impl From<InventoryEntry> for StoredEntry {
-    fn from(e: InventoryEntry) -> Self {
-        Self {
-            base_dir: e.meta.base_dir.clone(),
-            key: e.key,
-            meta: e.meta,
-            spec: e.spec,
-            deletion_policy: e.deletion_policy,
-            hash: e.hash,
-            dep_outputs: e.dep_outputs,
+/// The stored form of an [`InventoryEntry`], as written (the fields of [`StoredEntry`], in
+/// its order, borrowed).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StoredRef<'a> {
+    key: &'a ObjectKey,
+    meta: &'a ObjectMeta,
+    spec: &'a serde_json::Value,
+    deletion_policy: DeletionPolicy,
+    hash: &'a str,
+    dep_outputs: &'a BTreeMap<String, Outputs>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_dir: Option<&'a PathBuf>,
+}
+
+impl Serialize for InventoryEntry {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        StoredRef {
+            key: &self.key,
+            meta: &self.meta,
+            spec: &self.spec,
+            deletion_policy: self.deletion_policy,
+            hash: &self.hash,
+            dep_outputs: &self.dep_outputs,
+            base_dir: self.meta.base_dir.as_ref(),
         }
+        .serialize(serializer)
+    }
+}
+
+/// A fingerprint of an entry's stored form (SHA-256): what the controller keeps of each
+/// entry it wrote, to tell whether the inventory still holds it, rather than a second copy
+/// of every spec.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryDigest([u8; 32]);
+
+impl InventoryEntry {
+    pub fn digest(&self) -> EntryDigest {
+        // Serialising cannot fail: every map in an entry has string keys.
+        EntryDigest(Sha256::digest(serde_json::to_vec(self).unwrap_or_default()).into())
     }
 }
 
@@ -124,17 +154,17 @@ impl Inventory for MemoryInventory {
     }
 }
 
-/// The keys of `recorded` entries that `listed` (the inventory as read back) does not hold
-/// as they were written. Pure.
+/// The keys of the `recorded` entries (by the digest of what was written) that `listed`
+/// (the inventory as read back) does not hold as they were written. Pure.
 pub fn unrecorded<'a>(
     listed: &[InventoryEntry],
-    recorded: impl Iterator<Item = &'a InventoryEntry>,
+    recorded: impl Iterator<Item = (&'a ObjectKey, EntryDigest)>,
 ) -> Vec<ObjectKey> {
     let listed: BTreeMap<&ObjectKey, &InventoryEntry> =
         listed.iter().map(|e| (&e.key, e)).collect();
     recorded
-        .filter(|r| listed.get(&r.key) != Some(r))
-        .map(|r| r.key.clone())
+        .filter(|(key, digest)| listed.get(key).map(|e| e.digest()) != Some(*digest))
+        .map(|(key, _)| key.clone())
         .collect()
 }
 
@@ -166,7 +196,8 @@ mod tests {
             (vec![], vec!["a", "b", "c"]),
         ];
         for (listed, want) in cases {
-            let got = unrecorded(&listed, [&a, &b, &c].into_iter());
+            let recorded = [&a, &b, &c].map(|e| (&e.key, e.digest()));
+            let got = unrecorded(&listed, recorded.into_iter());
             let got: Vec<&str> = got.iter().map(|k| k.name.as_str()).collect();
             assert_eq!(got, want, "{listed:?}");
         }

@@ -1,6 +1,7 @@
 //! The dependency graph of manifest objects: references decide the order, a cycle is
 //! a validation error.
 
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::load::{Object, Problem};
@@ -22,11 +23,15 @@ pub struct Graph {
 impl Graph {
     /// Build the graph of `objects`. References to objects outside the set are ignored
     /// here (the loader reports them). A cycle is returned as one problem per object in it.
-    pub fn build(objects: &[Object], schemas: &dyn Schemas) -> Result<Graph, Vec<Problem>> {
-        let keys: BTreeSet<&ObjectKey> = objects.iter().map(|o| &o.key).collect();
+    pub fn build<O: Borrow<Object>>(
+        objects: &[O],
+        schemas: &dyn Schemas,
+    ) -> Result<Graph, Vec<Problem>> {
+        let objects = || objects.iter().map(Borrow::borrow);
+        let keys: BTreeSet<&ObjectKey> = objects().map(|o: &Object| &o.key).collect();
         let mut deps: BTreeMap<ObjectKey, BTreeSet<ObjectKey>> = BTreeMap::new();
         let mut dependents: BTreeMap<ObjectKey, BTreeSet<ObjectKey>> = BTreeMap::new();
-        for o in objects {
+        for o in objects() {
             let refs = schemas
                 .schema(&o.key.kind)
                 .map(|s| s.references(&o.spec))
@@ -67,8 +72,7 @@ impl Graph {
         }
         if !remaining.is_empty() {
             let cycle: Vec<String> = remaining.keys().map(|k| k.to_string()).collect();
-            let problems = objects
-                .iter()
+            let problems = objects()
                 .filter(|o| remaining.contains_key(&o.key))
                 .map(|o| Problem {
                     source: o.source.clone(),
@@ -111,7 +115,7 @@ mod tests {
     use crate::manifest::load::load_texts;
     use std::path::PathBuf;
 
-    fn objects(pairs: &[(&str, Option<&str>)]) -> Vec<Object> {
+    fn objects(pairs: &[(&str, Option<&str>)]) -> Vec<std::sync::Arc<Object>> {
         let text: String = pairs
             .iter()
             .map(|(name, from)| {

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -70,7 +71,9 @@ pub struct Object {
 /// The result of loading: the objects that are valid, and every problem found.
 #[derive(Debug, Default)]
 pub struct Loaded {
-    pub objects: Vec<Object>,
+    /// Shared with the [`Loader`] that keeps them for the next load, and with whoever
+    /// takes them in: at a thousand stacks a copy of each would be tens of megabytes.
+    pub objects: Vec<Arc<Object>>,
     pub problems: Vec<Problem>,
     /// Every file read, with the keys of the objects it defines (valid or not).
     pub files: BTreeMap<PathBuf, Vec<ObjectKey>>,
@@ -309,7 +312,7 @@ struct LoadedDocument {
     key: Option<ObjectKey>,
     /// The line of `metadata.name` (where a duplicate is reported).
     name_line: usize,
-    object: Option<Object>,
+    object: Option<Arc<Object>>,
     /// The AWS resources the object writes, each with the line of the field naming it.
     writes: Vec<(Writes, usize)>,
     problems: Vec<Problem>,
@@ -343,7 +346,7 @@ impl ParsedFile {
                     LoadedDocument {
                         key: document_key(&node),
                         name_line: node.line_of("metadata.name"),
-                        object,
+                        object: object.map(Arc::new),
                         writes,
                         problems,
                         refs,
@@ -412,7 +415,7 @@ fn assemble<'a>(
                     loaded.problems.push(p);
                     continue;
                 }
-                loaded.objects.push(o.clone());
+                loaded.objects.push(Arc::clone(o));
             }
         }
     }

@@ -6,6 +6,7 @@ pub mod load;
 pub use crate::model::{de, yaml};
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use graph::Graph;
 pub use load::{Object, Problem, Source};
@@ -15,13 +16,13 @@ use crate::model::schema::Schemas;
 /// A complete, valid set of manifests.
 #[derive(Debug, Clone, Default)]
 pub struct ManifestSet {
-    pub objects: Vec<Object>,
+    pub objects: Vec<Arc<Object>>,
     pub graph: Graph,
 }
 
 impl ManifestSet {
     pub fn get(&self, key: &crate::model::object::ObjectKey) -> Option<&Object> {
-        self.objects.iter().find(|o| &o.key == key)
+        self.objects.iter().find(|o| &o.key == key).map(|o| &**o)
     }
 }
 

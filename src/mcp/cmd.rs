@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -79,7 +80,7 @@ async fn manifest_authorizer(
         return Ok(None);
     };
     let j = &a.jwt;
-    let cognito: Vec<Object> = set
+    let cognito: Vec<Arc<Object>> = set
         .objects
         .iter()
         .filter(|o| o.key.kind == "UserPool" || o.key.kind == "UserPoolClient")
@@ -159,6 +160,7 @@ fn token_object<'a>(
         .objects
         .iter()
         .filter(|o| o.key.kind == "Token")
+        .map(|o| &**o)
         .collect();
     let clients: Vec<String> = spec(runtime)
         .ok()

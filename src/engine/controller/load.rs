@@ -13,7 +13,7 @@ impl Controller {
         self.problems = loaded.problems.iter().map(|p| p.to_string()).collect();
         let mut problems_by_key = reload::problems_by_key(&loaded, &self.file_keys);
         // New and changed objects (by content hash); invalid ones keep their last good spec.
-        let valid: BTreeMap<ObjectKey, Object> = loaded
+        let valid: BTreeMap<ObjectKey, Arc<Object>> = loaded
             .objects
             .into_iter()
             .filter(|o| !problems_by_key.contains_key(&o.key))
@@ -47,11 +47,11 @@ impl Controller {
     /// problem of each object in it, which keeps its previous spec.
     pub(super) fn next_graph(
         &mut self,
-        valid: &BTreeMap<ObjectKey, Object>,
+        valid: &BTreeMap<ObjectKey, Arc<Object>>,
         problems_by_key: &mut BTreeMap<ObjectKey, Vec<String>>,
     ) -> Graph {
         let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
-        let mut candidate: BTreeMap<ObjectKey, Object> = self
+        let mut candidate: BTreeMap<ObjectKey, Arc<Object>> = self
             .objects
             .iter()
             .filter(|(k, t)| !t.prune && defined.contains(*k))
@@ -60,7 +60,7 @@ impl Controller {
         for (k, o) in valid {
             candidate.insert(k.clone(), o.clone());
         }
-        let candidates: Vec<Object> = candidate.into_values().collect();
+        let candidates: Vec<Arc<Object>> = candidate.into_values().collect();
         let cycle = match Graph::build(&candidates, &self.registry) {
             Ok(g) => return g,
             Err(cycle) => cycle,
@@ -74,7 +74,7 @@ impl Controller {
                     .push(p.to_string());
             }
         }
-        let kept: Vec<Object> = candidates
+        let kept: Vec<Arc<Object>> = candidates
             .into_iter()
             .filter_map(|o| {
                 if problems_by_key.contains_key(&o.key) {
@@ -88,7 +88,7 @@ impl Controller {
     }
 
     /// Take in one valid object: new, changed (by content hash), or as it was.
-    pub(super) fn take_in(&mut self, key: ObjectKey, object: Object, wall: SystemTime) {
+    pub(super) fn take_in(&mut self, key: ObjectKey, object: Arc<Object>, wall: SystemTime) {
         match self.objects.get_mut(&key) {
             Some(t) if t.object.hash == object.hash && !t.prune => {}
             Some(t) => {
@@ -113,7 +113,7 @@ impl Controller {
                 status.mark_pending(wall);
                 self.objects.insert(
                     key.clone(),
-                    Tracked::new(object, status, recorded, converged),
+                    Tracked::new(object, status, recorded.map(|e| e.digest()), converged),
                 );
                 self.queue.set(key, self.urgent);
             }
@@ -212,7 +212,7 @@ impl Controller {
             }
         }
         let status = ObjectStatus::new(&entry.key.kind, &entry.key.name);
-        let mut tracked = Tracked::new(object, status, Some(entry), None);
+        let mut tracked = Tracked::new(Arc::new(object), status, Some(entry.digest()), None);
         tracked.first_pass = true;
         self.objects.insert(tracked.object.key.clone(), tracked);
     }

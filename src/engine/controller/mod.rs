@@ -24,7 +24,7 @@ use tracing::{Instrument, debug, error, info, info_span, warn};
 use super::backoff::Backoff;
 use super::cause;
 use super::containment;
-use super::inventory::{Inventory, InventoryEntry};
+use super::inventory::{EntryDigest, Inventory, InventoryEntry};
 use super::lanes::{LaneQueue, Lanes};
 use super::policy::{self, Next};
 use super::prune;
@@ -354,11 +354,11 @@ impl Controller {
 
     /// The inventory entries this controller wrote, by object (objects being pruned left
     /// out: their entries go).
-    fn recorded(&self) -> impl Iterator<Item = &InventoryEntry> {
+    fn recorded(&self) -> impl Iterator<Item = (&ObjectKey, EntryDigest)> {
         self.objects
-            .values()
-            .filter(|t| !t.prune)
-            .filter_map(|t| t.recorded.as_ref())
+            .iter()
+            .filter(|(_, t)| !t.prune)
+            .filter_map(|(key, t)| Some((key, t.recorded?)))
     }
 
     /// The earliest deadline of work that could start (not running, its lane has room);
@@ -614,7 +614,7 @@ impl Controller {
         ];
         let mut counts = [0i64; COUNTED.len()];
         let mut objects = Vec::with_capacity(self.objects.len());
-        for t in self.objects.values_mut() {
+        for t in self.objects.values() {
             for c in &t.status().conditions {
                 if let Some(i) = COUNTED
                     .iter()

@@ -120,7 +120,7 @@ impl Controller {
             hash: hash.clone(),
             dep_outputs: dep_outputs.clone(),
         };
-        let record = (mode == Mode::Apply && t.recorded.as_ref() != Some(&entry)).then_some(entry);
+        let record = (mode == Mode::Apply && t.recorded != Some(entry.digest())).then_some(entry);
         Box::pin(async move {
             let start = Instant::now();
             // Record intent before anything is created, so a crash never orphans it.

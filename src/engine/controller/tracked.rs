@@ -1,22 +1,23 @@
-//! What the controller holds about one object. Its status is changed only through
-//! [`Tracked::status_mut`], which is how a publication knows what to copy: an object
-//! whose status nobody touched since the last snapshot is shared with it, not compared
-//! or copied again.
+//! What the controller holds about one object. Its status is shared with the `/status`
+//! snapshots and changed only through [`Tracked::status_mut`], which copies it first when
+//! a snapshot still holds it (copy on write): an object whose status nobody touched since
+//! the last snapshot is shared with the next one, not compared or copied again, and only
+//! the statuses changed since a snapshot exist twice.
 
 use std::sync::Arc;
 
 use super::super::cause;
-use super::super::inventory::InventoryEntry;
+use super::super::inventory::EntryDigest;
 use super::super::status::ObjectStatus;
 use super::super::tally::Tally;
 use crate::manifest::load::Object;
 
 pub(super) struct Tracked {
-    pub(super) object: Object,
+    pub(super) object: Arc<Object>,
     /// Private: see [`Tracked::status_mut`].
-    status: ObjectStatus,
-    /// Inventory entry as last written (None: not yet recorded).
-    pub(super) recorded: Option<InventoryEntry>,
+    status: Arc<ObjectStatus>,
+    /// The inventory entry as last written (None: not yet recorded).
+    pub(super) recorded: Option<EntryDigest>,
     pub(super) retry_streak: u32,
     pub(super) poll_streak: u32,
     /// What the last converged reconcile ran with: tells why a later one writes.
@@ -31,20 +32,18 @@ pub(super) struct Tracked {
     pub(super) first_pass: bool,
     /// What the reconciles of this run did, for a one-shot run's report.
     pub(super) tally: Tally,
-    /// The status as last published; `None` once it may have changed since.
-    published: Option<Arc<ObjectStatus>>,
 }
 
 impl Tracked {
     pub(super) fn new(
-        object: Object,
+        object: Arc<Object>,
         status: ObjectStatus,
-        recorded: Option<InventoryEntry>,
+        recorded: Option<EntryDigest>,
         converged: Option<cause::Inputs>,
     ) -> Self {
         Self {
             object,
-            status,
+            status: Arc::new(status),
             recorded,
             retry_streak: 0,
             poll_streak: 0,
@@ -54,7 +53,6 @@ impl Tracked {
             prune: false,
             first_pass: false,
             tally: Tally::default(),
-            published: None,
         }
     }
 
@@ -62,27 +60,18 @@ impl Tracked {
         &self.status
     }
 
-    /// The status, to change: the next snapshot copies it again.
+    /// The status, to change: copied first if a snapshot still shares it.
     pub(super) fn status_mut(&mut self) -> &mut ObjectStatus {
-        self.published = None;
-        &mut self.status
+        Arc::make_mut(&mut self.status)
     }
 
-    /// The status for a snapshot: the one last published when it has not been touched
-    /// since, otherwise a new copy.
-    pub(super) fn publish(&mut self) -> Arc<ObjectStatus> {
-        match &self.published {
-            Some(p) => p.clone(),
-            None => {
-                let fresh = Arc::new(self.status.clone());
-                self.published = Some(fresh.clone());
-                fresh
-            }
-        }
+    /// The status for a snapshot, shared until the next change.
+    pub(super) fn publish(&self) -> Arc<ObjectStatus> {
+        Arc::clone(&self.status)
     }
 
     /// Where it ended: its status and what was done to it (a one-shot run's report).
     pub(super) fn finish(self) -> (ObjectStatus, Tally) {
-        (self.status, self.tally)
+        (Arc::unwrap_or_clone(self.status), self.tally)
     }
 }
