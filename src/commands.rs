@@ -248,14 +248,14 @@ pub(crate) fn find<'a>(
 ) -> Result<&'a crate::manifest::Object, i32> {
     set.objects
         .iter()
-        .find(|o| o.key.kind == kind && o.key.name == name)
+        .find(|o| &*o.key.kind == kind && &*o.key.name == name)
         .map(|o| &**o)
         .ok_or_else(|| {
             let known: Vec<&str> = set
                 .objects
                 .iter()
-                .filter(|o| o.key.kind == kind)
-                .map(|o| o.key.name.as_str())
+                .filter(|o| &*o.key.kind == kind)
+                .map(|o| &*o.key.name)
                 .collect();
             eprintln!(
                 "error: no {kind} named {name} in the manifests (there: {})",
@@ -418,7 +418,7 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
             let all: Vec<_> = set
                 .objects
                 .iter()
-                .filter(|o| o.key.kind == "AgentRuntime")
+                .filter(|o| &*o.key.kind == "AgentRuntime")
                 .collect();
             match all.as_slice() {
                 [one] => crate::manifest::Object::clone(one),

@@ -87,7 +87,7 @@ pub struct ObjectReport {
 
 impl ObjectReport {
     pub fn key(&self) -> ObjectKey {
-        ObjectKey::new(&self.kind, &self.name)
+        ObjectKey::new(self.kind.as_str(), self.name.as_str())
     }
 }
 
@@ -164,8 +164,8 @@ fn report(set: &ManifestSet, outcome: Outcome, mode: Mode, elapsed: Duration) ->
     for key in &set.graph.order {
         let settled = outcome.objects.get(key);
         let mut report = ObjectReport {
-            kind: key.kind.clone(),
-            name: key.name.clone(),
+            kind: key.kind.to_string(),
+            name: key.name.to_string(),
             action: settled.and_then(|s| s.tally.action),
             state: State::Blocked,
             reason: String::new(),

@@ -198,7 +198,7 @@ mod tests {
         for (listed, want) in cases {
             let recorded = [&a, &b, &c].map(|e| (&e.key, e.digest()));
             let got = unrecorded(&listed, recorded.into_iter());
-            let got: Vec<&str> = got.iter().map(|k| k.name.as_str()).collect();
+            let got: Vec<&str> = got.iter().map(|k| &*k.name).collect();
             assert_eq!(got, want, "{listed:?}");
         }
     }

@@ -64,7 +64,7 @@ impl LaneQueue {
 
     pub fn lane(&self, key: &ObjectKey) -> &'static str {
         self.lane_of_kind
-            .get(&key.kind)
+            .get(&*key.kind)
             .copied()
             .unwrap_or(DEFAULT_LANE)
     }

@@ -93,15 +93,15 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
             });
         let container_gone = registry.schema(&key.kind).and_then(|schema| {
             deps_of(set, key).find(|d| {
-                !outputs.contains_key(*d) && schema.contained_in().contains(&d.kind.as_str())
+                !outputs.contains_key(*d) && schema.contained_in().contains(&&*d.kind)
             })
         });
         if blocked.is_none()
             && let Some(container) = container_gone
         {
             objects.push(TeardownEntry {
-                kind: key.kind.clone(),
-                name: key.name.clone(),
+                kind: key.kind.to_string(),
+                name: key.name.to_string(),
                 result: Some(Teardown::Absent),
                 message: format!("{container}, which holds it, does not exist"),
             });
@@ -110,8 +110,8 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
         if let Some(message) = blocked {
             failed.push(key.clone());
             objects.push(TeardownEntry {
-                kind: key.kind.clone(),
-                name: key.name.clone(),
+                kind: key.kind.to_string(),
+                name: key.name.to_string(),
                 result: None,
                 message,
             });
@@ -120,15 +120,15 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
         let kept: Vec<ObjectKey> = objects
             .iter()
             .filter(|o| o.result.is_some_and(containment::stays))
-            .map(|o| ObjectKey::new(&o.kind, &o.name))
+            .map(|o| ObjectKey::new(o.kind.as_str(), o.name.as_str()))
             .filter(|k| contained_in(set, registry, k, key))
             .collect();
         if object.deletion_policy == DeletionPolicy::Delete
             && let Some(message) = containment::kept_by(&kept)
         {
             objects.push(TeardownEntry {
-                kind: key.kind.clone(),
-                name: key.name.clone(),
+                kind: key.kind.to_string(),
+                name: key.name.to_string(),
                 result: Some(Teardown::Retained),
                 message,
             });
@@ -161,8 +161,8 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
             }
         };
         objects.push(TeardownEntry {
-            kind: key.kind.clone(),
-            name: key.name.clone(),
+            kind: key.kind.to_string(),
+            name: key.name.to_string(),
             result,
             message,
         });
@@ -186,6 +186,6 @@ fn contained_in(
 ) -> bool {
     registry
         .schema(&inner.kind)
-        .is_some_and(|s| s.contained_in().contains(&container.kind.as_str()))
+        .is_some_and(|s| s.contained_in().contains(&&*container.kind))
         && deps_of(set, inner).any(|d| d == container)
 }

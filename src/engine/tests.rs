@@ -144,7 +144,7 @@ impl World {
             .snapshot()
             .objects
             .iter()
-            .find(|o| o.kind == k.kind && o.name == k.name)
+            .find(|o| *o.kind == *k.kind && *o.name == *k.name)
             .map(|o| ObjectStatus::clone(o))
     }
 
@@ -172,7 +172,7 @@ impl World {
             keys.iter().all(|k| {
                 s.objects
                     .iter()
-                    .any(|o| o.kind == k.kind && o.name == k.name && o.is_ready())
+                    .any(|o| *o.kind == *k.kind && *o.name == *k.name && o.is_ready())
             })
         })
         .await;
@@ -886,7 +886,7 @@ async fn apply_ends_when_a_suspended_object_is_absent() {
         cloud
             .calls()
             .iter()
-            .all(|c| c.op == "observe" || c.key.kind != "Beta")
+            .all(|c| c.op == "observe" || &*c.key.kind != "Beta")
     );
 }
 
@@ -974,7 +974,7 @@ async fn a_slow_lane_does_not_hold_up_the_due_work_of_another() {
         .cloud
         .calls()
         .iter()
-        .filter(|c| c.key.kind == "Alpha")
+        .filter(|c| &*c.key.kind == "Alpha")
         .count();
     assert_eq!(alpha_calls, 1, "{:?}", w.cloud.log());
     assert!(w.status("Alpha/a1").is_some_and(|s| !s.is_ready()));

@@ -338,7 +338,7 @@ impl<L: Label> Kind for Fake<L> {
             inputs.insert(r.target.to_string(), v);
         }
         Ok(Desired {
-            key: ObjectKey::new(L::KIND, &meta.name),
+            key: ObjectKey::new(L::KIND, meta.name.as_str()),
             value: spec.value.clone(),
             inputs,
         })
@@ -362,7 +362,7 @@ impl<L: Label> Kind for Fake<L> {
 
     fn outputs(d: &Desired, o: &Resource) -> Outputs {
         Outputs::from([
-            ("id".to_string(), d.key.name.clone()),
+            ("id".to_string(), d.key.name.to_string()),
             ("value".to_string(), o.value.clone()),
         ])
     }

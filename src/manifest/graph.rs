@@ -134,7 +134,7 @@ mod tests {
     }
 
     fn names(keys: &[ObjectKey]) -> Vec<&str> {
-        keys.iter().map(|k| k.name.as_str()).collect()
+        keys.iter().map(|k| &*k.name).collect()
     }
 
     #[test]
@@ -181,7 +181,7 @@ mod tests {
         let g = Graph::build(&objs, &Registry::offline()).expect("acyclic");
         let deps = g.transitive_dependents(&ObjectKey::new("Parameter", "a"));
         assert_eq!(
-            deps.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+            deps.iter().map(|k| &*k.name).collect::<Vec<_>>(),
             vec!["b", "c"]
         );
     }

@@ -83,7 +83,7 @@ async fn manifest_authorizer(
     let cognito: Vec<Arc<Object>> = set
         .objects
         .iter()
-        .filter(|o| o.key.kind == "UserPool" || o.key.kind == "UserPoolClient")
+        .filter(|o| &*o.key.kind == "UserPool" || &*o.key.kind == "UserPoolClient")
         .cloned()
         .collect();
     let outputs = if cognito.is_empty() {
@@ -159,7 +159,7 @@ fn token_object<'a>(
     let tokens: Vec<&Object> = set
         .objects
         .iter()
-        .filter(|o| o.key.kind == "Token")
+        .filter(|o| &*o.key.kind == "Token")
         .map(|o| &**o)
         .collect();
     let clients: Vec<String> = spec(runtime)

@@ -2,6 +2,7 @@
 //! what it refers to and what it exposes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -30,15 +31,17 @@ pub const KNOWN_ANNOTATIONS: [&str; 4] = [
 /// Named values a resource exposes once it exists (IDs, ARNs, URLs, digests). Never secrets.
 pub type Outputs = BTreeMap<String, String>;
 
-/// Identity of a manifest object.
+/// Identity of a manifest object. Cheap to clone (the strings are shared): every index of
+/// the controller (the graph, the queues, the maps by object) holds keys, a thousand stacks
+/// are nine thousand of them, and a clone must not allocate.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ObjectKey {
-    pub kind: String,
-    pub name: String,
+    pub kind: Arc<str>,
+    pub name: Arc<str>,
 }
 
 impl ObjectKey {
-    pub fn new(kind: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(kind: impl Into<Arc<str>>, name: impl Into<Arc<str>>) -> Self {
         Self {
             kind: kind.into(),
             name: name.into(),

@@ -657,7 +657,7 @@ fn containers_of(registry: &Registry, object: &Object) -> Vec<ObjectKey> {
         .references(&object.spec)
         .into_iter()
         .map(|r| r.target)
-        .filter(|t| schema.contained_in().contains(&t.kind.as_str()))
+        .filter(|t| schema.contained_in().contains(&&*t.kind))
         .collect()
 }
 

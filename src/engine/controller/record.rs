@@ -19,7 +19,7 @@ impl Controller {
         self.metrics
             .reconcile_duration
             .get_or_create(&KindLabels {
-                kind: key.kind.clone(),
+                kind: key.kind.to_string(),
             })
             .observe(duration.as_secs_f64());
         let wall = SystemTime::now();
@@ -116,7 +116,7 @@ impl Controller {
             self.metrics
                 .changes
                 .get_or_create(&KindCauseLabels {
-                    kind: key.kind.clone(),
+                    kind: key.kind.to_string(),
                     cause: why.label().to_string(),
                 })
                 .inc();
@@ -193,7 +193,7 @@ impl Controller {
         self.metrics
             .reconcile_errors
             .get_or_create(&ErrorLabels {
-                kind: key.kind.clone(),
+                kind: key.kind.to_string(),
                 reason: e.reason.to_string(),
             })
             .inc();
