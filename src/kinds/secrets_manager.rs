@@ -19,7 +19,7 @@ pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput
     let lists = &ctx.aws.lists;
     let listed = lists
         .secrets
-        .lookup(None, || list_owned(ctx), |m| m.get(name).cloned())
+        .lookup(None, || list_owned(ctx), |m| listed(m, id).cloned())
         .await;
     match listed {
         Ok(listed) => match listed.value {
@@ -33,6 +33,14 @@ pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput
             describe_direct(ctx, id).await
         }
     }
+}
+
+/// The listed secret `id` names: by name, or by its full ARN. A partial ARN (no suffix) is
+/// not matched here, as its name cannot be told apart from a name that ends in a hyphen
+/// and six characters: Secrets Manager resolves it (DescribeSecret).
+fn listed<'a>(m: &'a SecretsByName, id: &str) -> Option<&'a DescribeSecretOutput> {
+    m.get(list_cache::secret_name(id))
+        .filter(|s| !id.starts_with("arn:") || s.arn() == Some(id))
 }
 
 /// Every secret carrying the owner tag (scheduled deletions included), as DescribeSecret
@@ -138,4 +146,37 @@ pub async fn tag_owned(ctx: &Ctx, id: &str) -> Result<()> {
         .await
         .map_err(aws_err(format!("TagResource {id}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_listed_secret_is_found_by_name_or_full_arn_only() {
+        let arn = |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}");
+        let secret = |name: &str, suffix: &str| {
+            DescribeSecretOutput::builder()
+                .name(name)
+                .arn(arn(&format!("{name}{suffix}")))
+                .build()
+        };
+        let m: SecretsByName = [secret("my", "-AbCdEf"), secret("my-secret", "-XyZ123")]
+            .into_iter()
+            .map(|s| (s.name().unwrap_or_default().to_string(), s))
+            .collect();
+        let cases = [
+            ("my", Some("my")),
+            ("my-secret", Some("my-secret")),
+            (&*arn("my-AbCdEf"), Some("my")),
+            (&*arn("my-secret-XyZ123"), Some("my-secret")),
+            // A partial ARN of "my-secret" looks like "my" with a suffix: not "my".
+            (&*arn("my-secret"), None),
+            (&*arn("other-AbCdEf"), None),
+            ("absent", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(listed(&m, id).and_then(|s| s.name()), want, "{id}");
+        }
+    }
 }
