@@ -325,6 +325,16 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     });
 
     out["sighup_round"] = sighup_round(&daemon, &emulator, objects, clk_tck, &mut warnings);
+    let floor = sdk_read_floor(&rt, &aws, &copies[0], clk_tck);
+    if let (Some(per_read), Some(per_object), Some(reads)) = (
+        floor["cpu_ms_per_read"].as_f64(),
+        out["sighup_round"]["daemon_cpu_ms_per_object"].as_f64(),
+        out["sighup_round"]["reads_per_object"].as_f64(),
+    ) {
+        out["sighup_round"]["daemon_cpu_ms_per_object_beyond_sdk_reads"] =
+            json!(round3((per_object - reads * per_read).max(0.0)));
+    }
+    out["sdk_read_floor"] = floor;
 
     // Edit to first write: copy 0's repository keeps 11 images instead of 10.
     let before = daemon.metrics();
@@ -439,6 +449,40 @@ fn sighup_round(
             (Some(a), Some(b)) if seconds > 0.0 => Some(round3((b - a) / seconds)),
             _ => None,
         },
+    })
+}
+
+/// What one AWS read costs a process in CPU through the controller's own clients
+/// (`Aws::connect`: signing, the HTTP exchange, parsing), measured in this process, which
+/// is otherwise idle: the floor under the daemon's CPU per object. Against the emulator
+/// it includes a TCP connect per call (werkzeug closes every connection; AWS keeps them).
+fn sdk_read_floor(rt: &tokio::runtime::Runtime, aws: &Aws, copy: &Copy, clk_tck: f64) -> Value {
+    const ROUNDS: usize = 100;
+    let me = std::process::id();
+    let c0 = cpu_seconds(me, clk_tck);
+    let t0 = Instant::now();
+    let names = &copy.names;
+    let ok = rt.block_on(async {
+        let mut ok = 0usize;
+        for _ in 0..ROUNDS {
+            let calls = [
+                aws.ssm.get_parameter().name(&names.parameter).send().await.is_ok(),
+                aws.secrets.describe_secret().secret_id(&names.secret).send().await.is_ok(),
+                aws.ecr.describe_images().repository_name(&names.repo).send().await.is_ok(),
+                aws.iam.get_role().role_name(&names.role).send().await.is_ok(),
+            ];
+            ok += calls.iter().filter(|c| **c).count();
+        }
+        ok
+    });
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu = c0.zip(cpu_seconds(me, clk_tck)).map(|(a, b)| b - a);
+    json!({
+        "operations": ["ssm:GetParameter", "secretsmanager:DescribeSecret", "ecr:DescribeImages", "iam:GetRole"],
+        "reads": ok,
+        "failed": ROUNDS * 4 - ok,
+        "cpu_ms_per_read": cpu.filter(|_| ok > 0).map(|c| round3(c * 1000.0 / ok as f64)),
+        "wall_ms_per_read": (ok > 0).then(|| round3(wall * 1000.0 / ok as f64)),
     })
 }
 
@@ -1215,6 +1259,22 @@ fn markdown(doc: &Value) -> String {
                 f(&h["status_polls"]),
                 f(&h["daemon_cpu_ms_per_status_poll"]),
                 f(&h["emulator_cpu_share_of_a_core"]),
+            );
+        }
+        if !r["sdk_read_floor"].is_null() {
+            let fl = &r["sdk_read_floor"];
+            let _ = writeln!(
+                s,
+                "- one AWS read through the controller's clients, in the bench process: {} ms \
+                 CPU ({} ms wall; {} reads of {}); so of the daemon's {} ms per object in \
+                 the round, {} ms is beyond its {} reads per object",
+                f(&fl["cpu_ms_per_read"]),
+                f(&fl["wall_ms_per_read"]),
+                f(&fl["reads"]),
+                fl["operations"],
+                f(&r["sighup_round"]["daemon_cpu_ms_per_object"]),
+                f(&r["sighup_round"]["daemon_cpu_ms_per_object_beyond_sdk_reads"]),
+                f(&r["sighup_round"]["reads_per_object"]),
             );
         }
         if !r["edit"].is_null() {
