@@ -192,7 +192,7 @@ pub fn problems_text(problems: &[Problem]) -> String {
 pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
     let cond = |o: &crate::engine::status::ObjectStatus, kind: &str| {
         o.condition(kind)
-            .map(|c| c.status.clone())
+            .map(|c| c.status.to_string())
             .unwrap_or_else(|| "Unknown".into())
     };
     let rows: Vec<Vec<String>> = s
@@ -205,7 +205,7 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
                 .find(|c| c.status != "True")
                 .map(|c| {
                     if c.message.is_empty() {
-                        c.reason.clone()
+                        c.reason.to_string()
                     } else {
                         format!("{}: {}", c.reason, c.message)
                     }

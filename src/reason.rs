@@ -27,6 +27,14 @@ macro_rules! reasons {
                     Reason::Aws(code) => code,
                 }
             }
+
+            /// The reason for a status: shared, unless it is an AWS error code.
+            pub fn word(&self) -> std::borrow::Cow<'static, str> {
+                match self {
+                    $(Reason::$name => std::borrow::Cow::Borrowed(stringify!($name)),)*
+                    Reason::Aws(code) => std::borrow::Cow::Owned(code.clone()),
+                }
+            }
         }
     };
 }

@@ -228,7 +228,7 @@ fn state_of(s: &Final, mode: Mode) -> (State, String, String) {
     let (why, message) = s
         .status
         .condition(super::status::READY)
-        .map(|c| (c.reason.clone(), c.message.clone()))
+        .map(|c| (c.reason.to_string(), c.message.clone()))
         .unwrap_or_default();
     match why.as_str() {
         reason::PROGRESSING => (State::Progressing, why, message),

@@ -3,6 +3,7 @@
 //! last seen; the last reconcile and a short history; the next scheduled time; outputs
 //! (IDs and ARNs, never secret values) and the last error.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::time::SystemTime;
 
@@ -34,6 +35,12 @@ pub mod reason {
     pub const UNKNOWN_KIND: &str = "UnknownKind";
 }
 
+/// A word the controller picks from a fixed set (a condition's type, status and reason, a
+/// reconcile's outcome): shared by every status that shows it, not copied into each (at a
+/// thousand stacks a status history holds ninety thousand of them). Read back from JSON
+/// as an owned string.
+pub type Word = Cow<'static, str>;
+
 pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
@@ -42,10 +49,10 @@ pub fn rfc3339(t: SystemTime) -> String {
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Word,
     /// "True", "False" or "Unknown", as Kubernetes writes them.
-    pub status: String,
-    pub reason: String,
+    pub status: Word,
+    pub reason: Word,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     pub last_transition_time: String,
@@ -57,9 +64,9 @@ pub struct ReconcileRecord {
     pub at: String,
     pub duration_ms: u64,
     /// created, updated, unchanged, drift (suspended), deleted, retained, error.
-    pub outcome: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub reason: String,
+    pub outcome: Word,
+    #[serde(default, skip_serializing_if = "str::is_empty")]
+    pub reason: Word,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -136,26 +143,29 @@ impl ObjectStatus {
     /// Set a condition; the transition time changes only when the status does.
     pub fn set_condition(
         &mut self,
-        kind: &str,
+        kind: &'static str,
         status: bool,
-        reason: &str,
+        reason: impl Into<Word>,
         message: &str,
         now: SystemTime,
     ) {
         let status = if status { "True" } else { "False" };
+        let reason = reason.into();
         match self.conditions.iter_mut().find(|c| c.kind == kind) {
             Some(c) => {
                 if c.status != status {
                     c.last_transition_time = rfc3339(now);
                 }
-                c.status = status.to_string();
-                c.reason = reason.to_string();
-                c.message = message.to_string();
+                c.status = Cow::Borrowed(status);
+                c.reason = reason;
+                if c.message != message {
+                    c.message = message.to_string();
+                }
             }
             None => self.conditions.push(Condition {
-                kind: kind.to_string(),
-                status: status.to_string(),
-                reason: reason.to_string(),
+                kind: Cow::Borrowed(kind),
+                status: Cow::Borrowed(status),
+                reason,
                 message: message.to_string(),
                 last_transition_time: rfc3339(now),
             }),
@@ -164,7 +174,7 @@ impl ObjectStatus {
 
     /// The reason of the Ready condition ("" before there is one).
     pub fn ready_reason(&self) -> &str {
-        self.condition(READY).map_or("", |c| c.reason.as_str())
+        self.condition(READY).map_or("", |c| &*c.reason)
     }
 
     /// Loaded, not reconciled yet.
@@ -226,16 +236,16 @@ impl ObjectStatus {
 
     /// A reconcile failed. Ready turns False when it was not Ready yet, or the error
     /// says the resource is unusable (`unusable`); a resource being pruned says so.
-    pub fn mark_failed(&mut self, reason: &str, message: &str, unusable: bool, now: SystemTime) {
-        self.set_condition(SYNCED, false, reason, message, now);
+    pub fn mark_failed(&mut self, reason: Word, message: &str, unusable: bool, now: SystemTime) {
         if !self.is_ready() || unusable {
             let ready_reason = if self.pruning {
-                reason::PRUNING
+                Cow::Borrowed(reason::PRUNING)
             } else {
-                reason
+                reason.clone()
             };
             self.set_condition(READY, false, ready_reason, message, now);
         }
+        self.set_condition(SYNCED, false, reason, message, now);
     }
 
     pub fn record(&mut self, record: ReconcileRecord, keep: usize) {
@@ -291,7 +301,7 @@ mod tests {
                     at: i.to_string(),
                     duration_ms: i,
                     outcome: "unchanged".into(),
-                    reason: String::new(),
+                    reason: Word::default(),
                 },
                 3,
             );

@@ -98,7 +98,7 @@ impl Controller {
                 t.status_mut().pruning = false;
                 t.terminal_hash = None;
                 t.retry_streak = 0;
-                t.parked = false;
+                self.parked.remove(&key);
                 self.queue.set(key, self.urgent);
             }
             None => {
@@ -183,7 +183,7 @@ impl Controller {
             if let Some(t) = self.objects.get_mut(&key) {
                 info!(object = %key, "manifest removed: pruning");
                 t.prune = true;
-                t.parked = false;
+                self.parked.remove(&key);
                 t.status_mut().mark_pruning(wall);
                 self.queue.set(key, self.urgent);
             }

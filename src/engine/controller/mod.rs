@@ -152,6 +152,9 @@ pub struct Controller {
     outputs: BTreeMap<ObjectKey, Outputs>,
     queue: LaneQueue,
     running: BTreeSet<ObjectKey>,
+    /// Due but held back by a dependency: re-queued when it may run. Its own set, so that
+    /// what finishes looks at the few objects waiting, not at all of them.
+    parked: BTreeSet<ObjectKey>,
     /// Slots taken, by lane.
     lanes: Lanes,
     /// Keys each file defined when it last parsed (a file that fails to parse keeps these).
@@ -221,6 +224,7 @@ impl Controller {
             outputs: BTreeMap::new(),
             queue: LaneQueue::new(lane_of_kind),
             running: BTreeSet::new(),
+            parked: BTreeSet::new(),
             lanes: Lanes::new(per_lane),
             file_keys: BTreeMap::new(),
             orphans: BTreeMap::new(),
@@ -372,9 +376,9 @@ impl Controller {
         match cmd {
             Command::Load(loaded) => self.apply_load(loaded),
             Command::ReconcileAll => {
+                self.parked.clear();
                 for (k, t) in &mut self.objects {
                     t.terminal_hash = None;
-                    t.parked = false;
                     self.queue.schedule(k.clone(), self.urgent);
                 }
                 info!(objects = self.objects.len(), "reconciling everything now");
@@ -391,7 +395,7 @@ impl Controller {
                         .any(|p| sources.iter().any(|s| p.starts_with(s)))
                     {
                         t.terminal_hash = None;
-                        t.parked = false;
+                        self.parked.remove(k);
                         due.push(k.clone());
                     }
                 }
@@ -487,7 +491,7 @@ impl Controller {
             }
             if let Err(why) = self.gate(&key) {
                 if let Some(t) = self.objects.get_mut(&key) {
-                    t.parked = true;
+                    self.parked.insert(key.clone());
                     t.first_pass = true;
                     t.status_mut().next_reconcile_at = None;
                     let wall = SystemTime::now();
@@ -503,9 +507,7 @@ impl Controller {
             };
             self.lanes.take(self.queue.lane(&key));
             self.running.insert(key.clone());
-            if let Some(t) = self.objects.get_mut(&key) {
-                t.parked = false;
-            }
+            self.parked.remove(&key);
             tasks.push(task);
         }
     }
@@ -527,7 +529,7 @@ impl Controller {
             severity: "terminal".into(),
         });
         t.status_mut().mark_failed(
-            status::reason::UNKNOWN_KIND,
+            status::reason::UNKNOWN_KIND.into(),
             &message,
             true,
             SystemTime::now(),
@@ -562,15 +564,13 @@ impl Controller {
     /// Runs after every reconcile: it copies only the keys of those that may run now.
     fn unpark_all(&mut self) {
         let free: Vec<ObjectKey> = self
-            .objects
+            .parked
             .iter()
-            .filter(|(k, t)| t.parked && !self.running.contains(*k) && self.may_run(k))
-            .map(|(k, _)| k.clone())
+            .filter(|k| !self.running.contains(*k) && self.may_run(k))
+            .cloned()
             .collect();
         for k in free {
-            if let Some(t) = self.objects.get_mut(&k) {
-                t.parked = false;
-            }
+            self.parked.remove(&k);
             self.queue.schedule(k, self.urgent);
         }
     }

@@ -20,13 +20,13 @@ impl Tracked {
     /// Nothing more will happen to it unless something else does: Ready, failed for good
     /// (terminal, or AWS reports the resource failed), held back by a dependency, or,
     /// observing only, looked at (a recoverable error is retried).
-    fn settled(&self, observe_only: bool) -> bool {
+    fn settled(&self, parked: bool, observe_only: bool) -> bool {
         // A retry is queued after a recoverable error, even for an object that was Ready.
         let retrying = matches!(
             self.tally.failed,
             Some(Severity::Recoverable | Severity::Waiting)
         );
-        self.parked
+        parked
             || self.terminal_hash.is_some()
             || (!retrying
                 && (self.status().is_ready()
@@ -82,8 +82,8 @@ impl Controller {
         self.running.is_empty()
             && self
                 .objects
-                .values()
-                .all(|t| t.settled(self.observe_only(&t.object.meta)))
+                .iter()
+                .all(|(k, t)| t.settled(self.parked.contains(k), self.observe_only(&t.object.meta)))
     }
 
     /// Observe only: suspended, or the whole controller observes.

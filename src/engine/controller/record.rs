@@ -36,8 +36,8 @@ impl Controller {
         let mut rec = ReconcileRecord {
             at: rfc3339(wall),
             duration_ms: duration.as_millis() as u64,
-            outcome: String::new(),
-            reason: String::new(),
+            outcome: status::Word::default(),
+            reason: status::Word::default(),
         };
         let after = match result {
             TaskResult::Teardown(Ok(outcome)) => self.pruned(&key, outcome, &mut rec),
@@ -186,7 +186,7 @@ impl Controller {
             return After::default();
         };
         rec.outcome = "error".into();
-        rec.reason = e.reason.to_string();
+        rec.reason = e.reason.word();
         if !t.prune {
             t.tally.failed(e.severity);
         }
@@ -216,7 +216,7 @@ impl Controller {
             severity: severity.into(),
         });
         t.status_mut().mark_failed(
-            e.reason.as_str(),
+            e.reason.word(),
             &e.message,
             e.is_terminal() || e.unready,
             wall,
@@ -260,6 +260,7 @@ impl Controller {
         if removed {
             self.metrics.object_gone(&key.kind, &key.name);
             self.objects.remove(key);
+            self.parked.remove(key);
             self.outputs.remove(key);
             self.kept_inside.remove(key);
             self.queue.remove(key);
@@ -282,8 +283,8 @@ impl Controller {
         }
         if after.dependents_due {
             for d in self.graph.dependents.get(key).cloned().unwrap_or_default() {
-                if let Some(t) = self.objects.get_mut(&d) {
-                    t.parked = false;
+                if let Some(t) = self.objects.get(&d) {
+                    self.parked.remove(&d);
                     if t.terminal_hash.is_none() {
                         self.queue.schedule(d, self.urgent);
                     }

@@ -24,8 +24,6 @@ pub(super) struct Tracked {
     pub(super) converged: Option<cause::Inputs>,
     /// Terminal failure at this content hash: wait for the manifest to change.
     pub(super) terminal_hash: Option<String>,
-    /// Due but held back by a dependency (re-queued when it becomes Ready).
-    pub(super) parked: bool,
     pub(super) prune: bool,
     /// A reconcile of it has finished since start (whatever its outcome), or it was held
     /// back by a dependency: it has had its first pass.
@@ -49,7 +47,6 @@ impl Tracked {
             poll_streak: 0,
             converged,
             terminal_hash: None,
-            parked: false,
             prune: false,
             first_pass: false,
             tally: Tally::default(),
