@@ -23,3 +23,4 @@ pub mod ratelimit;
 pub mod reason;
 pub mod server;
 pub mod token;
+pub mod urgency;

@@ -1,6 +1,7 @@
 //! Client-side rate limiting per AWS service: a token bucket in front of each service
 //! client's HTTP connector, so a large fleet stays under account API limits. (The SDK's
-//! retries handle throttling once it happens; this keeps it from happening.)
+//! retries handle throttling once it happens; this keeps it from happening.) Urgent work
+//! (see [`crate::urgency`]) goes first: one token is kept back from the rest for it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,11 +17,16 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-/// A token bucket: `rate` tokens per second, at most `burst` saved up.
+/// A token bucket: `rate` tokens per second, at most `burst` saved up. When the burst
+/// allows, one token is kept back for urgent requests: the others take a token only when
+/// two are saved, so that under a steady load (the bucket never fuller than that) an
+/// urgent request finds one at once instead of queueing behind them. The rate is the same.
 #[derive(Debug)]
 pub struct TokenBucket {
     rate: f64,
     burst: f64,
+    /// Tokens the requests that are not urgent leave in the bucket.
+    reserve: f64,
     state: Mutex<(f64, Instant)>,
 }
 
@@ -31,29 +37,32 @@ impl TokenBucket {
         Self {
             rate,
             burst,
+            reserve: if burst >= 2.0 { 1.0 } else { 0.0 },
             state: Mutex::new((burst, Instant::now())),
         }
     }
 
     /// How long to wait for a token given `tokens` saved; takes it when none is needed.
-    fn take(&self, state: &mut (f64, Instant), now: Instant) -> Option<Duration> {
+    fn take(&self, state: &mut (f64, Instant), now: Instant, urgent: bool) -> Option<Duration> {
         let elapsed = now.saturating_duration_since(state.1).as_secs_f64();
         state.0 = (state.0 + elapsed * self.rate).min(self.burst);
         state.1 = now;
-        if state.0 >= 1.0 {
+        let needed = if urgent { 1.0 } else { 1.0 + self.reserve };
+        if state.0 >= needed {
             state.0 -= 1.0;
             None
         } else {
-            Some(Duration::from_secs_f64((1.0 - state.0) / self.rate))
+            Some(Duration::from_secs_f64((needed - state.0) / self.rate))
         }
     }
 
-    /// Wait until a token is available and take it.
+    /// Wait until a token is available and take it (urgent work first: see the type).
     pub async fn acquire(&self) {
+        let urgent = crate::urgency::is_urgent();
         loop {
             let wait = {
                 let mut state = self.state.lock().await;
-                self.take(&mut state, Instant::now())
+                self.take(&mut state, Instant::now(), urgent)
             };
             match wait {
                 None => return,
@@ -195,23 +204,54 @@ mod tests {
 
     #[test]
     fn bucket_allows_a_burst_then_paces() {
-        let bucket = TokenBucket::new(2.0, 2.0);
+        let bucket = TokenBucket::new(2.0, 1.0);
         let t0 = Instant::now();
-        let mut state = (2.0, t0);
-        assert_eq!(bucket.take(&mut state, t0), None);
-        assert_eq!(bucket.take(&mut state, t0), None);
+        let mut state = (1.0, t0);
+        assert_eq!(bucket.take(&mut state, t0, false), None);
         assert_eq!(
-            bucket.take(&mut state, t0),
+            bucket.take(&mut state, t0, false),
             Some(Duration::from_millis(500))
         );
         assert_eq!(
-            bucket.take(&mut state, t0 + Duration::from_millis(500)),
+            bucket.take(&mut state, t0 + Duration::from_millis(500), false),
             None
         );
         // Long idle refills only up to the burst.
         let later = t0 + Duration::from_secs(60);
-        assert_eq!(bucket.take(&mut state, later), None);
-        assert_eq!(bucket.take(&mut state, later), None);
-        assert!(bucket.take(&mut state, later).is_some());
+        assert_eq!(bucket.take(&mut state, later, false), None);
+        assert!(bucket.take(&mut state, later, false).is_some());
+    }
+
+    #[test]
+    fn urgent_requests_find_the_token_kept_back_for_them() {
+        let bucket = TokenBucket::new(2.0, 4.0);
+        let t0 = Instant::now();
+        let mut state = (4.0, t0);
+        // Others take the burst but one token.
+        for _ in 0..3 {
+            assert_eq!(bucket.take(&mut state, t0, false), None);
+        }
+        assert_eq!(
+            bucket.take(&mut state, t0, false),
+            Some(Duration::from_millis(500))
+        );
+        // An urgent request does not wait for them.
+        assert_eq!(bucket.take(&mut state, t0, true), None);
+        assert_eq!(
+            bucket.take(&mut state, t0, true),
+            Some(Duration::from_millis(500))
+        );
+        // Under a steady load of others the reserve stays for the next urgent one, and
+        // the others still get the whole rate: 2 a second.
+        let mut t = t0 + Duration::from_secs(1);
+        let mut served = 0;
+        while t < t0 + Duration::from_secs(11) {
+            if bucket.take(&mut state, t, false).is_none() {
+                served += 1;
+            }
+            t += Duration::from_millis(10);
+        }
+        assert!((19..=21).contains(&served), "{served}");
+        assert_eq!(bucket.take(&mut state, t, true), None);
     }
 }

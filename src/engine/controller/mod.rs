@@ -501,7 +501,8 @@ impl Controller {
                 }
                 continue;
             }
-            let Some(task) = self.task(&key) else {
+            // Work queued as urgent (not a periodic resync) goes first where AWS calls queue.
+            let Some(task) = self.task(&key, due <= self.urgent) else {
                 self.no_live_kind(&key);
                 continue;
             };

@@ -5,7 +5,7 @@ use super::*;
 
 impl Controller {
     /// The reconcile (or, for an object being pruned, the teardown) of `key`, ready to run.
-    pub(super) fn task(&self, key: &ObjectKey) -> Option<BoxFuture<'static, Done>> {
+    pub(super) fn task(&self, key: &ObjectKey, urgent: bool) -> Option<BoxFuture<'static, Done>> {
         let t = self.objects.get(key)?;
         let kind = Arc::clone(self.registry.get(&key.kind)?);
         // Only the outputs of its own dependencies travel with the task.
@@ -27,7 +27,7 @@ impl Controller {
         } else {
             self.step_task(t, kind, deps)
         };
-        Some(Box::pin(task.instrument(span)))
+        Some(Box::pin(crate::urgency::run(urgent, task.instrument(span))))
     }
 
     /// Delete per policy (a container stays while what it holds does), then drop the
