@@ -12,6 +12,7 @@ use axum::routing::{get, post};
 use tokio::sync::mpsc;
 
 use crate::engine::controller::{Command, Shared};
+use crate::engine::status::Snapshot;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -60,7 +61,79 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
-    axum::Json(s.shared.snapshot()).into_response()
+    let chunks = StatusChunks::new(s.shared.snapshot());
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(futures::stream::iter(chunks)),
+    )
+        .into_response()
+}
+
+/// About how much JSON [`StatusChunks`] writes at a time.
+const STATUS_CHUNK: usize = 64 << 10;
+
+/// A snapshot as JSON (the same bytes as `serde_json::to_vec`), written a few objects at a
+/// time as the response is sent: at a thousand stacks the whole is about 10 MB, which,
+/// written at once into a buffer that doubles as it grows, was held two or three times
+/// over for every request and left the daemon's resident memory tens of megabytes higher.
+struct StatusChunks {
+    snapshot: Arc<Snapshot>,
+    /// The snapshot's other fields, around where its objects go.
+    head: Option<Vec<u8>>,
+    tail: Option<Vec<u8>>,
+    next: usize,
+}
+
+impl StatusChunks {
+    const OBJECTS: &'static str = "\"objects\":[";
+
+    fn new(snapshot: Arc<Snapshot>) -> Self {
+        let frame = Snapshot {
+            generated_at: snapshot.generated_at.clone(),
+            ready: snapshot.ready,
+            objects: Vec::new(),
+            problems: snapshot.problems.clone(),
+            prune_refused: snapshot.prune_refused.clone(),
+            queue_depth: snapshot.queue_depth,
+        };
+        // A string in JSON has its quotes escaped: `"objects":[` occurs once, as the key.
+        let text = serde_json::to_string(&frame).unwrap_or_default();
+        let (head, tail) = match text.split_once(&format!("{}]", Self::OBJECTS)) {
+            Some((before, after)) => (format!("{before}{}", Self::OBJECTS), format!("]{after}")),
+            None => (text, String::new()),
+        };
+        Self {
+            snapshot,
+            head: Some(head.into_bytes()),
+            tail: Some(tail.into_bytes()),
+            next: 0,
+        }
+    }
+}
+
+impl Iterator for StatusChunks {
+    type Item = Result<Vec<u8>, serde_json::Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(head) = self.head.take() {
+            return Some(Ok(head));
+        }
+        let objects = &self.snapshot.objects;
+        if self.next < objects.len() {
+            let mut chunk = Vec::with_capacity(STATUS_CHUNK + (STATUS_CHUNK >> 2));
+            while self.next < objects.len() && chunk.len() < STATUS_CHUNK {
+                if self.next > 0 {
+                    chunk.push(b',');
+                }
+                if let Err(e) = serde_json::to_writer(&mut chunk, &*objects[self.next]) {
+                    return Some(Err(e));
+                }
+                self.next += 1;
+            }
+            return Some(Ok(chunk));
+        }
+        self.tail.take().map(Ok)
+    }
 }
 
 fn has_action_header(headers: &HeaderMap) -> bool {
@@ -168,6 +241,52 @@ fn dechunk(body: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_is_streamed_as_the_same_json() {
+        use crate::engine::status::ObjectStatus;
+        let object = |i: usize| {
+            let mut o = ObjectStatus::new("Role", &format!("r{i}"));
+            o.mark_pending(std::time::SystemTime::UNIX_EPOCH);
+            // Large enough that a fleet's objects take several chunks.
+            o.source = format!("{}:{i}", "x".repeat(2000));
+            Arc::new(o)
+        };
+        let snapshot = |n: usize, problems: Vec<String>| Snapshot {
+            generated_at: "2026-12-03T00:00:00Z".into(),
+            ready: n.is_multiple_of(2),
+            objects: (0..n).map(object).collect(),
+            problems,
+            prune_refused: (n == 1).then(|| "refused".into()),
+            queue_depth: n,
+        };
+        let tricky = vec!["a \"objects\":[] in a message".to_string()];
+        for s in [
+            snapshot(0, vec![]),
+            snapshot(1, tricky.clone()),
+            snapshot(3, vec![]),
+            snapshot(200, tricky),
+        ] {
+            let s = Arc::new(s);
+            let chunks: Vec<Vec<u8>> = StatusChunks::new(s.clone())
+                .collect::<Result<_, _>>()
+                .expect("serialises");
+            let streamed = chunks.concat();
+            let whole = serde_json::to_vec(&*s).expect("serialises");
+            assert_eq!(
+                String::from_utf8_lossy(&streamed),
+                String::from_utf8_lossy(&whole)
+            );
+            assert!(
+                chunks.iter().all(|c| c.len() < 2 * STATUS_CHUNK),
+                "{}",
+                chunks.len()
+            );
+            if s.objects.len() == 200 {
+                assert!(chunks.len() > 4, "{} chunks", chunks.len());
+            }
+        }
+    }
 
     #[test]
     fn dechunks() {

@@ -76,7 +76,10 @@ struct StoredRef<'a> {
 }
 
 impl Serialize for InventoryEntry {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
         StoredRef {
             key: &self.key,
             meta: &self.meta,

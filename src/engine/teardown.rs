@@ -92,9 +92,8 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
                 Some(format!("kept: its dependent {d} was not deleted"))
             });
         let container_gone = registry.schema(&key.kind).and_then(|schema| {
-            deps_of(set, key).find(|d| {
-                !outputs.contains_key(*d) && schema.contained_in().contains(&&*d.kind)
-            })
+            deps_of(set, key)
+                .find(|d| !outputs.contains_key(*d) && schema.contained_in().contains(&&*d.kind))
         });
         if blocked.is_none()
             && let Some(container) = container_gone

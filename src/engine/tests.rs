@@ -192,7 +192,13 @@ fn condition(status: &Option<ObjectStatus>, kind: &str) -> (String, String, Stri
     status
         .as_ref()
         .and_then(|s| s.condition(kind))
-        .map(|c| (c.status.to_string(), c.reason.to_string(), c.message.clone()))
+        .map(|c| {
+            (
+                c.status.to_string(),
+                c.reason.to_string(),
+                c.message.clone(),
+            )
+        })
         .unwrap_or_default()
 }
 

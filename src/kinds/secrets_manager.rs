@@ -154,7 +154,8 @@ mod tests {
 
     #[test]
     fn a_listed_secret_is_found_by_name_or_full_arn_only() {
-        let arn = |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}");
+        let arn =
+            |name: &str| format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}");
         let secret = |name: &str, suffix: &str| {
             DescribeSecretOutput::builder()
                 .name(name)
