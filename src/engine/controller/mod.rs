@@ -137,7 +137,8 @@ struct Done {
     /// The outputs of its dependencies it ran with, by `Kind/name`.
     deps: BTreeMap<String, Outputs>,
     result: TaskResult,
-    recorded: Option<InventoryEntry>,
+    /// The digest of the inventory entry it wrote, if it wrote one.
+    recorded: Option<EntryDigest>,
     duration: Duration,
 }
 
@@ -486,7 +487,9 @@ impl Controller {
             else {
                 break;
             };
-            if due > self.urgent {
+            // Urgent work (not a periodic resync) also goes first where AWS calls queue.
+            let urgent = due <= self.urgent;
+            if !urgent {
                 self.note_resync_lag(&key, now.saturating_duration_since(due));
             }
             if let Err(why) = self.gate(&key) {
@@ -501,8 +504,7 @@ impl Controller {
                 }
                 continue;
             }
-            // Work queued as urgent (not a periodic resync) goes first where AWS calls queue.
-            let Some(task) = self.task(&key, due <= self.urgent) else {
+            let Some(task) = self.task(&key, urgent) else {
                 self.no_live_kind(&key);
                 continue;
             };

@@ -27,8 +27,8 @@ impl Controller {
             return;
         };
         t.first_pass = true;
-        if let Some(entry) = recorded {
-            t.recorded = Some(entry.digest());
+        if recorded.is_some() {
+            t.recorded = recorded;
         }
         if matches!(result, TaskResult::Step(_)) {
             t.status_mut().observed_hash = hash.clone();

@@ -112,26 +112,32 @@ impl Controller {
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        let entry = InventoryEntry {
-            key: key.clone(),
-            meta: meta.clone(),
-            spec: spec.clone(),
-            deletion_policy: t.object.deletion_policy,
-            hash: hash.clone(),
-            dep_outputs: dep_outputs.clone(),
-        };
-        let record = (mode == Mode::Apply && t.recorded != Some(entry.digest())).then_some(entry);
+        // The entry to write when it is not the one last written (only when writing at all).
+        let record = (mode == Mode::Apply)
+            .then(|| {
+                let entry = InventoryEntry {
+                    key: key.clone(),
+                    meta: meta.clone(),
+                    spec: spec.clone(),
+                    deletion_policy: t.object.deletion_policy,
+                    hash: hash.clone(),
+                    dep_outputs: dep_outputs.clone(),
+                };
+                let digest = entry.digest();
+                (entry, digest)
+            })
+            .filter(|(_, digest)| t.recorded != Some(*digest));
         Box::pin(async move {
             let start = Instant::now();
             // Record intent before anything is created, so a crash never orphans it.
             let recorded = match &record {
-                Some(entry) => inventory.put(entry).await,
+                Some((entry, _)) => inventory.put(entry).await,
                 None => Ok(()),
             };
             let (result, recorded) = match recorded {
                 Ok(()) => (
                     kind.step(&meta, &spec, &Deps::new(&deps), mode).await,
-                    record,
+                    record.map(|(_, digest)| digest),
                 ),
                 Err(e) => (Err(e), None),
             };
