@@ -51,6 +51,13 @@ pub struct NameReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PhaseLabels {
+    /// `read` (listing, reading and parsing the files) or `take_in` (the controller
+    /// comparing the result with what it tracks, and queueing what changed).
+    pub phase: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConditionLabels {
     pub condition: String,
     pub status: String,
@@ -66,6 +73,7 @@ pub struct Metrics {
     pub queue_depth: Gauge,
     pub resync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub objects: Family<ConditionLabels, Gauge>,
+    pub reload_duration: Family<PhaseLabels, Histogram>,
     published: Arc<Published>,
     aws_calls: Family<CallLabels, Counter>,
     calls: Option<CallCounter>,
@@ -128,6 +136,15 @@ impl Metrics {
             "Objects by condition and status",
             objects.clone(),
         );
+        let reload_duration = Family::<PhaseLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 14))
+        });
+        registry.register(
+            "reload_duration_seconds",
+            "Duration of a reload of the manifests, by phase: read (list, read and parse the \
+             files) and take_in (compare with what is tracked, queue what changed)",
+            reload_duration.clone(),
+        );
         let published = Published::register(&mut registry, kinds);
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
@@ -143,10 +160,18 @@ impl Metrics {
             queue_depth,
             resync_lag,
             objects,
+            reload_duration,
             published: Arc::new(published),
             aws_calls,
             calls,
         }
+    }
+
+    /// One phase of a reload of the manifests took `took`.
+    pub fn reloaded(&self, phase: &'static str, took: std::time::Duration) {
+        self.reload_duration
+            .get_or_create(&PhaseLabels { phase })
+            .observe(took.as_secs_f64());
     }
 
     /// A reconcile of `kind/name` went through: the gauges it reported, and whether it

@@ -13,6 +13,9 @@ use crate::kinds::ObjectKey;
 /// The lane of a kind that names none (or of an object of an unknown kind).
 pub const DEFAULT_LANE: &str = "default";
 
+/// Slots each lane keeps for edits only.
+pub const SPARE_SLOTS: usize = 1;
+
 #[derive(Debug, Clone)]
 pub struct Lanes {
     per_lane: usize,
@@ -29,7 +32,17 @@ impl Lanes {
     }
 
     pub fn has_room(&self, lane: &str) -> bool {
-        self.busy.get(lane).copied().unwrap_or(0) < self.per_lane
+        self.busy(lane) < self.per_lane
+    }
+
+    /// Whether an edit may start in `lane`: each lane has a spare slot for edits, so that
+    /// an edit never waits for a resync to finish in a full lane.
+    pub fn has_spare_room(&self, lane: &str) -> bool {
+        self.busy(lane) < self.per_lane + SPARE_SLOTS
+    }
+
+    fn busy(&self, lane: &str) -> usize {
+        self.busy.get(lane).copied().unwrap_or(0)
     }
 
     pub fn take(&mut self, lane: &'static str) {
@@ -98,34 +111,53 @@ impl LaneQueue {
     }
 
     /// Take the earliest object due by `now` in a lane with a free slot that `may_run`
-    /// allows (one not running already), with its deadline.
+    /// allows (one not running already), with its deadline. Work due by `spare` (an edit)
+    /// may also take a lane's spare slot (see [`Lanes::has_spare_room`]).
     pub fn pop_due(
         &mut self,
         now: Instant,
+        spare: Instant,
         slots: &Lanes,
         mut may_run: impl FnMut(&ObjectKey) -> bool,
     ) -> Option<(ObjectKey, Instant)> {
         let (at, key) = self
             .queues
             .iter()
-            .filter(|(lane, _)| slots.has_room(lane))
-            .filter_map(|(_, q)| q.peek_due(now, &mut may_run))
+            .filter_map(|(lane, q)| {
+                if slots.has_room(lane) {
+                    q.peek_due(now, &mut may_run)
+                } else if slots.has_spare_room(lane) {
+                    q.peek_due(now.min(spare), &mut may_run)
+                } else {
+                    None
+                }
+            })
             .min_by_key(|(at, _)| *at)
             .map(|(at, key)| (at, key.clone()))?;
         self.remove(&key);
         Some((key, at))
     }
 
-    /// When the next object a free slot could take falls due.
+    /// When the next object a free slot could take falls due (edits: see
+    /// [`LaneQueue::pop_due`]).
     pub fn next_deadline(
         &self,
+        spare: Instant,
         slots: &Lanes,
         mut may_run: impl FnMut(&ObjectKey) -> bool,
     ) -> Option<Instant> {
         self.queues
             .iter()
-            .filter(|(lane, _)| slots.has_room(lane))
-            .filter_map(|(_, q)| q.next_deadline_where(&mut may_run))
+            .filter_map(|(lane, q)| {
+                if slots.has_room(lane) {
+                    q.next_deadline_where(&mut may_run)
+                } else if slots.has_spare_room(lane) {
+                    q.next_deadline_where(&mut may_run)
+                        .filter(|at| *at <= spare)
+                } else {
+                    None
+                }
+            })
             .min()
     }
 }
@@ -168,19 +200,19 @@ mod tests {
         let mut slots = Lanes::new(1);
         slots.take("iam");
         // iam is full: its earlier work waits, the next lane's runs.
-        assert_eq!(q.next_deadline(&slots, |_| true), Some(at(3)));
+        assert_eq!(q.next_deadline(t0, &slots, |_| true), Some(at(3)));
         assert_eq!(
-            q.pop_due(at(10), &slots, |_| true),
+            q.pop_due(at(10), t0, &slots, |_| true),
             Some((key("Repository", "c"), at(3)))
         );
         // Not due yet.
-        assert_eq!(q.pop_due(at(3), &slots, |_| true), None);
+        assert_eq!(q.pop_due(at(3), t0, &slots, |_| true), None);
         assert_eq!(
-            q.pop_due(at(10), &slots, |_| true),
+            q.pop_due(at(10), t0, &slots, |_| true),
             Some((key("Unknown", "d"), at(4)))
         );
         assert_eq!(
-            q.pop_due(at(10), &slots, |_| true),
+            q.pop_due(at(10), t0, &slots, |_| true),
             None,
             "only iam work is left"
         );
@@ -188,12 +220,43 @@ mod tests {
         // A running object is passed over for the next one of its lane.
         let running = key("Role", "a");
         assert_eq!(
-            q.pop_due(at(10), &slots, |k| *k != running),
+            q.pop_due(at(10), t0, &slots, |k| *k != running),
             Some((key("Role", "b"), at(2)))
         );
         q.set(key("Role", "a"), at(20)); // set moves it later
-        assert_eq!(q.next_deadline(&slots, |_| true), Some(at(20)));
+        assert_eq!(q.next_deadline(t0, &slots, |_| true), Some(at(20)));
         q.remove(&key("Role", "a"));
         assert_eq!(q.due(at(30)), 0);
+    }
+
+    #[test]
+    fn an_edit_takes_the_spare_slot_of_a_full_lane() {
+        let edit = Instant::now();
+        let at = |ms| edit + std::time::Duration::from_millis(ms);
+        let key = |name: &str| ObjectKey::new("Role", name);
+        let mut q = LaneQueue::new(BTreeMap::from([("Role".to_string(), "iam")]));
+        q.schedule(key("resync"), at(1));
+        q.schedule(key("edit"), edit);
+        let mut slots = Lanes::new(1);
+        slots.take("iam");
+        assert!(!slots.has_room("iam") && slots.has_spare_room("iam"));
+        // The lane is full: only the edit may start, now.
+        assert_eq!(q.next_deadline(edit, &slots, |_| true), Some(edit));
+        assert_eq!(
+            q.pop_due(at(10), edit, &slots, |_| true),
+            Some((key("edit"), edit))
+        );
+        slots.take("iam");
+        assert!(!slots.has_spare_room("iam"));
+        assert_eq!(q.pop_due(at(10), edit, &slots, |_| true), None);
+        slots.give_back("iam");
+        // With the spare slot free again, a resync still waits for a regular one.
+        assert_eq!(q.next_deadline(edit, &slots, |_| true), None);
+        assert_eq!(q.pop_due(at(10), edit, &slots, |_| true), None);
+        slots.give_back("iam");
+        assert_eq!(
+            q.pop_due(at(10), edit, &slots, |_| true),
+            Some((key("resync"), at(1)))
+        );
     }
 }

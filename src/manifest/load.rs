@@ -247,13 +247,65 @@ pub fn load_texts(texts: &[(PathBuf, String)], schemas: &dyn Schemas) -> Loaded 
 
 /// Loads the same paths again and again (the daemon, at every change), parsing and
 /// validating only the files whose text changed since the last load: at a thousand
-/// stacks, parsing every file again is most of a reload. What depends on several files
+/// stacks, parsing every file again is most of a reload. A file whose metadata says it is
+/// as it was is not even read again (see [`Stamp`]). What depends on several files
 /// (duplicates, shared writes, references) is checked again in full each time.
 #[derive(Default)]
 pub struct Loader {
     parsed: BTreeMap<PathBuf, ParsedFile>,
     /// How many files the last load parsed (the others were unchanged).
     last_parsed: usize,
+    /// How many files the last load read (the others had the stamp they were read with).
+    last_read: usize,
+}
+
+/// A file's metadata as it was just before the file was read: when it is the same at the
+/// next load, the file is too, and it is not read again (as git's index and make trust
+/// them). Only a stamp taken [`Stamp::SETTLED`] after the file's last modification is kept:
+/// a write within the same tick of a coarse clock could leave every field as it was.
+/// Editors that replace a file by renaming change its inode; writes in place change its
+/// change time, which nothing can set back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    len: u64,
+    modified: std::time::SystemTime,
+    #[cfg(unix)]
+    changed: (i64, i64),
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl Stamp {
+    /// How long after its last modification a file's stamp is trusted.
+    const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+    fn of(file: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(file).ok()?;
+        #[cfg(unix)]
+        use std::os::unix::fs::MetadataExt;
+        Some(Self {
+            len: meta.len(),
+            modified: meta.modified().ok()?,
+            #[cfg(unix)]
+            changed: (meta.ctime(), meta.ctime_nsec()),
+            #[cfg(unix)]
+            inode: (meta.dev(), meta.ino()),
+        })
+    }
+
+    /// The stamp, if it was taken at `at` long enough after the file last changed.
+    fn settled_at(self, at: std::time::SystemTime) -> Option<Self> {
+        let last = self.modified;
+        #[cfg(unix)]
+        let last = last.max(
+            std::time::UNIX_EPOCH
+                + std::time::Duration::new(
+                    u64::try_from(self.changed.0).ok()?,
+                    u32::try_from(self.changed.1).ok()?,
+                ),
+        );
+        (last + Self::SETTLED <= at).then_some(self)
+    }
 }
 
 impl Loader {
@@ -262,17 +314,29 @@ impl Loader {
         let (files, mut unread) = manifest_files(paths)?;
         let mut parsed = BTreeMap::new();
         self.last_parsed = 0;
+        self.last_read = 0;
         for file in files {
+            let stamp = Stamp::of(&file);
+            let before = match self.parsed.remove(&file) {
+                Some(kept) if kept.stamp.is_some() && kept.stamp == stamp => {
+                    parsed.insert(file, kept);
+                    continue;
+                }
+                before => before,
+            };
+            let read_at = std::time::SystemTime::now();
             match read_manifest(&file) {
                 Ok(Some(text)) => {
+                    self.last_read += 1;
                     let d = digest(&text);
-                    let p = match self.parsed.remove(&file).filter(|p| p.digest == d) {
+                    let mut p = match before.filter(|p| p.digest == d) {
                         Some(kept) => kept,
                         None => {
                             self.last_parsed += 1;
                             ParsedFile::parse(&file, &text, schemas)
                         }
                     };
+                    p.stamp = stamp.and_then(|s| s.settled_at(read_at));
                     parsed.insert(file, p);
                 }
                 Ok(None) => {}
@@ -296,6 +360,11 @@ impl Loader {
     pub fn last_parsed(&self) -> usize {
         self.last_parsed
     }
+
+    /// How many files the last load read; the others had not changed since they were.
+    pub fn last_read(&self) -> usize {
+        self.last_read
+    }
 }
 
 /// One file, parsed, with each document loaded on its own: everything about the file
@@ -304,6 +373,9 @@ impl Loader {
 struct ParsedFile {
     /// SHA-256 of the text: the file is parsed again when it changes.
     digest: [u8; 32],
+    /// The file's stamp when it was read, if it can be trusted: the file is not read
+    /// again while it has this one.
+    stamp: Option<Stamp>,
     /// The documents, or why the file is not YAML.
     docs: std::result::Result<Vec<LoadedDocument>, Problem>,
 }
@@ -365,6 +437,7 @@ impl ParsedFile {
         };
         Self {
             digest: digest(text),
+            stamp: None,
             docs,
         }
     }
@@ -828,6 +901,61 @@ mod tests {
             assert_eq!(again.files, fresh.files, "{what}");
             assert_eq!(loader.last_parsed(), parses, "{what}: files parsed");
         }
+    }
+
+    /// A file whose stamp has not changed since it was read (long enough after it was
+    /// written) is not read again; any write changes the stamp, even one that keeps the
+    /// length and puts the modification time back.
+    #[test]
+    fn unchanged_files_are_not_read_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = |f: &str| dir.path().join(f);
+        let an_hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let write_old = |f: &str, text: &str| {
+            std::fs::write(path(f), text).expect("write");
+            let file = std::fs::File::options()
+                .write(true)
+                .open(path(f))
+                .expect("open");
+            file.set_modified(an_hour_ago).expect("set mtime");
+        };
+        let text = |name: &str, value: &str| {
+            param(
+                name,
+                &format!("  name: /{name}\n  value: {{ value: v{value} }}\n"),
+            )
+        };
+        write_old("a.yaml", &text("a", "1"));
+        write_old("b.yaml", &text("b", "1"));
+        let registry = Registry::offline();
+        let mut loader = Loader::default();
+        let dirs = [dir.path().to_path_buf()];
+        let value = |l: &Loaded, name: &str| {
+            l.objects
+                .iter()
+                .find(|o| &*o.key.name == name)
+                .map(|o| o.spec["value"]["value"].clone())
+        };
+        let first = loader.load(&dirs, &registry).expect("load");
+        assert_eq!((loader.last_read(), loader.last_parsed()), (2, 2));
+        assert_eq!(first.problems, []);
+        assert_eq!(first.objects.len(), 2);
+        // Written just now (the change time is now): read again until it has settled.
+        let again = loader.load(&dirs, &registry).expect("load");
+        assert_eq!((loader.last_read(), loader.last_parsed()), (2, 0));
+        assert_eq!(again.objects, first.objects);
+        std::thread::sleep(Stamp::SETTLED);
+        loader.load(&dirs, &registry).expect("load");
+        assert_eq!(loader.last_read(), 2, "read once more, now settled");
+        let settled = loader.load(&dirs, &registry).expect("load");
+        assert_eq!((loader.last_read(), loader.last_parsed()), (0, 0));
+        assert_eq!(settled.objects, first.objects);
+        // Same length, modification time put back: the change time still tells.
+        write_old("a.yaml", &text("a", "2"));
+        let edited = loader.load(&dirs, &registry).expect("load");
+        assert_eq!((loader.last_read(), loader.last_parsed()), (1, 1));
+        assert_eq!(value(&edited, "a"), Some(serde_json::json!("v2")));
+        assert_eq!(value(&edited, "b"), Some(serde_json::json!("v1")));
     }
 
     fn param(name: &str, body: &str) -> String {

@@ -27,29 +27,32 @@ impl Controller {
         }
         for (key, t) in &mut self.objects {
             // Touched only when they change: an untouched status is not copied again.
-            let validation_error = problems_by_key.get(key).map(|ps| ps.join("; "));
-            if t.status().validation_error != validation_error {
-                t.status_mut().validation_error = validation_error;
-            }
-            let source = t.object.source.to_string();
-            if t.status().source != source {
-                t.status_mut().source = source;
+            let problems = problems_by_key.get(key);
+            if problems.is_some() || t.status().validation_error.is_some() {
+                let validation_error = problems.map(|ps| ps.join("; "));
+                if t.status().validation_error != validation_error {
+                    t.status_mut().validation_error = validation_error;
+                }
             }
         }
-        self.graph = graph;
+        if let Some(graph) = graph {
+            self.graph = graph;
+        }
+        // A dependency may have left a spec, or stopped being pruned.
+        self.unpark_all();
         if self.first_keys.is_none() {
             self.first_keys = Some(self.objects.keys().cloned().collect());
         }
         self.plan_prune();
     }
 
-    /// The dependency graph of what is defined once `valid` is taken in. A cycle is a
-    /// problem of each object in it, which keeps its previous spec.
+    /// The dependency graph of what is defined once `valid` is taken in (None: the current
+    /// one). A cycle is a problem of each object in it, which keeps its previous spec.
     pub(super) fn next_graph(
         &mut self,
         valid: &BTreeMap<ObjectKey, Arc<Object>>,
         problems_by_key: &mut BTreeMap<ObjectKey, Vec<String>>,
-    ) -> Graph {
+    ) -> Option<Graph> {
         let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
         let mut candidate: BTreeMap<ObjectKey, Arc<Object>> = self
             .objects
@@ -60,9 +63,15 @@ impl Controller {
         for (k, o) in valid {
             candidate.insert(k.clone(), o.clone());
         }
+        if self.graph_holds(&candidate) {
+            return None;
+        }
         let candidates: Vec<Arc<Object>> = candidate.into_values().collect();
         let cycle = match Graph::build(&candidates, &self.registry) {
-            Ok(g) => return g,
+            Ok(g) => {
+                self.graph_exact = true;
+                return Some(g);
+            }
             Err(cycle) => cycle,
         };
         for p in cycle {
@@ -84,22 +93,58 @@ impl Controller {
                 }
             })
             .collect();
-        Graph::build(&kept, &self.registry).unwrap_or_else(|_| self.graph.clone())
+        match Graph::build(&kept, &self.registry) {
+            Ok(g) => {
+                self.graph_exact = true;
+                Some(g)
+            }
+            Err(_) => {
+                self.graph_exact = false;
+                None
+            }
+        }
+    }
+
+    /// Whether the current graph is the graph of `candidates`: the same objects, each
+    /// with the same references (a reload that changed no reference, the common case,
+    /// does not build it again).
+    fn graph_holds(&self, candidates: &BTreeMap<ObjectKey, Arc<Object>>) -> bool {
+        let targets = |o: &Object| -> BTreeSet<ObjectKey> {
+            self.registry
+                .schema(&o.key.kind)
+                .map(|s| s.references(&o.spec))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.target)
+                .collect()
+        };
+        self.graph_exact
+            && candidates.len() == self.graph.deps.len()
+            && candidates.iter().all(|(key, object)| {
+                let Some(t) = self.objects.get(key) else {
+                    return false;
+                };
+                self.graph.deps.contains_key(key)
+                    && (Arc::ptr_eq(&t.object, object)
+                        || t.object.hash == object.hash
+                        || targets(&t.object) == targets(object))
+            })
     }
 
     /// Take in one valid object: new, changed (by content hash), or as it was.
     pub(super) fn take_in(&mut self, key: ObjectKey, object: Arc<Object>, wall: SystemTime) {
         match self.objects.get_mut(&key) {
-            Some(t) if t.object.hash == object.hash && !t.prune => {}
+            // As it was (perhaps moved in its file).
+            Some(t) if t.object.hash == object.hash && !t.prune => t.set_object(object),
             Some(t) => {
                 info!(object = %key, "manifest changed");
-                t.object = object;
+                t.set_object(object);
                 t.prune = false;
                 t.status_mut().pruning = false;
                 t.terminal_hash = None;
                 t.retry_streak = 0;
                 self.parked.remove(&key);
-                self.queue.set(key, self.urgent);
+                self.queue.set(key, self.edit);
             }
             None => {
                 info!(object = %key, "new object");
@@ -115,7 +160,12 @@ impl Controller {
                     key.clone(),
                     Tracked::new(object, status, recorded.map(|e| e.digest()), converged),
                 );
-                self.queue.set(key, self.urgent);
+                // Added by an edit, or there from the start.
+                let at = match self.first_keys {
+                    Some(_) => self.edit,
+                    None => self.urgent,
+                };
+                self.queue.set(key, at);
             }
         }
     }
@@ -185,7 +235,7 @@ impl Controller {
                 t.prune = true;
                 self.parked.remove(&key);
                 t.status_mut().mark_pruning(wall);
-                self.queue.set(key, self.urgent);
+                self.queue.set(key, self.edit);
             }
         }
     }

@@ -150,6 +150,9 @@ pub struct Controller {
     metrics: Metrics,
     objects: BTreeMap<ObjectKey, Tracked>,
     graph: Graph,
+    /// The graph is that of the tracked objects (not one kept from before a reload whose
+    /// dependency cycle could not be set aside).
+    graph_exact: bool,
     outputs: BTreeMap<ObjectKey, Outputs>,
     queue: LaneQueue,
     running: BTreeSet<ObjectKey>,
@@ -169,9 +172,15 @@ pub struct Controller {
     unknown_files: bool,
     first_keys: Option<BTreeSet<ObjectKey>>,
     ready: bool,
-    /// The deadline of urgent work (edits, new dependency outputs, reconcile-now, prunes):
-    /// earlier than any periodic resync, so a backlog of overdue resyncs never delays it.
+    /// The deadline of urgent work (new dependency outputs, reconcile-now, the first
+    /// load): earlier than any periodic resync, so a backlog of overdue resyncs never
+    /// delays it.
     urgent: Instant,
+    /// The deadline of edits (a manifest or a build source changed, a manifest removed,
+    /// once the first load is in): earlier still, and an edit may take a lane's spare slot
+    /// (see [`Lanes::has_spare_room`]), so that it starts at once even in a fleet whose
+    /// lanes are all busy with resyncs.
+    edit: Instant,
     /// When the last falling-behind warning was logged.
     lag_warned: Option<Instant>,
     /// Containers and the pruned contents that stayed inside them (see
@@ -209,6 +218,7 @@ impl Controller {
     ) -> Self {
         let prune_confirmed = cfg.allow_mass_prune;
         let per_lane = cfg.concurrency;
+        let urgent = Instant::now();
         let lane_of_kind = registry
             .names()
             .into_iter()
@@ -222,6 +232,7 @@ impl Controller {
             metrics,
             objects: BTreeMap::new(),
             graph: Graph::default(),
+            graph_exact: true,
             outputs: BTreeMap::new(),
             queue: LaneQueue::new(lane_of_kind),
             running: BTreeSet::new(),
@@ -235,7 +246,8 @@ impl Controller {
             unknown_files: false,
             first_keys: None,
             ready: false,
-            urgent: Instant::now(),
+            urgent,
+            edit: urgent.checked_sub(Duration::from_secs(1)).unwrap_or(urgent),
             lag_warned: None,
             kept_inside: BTreeMap::new(),
             prune_held: None,
@@ -370,12 +382,16 @@ impl Controller {
     /// `None`: wait for a completion, or a command.
     fn next_wake(&self) -> Option<Instant> {
         self.queue
-            .next_deadline(&self.lanes, |k| !self.running.contains(k))
+            .next_deadline(self.edit, &self.lanes, |k| !self.running.contains(k))
     }
 
     fn handle(&mut self, cmd: Command) {
         match cmd {
-            Command::Load(loaded) => self.apply_load(loaded),
+            Command::Load(loaded) => {
+                let started = std::time::Instant::now();
+                self.apply_load(loaded);
+                self.metrics.reloaded("take_in", started.elapsed());
+            }
             Command::ReconcileAll => {
                 self.parked.clear();
                 for (k, t) in &mut self.objects {
@@ -402,7 +418,7 @@ impl Controller {
                 }
                 for k in due {
                     info!(object = %k, "its local sources changed: reconciling now");
-                    self.queue.schedule(k, self.urgent);
+                    self.queue.schedule(k, self.edit);
                 }
             }
             Command::ConfirmPrune => {
@@ -483,7 +499,7 @@ impl Controller {
             let running = &self.running;
             let Some((key, due)) = self
                 .queue
-                .pop_due(now, &self.lanes, |k| !running.contains(k))
+                .pop_due(now, self.edit, &self.lanes, |k| !running.contains(k))
             else {
                 break;
             };
@@ -563,18 +579,23 @@ impl Controller {
         }
     }
 
-    /// Re-queue parked objects (a dependency may have become ready, or a dependent gone).
-    /// Runs after every reconcile: it copies only the keys of those that may run now.
+    /// Re-queue every parked object that may run now. After a reload only (the graph may
+    /// have changed under all of them): it looks at each parked object, and at a thousand
+    /// stacks in cold converge most objects are parked.
     fn unpark_all(&mut self) {
-        let free: Vec<ObjectKey> = self
-            .parked
-            .iter()
-            .filter(|k| !self.running.contains(*k) && self.may_run(k))
-            .cloned()
-            .collect();
-        for k in free {
-            self.parked.remove(&k);
-            self.queue.schedule(k, self.urgent);
+        let parked: Vec<ObjectKey> = self.parked.iter().cloned().collect();
+        self.unpark(parked);
+    }
+
+    /// Re-queue those of `keys` that are parked and may run now. After a reconcile only
+    /// the objects it can have freed are looked at: its dependents when it turned Ready
+    /// (see `finish`), what it referred to when it was pruned.
+    fn unpark(&mut self, keys: impl IntoIterator<Item = ObjectKey>) {
+        for k in keys {
+            if self.parked.contains(&k) && !self.running.contains(&k) && self.may_run(&k) {
+                self.parked.remove(&k);
+                self.queue.schedule(k, self.urgent);
+            }
         }
     }
 

@@ -259,13 +259,23 @@ impl Controller {
         t.status_mut().record(rec, history);
         if removed {
             self.metrics.object_gone(&key.kind, &key.name);
-            self.objects.remove(key);
+            let gone = self.objects.remove(key);
             self.parked.remove(key);
             self.outputs.remove(key);
             self.kept_inside.remove(key);
             self.queue.remove(key);
-            // Whatever it was holding back may go now.
-            self.unpark_all();
+            // What it referred to may have been waiting for it to go first.
+            if let Some(gone) = gone {
+                let targets: Vec<ObjectKey> = self
+                    .registry
+                    .schema(&key.kind)
+                    .map(|s| s.references(&gone.object.spec))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|r| r.target)
+                    .collect();
+                self.unpark(targets);
+            }
             return;
         }
         let now = Instant::now();
@@ -281,6 +291,9 @@ impl Controller {
             }
             None => t.status_mut().next_reconcile_at = None,
         }
+        // Its dependents look again; nothing else can have been waiting on this reconcile
+        // (a parked object waits for a dependency to turn Ready, or for what refers to it
+        // to go: see `unpark`).
         if after.dependents_due {
             for d in self.graph.dependents.get(key).cloned().unwrap_or_default() {
                 if let Some(t) = self.objects.get(&d) {
@@ -291,7 +304,6 @@ impl Controller {
                 }
             }
         }
-        self.unpark_all();
     }
 
     /// The policy's timings for `key`.

@@ -39,6 +39,8 @@ impl Tracked {
         recorded: Option<EntryDigest>,
         converged: Option<cause::Inputs>,
     ) -> Self {
+        let mut status = status;
+        status.source = object.source.to_string();
         Self {
             object,
             status: Arc::new(status),
@@ -51,6 +53,18 @@ impl Tracked {
             first_pass: false,
             tally: Tally::default(),
         }
+    }
+
+    /// Track `object` from now on (a new spec, or the same one moved in its file): the
+    /// status names where it is defined.
+    pub(super) fn set_object(&mut self, object: Arc<Object>) {
+        if Arc::ptr_eq(&self.object, &object) {
+            return; // the loader's own, from a file it did not read again
+        }
+        if self.object.source != object.source {
+            self.status_mut().source = object.source.to_string();
+        }
+        self.object = object;
     }
 
     pub(super) fn status(&self) -> &ObjectStatus {
