@@ -371,8 +371,17 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     if first_write.is_none() {
         warnings.push("the edit produced no write call within 120 s".into());
     }
+    // The daemon's own account of the reload: reading the files, and taking them in.
+    let reload = daemon.metrics().minus(&before);
+    let reload_ms = |phase: &str| {
+        reload
+            .labelled("agentcore_controller_reload_duration_seconds_sum", "phase", phase)
+            .map(|s| round3(s * 1000.0))
+    };
     out["edit"] = json!({
         "change": format!("Repository/{}: lifecycle.keepLastImages 10 -> 11", copies[0].names.repo),
+        "reload_read_ms": reload_ms("read"),
+        "reload_take_in_ms": reload_ms("take_in"),
         "debounce": DEBOUNCE,
         "queue_depth_at_edit": queue_at_edit,
         "first_write_ms": first_write.as_ref().map(|w| round3(w.0)),
@@ -890,6 +899,14 @@ impl Metrics {
         Metrics { samples }
     }
 
+    /// The sample of `name` whose label `label` is `value`.
+    fn labelled(&self, name: &str, label: &str, value: &str) -> Option<f64> {
+        self.samples
+            .iter()
+            .find(|((n, labels), _)| n == name && labels.get(label).map(String::as_str) == Some(value))
+            .map(|(_, v)| *v)
+    }
+
     fn gauge(&self, name: &str) -> Option<f64> {
         self.samples
             .iter()
@@ -1309,10 +1326,14 @@ fn markdown(doc: &Value) -> String {
             let e = &r["edit"];
             let _ = writeln!(
                 s,
-                "- edit ({}; queue depth at the edit {}): first write after {} ms ({}), first \
-                 ECR write after {} ms ({})",
+                "- edit ({}; queue depth at the edit {}; the daemon's reload: read {} ms, take in \
+                 {} ms, after a debounce of {}): first write after {} ms ({}), first ECR write \
+                 after {} ms ({})",
                 e["change"].as_str().unwrap_or("?"),
                 f(&e["queue_depth_at_edit"]),
+                f(&e["reload_read_ms"]),
+                f(&e["reload_take_in_ms"]),
+                e["debounce"].as_str().unwrap_or("?"),
                 f(&e["first_write_ms"]),
                 e["first_write_ops"],
                 f(&e["first_ecr_write_ms"]),

@@ -70,11 +70,12 @@ pub async fn run(opts: DaemonOptions) -> i32 {
         let _ = server_stop.wait_for(|stop| *stop).await;
     }));
 
-    if let Err(e) = spawn_watcher(&opts, cmd_tx.clone(), shutdown_rx.clone()) {
+    if let Err(e) = spawn_watcher(&opts, cmd_tx.clone(), metrics.clone(), shutdown_rx.clone()) {
         error!(error = %e, "cannot watch the manifests");
         return 1;
     }
     spawn_sighup(cmd_tx.clone());
+    crate::memory::spawn_trimmer();
 
     let controller = Controller::new(
         opts.controller.clone(),
@@ -119,6 +120,7 @@ async fn connect(opts: &DaemonOptions, mut shutdown: watch::Receiver<bool>) -> O
 fn spawn_watcher(
     opts: &DaemonOptions,
     commands: mpsc::Sender<Command>,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> notify::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
@@ -151,7 +153,16 @@ fn spawn_watcher(
         let registry = Registry::offline();
         let loader = Arc::new(std::sync::Mutex::new(load::Loader::default()));
         let mut problems = Problems::default();
-        if let Some(named) = reload(&files, &registry, &loader, &mut problems, &commands).await {
+        if let Some(named) = reload(
+            &files,
+            &registry,
+            &loader,
+            &mut problems,
+            &commands,
+            &metrics,
+        )
+        .await
+        {
             sources.follow(&mut watcher, named);
         }
         loop {
@@ -176,8 +187,15 @@ fn spawn_watcher(
             }
             let (touched, elsewhere) = sources.classify(&changed);
             if elsewhere
-                && let Some(named) =
-                    reload(&files, &registry, &loader, &mut problems, &commands).await
+                && let Some(named) = reload(
+                    &files,
+                    &registry,
+                    &loader,
+                    &mut problems,
+                    &commands,
+                    &metrics,
+                )
+                .await
             {
                 sources.follow(&mut watcher, named);
             }
@@ -289,8 +307,10 @@ async fn reload(
     loader: &Arc<std::sync::Mutex<load::Loader>>,
     problems: &mut Problems,
     commands: &mpsc::Sender<Command>,
+    metrics: &Metrics,
 ) -> Option<Vec<PathBuf>> {
     let files = files.to_vec();
+    let started = std::time::Instant::now();
     let (registry2, loader) = (registry.clone(), loader.clone());
     let loaded = tokio::task::spawn_blocking(move || {
         // Only this task loads: the lock is never contended (nor poisoned, but a
@@ -299,6 +319,7 @@ async fn reload(
         loader.load(&files, &registry2)
     })
     .await;
+    metrics.reloaded("read", started.elapsed());
     match loaded {
         Ok(Ok(loaded)) => {
             let current: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();

@@ -15,6 +15,7 @@ pub mod list_cache;
 pub mod manifest;
 pub mod mcp;
 pub mod memo;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod oci;
