@@ -375,7 +375,11 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     let reload = daemon.metrics().minus(&before);
     let reload_ms = |phase: &str| {
         reload
-            .labelled("agentcore_controller_reload_duration_seconds_sum", "phase", phase)
+            .labelled(
+                "agentcore_controller_reload_duration_seconds_sum",
+                "phase",
+                phase,
+            )
             .map(|s| round3(s * 1000.0))
     };
     out["edit"] = json!({
@@ -903,7 +907,9 @@ impl Metrics {
     fn labelled(&self, name: &str, label: &str, value: &str) -> Option<f64> {
         self.samples
             .iter()
-            .find(|((n, labels), _)| n == name && labels.get(label).map(String::as_str) == Some(value))
+            .find(|((n, labels), _)| {
+                n == name && labels.get(label).map(String::as_str) == Some(value)
+            })
             .map(|(_, v)| *v)
     }
 

@@ -94,7 +94,9 @@ enum Command {
         /// Reconciles running at once per lane. Each kind runs in the lane of the AWS
         /// service it mostly calls (cognito-idp, iam, ecr, bedrock-agentcore-control,
         /// secretsmanager, ssm), so work waiting on one service's rate limit never holds up
-        /// another's: up to this many per service, six times this in all.
+        /// another's: up to this many per service, six times this in all. Each lane keeps
+        /// one slot more for edits, so a saved manifest starts at once even when resyncs
+        /// fill the lane.
         #[arg(long, default_value_t = 4)]
         concurrency: usize,
         /// Refuse a reload that would prune more than this fraction of the managed objects
