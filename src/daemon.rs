@@ -165,10 +165,24 @@ fn spawn_watcher(
         {
             sources.follow(&mut watcher, named);
         }
+        // Files read just after they changed are read once more when their stamp can be
+        // trusted (once per reload), so that the next edit's reload reads only what it
+        // touched.
+        let mut settle_at = settle_time(&loader);
         loop {
-            let mut changed = tokio::select! {
-                event = rx.recv() => match event { Some(paths) => paths, None => return },
+            let event = tokio::select! {
+                event = rx.recv() => match event { Some(paths) => Some(paths), None => return },
                 _ = shutdown.wait_for(|s| *s) => return,
+                _ = sleep_until_some(settle_at) => None,
+            };
+            let Some(mut changed) = event else {
+                settle_at = None;
+                let loader = loader.clone();
+                let _ = tokio::task::spawn_blocking(move || {
+                    loader.lock().unwrap_or_else(|e| e.into_inner()).settle();
+                })
+                .await;
+                continue;
             };
             // Debounce: wait until things have been quiet for a moment (editors'
             // rename-and-replace, partial writes, a checkout rewriting many files).
@@ -199,12 +213,30 @@ fn spawn_watcher(
             {
                 sources.follow(&mut watcher, named);
             }
+            if elsewhere {
+                settle_at = settle_time(&loader);
+            }
             if !touched.is_empty() {
                 let _ = commands.send(Command::SourcesChanged(touched)).await;
             }
         }
     });
     Ok(())
+}
+
+/// When the files the loader could not trust yet can be (None: it trusts them all).
+fn settle_time(loader: &std::sync::Mutex<load::Loader>) -> Option<tokio::time::Instant> {
+    let loader = loader.lock().unwrap_or_else(|e| e.into_inner());
+    (loader.unsettled() > 0).then(|| {
+        tokio::time::Instant::now() + load::STAMP_SETTLES_AFTER + Duration::from_millis(100)
+    })
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The objects' local sources being watched: absolute path → the path as the object

@@ -275,9 +275,11 @@ struct Stamp {
     inode: (u64, u64),
 }
 
+/// How long after its last change a file's stamp is trusted (see [`Stamp`]).
+pub const STAMP_SETTLES_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
+
 impl Stamp {
-    /// How long after its last modification a file's stamp is trusted.
-    const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+    const SETTLED: std::time::Duration = STAMP_SETTLES_AFTER;
 
     fn of(file: &Path) -> Option<Self> {
         let meta = std::fs::metadata(file).ok()?;
@@ -364,6 +366,29 @@ impl Loader {
     /// How many files the last load read; the others had not changed since they were.
     pub fn last_read(&self) -> usize {
         self.last_read
+    }
+
+    /// How many files were read too soon after they changed for their stamp to be
+    /// trusted (see [`Stamp`]): the next load reads them again, unless [`Loader::settle`]
+    /// does first.
+    pub fn unsettled(&self) -> usize {
+        self.parsed.values().filter(|p| p.stamp.is_none()).count()
+    }
+
+    /// Read again the files whose stamp could not be trusted yet, and trust it now for
+    /// those whose text is as it was: the next load (after an edit) then reads only what
+    /// the edit touched, not a whole checkout made just before the first load. A file
+    /// whose text changed is left as it is, for the load its change brings.
+    pub fn settle(&mut self) {
+        for (file, p) in self.parsed.iter_mut().filter(|(_, p)| p.stamp.is_none()) {
+            let stamp = Stamp::of(file);
+            let read_at = std::time::SystemTime::now();
+            if let Ok(Some(text)) = read_manifest(file)
+                && digest(&text) == p.digest
+            {
+                p.stamp = stamp.and_then(|s| s.settled_at(read_at));
+            }
+        }
     }
 }
 
@@ -944,9 +969,12 @@ mod tests {
         let again = loader.load(&dirs, &registry).expect("load");
         assert_eq!((loader.last_read(), loader.last_parsed()), (2, 0));
         assert_eq!(again.objects, first.objects);
+        assert_eq!(loader.unsettled(), 2);
+        loader.settle();
+        assert_eq!(loader.unsettled(), 2, "too soon still");
         std::thread::sleep(Stamp::SETTLED);
-        loader.load(&dirs, &registry).expect("load");
-        assert_eq!(loader.last_read(), 2, "read once more, now settled");
+        loader.settle();
+        assert_eq!(loader.unsettled(), 0, "read once more, now settled");
         let settled = loader.load(&dirs, &registry).expect("load");
         assert_eq!((loader.last_read(), loader.last_parsed()), (0, 0));
         assert_eq!(settled.objects, first.objects);
@@ -954,6 +982,7 @@ mod tests {
         write_old("a.yaml", &text("a", "2"));
         let edited = loader.load(&dirs, &registry).expect("load");
         assert_eq!((loader.last_read(), loader.last_parsed()), (1, 1));
+        assert_eq!(loader.unsettled(), 1, "a.yaml changed just now");
         assert_eq!(value(&edited, "a"), Some(serde_json::json!("v2")));
         assert_eq!(value(&edited, "b"), Some(serde_json::json!("v1")));
     }
