@@ -494,6 +494,46 @@ async fn a_suspended_object_reports_drift_and_writes_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_dependent_goes_on_once_its_suspended_dependency_exists() {
+    // Alpha/a exists but AWS is still working on it: not Ready, so Beta/b waits.
+    // Suspending a makes it Ready (it exists) with the same outputs: b must be woken by
+    // that alone.
+    let w = World::start(test_config(), Kinds::default());
+    w.cloud.put(
+        key("Alpha/a"),
+        Resource {
+            value: "1".into(),
+            inputs: Default::default(),
+            owned: true,
+            readiness: Readiness::Progressing("still creating".into()),
+            gauge: None,
+        },
+    );
+    let manifests = |annotations: &[(&str, &str)]| {
+        [(
+            "m.yaml",
+            file(&[
+                doc("Alpha/a", "1", &[], annotations),
+                doc("Beta/b", "1", &["Alpha/a"], &[]),
+            ]),
+        )]
+    };
+    w.load(&manifests(&[])).await;
+    w.until("Beta/b waiting for Alpha/a", |s, _| {
+        s.objects.iter().any(|o| {
+            o.name == "b"
+                && o.condition("Ready")
+                    .is_some_and(|c| c.reason == "DependencyNotReady")
+        })
+    })
+    .await;
+    w.load(&manifests(&[("agentcore.dev/suspend", "true")]))
+        .await;
+    w.until_ready(&["Alpha/a", "Beta/b"]).await;
+    assert_eq!(w.calls_of("create", "Beta/b").len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_update_waits_while_aws_is_still_applying_the_last_one() {
     let w = World::start(test_config(), Kinds::default());
     w.cloud.put(

@@ -140,8 +140,10 @@ impl Controller {
             .object_reconciled(&key.kind, &key.name, &step.gauges, wrote);
         t.status_mut().outputs = step.outputs;
         if observe_only {
-            t.status_mut()
-                .mark_suspended(step.action != Action::Create, wall);
+            // Ready while suspended means it exists: what waits on it may go on then.
+            let exists = step.action != Action::Create;
+            dependents_due |= exists && !t.status().is_ready();
+            t.status_mut().mark_suspended(exists, wall);
             return After {
                 next: Some(Next::Resync(timings.resync)),
                 dependents_due,
