@@ -4,10 +4,10 @@
 //! JSONs, the responses of a resync round) from several threads. glibc's allocator keeps
 //! what those bursts free in per-thread arenas and returns to the system only the top of
 //! the main heap, so the resident size ratchets up to the largest burst seen and stays
-//! there. At a thousand stacks that was 30 MiB above the live heap after the first
-//! rounds. `malloc_trim(0)` gives back every free page of every arena; the daemon calls it
+//! there. `malloc_trim(0)` gives back every free page of every arena; the daemon calls it
 //! every ten seconds (a pass over the free lists: 0.3 to 7 ms at a thousand stacks, on a
-//! blocking thread). Other allocators and platforms: nothing to do.
+//! blocking thread). With it, at the end of a thousand-stack benchmark the allocator held
+//! 160 MB for 143.6 MB in use. Other allocators and platforms: nothing to do.
 
 use std::time::Duration;
 
