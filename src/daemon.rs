@@ -173,7 +173,7 @@ fn spawn_watcher(
             let event = tokio::select! {
                 event = rx.recv() => match event { Some(paths) => Some(paths), None => return },
                 _ = shutdown.wait_for(|s| *s) => return,
-                _ = sleep_until_some(settle_at) => None,
+                _ = crate::engine::scheduler::sleep_until(settle_at) => None,
             };
             let Some(mut changed) = event else {
                 settle_at = None;
@@ -230,13 +230,6 @@ fn settle_time(loader: &std::sync::Mutex<load::Loader>) -> Option<tokio::time::I
     (loader.unsettled() > 0).then(|| {
         tokio::time::Instant::now() + load::STAMP_SETTLES_AFTER + Duration::from_millis(100)
     })
-}
-
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// The objects' local sources being watched: absolute path → the path as the object

@@ -93,6 +93,14 @@ impl<K: Ord + Clone> Scheduler<K> {
     }
 }
 
+/// Sleep until `at`; with no deadline, forever (a `select!` branch that never fires).
+pub async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => futures::future::pending().await,
+    }
+}
+
 /// A periodic deadline spread by jitter: `period * (1 - jitter/2 + jitter * unit)`, so a
 /// thousand objects resynced every 5 minutes do not all fire together.
 pub fn jittered(period: Duration, jitter: f64, unit: f64) -> Duration {

@@ -261,7 +261,7 @@ pub struct Loader {
 
 /// A file's metadata as it was just before the file was read: when it is the same at the
 /// next load, the file is too, and it is not read again (as git's index and make trust
-/// them). Only a stamp taken [`Stamp::SETTLED`] after the file's last modification is kept:
+/// them). Only a stamp taken [`STAMP_SETTLES_AFTER`] after the file's last modification is kept:
 /// a write within the same tick of a coarse clock could leave every field as it was.
 /// Editors that replace a file by renaming change its inode; writes in place change its
 /// change time, which nothing can set back.
@@ -279,8 +279,6 @@ struct Stamp {
 pub const STAMP_SETTLES_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Stamp {
-    const SETTLED: std::time::Duration = STAMP_SETTLES_AFTER;
-
     fn of(file: &Path) -> Option<Self> {
         let meta = std::fs::metadata(file).ok()?;
         #[cfg(unix)]
@@ -306,7 +304,7 @@ impl Stamp {
                     u32::try_from(self.changed.1).ok()?,
                 ),
         );
-        (last + Self::SETTLED <= at).then_some(self)
+        (last + STAMP_SETTLES_AFTER <= at).then_some(self)
     }
 }
 
@@ -972,7 +970,7 @@ mod tests {
         assert_eq!(loader.unsettled(), 2);
         loader.settle();
         assert_eq!(loader.unsettled(), 2, "too soon still");
-        std::thread::sleep(Stamp::SETTLED);
+        std::thread::sleep(STAMP_SETTLES_AFTER);
         loader.settle();
         assert_eq!(loader.unsettled(), 0, "read once more, now settled");
         let settled = loader.load(&dirs, &registry).expect("load");

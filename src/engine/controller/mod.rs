@@ -29,7 +29,7 @@ use super::lanes::{LaneQueue, Lanes};
 use super::policy::{self, Next};
 use super::prune;
 use super::reload;
-use super::scheduler::jittered;
+use super::scheduler::{jittered, sleep_until};
 use super::status::{self, ErrorInfo, ObjectStatus, ReconcileRecord, Snapshot, rfc3339};
 use super::tally::Tally;
 use crate::error::{ReconcileError, Severity};
@@ -699,11 +699,4 @@ fn resync_period(meta: &ObjectMeta, cfg: &ControllerConfig) -> Duration {
         .unwrap_or(cfg.resync)
         .clamp(Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
     jittered(period, cfg.resync_jitter, rand::random::<f64>())
-}
-
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => futures::future::pending().await,
-    }
 }

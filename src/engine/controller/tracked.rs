@@ -35,11 +35,10 @@ pub(super) struct Tracked {
 impl Tracked {
     pub(super) fn new(
         object: Arc<Object>,
-        status: ObjectStatus,
+        mut status: ObjectStatus,
         recorded: Option<EntryDigest>,
         converged: Option<cause::Inputs>,
     ) -> Self {
-        let mut status = status;
         status.source = object.source.to_string();
         Self {
             object,
