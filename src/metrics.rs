@@ -355,6 +355,20 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reload_phases_are_exported() {
+        let m = Metrics::new(None);
+        m.reloaded("read", std::time::Duration::from_millis(120));
+        m.reloaded("take_in", std::time::Duration::from_millis(30));
+        let text = m.render();
+        for line in [
+            "agentcore_controller_reload_duration_seconds_sum{phase=\"read\"} 0.12",
+            "agentcore_controller_reload_duration_seconds_count{phase=\"take_in\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+    }
+
+    #[test]
     fn renders_registered_families() {
         let m = Metrics::new(None);
         m.reconcile_errors
