@@ -172,7 +172,7 @@ fn report(set: &ManifestSet, outcome: Outcome, mode: Mode, elapsed: Duration) ->
             message: String::new(),
             changes: settled.map(|s| s.tally.changes.clone()).unwrap_or_default(),
             outputs: settled
-                .map(|s| s.status.outputs.clone())
+                .map(|s| Outputs::clone(&s.status.outputs))
                 .unwrap_or_default(),
             attempts: settled.map_or(0, |s| s.tally.attempts),
         };

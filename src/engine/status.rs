@@ -5,7 +5,8 @@
 
 use std::borrow::Cow;
 use std::collections::VecDeque;
-use std::time::SystemTime;
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,39 @@ pub fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
 }
 
+/// A wall-clock time to the second, written as RFC 3339 (`2026-12-03T20:00:00Z`) but held
+/// as a number: every status holds a dozen of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timestamp(u64);
+
+impl Timestamp {
+    pub fn of(t: SystemTime) -> Self {
+        Self(t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = UNIX_EPOCH + Duration::from_secs(self.0);
+        fmt::Display::fmt(&humantime::format_rfc3339_seconds(t), f)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = Cow::<str>::deserialize(d)?;
+        humantime::parse_rfc3339_weak(&text)
+            .map(Self::of)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
@@ -55,13 +89,13 @@ pub struct Condition {
     pub reason: Word,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
-    pub last_transition_time: String,
+    pub last_transition_time: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileRecord {
-    pub at: String,
+    pub at: Timestamp,
     pub duration_ms: u64,
     /// created, updated, unchanged, drift (suspended), deleted, retained, error.
     pub outcome: Word,
@@ -93,8 +127,9 @@ pub struct ObjectStatus {
     pub last_reconcile: Option<ReconcileRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_reconcile_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Outputs::is_empty")]
-    pub outputs: Outputs,
+    /// Shared with the controller's table of outputs that dependents read.
+    #[serde(default, skip_serializing_if = "no_outputs")]
+    pub outputs: std::sync::Arc<Outputs>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<ErrorInfo>,
     /// The manifest problem that keeps the last good spec in force.
@@ -122,7 +157,7 @@ impl ObjectStatus {
             observed_hash: String::new(),
             last_reconcile: None,
             next_reconcile_at: None,
-            outputs: Outputs::new(),
+            outputs: Default::default(),
             last_error: None,
             validation_error: None,
             drift: Vec::new(),
@@ -154,7 +189,7 @@ impl ObjectStatus {
         match self.conditions.iter_mut().find(|c| c.kind == kind) {
             Some(c) => {
                 if c.status != status {
-                    c.last_transition_time = rfc3339(now);
+                    c.last_transition_time = Timestamp::of(now);
                 }
                 c.status = Cow::Borrowed(status);
                 c.reason = reason;
@@ -167,7 +202,7 @@ impl ObjectStatus {
                 status: Cow::Borrowed(status),
                 reason,
                 message: message.to_string(),
-                last_transition_time: rfc3339(now),
+                last_transition_time: Timestamp::of(now),
             }),
         }
     }
@@ -248,11 +283,23 @@ impl ObjectStatus {
         self.set_condition(SYNCED, false, reason, message, now);
     }
 
+    /// Keep `record` as the last reconcile and at the head of the history, which holds
+    /// the latest `keep` (in a buffer of exactly that size: a thousand stacks keep nine
+    /// thousand of them).
     pub fn record(&mut self, record: ReconcileRecord, keep: usize) {
-        self.history.push_front(record.clone());
-        self.history.truncate(keep);
+        self.history.truncate(keep.saturating_sub(1));
+        if keep > 0 {
+            if self.history.capacity() < keep {
+                self.history.reserve_exact(keep - self.history.len());
+            }
+            self.history.push_front(record.clone());
+        }
         self.last_reconcile = Some(record);
     }
+}
+
+fn no_outputs(o: &std::sync::Arc<Outputs>) -> bool {
+    o.is_empty()
 }
 
 /// Everything `/status` serves.
@@ -285,29 +332,55 @@ mod tests {
         let mut s = ObjectStatus::new("Role", "r");
         s.set_condition("Ready", false, "Creating", "", t0);
         s.set_condition("Ready", false, "Waiting", "still", t1);
-        assert_eq!(s.conditions[0].last_transition_time, rfc3339(t0));
+        assert_eq!(s.conditions[0].last_transition_time, Timestamp::of(t0));
         assert_eq!(s.conditions[0].reason, "Waiting");
         s.set_condition("Ready", true, "Ready", "", t2);
-        assert_eq!(s.conditions[0].last_transition_time, rfc3339(t2));
+        assert_eq!(s.conditions[0].last_transition_time, Timestamp::of(t2));
         assert!(s.is_ready());
     }
 
     #[test]
-    fn history_keeps_the_latest_few() {
-        let mut s = ObjectStatus::new("Role", "r");
-        for i in 0..5 {
-            s.record(
-                ReconcileRecord {
-                    at: i.to_string(),
-                    duration_ms: i,
-                    outcome: "unchanged".into(),
-                    reason: Word::default(),
-                },
-                3,
+    fn history_keeps_the_latest_few_in_a_buffer_of_that_size() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let at = |i: u64| Timestamp::of(t0 + Duration::from_secs(i));
+        // keep, records, the history's times (latest first).
+        let cases: [(usize, u64, &[u64]); 4] = [
+            (3, 5, &[4, 3, 2]),
+            (3, 2, &[1, 0]),
+            (1, 4, &[3]),
+            (0, 2, &[]),
+        ];
+        for (keep, n, want) in cases {
+            let mut s = ObjectStatus::new("Role", "r");
+            for i in 0..n {
+                s.record(
+                    ReconcileRecord {
+                        at: at(i),
+                        duration_ms: i,
+                        outcome: "unchanged".into(),
+                        reason: Word::default(),
+                    },
+                    keep,
+                );
+            }
+            let ats: Vec<Timestamp> = s.history.iter().map(|r| r.at).collect();
+            let want: Vec<Timestamp> = want.iter().map(|&i| at(i)).collect();
+            assert_eq!(ats, want, "keep {keep}, {n} records");
+            assert_eq!(s.last_reconcile.map(|r| r.at), Some(at(n - 1)));
+            assert!(
+                s.history.capacity() <= keep.max(1),
+                "keep {keep}: {}",
+                s.history.capacity()
             );
         }
-        let ats: Vec<&str> = s.history.iter().map(|r| r.at.as_str()).collect();
-        assert_eq!(ats, vec!["4", "3", "2"]);
-        assert_eq!(s.last_reconcile.as_ref().map(|r| r.at.as_str()), Some("4"));
+    }
+
+    #[test]
+    fn times_are_written_and_read_as_rfc3339() {
+        let t = Timestamp::of(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_328_000));
+        let json = serde_json::to_string(&t).expect("serialises");
+        assert_eq!(json, "\"2026-12-03T20:00:00Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).expect("parses"), t);
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
     }
 }

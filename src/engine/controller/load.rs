@@ -150,10 +150,9 @@ impl Controller {
                 info!(object = %key, "new object");
                 let recorded = self.orphans.remove(&key);
                 // The inventory remembers what it was last reconciled with.
-                let converged = recorded.as_ref().map(|e| cause::Inputs {
-                    hash: e.hash.clone(),
-                    deps: e.dep_outputs.clone(),
-                });
+                let converged = recorded
+                    .as_ref()
+                    .map(|e| cause::Inputs::new(&e.hash, &e.dep_outputs));
                 let mut status = ObjectStatus::new(&key.kind, &key.name);
                 status.mark_pending(wall);
                 self.objects.insert(
@@ -258,7 +257,7 @@ impl Controller {
             if let Some((kind, name)) = k.split_once('/') {
                 self.outputs
                     .entry(ObjectKey::new(kind, name))
-                    .or_insert_with(|| v.clone());
+                    .or_insert_with(|| Arc::new(v.clone()));
             }
         }
         let status = ObjectStatus::new(&entry.key.kind, &entry.key.name);

@@ -134,8 +134,8 @@ struct Done {
     key: ObjectKey,
     /// Content hash of the spec this reconcile ran with.
     hash: String,
-    /// The outputs of its dependencies it ran with, by `Kind/name`.
-    deps: BTreeMap<String, Outputs>,
+    /// What it ran with (its spec's hash and its dependencies' outputs), when a step.
+    ran_with: Option<cause::Inputs>,
     result: TaskResult,
     /// The digest of the inventory entry it wrote, if it wrote one.
     recorded: Option<EntryDigest>,
@@ -153,7 +153,7 @@ pub struct Controller {
     /// The graph is that of the tracked objects (not one kept from before a reload whose
     /// dependency cycle could not be set aside).
     graph_exact: bool,
-    outputs: BTreeMap<ObjectKey, Outputs>,
+    outputs: BTreeMap<ObjectKey, Arc<Outputs>>,
     queue: LaneQueue,
     running: BTreeSet<ObjectKey>,
     /// Due but held back by a dependency: re-queued when it may run. Its own set, so that

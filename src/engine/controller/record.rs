@@ -8,7 +8,7 @@ impl Controller {
         let Done {
             key,
             hash,
-            deps,
+            ran_with,
             result,
             recorded,
             duration,
@@ -34,7 +34,7 @@ impl Controller {
             t.status_mut().observed_hash = hash.clone();
         }
         let mut rec = ReconcileRecord {
-            at: rfc3339(wall),
+            at: status::Timestamp::of(wall),
             duration_ms: duration.as_millis() as u64,
             outcome: status::Word::default(),
             reason: status::Word::default(),
@@ -42,7 +42,7 @@ impl Controller {
         let after = match result {
             TaskResult::Teardown(Ok(outcome)) => self.pruned(&key, outcome, &mut rec),
             TaskResult::Step(Ok(step)) => {
-                let ran_with = cause::Inputs { hash, deps };
+                let ran_with = ran_with.unwrap_or_else(|| cause::Inputs::new::<String>(&hash, []));
                 self.stepped(&key, ran_with, step, wall, &mut rec)
             }
             TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
@@ -131,14 +131,22 @@ impl Controller {
             Vec::new()
         };
         let mut dependents_due = false;
-        if !step.outputs.is_empty() && self.outputs.get(key) != Some(&step.outputs) {
-            self.outputs.insert(key.clone(), step.outputs.clone());
-            dependents_due = true;
-        }
+        // One copy, shared by the status and the table dependents read.
+        let outputs = match self.outputs.get(key) {
+            Some(known) if **known == step.outputs => Arc::clone(known),
+            _ => {
+                let outputs = Arc::new(step.outputs);
+                if !outputs.is_empty() {
+                    self.outputs.insert(key.clone(), Arc::clone(&outputs));
+                    dependents_due = true;
+                }
+                outputs
+            }
+        };
         // What the kind publishes about the object (a token's expiry), as it is.
         self.metrics
             .object_reconciled(&key.kind, &key.name, &step.gauges, wrote);
-        t.status_mut().outputs = step.outputs;
+        t.status_mut().outputs = outputs;
         if observe_only {
             // Ready while suspended means it exists: what waits on it may go on then.
             let exists = step.action != Action::Create;
@@ -155,7 +163,7 @@ impl Controller {
         match &step.readiness {
             Readiness::Ready => {
                 t.poll_streak = 0;
-                if ran_with.hash == t.object.hash {
+                if ran_with.spec_is(&t.object.hash) {
                     t.converged = Some(ran_with);
                 }
                 dependents_due |= !t.status().is_ready();

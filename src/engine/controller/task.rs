@@ -18,7 +18,7 @@ impl Controller {
             .filter_map(|r| {
                 self.outputs
                     .get(&r.target)
-                    .map(|o| (r.target.clone(), o.clone()))
+                    .map(|o| (r.target.clone(), Outputs::clone(o)))
             })
             .collect();
         let span = info_span!("reconcile", kind = %key.kind, name = %key.name);
@@ -80,7 +80,7 @@ impl Controller {
             Done {
                 key,
                 hash,
-                deps: BTreeMap::new(),
+                ran_with: None,
                 result: TaskResult::Teardown(result),
                 recorded: None,
                 duration: start.elapsed(),
@@ -108,10 +108,7 @@ impl Controller {
         } else {
             Mode::Apply
         };
-        let dep_outputs: BTreeMap<String, Outputs> = deps
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect();
+        let ran_with = cause::Inputs::new(&hash, &deps);
         // The entry to write when it is not the one last written (only when writing at all).
         let record = (mode == Mode::Apply)
             .then(|| {
@@ -121,7 +118,10 @@ impl Controller {
                     spec: spec.clone(),
                     deletion_policy: t.object.deletion_policy,
                     hash: hash.clone(),
-                    dep_outputs: dep_outputs.clone(),
+                    dep_outputs: deps
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect(),
                 };
                 let digest = entry.digest();
                 (entry, digest)
@@ -144,7 +144,7 @@ impl Controller {
             Done {
                 key,
                 hash,
-                deps: dep_outputs,
+                ran_with: Some(ran_with),
                 result: TaskResult::Step(result),
                 recorded,
                 duration: start.elapsed(),
