@@ -679,6 +679,9 @@ impl Daemon {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(file);
+        // Its own process group, so that dropping it stops the daemon even when it runs
+        // under a wrapper (a profiler), which may not pass the signal on.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let started = Instant::now();
         let child = cmd.spawn().expect("start agentcore-controller run");
         let d = Self {
@@ -786,9 +789,8 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
         let deadline = Instant::now() + Duration::from_secs(40);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -796,7 +798,7 @@ impl Drop for Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.kill();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
     }
 }

@@ -220,7 +220,8 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
                     .as_ref()
                     .map(|r| format!("{} {}", r.outcome, r.at))
                     .unwrap_or_else(|| "-".into()),
-                o.next_reconcile_at.clone().unwrap_or_else(|| "-".into()),
+                o.next_reconcile_at
+                    .map_or_else(|| "-".into(), |t| t.to_string()),
                 reason,
             ]
         })

@@ -126,7 +126,7 @@ pub struct ObjectStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_reconcile: Option<ReconcileRecord>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_reconcile_at: Option<String>,
+    pub next_reconcile_at: Option<Timestamp>,
     /// Shared with the controller's table of outputs that dependents read.
     #[serde(default, skip_serializing_if = "no_outputs")]
     pub outputs: std::sync::Arc<Outputs>,

@@ -15,9 +15,19 @@ pub struct Graph {
     /// Topological order (dependencies first); ties broken by key for stability.
     pub order: Vec<ObjectKey>,
     /// Direct dependencies of each object.
-    pub deps: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    pub deps: BTreeMap<ObjectKey, Keys>,
     /// Direct dependents of each object.
-    pub dependents: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>,
+    pub dependents: BTreeMap<ObjectKey, Keys>,
+}
+
+/// Keys in order, each once, held in exactly their space (a set's tree node holds eleven
+/// whatever it has, twice per object in a fleet).
+pub type Keys = Box<[ObjectKey]>;
+
+fn exact(sets: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>) -> BTreeMap<ObjectKey, Keys> {
+    sets.into_iter()
+        .map(|(k, set)| (k, set.into_iter().collect()))
+        .collect()
 }
 
 impl Graph {
@@ -88,8 +98,8 @@ impl Graph {
         }
         Ok(Graph {
             order,
-            deps,
-            dependents,
+            deps: exact(deps),
+            dependents: exact(dependents),
         })
     }
 

@@ -297,7 +297,7 @@ impl Controller {
                     .queue
                     .deadline(key)
                     .map_or(d, |t| t.saturating_duration_since(now));
-                t.status_mut().next_reconcile_at = Some(rfc3339(wall + at));
+                t.status_mut().next_reconcile_at = Some(status::Timestamp::of(wall + at));
             }
             None => t.status_mut().next_reconcile_at = None,
         }
@@ -305,7 +305,14 @@ impl Controller {
         // (a parked object waits for a dependency to turn Ready, or for what refers to it
         // to go: see `unpark`).
         if after.dependents_due {
-            for d in self.graph.dependents.get(key).cloned().unwrap_or_default() {
+            for d in self
+                .graph
+                .dependents
+                .get(key)
+                .cloned()
+                .unwrap_or_default()
+                .into_vec()
+            {
                 if let Some(t) = self.objects.get(&d) {
                     self.parked.remove(&d);
                     if t.terminal_hash.is_none() {
