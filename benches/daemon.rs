@@ -349,6 +349,20 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
     let text = std::fs::read_to_string(&path).expect("read copy 0's runtime.yaml");
     let edited = text.replace("keepLastImages: 10", "keepLastImages: 11");
     assert_ne!(text, edited, "runtime.yaml has keepLastImages: 10");
+    // Meanwhile, how long the emulator takes to answer one call of its own: the part of
+    // the edit's latency that is the emulator's queue, which AWS would not have.
+    let probing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let probe = {
+        let (url, probing) = (emulator.url.clone(), probing.clone());
+        std::thread::spawn(move || {
+            let mut ms = Vec::new();
+            while probing.load(std::sync::atomic::Ordering::Relaxed) && ms.len() < 500 {
+                ms.extend(emulator_call_ms(&url));
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            ms
+        })
+    };
     let t_edit = Instant::now();
     std::fs::write(&path, edited).expect("write the edited runtime.yaml");
     let mut first_write: Option<(f64, Vec<(String, u64)>)> = None;
@@ -368,6 +382,10 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
             ecr_write = Some((t_edit.elapsed().as_secs_f64() * 1000.0, ecr));
         }
     }
+    probing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let mut probes = probe.join().unwrap_or_default();
+    probes.sort_by(f64::total_cmp);
+    let median_probe = probes.get(probes.len() / 2).copied().map(round3);
     if first_write.is_none() {
         warnings.push("the edit produced no write call within 120 s".into());
     }
@@ -393,6 +411,8 @@ fn run_size(n: usize, rate_limit: Option<&str>, timeout: Duration, clk_tck: f64)
         "first_ecr_write_ms": ecr_write.as_ref().map(|w| round3(w.0)),
         "first_ecr_write_ops": ecr_write.as_ref().map(|w| ops_json(&w.1)),
         "poll_interval_ms": 20,
+        "emulator_call_ms_median": median_probe,
+        "emulator_calls_probed": probes.len(),
     });
 
     out["resources"] = resources(&daemon, &emulator, clk_tck);
@@ -839,6 +859,28 @@ fn http(addr: &str, path: &str) -> (u16, String) {
         body.to_vec()
     };
     (code, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The wall time of one STS GetCallerIdentity at the emulator (a call that does no work
+/// there, so its time is the emulator's queue); `None` when it failed.
+fn emulator_call_ms(url: &str) -> Option<f64> {
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let body = "Action=GetCallerIdentity&Version=2011-06-15";
+    let req = format!(
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nAuthorization: AWS4-HMAC-SHA256 \
+         Credential=testing/20260101/{REGION}/sts/aws4_request, SignedHeaders=host, \
+         Signature=0\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let t = Instant::now();
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
+    s.write_all(req.as_bytes()).ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    buf.starts_with(b"HTTP/1.1 200")
+        .then(|| t.elapsed().as_secs_f64() * 1000.0)
 }
 
 fn dechunk(mut rest: &[u8]) -> Vec<u8> {
@@ -1336,7 +1378,8 @@ fn markdown(doc: &Value) -> String {
                 s,
                 "- edit ({}; queue depth at the edit {}; the daemon's reload: read {} ms, take in \
                  {} ms, after a debounce of {}): first write after {} ms ({}), first ECR write \
-                 after {} ms ({})",
+                 after {} ms ({}); meanwhile one call the emulator does no work for \
+                 (GetCallerIdentity) took {} ms (median of {})",
                 e["change"].as_str().unwrap_or("?"),
                 f(&e["queue_depth_at_edit"]),
                 f(&e["reload_read_ms"]),
@@ -1346,6 +1389,8 @@ fn markdown(doc: &Value) -> String {
                 e["first_write_ops"],
                 f(&e["first_ecr_write_ms"]),
                 e["first_ecr_write_ops"],
+                f(&e["emulator_call_ms_median"]),
+                f(&e["emulator_calls_probed"]),
             );
         }
         let _ = writeln!(

@@ -98,10 +98,14 @@ impl Controller {
             .objects
             .get(key)
             .is_some_and(|t| self.observe_only(&t.object.meta));
+        let one_shot = self.one_shot;
         let Some(t) = self.objects.get_mut(key) else {
             return After::default();
         };
-        t.tally.succeeded(step.action, &step.changes);
+        // Only a one-shot run reports the changes; a daemon would keep every object's
+        // last changes (its creation's, for most) for nothing.
+        let changes = if one_shot { &step.changes[..] } else { &[] };
+        t.tally.succeeded(step.action, changes);
         rec.outcome = match (observe_only, step.action) {
             (true, Action::Unchanged) if step.changes.is_empty() => "unchanged",
             (true, _) => "drift",
