@@ -3,12 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use crate::kinds::ObjectKey;
 use crate::manifest::load::Loaded;
 
-/// The keys each manifest file defines.
-pub type FileKeys = BTreeMap<PathBuf, BTreeSet<ObjectKey>>;
+/// The keys each manifest file defines, in order, each once. Shared from one load to the
+/// next while a file defines the same keys: a reload after one edit of a fleet's
+/// thousands of files copies none of them.
+pub type FileKeys = BTreeMap<PathBuf, Arc<[ObjectKey]>>;
 
 /// Which files define which keys after `loaded`, given what they defined before: a file
 /// that failed to parse keeps its old keys, and so do the files of a directory that could
@@ -23,14 +26,21 @@ pub fn file_keys(previous: &FileKeys, loaded: &Loaded) -> (FileKeys, bool) {
         .collect();
     let mut file_keys = BTreeMap::new();
     for (file, keys) in &loaded.files {
-        let keys: BTreeSet<ObjectKey> = keys.iter().cloned().collect();
+        let old = previous.get(file);
         if keys.is_empty() && broken_files.contains(file) {
-            if let Some(old) = previous.get(file) {
+            if let Some(old) = old {
                 file_keys.insert(file.clone(), old.clone());
             }
-        } else {
-            file_keys.insert(file.clone(), keys);
+            continue;
         }
+        let mut keys = keys.clone();
+        keys.sort();
+        keys.dedup();
+        let keys = match old {
+            Some(old) if **old == keys[..] => old.clone(),
+            _ => keys.into(),
+        };
+        file_keys.insert(file.clone(), keys);
     }
     // A directory that could not be listed keeps the files it held, with their keys.
     for dir in broken_files

@@ -175,6 +175,15 @@ pub struct ObservedUserPool {
     pub raw: UserPoolType,
 }
 
+/// A pool's description without its attribute schema, which the controller neither
+/// manages nor sends back (UpdateUserPool does not take it): a pool's standard attributes
+/// are most of its description, and a description is kept per pool (see
+/// [`UserPool::describe_unless_unchanged`]).
+fn without_schema(mut pool: UserPoolType) -> UserPoolType {
+    pool.schema_attributes = None;
+    pool
+}
+
 pub struct UserPool {
     ctx: Arc<Ctx>,
     /// Descriptions as last read, by pool ID, with the pool's last change then (see
@@ -276,7 +285,9 @@ impl UserPool {
             .user_pool_id(id)
             .send()
             .await;
-        Ok(read_result(format!("DescribeUserPool {id}"), described)?.and_then(|out| out.user_pool))
+        Ok(read_result(format!("DescribeUserPool {id}"), described)?
+            .and_then(|out| out.user_pool)
+            .map(without_schema))
     }
 
     fn owns(&self, pool: &UserPoolType) -> bool {
@@ -511,7 +522,11 @@ impl Kind for UserPool {
             .await
             .inspect_err(|_| cache.invalidate())
             .map_err(aws_err(format!("CreateUserPool {}", d.name)))?;
-        let Some(pool) = created.user_pool.filter(|p| p.id().is_some()) else {
+        let Some(pool) = created
+            .user_pool
+            .filter(|p| p.id().is_some())
+            .map(without_schema)
+        else {
             cache.invalidate();
             return Ok(None);
         };

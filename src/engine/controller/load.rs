@@ -53,7 +53,8 @@ impl Controller {
         valid: &BTreeMap<ObjectKey, Arc<Object>>,
         problems_by_key: &mut BTreeMap<ObjectKey, Vec<String>>,
     ) -> Option<Graph> {
-        let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
+        let defined: BTreeSet<&ObjectKey> =
+            self.file_keys.values().flat_map(|ks| ks.iter()).collect();
         let mut candidate: BTreeMap<ObjectKey, Arc<Object>> = self
             .objects
             .iter()
@@ -172,7 +173,8 @@ impl Controller {
     /// Objects no manifest defines any more (and inventory orphans) are pruned, unless
     /// the plan (see [`prune::plan`]) holds them back.
     pub(super) fn plan_prune(&mut self) {
-        let defined: BTreeSet<&ObjectKey> = self.file_keys.values().flatten().collect();
+        let defined: BTreeSet<&ObjectKey> =
+            self.file_keys.values().flat_map(|ks| ks.iter()).collect();
         let loaded: BTreeSet<&ObjectKey> = self
             .objects
             .iter()

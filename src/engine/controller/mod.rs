@@ -162,7 +162,7 @@ pub struct Controller {
     /// Slots taken, by lane.
     lanes: Lanes,
     /// Keys each file defined when it last parsed (a file that fails to parse keeps these).
-    file_keys: BTreeMap<PathBuf, BTreeSet<ObjectKey>>,
+    file_keys: reload::FileKeys,
     /// What the inventory held at start-up and is not (yet) in the manifests.
     orphans: BTreeMap<ObjectKey, InventoryEntry>,
     problems: Vec<String>,
