@@ -78,3 +78,85 @@ pub fn problems_by_key(loaded: &Loaded, file_keys: &FileKeys) -> BTreeMap<Object
     }
     by_key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Source;
+    use crate::manifest::load::Problem;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::new("Parameter", name)
+    }
+
+    fn loaded(files: &[(&str, &[&str])], broken: &[&str]) -> Loaded {
+        Loaded {
+            objects: Vec::new(),
+            problems: broken
+                .iter()
+                .map(|f| Problem {
+                    source: Source {
+                        file: PathBuf::from(f),
+                        line: 0,
+                    },
+                    object: None,
+                    path: String::new(),
+                    message: "not YAML".into(),
+                })
+                .collect(),
+            files: files
+                .iter()
+                .map(|(f, names)| (PathBuf::from(f), names.iter().map(|n| key(n)).collect()))
+                .collect(),
+        }
+    }
+
+    fn names(keys: &FileKeys, file: &str) -> Option<Vec<String>> {
+        keys.get(&PathBuf::from(file))
+            .map(|ks| ks.iter().map(|k| k.name.to_string()).collect())
+    }
+
+    #[test]
+    fn files_keep_their_keys_when_they_break_and_share_them_while_unchanged() {
+        let (first, unknown) = file_keys(
+            &FileKeys::new(),
+            &loaded(&[("m/a.yaml", &["b", "a", "b"]), ("m/c.yaml", &["c"])], &[]),
+        );
+        assert!(!unknown);
+        // In order, each once.
+        assert_eq!(
+            names(&first, "m/a.yaml"),
+            Some(vec!["a".into(), "b".into()])
+        );
+
+        // Loaded again unchanged, each file's keys are the same allocation.
+        let (again, _) = file_keys(
+            &first,
+            &loaded(&[("m/a.yaml", &["a", "b"]), ("m/c.yaml", &["d"])], &[]),
+        );
+        let shared =
+            |k: &FileKeys, f: &str| Arc::ptr_eq(&k[&PathBuf::from(f)], &first[&PathBuf::from(f)]);
+        assert!(shared(&again, "m/a.yaml"));
+        assert!(!shared(&again, "m/c.yaml"));
+        assert_eq!(names(&again, "m/c.yaml"), Some(vec!["d".into()]));
+
+        // A file that no longer parses keeps what it defined; a broken file never read is
+        // unknown; a directory that cannot be listed keeps its files.
+        let (broken, unknown) = file_keys(
+            &again,
+            &loaded(
+                &[("m/a.yaml", &[]), ("m/new.yaml", &[])],
+                &["m/a.yaml", "m/new.yaml"],
+            ),
+        );
+        assert!(unknown);
+        assert_eq!(
+            names(&broken, "m/a.yaml"),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(names(&broken, "m/c.yaml"), None);
+        let (unlisted, unknown) = file_keys(&again, &loaded(&[], &["m"]));
+        assert!(unknown, "the directory itself was never a file");
+        assert_eq!(names(&unlisted, "m/c.yaml"), Some(vec!["d".into()]));
+    }
+}
