@@ -145,30 +145,18 @@ fn spawn_watcher(
         };
         watcher.watch(&target, mode)?;
     }
-    let files = opts.files.clone();
+    let mut reloader = Reloader::new(opts.files.clone(), commands.clone(), metrics);
     let debounce = opts.debounce;
     tokio::spawn(async move {
         let mut watcher = watcher; // alive as long as this task
         let mut sources = Sources::new(manifest_dirs);
-        let registry = Registry::offline();
-        let loader = Arc::new(std::sync::Mutex::new(load::Loader::default()));
-        let mut problems = Problems::default();
-        if let Some(named) = reload(
-            &files,
-            &registry,
-            &loader,
-            &mut problems,
-            &commands,
-            &metrics,
-        )
-        .await
-        {
+        if let Some(named) = reloader.reload().await {
             sources.follow(&mut watcher, named);
         }
         // Files read just after they changed are read once more when their stamp can be
         // trusted (once per reload), so that the next edit's reload reads only what it
         // touched.
-        let mut settle_at = settle_time(&loader);
+        let mut settle_at = reloader.settle_time();
         loop {
             let event = tokio::select! {
                 event = rx.recv() => match event { Some(paths) => Some(paths), None => return },
@@ -177,11 +165,7 @@ fn spawn_watcher(
             };
             let Some(mut changed) = event else {
                 settle_at = None;
-                let loader = loader.clone();
-                let _ = tokio::task::spawn_blocking(move || {
-                    loader.lock().unwrap_or_else(|e| e.into_inner()).settle();
-                })
-                .await;
+                reloader.settle().await;
                 continue;
             };
             // Debounce: wait until things have been quiet for a moment (editors'
@@ -200,21 +184,11 @@ fn spawn_watcher(
                 break;
             }
             let (touched, elsewhere) = sources.classify(&changed);
-            if elsewhere
-                && let Some(named) = reload(
-                    &files,
-                    &registry,
-                    &loader,
-                    &mut problems,
-                    &commands,
-                    &metrics,
-                )
-                .await
-            {
-                sources.follow(&mut watcher, named);
-            }
             if elsewhere {
-                settle_at = settle_time(&loader);
+                if let Some(named) = reloader.reload().await {
+                    sources.follow(&mut watcher, named);
+                }
+                settle_at = reloader.settle_time();
             }
             if !touched.is_empty() {
                 let _ = commands.send(Command::SourcesChanged(touched)).await;
@@ -222,14 +196,6 @@ fn spawn_watcher(
         }
     });
     Ok(())
-}
-
-/// When the files the loader could not trust yet can be (None: it trusts them all).
-fn settle_time(loader: &std::sync::Mutex<load::Loader>) -> Option<tokio::time::Instant> {
-    let loader = loader.lock().unwrap_or_else(|e| e.into_inner());
-    (loader.unsettled() > 0).then(|| {
-        tokio::time::Instant::now() + load::STAMP_SETTLES_AFTER + Duration::from_millis(100)
-    })
 }
 
 /// The objects' local sources being watched: absolute path → the path as the object
@@ -324,63 +290,98 @@ impl Problems {
     }
 }
 
-/// Load the manifests and hand them to the controller; the local sources of the loaded
-/// objects, or `None` when nothing could be loaded.
-async fn reload(
-    files: &[PathBuf],
-    registry: &Registry,
-    loader: &Arc<std::sync::Mutex<load::Loader>>,
-    problems: &mut Problems,
-    commands: &mpsc::Sender<Command>,
-    metrics: &Metrics,
-) -> Option<Vec<PathBuf>> {
-    let files = files.to_vec();
-    let started = std::time::Instant::now();
-    let (registry2, loader) = (registry.clone(), loader.clone());
-    let loaded = tokio::task::spawn_blocking(move || {
-        // Only this task loads: the lock is never contended (nor poisoned, but a
-        // poisoned loader would only have lost what it had parsed).
-        let mut loader = loader.lock().unwrap_or_else(|e| e.into_inner());
-        loader.load(&files, &registry2)
-    })
-    .await;
-    metrics.reloaded("read", started.elapsed());
-    match loaded {
-        Ok(Ok(loaded)) => {
-            let current: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
-            let (appeared, fixed) = problems.update(current);
-            for p in appeared {
-                warn!("manifest problem: {p}");
+/// Loads the manifests (off the async threads) and hands them to the controller; keeps
+/// the loader, which remembers what it read, and the problems last logged.
+struct Reloader {
+    files: Vec<PathBuf>,
+    registry: Registry,
+    loader: Arc<std::sync::Mutex<load::Loader>>,
+    problems: Problems,
+    commands: mpsc::Sender<Command>,
+    metrics: Metrics,
+}
+
+impl Reloader {
+    fn new(files: Vec<PathBuf>, commands: mpsc::Sender<Command>, metrics: Metrics) -> Self {
+        Self {
+            files,
+            registry: Registry::offline(),
+            loader: Arc::default(),
+            problems: Problems::default(),
+            commands,
+            metrics,
+        }
+    }
+
+    /// Only this reloader's task uses the loader: the lock is never contended (nor
+    /// poisoned, but a poisoned loader would only have lost what it had read).
+    fn loader(loader: &std::sync::Mutex<load::Loader>) -> std::sync::MutexGuard<'_, load::Loader> {
+        loader.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Load the manifests and hand them to the controller; the local sources of the
+    /// loaded objects, or `None` when nothing could be loaded.
+    async fn reload(&mut self) -> Option<Vec<PathBuf>> {
+        let started = std::time::Instant::now();
+        let (files, registry, loader) = (
+            self.files.clone(),
+            self.registry.clone(),
+            self.loader.clone(),
+        );
+        let loaded =
+            tokio::task::spawn_blocking(move || Self::loader(&loader).load(&files, &registry))
+                .await;
+        self.metrics.reloaded("read", started.elapsed());
+        match loaded {
+            Ok(Ok(loaded)) => {
+                let current: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
+                let (appeared, fixed) = self.problems.update(current);
+                for p in appeared {
+                    warn!("manifest problem: {p}");
+                }
+                for p in fixed {
+                    info!("manifest problem fixed: {p}");
+                }
+                info!(
+                    objects = loaded.objects.len(),
+                    problems = loaded.problems.len(),
+                    "manifests loaded"
+                );
+                let sources = loaded
+                    .objects
+                    .iter()
+                    .flat_map(|o| {
+                        self.registry
+                            .schema(&o.key.kind)
+                            .map(|s| s.sources(&o.meta, &o.spec))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                let _ = self.commands.send(Command::Load(loaded)).await;
+                Some(sources)
             }
-            for p in fixed {
-                info!("manifest problem fixed: {p}");
+            Ok(Err(e)) => {
+                error!(error = %e, "cannot read the manifests; keeping the last good state");
+                None
             }
-            info!(
-                objects = loaded.objects.len(),
-                problems = loaded.problems.len(),
-                "manifests loaded"
-            );
-            let sources = loaded
-                .objects
-                .iter()
-                .flat_map(|o| {
-                    registry
-                        .schema(&o.key.kind)
-                        .map(|s| s.sources(&o.meta, &o.spec))
-                        .unwrap_or_default()
-                })
-                .collect();
-            let _ = commands.send(Command::Load(loaded)).await;
-            Some(sources)
+            Err(e) => {
+                error!(error = %e, "manifest loader failed");
+                None
+            }
         }
-        Ok(Err(e)) => {
-            error!(error = %e, "cannot read the manifests; keeping the last good state");
-            None
-        }
-        Err(e) => {
-            error!(error = %e, "manifest loader failed");
-            None
-        }
+    }
+
+    /// When the files the loader could not trust yet can be (None: it trusts them all).
+    fn settle_time(&self) -> Option<tokio::time::Instant> {
+        (Self::loader(&self.loader).unsettled() > 0).then(|| {
+            tokio::time::Instant::now() + load::STAMP_SETTLES_AFTER + Duration::from_millis(100)
+        })
+    }
+
+    /// Read once more the files whose stamps can be trusted now.
+    async fn settle(&self) {
+        let loader = self.loader.clone();
+        let _ = tokio::task::spawn_blocking(move || Self::loader(&loader).settle()).await;
     }
 }
 

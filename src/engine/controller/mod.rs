@@ -134,8 +134,8 @@ struct Done {
     key: ObjectKey,
     /// Content hash of the spec this reconcile ran with.
     hash: String,
-    /// What it ran with (its spec's hash and its dependencies' outputs), when a step.
-    ran_with: Option<cause::Inputs>,
+    /// What it ran with: its spec's hash and its dependencies' outputs.
+    ran_with: cause::Inputs,
     result: TaskResult,
     /// The digest of the inventory entry it wrote, if it wrote one.
     recorded: Option<EntryDigest>,

@@ -41,10 +41,7 @@ impl Controller {
         };
         let after = match result {
             TaskResult::Teardown(Ok(outcome)) => self.pruned(&key, outcome, &mut rec),
-            TaskResult::Step(Ok(step)) => {
-                let ran_with = ran_with.unwrap_or_else(|| cause::Inputs::new::<String>(&hash, []));
-                self.stepped(&key, ran_with, step, wall, &mut rec)
-            }
+            TaskResult::Step(Ok(step)) => self.stepped(&key, ran_with, step, wall, &mut rec),
             TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
                 self.failed(&key, &hash, e, wall, &mut rec)
             }

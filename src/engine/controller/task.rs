@@ -45,6 +45,7 @@ impl Controller {
             t.object.spec.clone(),
         );
         let hash = t.object.hash.clone();
+        let ran_with = cause::Inputs::new(&hash, &deps);
         let policy = t.object.deletion_policy;
         let kept = match policy {
             DeletionPolicy::Delete => {
@@ -80,7 +81,7 @@ impl Controller {
             Done {
                 key,
                 hash,
-                ran_with: None,
+                ran_with,
                 result: TaskResult::Teardown(result),
                 recorded: None,
                 duration: start.elapsed(),
@@ -144,7 +145,7 @@ impl Controller {
             Done {
                 key,
                 hash,
-                ran_with: Some(ran_with),
+                ran_with,
                 result: TaskResult::Step(result),
                 recorded,
                 duration: start.elapsed(),
