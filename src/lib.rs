@@ -9,6 +9,7 @@ pub mod commands;
 pub mod daemon;
 pub mod engine;
 pub mod error;
+pub mod fresh;
 pub mod inventory;
 pub mod kinds;
 pub mod list_cache;

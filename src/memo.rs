@@ -66,8 +66,11 @@ impl<V: Clone> Memo<V> {
     }
 
     /// The reading of `key`, when it was taken at `stamp` and is younger than the
-    /// maximum age.
+    /// maximum age (and the work in progress need not read fresh: see [`crate::fresh`]).
     pub fn get(&self, key: &str, stamp: &str) -> Option<Recalled<V>> {
+        if crate::fresh::is_fresh() {
+            return None;
+        }
         let entries = self.entries.lock().ok()?;
         let e = entries.by_key.get(key)?;
         (e.stamp == stamp && e.at.elapsed() < self.max_age).then(|| Recalled {
@@ -145,6 +148,17 @@ mod tests {
         assert_eq!(memo.get("a", "v1").map(|r| r.value), Some(7));
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(memo.get("a", "v1"), None, "older than the maximum age");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn work_that_must_read_fresh_recalls_nothing() {
+        let memo = Memo::new(Duration::from_secs(300));
+        memo.put("a", "v1".into(), 7);
+        assert_eq!(
+            crate::fresh::reading(async { memo.get("a", "v1") }).await,
+            None
+        );
+        assert_eq!(memo.get("a", "v1").map(|r| r.value), Some(7), "still kept");
     }
 
     #[tokio::test(start_paused = true)]

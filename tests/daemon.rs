@@ -2,8 +2,8 @@
 //! (add, edit, delete), restores drift at the next resync, keeps going past a broken
 //! file (logging its problem once), refuses a mass prune until confirmed, keeps a
 //! repository its retained image is in, tells spec, dependency and drift changes apart,
-//! turns ready while its queue never drains, and survives kill -9 without duplicates or
-//! forgotten prunes.
+//! turns ready while its queue never drains, survives kill -9 without duplicates or
+//! forgotten prunes, and reads ownership afresh before a prune deletes anything.
 
 use std::time::Duration;
 
@@ -677,5 +677,61 @@ async fn a_file_that_is_not_utf8_stops_nothing_else() {
         has_problem(&d, &["b.yaml:8", "not UTF-8"])
     });
     broken_b_stops_nothing_else(&d, &aws, &m, &p1, &p2, "v1-edited").await;
+    assert_eq!(d.terminate(), Some(0));
+}
+
+/// A prune reads ownership when it decides. A parameter whose owner tag was taken off by
+/// hand after the daemon last read it is left alone, although the daemon's kept reading
+/// (the parameter's version did not move) still says it is its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prune_leaves_alone_what_was_disowned_by_hand_since_it_was_read() {
+    let aws = aws().await;
+    let u = unique("disowned");
+    let m = Manifests::new();
+    let name = format!("/{u}/p");
+    m.write("p.yaml", &param("p", &name, "v"));
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            &format!("inst-{u}"),
+            "--allow-mass-prune",
+            "--resync",
+            "2s",
+        ],
+        None,
+    );
+    // Created, then read again by a resync: that reading of its tags is kept.
+    wait_status(&d, "the parameter read again after its creation", || {
+        d.status()["objects"].as_array().is_some_and(|os| {
+            os.iter()
+                .any(|o| o["name"] == "p" && o["lastReconcile"]["outcome"] == "unchanged")
+        })
+    });
+    aws.ssm
+        .remove_tags_from_resource()
+        .resource_type(aws_sdk_ssm::types::ResourceTypeForTagging::Parameter)
+        .resource_id(&name)
+        .tag_keys(agentcore_controller::kinds::OWNER_TAG)
+        .send()
+        .await
+        .expect("take the owner tag off");
+    m.remove("p.yaml");
+    wait_status(&d, "the prune to finish", || {
+        d.status()["objects"]
+            .as_array()
+            .is_some_and(|os| os.is_empty())
+    });
+    assert_eq!(
+        param_value(&aws, &name).await.as_deref(),
+        Some("v"),
+        "a parameter no longer ours is not deleted; log:\n{}",
+        tail(&d.log_text(), 20)
+    );
+    assert!(
+        d.log_text().contains("not-owned"),
+        "{}",
+        tail(&d.log_text(), 20)
+    );
     assert_eq!(d.terminate(), Some(0));
 }

@@ -660,6 +660,22 @@ async fn a_prune_deletes_dependents_first() {
         deletes,
         ["delete Gamma/c", "delete Beta/b", "delete Alpha/a"]
     );
+    // Each deletion was decided on a fresh reading (ownership is not recalled), and only
+    // those: the reconciles before them read as usual.
+    let observes: Vec<(String, bool)> = w
+        .cloud
+        .calls()
+        .into_iter()
+        .filter(|c| c.op == "observe")
+        .map(|c| (c.key.to_string(), c.fresh))
+        .collect();
+    let fresh: Vec<&str> = observes
+        .iter()
+        .filter(|(_, f)| *f)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    assert_eq!(fresh, ["Gamma/c", "Beta/b", "Alpha/a"], "{observes:?}");
+    assert!(observes.iter().take(3).all(|(_, f)| !f), "{observes:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -300,7 +300,9 @@ impl<K: Kind> DynKind for Erased<K> {
     ) -> Result<Teardown> {
         let spec: K::Spec = typed(K::KIND, spec)?;
         let desired = self.0.resolve(meta, &spec, deps)?;
-        let Some(observed) = self.0.observe(&desired).await? else {
+        // Whether it is still ours to delete is read now, not recalled: the owner tag may
+        // have been taken off since the listing that serves resyncs.
+        let Some(observed) = crate::fresh::reading(self.0.observe(&desired)).await? else {
             return Ok(Teardown::Absent);
         };
         if !observed.owned {

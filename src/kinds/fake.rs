@@ -100,6 +100,8 @@ pub(crate) struct Call {
     pub key: ObjectKey,
     /// When it started.
     pub at: Instant,
+    /// Made by work that must read fresh (see [`crate::fresh`]).
+    pub fresh: bool,
 }
 
 impl std::fmt::Display for Call {
@@ -147,6 +149,7 @@ impl Cloud {
                 op,
                 key: key.clone(),
                 at: Instant::now(),
+                fresh: crate::fresh::is_fresh(),
             });
         }
     }

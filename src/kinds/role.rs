@@ -484,7 +484,8 @@ impl Role {
     /// The role from the shared listings: `Some(None)` when a listing begun at or after
     /// `asked` does not hold it; `None` when they cannot answer for it.
     async fn listed(&self, name: &str, asked: Instant) -> Option<Option<Observed<ObservedRole>>> {
-        if self.listing_denied.load(Ordering::Relaxed) {
+        // Read fresh (a teardown deciding ownership), the role is read on its own.
+        if self.listing_denied.load(Ordering::Relaxed) || crate::fresh::is_fresh() {
             return None;
         }
         let lists = &self.ctx.aws.lists;

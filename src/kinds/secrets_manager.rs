@@ -13,8 +13,12 @@ use crate::list_cache::{self, SecretsByName};
 /// no such secret. Answered from the shared listing of the controller's secrets when it
 /// holds the secret and nothing was written to it since the listing began; otherwise (a
 /// secret not ours, created or changed since, or absent) by DescribeSecret, so absence is
-/// never an old answer.
+/// never an old answer. Read fresh ([`crate::fresh`]), always by DescribeSecret: the
+/// listing may lag behind a change of tags by minutes.
 pub async fn describe(ctx: &Ctx, id: &str) -> Result<Option<DescribeSecretOutput>> {
+    if crate::fresh::is_fresh() {
+        return describe_direct(ctx, id).await;
+    }
     let name = list_cache::secret_name(id);
     let lists = &ctx.aws.lists;
     let listed = lists
