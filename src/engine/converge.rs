@@ -176,7 +176,7 @@ fn report(set: &ManifestSet, outcome: Outcome, mode: Mode, elapsed: Duration) ->
                 .unwrap_or_default(),
             attempts: settled.map_or(0, |s| s.tally.attempts),
         };
-        let deps = set.graph.deps.get(key).into_iter().flatten();
+        let deps = set.graph.deps_of(key).iter();
         let (state, why, message) = match settled {
             Some(s) if s.tally.attempts > 0 => state_of(s, mode),
             _ => blocked(deps.map(|d| (d, done.get(d))), mode),

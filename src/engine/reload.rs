@@ -3,15 +3,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use crate::kinds::ObjectKey;
+use crate::manifest::graph::Keys;
 use crate::manifest::load::Loaded;
 
-/// The keys each manifest file defines, in order, each once. Shared from one load to the
-/// next while a file defines the same keys: a reload after one edit of a fleet's
-/// thousands of files copies none of them.
-pub type FileKeys = BTreeMap<PathBuf, Arc<[ObjectKey]>>;
+/// The keys each manifest file defines. Shared from one load to the next while a file
+/// defines the same keys: a reload after one edit of a fleet's thousands of files copies
+/// none of them.
+pub type FileKeys = BTreeMap<PathBuf, Keys>;
 
 /// Which files define which keys after `loaded`, given what they defined before: a file
 /// that failed to parse keeps its old keys, and so do the files of a directory that could
@@ -134,8 +134,9 @@ mod tests {
             &first,
             &loaded(&[("m/a.yaml", &["a", "b"]), ("m/c.yaml", &["d"])], &[]),
         );
-        let shared =
-            |k: &FileKeys, f: &str| Arc::ptr_eq(&k[&PathBuf::from(f)], &first[&PathBuf::from(f)]);
+        let shared = |k: &FileKeys, f: &str| {
+            std::sync::Arc::ptr_eq(&k[&PathBuf::from(f)], &first[&PathBuf::from(f)])
+        };
         assert!(shared(&again, "m/a.yaml"));
         assert!(!shared(&again, "m/c.yaml"));
         assert_eq!(names(&again, "m/c.yaml"), Some(vec!["d".into()]));

@@ -173,7 +173,7 @@ pub async fn teardown(set: &ManifestSet, registry: &Registry, dry_run: bool) -> 
 }
 
 fn deps_of<'a>(set: &'a ManifestSet, key: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
-    set.graph.deps.get(key).into_iter().flatten()
+    set.graph.deps_of(key).iter()
 }
 
 /// Whether `inner` lives inside `container` (refers to it, and its kind lives in that kind).

@@ -178,6 +178,19 @@ impl World {
         .await;
     }
 
+    /// Until `k`'s Ready condition gives `reason`.
+    async fn until_ready_reason(&self, k: &str, reason: &str) {
+        let k = key(k);
+        self.until(&format!("{k} {reason}"), |s, _| {
+            s.objects.iter().any(|o| {
+                *o.kind == *k.kind
+                    && *o.name == *k.name
+                    && o.condition("Ready").is_some_and(|c| c.reason == reason)
+            })
+        })
+        .await;
+    }
+
     fn calls_of(&self, op: &str, k: &str) -> Vec<Call> {
         let k = key(k);
         self.cloud
@@ -276,14 +289,7 @@ async fn a_dependent_waits_until_its_dependency_is_ready() {
         ]),
     )])
     .await;
-    w.until("Alpha/a progressing", |s, _| {
-        s.objects.iter().any(|o| {
-            o.name == "a"
-                && o.condition("Ready")
-                    .is_some_and(|c| c.reason == "Progressing")
-        })
-    })
-    .await;
+    w.until_ready_reason("Alpha/a", "Progressing").await;
     let (ready, reason, message) = condition(&w.status("Beta/b"), "Ready");
     assert_eq!(
         (ready.as_str(), reason.as_str(), message.as_str()),
@@ -519,14 +525,8 @@ async fn a_dependent_goes_on_once_its_suspended_dependency_exists() {
         )]
     };
     w.load(&manifests(&[])).await;
-    w.until("Beta/b waiting for Alpha/a", |s, _| {
-        s.objects.iter().any(|o| {
-            o.name == "b"
-                && o.condition("Ready")
-                    .is_some_and(|c| c.reason == "DependencyNotReady")
-        })
-    })
-    .await;
+    // Beta/b waits for Alpha/a.
+    w.until_ready_reason("Beta/b", "DependencyNotReady").await;
     w.load(&manifests(&[("agentcore.dev/suspend", "true")]))
         .await;
     w.until_ready(&["Alpha/a", "Beta/b"]).await;

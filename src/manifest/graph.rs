@@ -21,8 +21,8 @@ pub struct Graph {
 }
 
 /// Keys in order, each once, held in exactly their space (a set's tree node holds eleven
-/// whatever it has, twice per object in a fleet).
-pub type Keys = Box<[ObjectKey]>;
+/// whatever it has, twice per object in a fleet), and shared rather than copied.
+pub type Keys = std::sync::Arc<[ObjectKey]>;
 
 fn exact(sets: BTreeMap<ObjectKey, BTreeSet<ObjectKey>>) -> BTreeMap<ObjectKey, Keys> {
     sets.into_iter()
@@ -103,12 +103,22 @@ impl Graph {
         })
     }
 
+    /// The direct dependencies of `key` (none when it is not in the graph).
+    pub fn deps_of(&self, key: &ObjectKey) -> &[ObjectKey] {
+        self.deps.get(key).map_or(&[], |ks| ks)
+    }
+
+    /// The direct dependents of `key` (none when it is not in the graph).
+    pub fn dependents_of(&self, key: &ObjectKey) -> &[ObjectKey] {
+        self.dependents.get(key).map_or(&[], |ks| ks)
+    }
+
     /// Every object that depends on `key`, directly or not.
     pub fn transitive_dependents(&self, key: &ObjectKey) -> BTreeSet<ObjectKey> {
         let mut out = BTreeSet::new();
         let mut stack = vec![key.clone()];
         while let Some(k) = stack.pop() {
-            for d in self.dependents.get(&k).into_iter().flatten() {
+            for d in self.dependents_of(&k) {
                 if out.insert(d.clone()) {
                     stack.push(d.clone());
                 }

@@ -476,7 +476,7 @@ impl Controller {
 
     /// `key`'s dependencies that are not Ready (or are being pruned).
     fn unready_dependencies<'a>(&'a self, key: &ObjectKey) -> impl Iterator<Item = &'a ObjectKey> {
-        self.graph.deps.get(key).into_iter().flatten().filter(|d| {
+        self.graph.deps_of(key).iter().filter(|d| {
             !self
                 .objects
                 .get(*d)

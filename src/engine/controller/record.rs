@@ -306,18 +306,12 @@ impl Controller {
         // (a parked object waits for a dependency to turn Ready, or for what refers to it
         // to go: see `unpark`).
         if after.dependents_due {
-            for d in self
-                .graph
-                .dependents
-                .get(key)
-                .cloned()
-                .unwrap_or_default()
-                .into_vec()
-            {
-                if let Some(t) = self.objects.get(&d) {
-                    self.parked.remove(&d);
+            let dependents = self.graph.dependents.get(key).cloned().unwrap_or_default();
+            for d in dependents.iter() {
+                if let Some(t) = self.objects.get(d) {
+                    self.parked.remove(d);
                     if t.terminal_hash.is_none() {
-                        self.queue.schedule(d, self.urgent);
+                        self.queue.schedule(d.clone(), self.urgent);
                     }
                 }
             }
