@@ -15,6 +15,10 @@ Three fidelity fixes are applied before it starts:
   UpdateUserPool. Cognito moves it on every change ("the date and time when the item was
   modified"); here UpdateUserPool moves it too.
 
+With EMULATOR_REQUEST_LOG=PATH set, every request is appended to PATH as a JSON line
+(time, user agent, method, path, service and operation), so that a test can tell which
+process made which call (leader election: at most one replica writes at a time).
+
 Usage: python scripts/emulator.py [--exit-with PID] --port PORT [--host 127.0.0.1]
 
 With --exit-with PID the emulator exits when process PID does (test harnesses use this so
@@ -91,6 +95,46 @@ def _update_user_pool_moving_last_modified(self, user_pool_id, *args, **kwargs):
 cognito.CognitoIdpBackend.update_user_pool = _update_user_pool_moving_last_modified
 
 
+def _log_requests(path: str) -> None:
+    """Wrap moto's WSGI application so that each request is logged before it is served."""
+    import io
+    import json
+    from urllib.parse import parse_qs
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+    lock = threading.Lock()
+    out = open(path, "a", buffering=1)
+
+    def logged(self, environ, start_response):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        service, _, operation = target.rpartition(".")
+        if not target and environ.get("REQUEST_METHOD") == "POST" and "form-urlencoded" in environ.get(
+            "CONTENT_TYPE", ""
+        ):
+            # Query protocol (IAM, STS): the operation is the form's Action.
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+        line = json.dumps(
+            {
+                "t": time.time(),
+                "ua": environ.get("HTTP_USER_AGENT", ""),
+                "method": environ.get("REQUEST_METHOD", ""),
+                "path": environ.get("PATH_INFO", ""),
+                "service": service,
+                "operation": operation,
+            }
+        )
+        with lock:
+            out.write(line + "\n")
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = logged
+
+
 def _exit_with(pid: int) -> None:
     def watch() -> None:
         while True:
@@ -106,6 +150,8 @@ def _exit_with(pid: int) -> None:
 if __name__ == "__main__":
     from moto.server import main
 
+    if os.environ.get("EMULATOR_REQUEST_LOG"):
+        _log_requests(os.environ["EMULATOR_REQUEST_LOG"])
     args = sys.argv[1:]
     if len(args) >= 2 and args[0] == "--exit-with":
         _exit_with(int(args[1]))

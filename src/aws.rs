@@ -8,13 +8,16 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use serde::Serialize;
 
 use crate::error::{Reason, ReconcileError, Result};
+use crate::leader::Fence;
 use crate::list_cache::{ListCaches, WriteWatch};
 use crate::ratelimit::RateLimits;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
@@ -132,6 +135,30 @@ impl Intercept for CallCounter {
     }
 }
 
+/// Refuses every attempt of a write while the fence does not allow it (see
+/// [`crate::leader`]): checked before each attempt, so a retry after the lease ran out
+/// is refused too.
+#[derive(Debug, Clone)]
+struct FenceCheck(Fence);
+
+impl Intercept for FenceCheck {
+    fn name(&self) -> &'static str {
+        "FenceCheck"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        match cfg.load::<Metadata>() {
+            Some(meta) if access_of(meta.name()) == Access::Write => Ok(self.0.check()?),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The AWS clients the kinds use, built once from one configuration.
 #[derive(Clone, Debug)]
 pub struct Aws {
@@ -197,11 +224,16 @@ fn default_http_client() -> SharedHttpClient {
 impl Aws {
     /// Build every client from `config`, and find the account with STS.
     pub async fn connect(config: &SdkConfig) -> Result<Self> {
-        Self::connect_with(config, &RateLimits::default()).await
+        Self::connect_with(config, &RateLimits::default(), None).await
     }
 
-    /// [`Aws::connect`] with client-side rate limits per service.
-    pub async fn connect_with(config: &SdkConfig, limits: &RateLimits) -> Result<Self> {
+    /// [`Aws::connect`] with client-side rate limits per service, and with every write
+    /// refused while `fence` (if any) does not allow it.
+    pub async fn connect_with(
+        config: &SdkConfig,
+        limits: &RateLimits,
+        fence: Option<Fence>,
+    ) -> Result<Self> {
         let region = config.region().map(|r| r.to_string()).ok_or_else(|| {
             ReconcileError::terminal(
                 Reason::NoRegion,
@@ -214,12 +246,14 @@ impl Aws {
         let base_http = config.http_client().unwrap_or_else(default_http_client);
         macro_rules! client {
             ($krate:ident, $service:expr) => {{
-                let conf = $krate::config::Builder::from(config)
+                let mut conf = $krate::config::Builder::from(config)
                     .interceptor(calls.clone())
                     .interceptor(watch.clone())
-                    .http_client(limits.client($service, base_http.clone()))
-                    .build();
-                $krate::Client::from_conf(conf)
+                    .http_client(limits.client($service, base_http.clone()));
+                if let Some(fence) = &fence {
+                    conf = conf.interceptor(FenceCheck(fence.clone()));
+                }
+                $krate::Client::from_conf(conf.build())
             }};
         }
         let sts = client!(aws_sdk_sts, "sts");

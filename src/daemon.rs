@@ -17,6 +17,7 @@ use crate::engine::backoff::Backoff;
 use crate::engine::controller::{Command, Controller, ControllerConfig, Shared};
 use crate::inventory::SsmInventory;
 use crate::kinds::{Ctx, Registry};
+use crate::leader::{self, Elector, Fence, Leadership, LeaseTimings, Role};
 use crate::manifest::load;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
@@ -33,13 +34,35 @@ pub struct DaemonOptions {
     pub debounce: Duration,
     /// How long in-flight reconciles may run on after SIGTERM.
     pub grace: Duration,
+    /// Run as one of several replicas, of which the holder of this lease writes.
+    pub leader_election: Option<LeaderElection>,
+}
+
+/// Where the leader lease is kept, and its timings.
+#[derive(Debug, Clone)]
+pub struct LeaderElection {
+    /// The DynamoDB table (created if missing); the lease is the item named after the
+    /// controller instance.
+    pub table: String,
+    pub timings: LeaseTimings,
 }
 
 /// Run the daemon until SIGTERM/SIGINT. Returns the exit code.
 pub async fn run(opts: DaemonOptions) -> i32 {
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     spawn_signal_handlers(shutdown_tx.clone());
-    let Some(aws) = connect(&opts, shutdown_rx.clone()).await else {
+    // With leader election, this replica's AWS writes pass a fence the elector opens.
+    let identity = leader::identity();
+    let fence = opts.leader_election.as_ref().map(|_| Fence::default());
+    let mut config = load_config().await;
+    if opts.leader_election.is_some() {
+        // AWS sees which replica made each call (CloudTrail's user agent).
+        match aws_config::AppName::new(identity.clone()) {
+            Ok(name) => config = config.to_builder().app_name(name).build(),
+            Err(e) => warn!(error = %e, "cannot name this replica in the user agent"),
+        }
+    }
+    let Some(aws) = connect(&opts, &config, fence.clone(), shutdown_rx.clone()).await else {
         return 0; // asked to stop before AWS answered
     };
     let ctx = Arc::new(Ctx {
@@ -49,6 +72,20 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     let registry = Registry::live(ctx);
     let inventory = Arc::new(SsmInventory::new(aws.clone(), opts.instance.clone()));
     let metrics = Metrics::with_kinds(Some(aws.calls.clone()), &registry.metrics());
+    let (leadership, elector) = match (&opts.leader_election, &fence) {
+        (Some(le), Some(fence)) => {
+            let store = lease_store(le, &config, &aws, &opts.instance, shutdown_rx.clone());
+            let Some(store) = store.await else {
+                return 0; // asked to stop before the lease table was there
+            };
+            let (elector, rx) = Elector::new(store, le.timings, identity, fence.clone());
+            (Some(rx), Some(elector))
+        }
+        _ => {
+            metrics.leader.set(1);
+            (None, None)
+        }
+    };
     let shared = Arc::new(Shared::default());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
 
@@ -64,6 +101,7 @@ pub async fn run(opts: DaemonOptions) -> i32 {
         shared: shared.clone(),
         metrics: metrics.clone(),
         commands: cmd_tx.clone(),
+        leadership: leadership.clone(),
     };
     let mut server_stop = shutdown_rx.clone();
     let server = tokio::spawn(serve(listener, state, async move {
@@ -77,26 +115,43 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     spawn_sighup(cmd_tx.clone());
     crate::memory::spawn_trimmer();
 
-    let controller = Controller::new(
-        opts.controller.clone(),
-        registry,
-        inventory,
-        shared,
-        metrics,
-    );
+    // The elector runs until the controller has stopped (its last writes need the
+    // lease), then gives the lease up.
+    let (stop_elector, elector_stop) = tokio::sync::oneshot::channel();
+    let elector = elector.map(|e| tokio::spawn(e.run(elector_stop)));
+    if let Some(rx) = leadership {
+        spawn_role_bridge(rx, cmd_tx.clone(), metrics.clone());
+    }
+    let mut controller_cfg = opts.controller.clone();
+    controller_cfg.standby = elector.is_some();
+    let controller = Controller::new(controller_cfg, registry, inventory, shared, metrics);
     controller.run(cmd_rx, shutdown_rx, opts.grace).await;
+    let _ = stop_elector.send(());
+    if let Some(elector) = elector
+        && tokio::time::timeout(Duration::from_secs(10), elector)
+            .await
+            .is_err()
+    {
+        warn!(
+            "the leader lease was not released in time; a standby takes it over when it runs out"
+        );
+    }
     let _ = shutdown_tx.send(true);
     let _ = server.await;
     info!("stopped");
     0
 }
 
-async fn connect(opts: &DaemonOptions, mut shutdown: watch::Receiver<bool>) -> Option<Aws> {
+async fn connect(
+    opts: &DaemonOptions,
+    config: &aws_config::SdkConfig,
+    fence: Option<Fence>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<Aws> {
     let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
-    let config = load_config().await;
     let mut attempt = 0;
     loop {
-        match Aws::connect_with(&config, &opts.rate_limits).await {
+        match Aws::connect_with(config, &opts.rate_limits, fence.clone()).await {
             Ok(aws) => {
                 info!(account = %aws.account_id, region = %aws.region, "connected to AWS");
                 return Some(aws);
@@ -112,6 +167,72 @@ async fn connect(opts: &DaemonOptions, mut shutdown: watch::Receiver<bool>) -> O
             }
         }
     }
+}
+
+/// The DynamoDB lease store, its table made sure of (retried until it is, or shutdown).
+/// Its calls are counted with the others but neither fenced nor rate-limited: the lease
+/// must be renewed whatever else waits.
+async fn lease_store(
+    le: &LeaderElection,
+    config: &aws_config::SdkConfig,
+    aws: &Aws,
+    instance: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> Option<Arc<dyn leader::LeaseStore>> {
+    let conf = aws_sdk_dynamodb::config::Builder::from(config)
+        .interceptor(aws.calls.clone())
+        .build();
+    let store = leader::dynamodb::DynamoDbLeases::new(
+        aws_sdk_dynamodb::Client::from_conf(conf),
+        &le.table,
+        instance,
+    );
+    let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
+    let mut attempt = 0;
+    loop {
+        match store.ensure_table().await {
+            Ok(()) => return Some(Arc::new(store)),
+            Err(e) => {
+                let wait = backoff.next(attempt);
+                attempt += 1;
+                error!(error = %e.message, table = %le.table, retry_in = ?wait, "cannot use the leader lease table");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.wait_for(|s| *s) => return None,
+                }
+            }
+        }
+    }
+}
+
+/// Tell the controller when this replica starts or stops leading, and count it.
+fn spawn_role_bridge(
+    mut leadership: watch::Receiver<Leadership>,
+    commands: mpsc::Sender<Command>,
+    metrics: Metrics,
+) {
+    tokio::spawn(async move {
+        let mut leading = false;
+        loop {
+            let now = leadership.borrow_and_update().role == Role::Leader;
+            if now != leading {
+                leading = now;
+                metrics.leader.set(i64::from(leading));
+                metrics.leadership_transitions.inc();
+                let cmd = if leading {
+                    Command::Lead
+                } else {
+                    Command::Follow
+                };
+                if commands.send(cmd).await.is_err() {
+                    return;
+                }
+            }
+            if leadership.changed().await.is_err() {
+                return;
+            }
+        }
+    });
 }
 
 /// Load the manifests now, then again after every burst of file events. Objects' local

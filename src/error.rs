@@ -92,6 +92,12 @@ impl ReconcileError {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
+        if is_fenced(&err) {
+            return Self::recoverable(
+                Reason::NotLeader,
+                format!("{action}: {}", crate::leader::Fenced),
+            );
+        }
         match &err {
             SdkError::ConstructionFailure(_) => {
                 Self::terminal(Reason::InvalidRequest, format!("{action}: {}", chain(&err)))
@@ -345,6 +351,18 @@ pub type Result<T, E = ReconcileError> = std::result::Result<T, E>;
 
 /// An error with its sources, e.g. "error sending request: connection refused" (a source
 /// that only repeats the end of the message is left out).
+/// The write was refused by the leader fence (see [`crate::leader::Fence`]).
+fn is_fenced(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(err);
+    while let Some(e) = source {
+        if e.is::<crate::leader::Fenced>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
+}
+
 pub fn chain(err: &dyn std::error::Error) -> String {
     let mut out = err.to_string();
     let mut source = err.source();

@@ -12,6 +12,7 @@ pub mod error;
 pub mod fresh;
 pub mod inventory;
 pub mod kinds;
+pub mod leader;
 pub mod list_cache;
 pub mod manifest;
 pub mod mcp;

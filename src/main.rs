@@ -5,9 +5,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agentcore_controller::commands::{self, Common, OutputFormat};
-use agentcore_controller::daemon::DaemonOptions;
+use agentcore_controller::daemon::{DaemonOptions, LeaderElection};
 use agentcore_controller::engine::backoff::Backoff;
 use agentcore_controller::engine::controller::ControllerConfig;
+use agentcore_controller::leader::LeaseTimings;
 use agentcore_controller::mcp::cmd as mcp;
 use clap::{Args, Parser, Subcommand};
 
@@ -119,6 +120,21 @@ enum Command {
         /// Initial retry delay after a recoverable error (doubles up to 5m; resets on success).
         #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
         retry_base: Duration,
+        /// Run as one of several replicas: `dynamodb:TABLE` keeps a leader lease in that
+        /// DynamoDB table (created if missing, on-demand billing; the item is named after
+        /// --instance). Only the leader writes to AWS, renews tokens and prunes; a standby
+        /// loads the manifests, observes slowly and takes over when the leader's lease runs
+        /// out. Without it: one replica, which writes.
+        #[arg(long, value_name = "dynamodb:TABLE", value_parser = leader_election_table)]
+        leader_election: Option<String>,
+        /// How long a leader lease holds without renewal before a standby may take it.
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        lease_duration: Duration,
+        /// A leader that has not renewed its lease for this long stops writing and stands
+        /// by. At least 1s shorter than --lease-duration: the gap is the safety margin for
+        /// writes in flight and clock-rate skew. It renews every fifth of this.
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        lease_renew_deadline: Duration,
     },
     /// Show the objects of a running daemon: conditions, last and next reconcile.
     /// Exit 0 when all are Ready, 2 otherwise.
@@ -348,6 +364,26 @@ const LOCAL_EXAMPLES: &str = r#"Examples:
   agentcore-controller local mcp_server_ac -f manifests/ --upstream http://127.0.0.1:8000/mcp
 "#;
 
+/// `dynamodb:TABLE`, the table name as DynamoDB allows it (3-255 of `a-zA-Z0-9_.-`).
+fn leader_election_table(text: &str) -> Result<String, String> {
+    let Some(table) = text.strip_prefix("dynamodb:") else {
+        return Err(format!(
+            "`{text}` is not a lease store: use dynamodb:TABLE (e.g. dynamodb:agentcore-controller-leases)"
+        ));
+    };
+    let valid = (3..=255).contains(&table.len())
+        && table
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if valid {
+        Ok(table.to_string())
+    } else {
+        Err(format!(
+            "`{table}` is not a DynamoDB table name: 3 to 255 of letters, digits, `_`, `.` and `-`"
+        ))
+    }
+}
+
 fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
@@ -434,7 +470,20 @@ fn main() -> ExitCode {
                 debounce,
                 shutdown_grace,
                 retry_base,
+                leader_election,
+                lease_duration,
+                lease_renew_deadline,
             } => {
+                let leader_election = match leader_election {
+                    None => None,
+                    Some(table) => match LeaseTimings::new(lease_duration, lease_renew_deadline) {
+                        Ok(timings) => Some(LeaderElection { table, timings }),
+                        Err(msg) => {
+                            eprintln!("error: {msg}");
+                            return 2;
+                        }
+                    },
+                };
                 let defaults = ControllerConfig::default();
                 let opts = DaemonOptions {
                     files: files.files,
@@ -451,6 +500,7 @@ fn main() -> ExitCode {
                     rate_limits: aws_rate_limit,
                     debounce,
                     grace: shutdown_grace,
+                    leader_election,
                 };
                 agentcore_controller::daemon::run(opts).await
             }

@@ -74,6 +74,9 @@ pub struct Metrics {
     pub resync_lag: Gauge<f64, std::sync::atomic::AtomicU64>,
     pub objects: Family<ConditionLabels, Gauge>,
     pub reload_duration: Family<PhaseLabels, Histogram>,
+    /// 1 while this replica may write (the leader, or the only replica), else 0.
+    pub leader: Gauge,
+    pub leadership_transitions: Counter,
     published: Arc<Published>,
     aws_calls: Family<CallLabels, Counter>,
     calls: Option<CallCounter>,
@@ -145,6 +148,19 @@ impl Metrics {
              files) and take_in (compare with what is tracked, queue what changed)",
             reload_duration.clone(),
         );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader lease (or runs without leader election), \
+             0 on a standby",
+            leader.clone(),
+        );
+        let leadership_transitions = Counter::default();
+        registry.register(
+            "leadership_transitions",
+            "Times this replica became leader or stopped being leader",
+            leadership_transitions.clone(),
+        );
         let published = Published::register(&mut registry, kinds);
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
@@ -161,6 +177,8 @@ impl Metrics {
             resync_lag,
             objects,
             reload_duration,
+            leader,
+            leadership_transitions,
             published: Arc::new(published),
             aws_calls,
             calls,

@@ -230,6 +230,9 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
         &["KIND", "NAME", "READY", "SYNCED", "LAST", "NEXT", "REASON"],
         &rows,
     );
+    if let Some(l) = &s.leadership {
+        let _ = writeln!(out, "\n{}", leadership_line(l));
+    }
     if let Some(msg) = &s.prune_refused {
         let _ = writeln!(out, "\nPRUNE REFUSED: {msg}");
     }
@@ -239,9 +242,63 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
     out
 }
 
+/// One line on this replica's part in leader election.
+fn leadership_line(l: &crate::leader::Leadership) -> String {
+    use crate::leader::Role;
+    let expires = l.lease_expires_at.as_deref().unwrap_or("unknown");
+    match (&l.role, &l.holder) {
+        (Role::Leader, _) => format!(
+            "LEADER: this replica ({}) holds {} until {expires} unless renewed; {} transitions",
+            l.identity, l.lease, l.transitions
+        ),
+        (Role::Standby, Some(holder)) => format!(
+            "STANDBY: this replica ({}) observes only; {holder} holds {} (until {expires} unless renewed)",
+            l.identity, l.lease
+        ),
+        (Role::Standby, None) => format!(
+            "STANDBY: this replica ({}) observes only; nobody holds {} as far as it has seen",
+            l.identity, l.lease
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_status_says_which_replica_leads() {
+        use crate::leader::{Leadership, Role};
+        let l = |role, holder: Option<&str>| Leadership {
+            role,
+            identity: "b-1".into(),
+            holder: holder.map(String::from),
+            lease_expires_at: Some("2026-12-04T00:00:15Z".into()),
+            lease: "dynamodb:t/i".into(),
+            transitions: 3,
+        };
+        // (leadership, what the line must say)
+        let cases = [
+            (
+                l(Role::Leader, Some("b-1")),
+                "LEADER: this replica (b-1) holds dynamodb:t/i until 2026-12-04T00:00:15Z",
+            ),
+            (
+                l(Role::Standby, Some("a-7")),
+                "STANDBY: this replica (b-1) observes only; a-7 holds dynamodb:t/i",
+            ),
+            (l(Role::Standby, None), "nobody holds dynamodb:t/i"),
+        ];
+        for (leadership, says) in cases {
+            let line = leadership_line(&leadership);
+            assert!(line.contains(says), "{line}");
+        }
+        let snapshot = crate::engine::status::Snapshot {
+            leadership: Some(l(Role::Standby, Some("a-7"))),
+            ..Default::default()
+        };
+        assert!(status_table(&snapshot).contains("STANDBY: "));
+    }
 
     #[test]
     fn table_aligns_columns() {

@@ -52,6 +52,8 @@ reasons! {
     InvalidRequest,
     /// No answer from AWS (timeout, connection refused).
     Unreachable,
+    /// A write refused locally: this replica does not hold the leader lease.
+    NotLeader,
     /// An answer from AWS that could not be read.
     BadResponse,
     /// A failure the SDK could not classify.

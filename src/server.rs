@@ -9,10 +9,11 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::engine::controller::{Command, Shared};
 use crate::engine::status::Snapshot;
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -20,6 +21,8 @@ pub struct AppState {
     pub shared: Arc<Shared>,
     pub metrics: Metrics,
     pub commands: mpsc::Sender<Command>,
+    /// This replica's part in leader election, if it takes part.
+    pub leadership: Option<watch::Receiver<Leadership>>,
 }
 
 /// POSTs must carry this header: a browser page cannot add it to a cross-site request
@@ -61,7 +64,8 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> Response {
-    let chunks = StatusChunks::new(s.shared.snapshot());
+    let leadership = s.leadership.as_ref().map(|rx| rx.borrow().clone());
+    let chunks = StatusChunks::new(s.shared.snapshot(), leadership);
     (
         [(header::CONTENT_TYPE, "application/json")],
         axum::body::Body::from_stream(futures::stream::iter(chunks)),
@@ -87,8 +91,9 @@ struct StatusChunks {
 impl StatusChunks {
     const OBJECTS: &'static str = "\"objects\":[";
 
-    fn new(snapshot: Arc<Snapshot>) -> Self {
+    fn new(snapshot: Arc<Snapshot>, leadership: Option<Leadership>) -> Self {
         let frame = Snapshot {
+            leadership,
             generated_at: snapshot.generated_at.clone(),
             ready: snapshot.ready,
             objects: Vec::new(),
@@ -259,6 +264,14 @@ mod tests {
             problems,
             prune_refused: (n == 1).then(|| "refused".into()),
             queue_depth: n,
+            leadership: (n == 3).then(|| crate::leader::Leadership {
+                role: crate::leader::Role::Standby,
+                identity: "b".into(),
+                holder: Some("a".into()),
+                lease_expires_at: Some("2026-12-03T00:00:15Z".into()),
+                lease: "dynamodb:t/i".into(),
+                transitions: 2,
+            }),
         };
         let tricky = vec!["a \"objects\":[] in a message".to_string()];
         for s in [
@@ -268,7 +281,7 @@ mod tests {
             snapshot(200, tricky),
         ] {
             let s = Arc::new(s);
-            let chunks: Vec<Vec<u8>> = StatusChunks::new(s.clone())
+            let chunks: Vec<Vec<u8>> = StatusChunks::new(s.clone(), s.leadership.clone())
                 .collect::<Result<_, _>>()
                 .expect("serialises");
             let streamed = chunks.concat();

@@ -118,6 +118,7 @@ pub trait Inventory: Send + Sync {
 #[derive(Debug, Default)]
 pub struct MemoryInventory {
     entries: std::sync::Mutex<BTreeMap<ObjectKey, InventoryEntry>>,
+    puts: std::sync::atomic::AtomicUsize,
 }
 
 impl MemoryInventory {
@@ -127,7 +128,13 @@ impl MemoryInventory {
             entries: std::sync::Mutex::new(
                 entries.into_iter().map(|e| (e.key.clone(), e)).collect(),
             ),
+            puts: Default::default(),
         }
+    }
+
+    /// How many entries were written so far.
+    pub fn puts(&self) -> usize {
+        self.puts.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn locked(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<ObjectKey, InventoryEntry>>> {
@@ -147,6 +154,7 @@ impl Inventory for MemoryInventory {
     }
 
     async fn put(&self, entry: &InventoryEntry) -> Result<()> {
+        self.puts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.locked()?.insert(entry.key.clone(), entry.clone());
         Ok(())
     }

@@ -26,6 +26,8 @@ pub mod reason {
     pub const DEPENDENCY_NOT_READY: &str = "DependencyNotReady";
     pub const PRUNING: &str = "Pruning";
     pub const SUSPENDED: &str = "Suspended";
+    /// A standby replica observes only: the leader writes.
+    pub const STANDBY: &str = "Standby";
     pub const EXISTS: &str = "Exists";
     pub const ABSENT: &str = "Absent";
     /// Plan mode: a dependency does not exist yet.
@@ -238,13 +240,19 @@ impl ObjectStatus {
     }
 
     /// Observed only: what differs is reported, nothing written.
-    pub fn mark_suspended(&mut self, exists: bool, now: SystemTime) {
-        let message = if self.drift.is_empty() {
-            "suspended; no drift".to_string()
+    /// Observed only, `why` being [`reason::SUSPENDED`] or [`reason::STANDBY`].
+    pub fn mark_observed(&mut self, exists: bool, why: &'static str, now: SystemTime) {
+        let doing = if why == reason::STANDBY {
+            "standby (the leader writes)"
         } else {
-            format!("suspended; {} field(s) differ", self.drift.len())
+            "suspended"
         };
-        self.set_condition(SYNCED, false, reason::SUSPENDED, &message, now);
+        let message = if self.drift.is_empty() {
+            format!("{doing}; no drift")
+        } else {
+            format!("{doing}; {} field(s) differ", self.drift.len())
+        };
+        self.set_condition(SYNCED, false, why, &message, now);
         let ready_reason = if exists {
             reason::EXISTS
         } else {
@@ -317,6 +325,9 @@ pub struct Snapshot {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prune_refused: Option<String>,
     pub queue_depth: usize,
+    /// This replica's part in leader election (set by the HTTP server, which has it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leadership: Option<crate::leader::Leadership>,
 }
 
 #[cfg(test)]

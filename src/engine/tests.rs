@@ -1157,3 +1157,121 @@ async fn snapshots_share_the_statuses_that_did_not_change() {
         "Beta/b did not change: its status is shared, not copied"
     );
 }
+
+/// Leader election, as the engine sees it: a standby observes only (no write, no inventory
+/// entry, no prune); promoted, it reads the inventory back first, prunes what no manifest
+/// defines and writes; demoted, it stops; promoted again, it does not write again the
+/// entries it finds as it would write them.
+#[tokio::test(start_paused = true)]
+async fn a_standby_observes_only_and_a_promoted_replica_takes_over_from_the_inventory() {
+    use super::inventory::{Inventory, InventoryEntry};
+    let orphan = InventoryEntry {
+        key: key("Alpha/gone"),
+        meta: crate::kinds::ObjectMeta {
+            name: "gone".into(),
+            ..Default::default()
+        },
+        spec: serde_json::json!({ "value": "1" }),
+        deletion_policy: crate::kinds::DeletionPolicy::Delete,
+        hash: "h".into(),
+        dep_outputs: Default::default(),
+    };
+    let inventory = Arc::new(MemoryInventory::holding([orphan]));
+    let cfg = ControllerConfig {
+        allow_mass_prune: true,
+        standby: true,
+        ..test_config()
+    };
+    let w = World::start_with(
+        cfg,
+        Kinds::default(),
+        inventory.clone(),
+        Duration::from_secs(30),
+    );
+    let seeded = |value: &str| Resource {
+        value: value.into(),
+        inputs: Default::default(),
+        owned: true,
+        readiness: Readiness::Ready,
+        gauge: None,
+    };
+    w.cloud.put(key("Alpha/gone"), seeded("1"));
+    w.cloud.put(key("Alpha/a"), seeded("drifted"));
+    w.load(&[(
+        "m.yaml",
+        file(&[doc("Alpha/a", "1", &[], &[]), doc("Alpha/b", "1", &[], &[])]),
+    )])
+    .await;
+    w.until("both observed", |s, _| {
+        s.objects.len() == 2 && s.objects.iter().all(|o| o.last_reconcile.is_some())
+    })
+    .await;
+    // A whole resync period and more, standing by.
+    tokio::time::sleep(Duration::from_secs(3 * 300)).await;
+    let writes = |w: &World| {
+        w.cloud
+            .calls()
+            .into_iter()
+            .filter(|c| c.op != "observe")
+            .map(|c| format!("{} {}", c.op, c.key))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(writes(&w), Vec::<String>::new(), "a standby writes nothing");
+    assert_eq!(inventory.puts(), 0, "nor any inventory entry");
+    assert!(w.cloud.get(&key("Alpha/gone")).is_some(), "nor prunes");
+    let (_, reason, message) = condition(&w.status("Alpha/a"), "Synced");
+    assert_eq!(reason, "Standby");
+    assert!(message.contains("standby"), "{message}");
+    assert_eq!(condition(&w.status("Alpha/a"), "Ready").1, "Exists");
+    assert_eq!(condition(&w.status("Alpha/b"), "Ready").1, "Absent");
+
+    w.send(Command::Lead).await;
+    w.until("the orphan pruned, a corrected, b created", |s, cloud| {
+        cloud.get(&key("Alpha/gone")).is_none()
+            && cloud.get(&key("Alpha/a")).is_some_and(|r| r.value == "1")
+            && s.objects.len() == 2
+            && s.objects.iter().all(|o| o.is_ready())
+    })
+    .await;
+    // Read back before anything was written: the orphan was known to the prune.
+    let mut keys: Vec<String> = inventory
+        .list()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
+    keys.sort();
+    assert_eq!(keys, ["Alpha/a", "Alpha/b"]);
+    let puts = inventory.puts();
+    assert_eq!(puts, 2);
+
+    // Demoted: drift is seen, not corrected.
+    w.send(Command::Follow).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = writes(&w).len();
+    w.cloud
+        .edit(&key("Alpha/a"), |r| r.value = "drifted".into());
+    w.send(Command::ReconcileAll).await;
+    w.until("the drift seen", |s, _| {
+        s.objects
+            .iter()
+            .any(|o| &*o.name == "a" && !o.drift.is_empty())
+    })
+    .await;
+    assert_eq!(writes(&w).len(), before, "a demoted replica writes nothing");
+
+    // Promoted again: it corrects the drift, and writes no entry it found as it would
+    // write it.
+    w.send(Command::Lead).await;
+    w.until("the drift corrected", |_, cloud| {
+        cloud.get(&key("Alpha/a")).is_some_and(|r| r.value == "1")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        inventory.puts(),
+        puts,
+        "entries rewritten after the re-read"
+    );
+}

@@ -44,18 +44,33 @@ pub fn ensure_emulator() {
 /// The emulator on a free port; it exits with this process, and is killed when dropped.
 pub struct Emulator {
     pub url: String,
+    /// Where every request is logged, one JSON line each, when asked for (see
+    /// `scripts/emulator.py`).
+    pub request_log: Option<PathBuf>,
     child: Child,
 }
 
 impl Emulator {
     /// Install and start one, logging to `{log_name}-{port}.log` in the temp directory.
     pub fn start(log_name: &str) -> Self {
+        Self::start_with(log_name, false)
+    }
+
+    /// [`Emulator::start`], logging every request (to `{log_name}-{port}.requests.jsonl`).
+    pub fn start_with(log_name: &str, log_requests: bool) -> Self {
         ensure_emulator();
         let root = repo_root();
         let port = free_port();
         let log = std::env::temp_dir().join(format!("{log_name}-{port}.log"));
         let log = std::fs::File::create(log).expect("emulator log file");
-        let child = Command::new(root.join(".venv/bin/python"))
+        let request_log = log_requests
+            .then(|| std::env::temp_dir().join(format!("{log_name}-{port}.requests.jsonl")));
+        let mut command = Command::new(root.join(".venv/bin/python"));
+        if let Some(path) = &request_log {
+            let _ = std::fs::remove_file(path);
+            command.env("EMULATOR_REQUEST_LOG", path);
+        }
+        let child = command
             .arg(root.join("scripts/emulator.py"))
             .args(["--exit-with", &std::process::id().to_string()])
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -68,6 +83,7 @@ impl Emulator {
         });
         Self {
             url: format!("http://127.0.0.1:{port}"),
+            request_log,
             child,
         }
     }
@@ -100,10 +116,11 @@ impl Drop for Emulator {
     }
 }
 
-/// The emulator shared by every test of this binary.
+/// The emulator shared by every test of this binary, logging every request (see
+/// [`Emulator::request_log`]).
 pub fn emulator() -> &'static Emulator {
     static EMULATOR: OnceLock<Emulator> = OnceLock::new();
-    EMULATOR.get_or_init(|| Emulator::start("emulator"))
+    EMULATOR.get_or_init(|| Emulator::start_with("emulator", true))
 }
 
 /// Poll `cond` until it holds or `limit` passes (then panic naming `what`).

@@ -173,6 +173,9 @@ impl Controller {
     /// Objects no manifest defines any more (and inventory orphans) are pruned, unless
     /// the plan (see [`prune::plan`]) holds them back.
     pub(super) fn plan_prune(&mut self) {
+        if self.standby {
+            return; // the leader prunes
+        }
         let defined: BTreeSet<&ObjectKey> =
             self.file_keys.values().flat_map(|ks| ks.iter()).collect();
         let loaded: BTreeSet<&ObjectKey> = self

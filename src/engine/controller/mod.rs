@@ -69,6 +69,9 @@ pub struct ControllerConfig {
     pub history: usize,
     /// Observe every object and write nothing, as if each were suspended (`diff`).
     pub observe_only: bool,
+    /// Start as a standby replica (leader election): observe only, slowly, and prune
+    /// nothing, until [`Command::Lead`].
+    pub standby: bool,
 }
 
 impl Default for ControllerConfig {
@@ -83,6 +86,7 @@ impl Default for ControllerConfig {
             allow_mass_prune: false,
             history: 10,
             observe_only: false,
+            standby: false,
         }
     }
 }
@@ -99,7 +103,15 @@ pub enum Command {
     SourcesChanged(Vec<std::path::PathBuf>),
     /// Allow the prune that the mass-deletion guard refused.
     ConfirmPrune,
+    /// This replica holds the leader lease now: read the inventory back (the previous
+    /// leader wrote it), then write, prune and renew.
+    Lead,
+    /// This replica lost the leader lease: observe only, and leave prunes to the leader.
+    Follow,
 }
+
+/// A standby observes each object this many times less often than the resync period.
+pub const STANDBY_SLOWDOWN: u32 = 4;
 
 /// State shared with the HTTP server.
 #[derive(Debug, Default)]
@@ -132,6 +144,8 @@ struct After {
 
 struct Done {
     key: ObjectKey,
+    /// It ran observing only (a suspended object, `diff`, a standby).
+    observed_only: bool,
     /// Content hash of the spec this reconcile ran with.
     hash: String,
     /// What it ran with: its spec's hash and its dependencies' outputs.
@@ -193,6 +207,10 @@ pub struct Controller {
     one_shot: bool,
     /// When the snapshot was last published (see [`PUBLISH_INTERVAL`]).
     published_at: Option<Instant>,
+    /// A standby replica (leader election): observes only, slowly; prunes nothing.
+    standby: bool,
+    /// Just became the leader: nothing starts until the inventory has been read back.
+    promoting: bool,
 }
 
 /// The snapshot the HTTP server reads is rebuilt at most this often. Rebuilding it takes a
@@ -217,6 +235,7 @@ impl Controller {
         metrics: Metrics,
     ) -> Self {
         let prune_confirmed = cfg.allow_mass_prune;
+        let cfg_standby = cfg.standby;
         let per_lane = cfg.concurrency;
         let urgent = Instant::now();
         let lane_of_kind = registry
@@ -253,6 +272,8 @@ impl Controller {
             prune_held: None,
             one_shot: false,
             published_at: None,
+            standby: cfg_standby,
+            promoting: false,
         }
     }
 
@@ -275,9 +296,16 @@ impl Controller {
         > = None;
         let check_every = self.cfg.resync * INVENTORY_CHECK_RESYNCS;
         let mut check_at = Instant::now() + check_every;
+        // On promotion, the inventory as the previous leader left it.
+        let mut promotion: Option<BoxFuture<'static, Vec<InventoryEntry>>> = None;
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            match (self.promoting, promotion.is_some()) {
+                (true, false) => promotion = Some(self.read_inventory_until_read()),
+                (false, true) => promotion = None, // lost the lease meanwhile
+                _ => {}
             }
             self.launch_due(&mut tasks);
             let publish_at = self.publish_soon();
@@ -304,6 +332,10 @@ impl Controller {
                     inventory_check = None;
                     check_at = Instant::now() + check_every;
                     self.check_inventory(listed);
+                }
+                Some(listed) = OptionFuture::from(promotion.as_mut()) => {
+                    promotion = None;
+                    self.take_over(listed);
                 }
                 _ = sleep_until(wake) => {}
                 _ = shutdown.changed() => {}
@@ -352,6 +384,9 @@ impl Controller {
     /// whose entry is missing or different (deleted behind the controller's back, or a
     /// write that never landed) has it written again by its next reconcile, now.
     fn check_inventory(&mut self, listed: crate::error::Result<Vec<InventoryEntry>>) {
+        if self.standby {
+            return; // the leader keeps the inventory
+        }
         let listed = match listed {
             Ok(listed) => listed,
             Err(e) => {
@@ -392,14 +427,15 @@ impl Controller {
                 self.apply_load(loaded);
                 self.metrics.reloaded("take_in", started.elapsed());
             }
-            Command::ReconcileAll => {
-                self.parked.clear();
-                for (k, t) in &mut self.objects {
-                    t.terminal_hash = None;
-                    self.queue.schedule(k.clone(), self.urgent);
+            Command::ReconcileAll => self.reconcile_all(),
+            Command::Lead => {
+                if self.standby {
+                    self.standby = false;
+                    self.promoting = true;
+                    info!("leader: reading the inventory back before writing");
                 }
-                info!(objects = self.objects.len(), "reconciling everything now");
             }
+            Command::Follow => self.follow(),
             Command::SourcesChanged(paths) => {
                 let mut due = Vec::new();
                 for (k, t) in &mut self.objects {
@@ -431,6 +467,89 @@ impl Controller {
                 }
             }
         }
+    }
+
+    fn reconcile_all(&mut self) {
+        self.parked.clear();
+        for (k, t) in &mut self.objects {
+            t.terminal_hash = None;
+            self.queue.schedule(k.clone(), self.urgent);
+        }
+        info!(objects = self.objects.len(), "reconciling everything now");
+    }
+
+    /// Read the inventory, again and again (with backoff) until it answers.
+    fn read_inventory_until_read(&self) -> BoxFuture<'static, Vec<InventoryEntry>> {
+        let inventory = Arc::clone(&self.inventory);
+        let retry = self.cfg.retry;
+        Box::pin(async move {
+            let mut attempt = 0;
+            loop {
+                match inventory.list().await {
+                    Ok(entries) => return entries,
+                    Err(e) => {
+                        let wait = retry.next(attempt);
+                        attempt += 1;
+                        error!(error = %e, retry_in = ?wait, "cannot read the inventory");
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        })
+    }
+
+    /// Promoted, with the inventory as the previous leader left it: what it recorded for
+    /// a tracked object is not written again; what no manifest defines is pruned (under
+    /// the mass-deletion guard); then everything is reconciled, writing.
+    fn take_over(&mut self, listed: Vec<InventoryEntry>) {
+        self.promoting = false;
+        self.orphans.clear();
+        let entries = listed.len();
+        for entry in listed {
+            match self.objects.get_mut(&entry.key) {
+                Some(t) if !t.prune => {
+                    t.recorded = Some(entry.digest());
+                    if t.converged.is_none() {
+                        t.converged = Some(cause::Inputs::new(&entry.hash, &entry.dep_outputs));
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    self.orphans.insert(entry.key.clone(), entry);
+                }
+            }
+        }
+        info!(entries, "leader: inventory read back");
+        self.plan_prune();
+        self.reconcile_all();
+    }
+
+    /// Demoted: observe only from now on (what runs finishes; its writes are fenced), and
+    /// drop what was being pruned: its inventory entries stay, for the next leader.
+    fn follow(&mut self) {
+        if self.standby {
+            return;
+        }
+        self.standby = true;
+        self.promoting = false;
+        let pruning: Vec<ObjectKey> = self
+            .objects
+            .iter()
+            .filter(|(_, t)| t.prune)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in pruning {
+            self.objects.remove(&key);
+            self.queue.remove(&key);
+            self.parked.remove(&key);
+        }
+        // The next leader may change the inventory: what this one wrote is read back if
+        // it leads again.
+        for t in self.objects.values_mut() {
+            t.recorded = None;
+        }
+        self.prune_refused = None;
+        warn!("standby: observing only until this replica leads again");
     }
 
     /// [`Controller::gate`] without saying why (nothing allocated): called for every parked
@@ -494,6 +613,9 @@ impl Controller {
     }
 
     fn launch_due(&mut self, tasks: &mut FuturesUnordered<BoxFuture<'static, Done>>) {
+        if self.promoting {
+            return;
+        }
         let now = Instant::now();
         loop {
             let running = &self.running;
@@ -562,7 +684,7 @@ impl Controller {
         let Some(t) = self.objects.get(key) else {
             return;
         };
-        let period = resync_period(&t.object.meta, &self.cfg);
+        let period = resync_period(&t.object.meta, &self.cfg, self.standby);
         let quiet = self
             .lag_warned
             .is_some_and(|at| at.elapsed() < LAG_WARNING_INTERVAL);
@@ -665,6 +787,7 @@ impl Controller {
             problems: self.problems.clone(),
             prune_refused: self.prune_refused.clone(),
             queue_depth: depth,
+            leadership: None,
         };
         if let Ok(mut s) = self.shared.snapshot.write() {
             *s = Arc::new(snapshot);
@@ -691,12 +814,13 @@ fn suspended(meta: &ObjectMeta) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-fn resync_period(meta: &ObjectMeta, cfg: &ControllerConfig) -> Duration {
+fn resync_period(meta: &ObjectMeta, cfg: &ControllerConfig, standby: bool) -> Duration {
     let period = meta
         .annotations
         .get(ANNOTATION_RESYNC)
         .and_then(|v| humantime::parse_duration(v).ok())
         .unwrap_or(cfg.resync)
+        .saturating_mul(if standby { STANDBY_SLOWDOWN } else { 1 })
         .clamp(Duration::from_secs(1), Duration::from_secs(7 * 24 * 3600));
     jittered(period, cfg.resync_jitter, rand::random::<f64>())
 }

@@ -88,6 +88,6 @@ impl Controller {
 
     /// Observe only: suspended, or the whole controller observes.
     pub(super) fn observe_only(&self, meta: &ObjectMeta) -> bool {
-        self.cfg.observe_only || suspended(meta)
+        self.cfg.observe_only || self.standby || suspended(meta)
     }
 }

@@ -7,6 +7,7 @@ impl Controller {
     pub(super) fn record(&mut self, done: Done) {
         let Done {
             key,
+            observed_only,
             hash,
             ran_with,
             result,
@@ -41,7 +42,9 @@ impl Controller {
         };
         let after = match result {
             TaskResult::Teardown(Ok(outcome)) => self.pruned(&key, outcome, &mut rec),
-            TaskResult::Step(Ok(step)) => self.stepped(&key, ran_with, step, wall, &mut rec),
+            TaskResult::Step(Ok(step)) => {
+                self.stepped(&key, observed_only, ran_with, step, wall, &mut rec)
+            }
             TaskResult::Step(Err(e)) | TaskResult::Teardown(Err(e)) => {
                 self.failed(&key, &hash, e, wall, &mut rec)
             }
@@ -85,16 +88,14 @@ impl Controller {
     pub(super) fn stepped(
         &mut self,
         key: &ObjectKey,
+        observe_only: bool,
         ran_with: cause::Inputs,
         step: StepReport,
         wall: SystemTime,
         rec: &mut ReconcileRecord,
     ) -> After {
         let timings = self.timings(key);
-        let observe_only = self
-            .objects
-            .get(key)
-            .is_some_and(|t| self.observe_only(&t.object.meta));
+        let standby = self.standby;
         let one_shot = self.one_shot;
         let Some(t) = self.objects.get_mut(key) else {
             return After::default();
@@ -152,7 +153,12 @@ impl Controller {
             // Ready while suspended means it exists: what waits on it may go on then.
             let exists = step.action != Action::Create;
             dependents_due |= exists && !t.status().is_ready();
-            t.status_mut().mark_suspended(exists, wall);
+            let why = if standby {
+                status::reason::STANDBY
+            } else {
+                status::reason::SUSPENDED
+            };
+            t.status_mut().mark_observed(exists, why, wall);
             return After {
                 next: Some(Next::Resync(timings.resync)),
                 dependents_due,
@@ -321,7 +327,7 @@ impl Controller {
     /// The policy's timings for `key`.
     pub(super) fn timings(&self, key: &ObjectKey) -> policy::Timings {
         let resync = self.objects.get(key).map_or(self.cfg.resync, |t| {
-            resync_period(&t.object.meta, &self.cfg)
+            resync_period(&t.object.meta, &self.cfg, self.standby)
         });
         policy::Timings {
             resync,

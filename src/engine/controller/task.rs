@@ -80,6 +80,7 @@ impl Controller {
             }
             Done {
                 key,
+                observed_only: false,
                 hash,
                 ran_with,
                 result: TaskResult::Teardown(result),
@@ -144,6 +145,7 @@ impl Controller {
             };
             Done {
                 key,
+                observed_only: mode == Mode::Plan,
                 hash,
                 ran_with,
                 result: TaskResult::Step(result),

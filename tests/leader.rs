@@ -1,0 +1,478 @@
+//! Leader election against the emulator, whose DynamoDB holds the lease: three replicas
+//! of one controller instance; the leader killed with SIGKILL again and again while a
+//! manifest is edited and a token falls due every few seconds. Which replica made each
+//! AWS call is read from the emulator's own request log (by the replica's name in the user
+//! agent), not from the replicas.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use agentcore_controller::aws::{Access, Aws, access_of};
+use base64::Engine;
+use serde_json::Value;
+use testkit::*;
+
+/// Short timings so that a takeover takes seconds: the lease holds 3 s, a leader stops
+/// writing 2 s after its last renewal, renewals and looks every 400 ms.
+const LEASE_DURATION: Duration = Duration::from_secs(3);
+const LOOK_PERIOD: Duration = Duration::from_millis(400);
+/// What polling the replicas' /status adds to a measured takeover.
+const POLL_SLACK: Duration = Duration::from_millis(600);
+const KILLS: usize = 4;
+
+fn manifests(n: &Names, value: &str) -> String {
+    format!(
+        r#"apiVersion: agentcore.dev/v1alpha1
+kind: UserPool
+metadata:
+  name: {pool}
+spec:
+  passwordPolicy:
+    minimumLength: 8
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolClient
+metadata:
+  name: {client}
+spec:
+  userPoolRef: {pool}
+  generateSecret: false
+  explicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]
+  tokenValidity: {{ accessToken: 60m, idToken: 60m, refreshToken: 30d }}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: User
+metadata:
+  name: {user}
+spec:
+  userPoolRef: {pool}
+---
+# Renewed every ~8 s: 60 minutes of lifetime, renewed 59m52s before expiry.
+apiVersion: agentcore.dev/v1alpha1
+kind: Token
+metadata:
+  name: token
+spec:
+  userRef: {user}
+  clientRef: {client}
+  bearer: access
+  renewBefore: 59m52s
+  secretName: {secret}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: Parameter
+metadata:
+  name: edited
+spec:
+  name: {param}
+  value: {{ value: "{value}" }}
+"#,
+        pool = n.pool,
+        client = n.client,
+        user = n.user,
+        secret = n.secret,
+        param = n.param,
+    )
+}
+
+struct Names {
+    pool: String,
+    client: String,
+    user: String,
+    secret: String,
+    param: String,
+    table: String,
+    instance: String,
+}
+
+fn role(d: &Daemon) -> Option<String> {
+    let (code, body) = d.get("/status");
+    if code != 200 {
+        return None;
+    }
+    let v: Value = serde_json::from_str(&body).ok()?;
+    v["leadership"]["role"].as_str().map(String::from)
+}
+
+fn identity(d: &Daemon) -> Option<String> {
+    let (_, body) = d.get("/status");
+    let v: Value = serde_json::from_str(&body).ok()?;
+    v["leadership"]["identity"].as_str().map(String::from)
+}
+
+fn leaders(replicas: &[Daemon]) -> Vec<usize> {
+    (0..replicas.len())
+        .filter(|&i| role(&replicas[i]).as_deref() == Some("leader"))
+        .collect()
+}
+
+async fn param_value(aws: &Aws, name: &str) -> Option<String> {
+    aws.ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .ok()?
+        .parameter()?
+        .value()
+        .map(String::from)
+}
+
+/// The published bearer token's `iat` and `exp` (seconds since the epoch), if published.
+async fn token_times(aws: &Aws, secret: &str) -> Option<(u64, u64)> {
+    let v = aws
+        .secrets
+        .get_secret_value()
+        .secret_id(secret)
+        .send()
+        .await
+        .ok()?;
+    let map: Value = serde_json::from_str(v.secret_string()?).ok()?;
+    let jwt = map["bearer_token"].as_str()?;
+    let payload = jwt.split('.').nth(1)?;
+    let claims: Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?,
+    )
+    .ok()?;
+    Some((claims["iat"].as_u64()?, claims["exp"].as_u64()?))
+}
+
+/// One AWS call as the emulator logged it.
+struct Logged {
+    at: f64,
+    replica: String,
+    write: bool,
+    lease: bool,
+    what: String,
+}
+
+/// The replicas' calls since `since` (seconds since the epoch): a replica names itself in
+/// the user agent as `app/IDENTITY`.
+fn calls_since(log: &std::path::Path, since: f64) -> Vec<Logged> {
+    let text = std::fs::read_to_string(log).expect("the emulator's request log");
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|v| v["t"].as_f64().is_some_and(|t| t >= since))
+        .filter_map(|v| {
+            let ua = v["ua"].as_str()?;
+            let replica = ua
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix("app/"))?
+                .to_string();
+            let operation = v["operation"].as_str().unwrap_or_default();
+            let method = v["method"].as_str().unwrap_or_default();
+            let write = if operation.is_empty() {
+                // REST (AgentCore's control plane): GET reads, the rest writes.
+                method != "GET" && method != "HEAD"
+            } else {
+                access_of(operation) == Access::Write
+            };
+            Some(Logged {
+                at: v["t"].as_f64()?,
+                replica,
+                write,
+                lease: v["service"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("DynamoDB")),
+                what: format!("{method} {} {operation}", v["path"].as_str().unwrap_or("")),
+            })
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_replicas_one_writer_through_repeated_leader_kills() {
+    let aws = aws().await;
+    let u = unique("le");
+    let n = Names {
+        pool: format!("Pool{u}"),
+        client: format!("Client{u}"),
+        user: format!("user{u}"),
+        secret: format!("le/{u}/credentials"),
+        param: format!("/le/{u}/edited"),
+        table: format!("leases-{u}"),
+        instance: format!("le-{u}"),
+    };
+    let m = Manifests::new();
+    m.write("stack.yaml", &manifests(&n, "v0"));
+    let lease = format!("dynamodb:{}", n.table);
+    let args = [
+        "--leader-election",
+        lease.as_str(),
+        "--lease-duration",
+        "3s",
+        "--lease-renew-deadline",
+        "2s",
+        "--resync",
+        "5s",
+        "--instance",
+        n.instance.as_str(),
+    ];
+    let start_replica = || Daemon::start(m.path(), &args, None);
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let mut replicas: Vec<Daemon> = (0..3).map(|_| start_replica()).collect();
+
+    // One leader converges the stack; the others stand by, ready too.
+    wait_for(
+        Duration::from_secs(90),
+        "one leader, the stack Ready",
+        || {
+            let l = leaders(&replicas);
+            l.len() == 1 && replicas[l[0]].all_ready()
+        },
+    );
+    wait_for(Duration::from_secs(60), "the standbys ready", || {
+        replicas.iter().all(|d| d.get("/readyz").0 == 200)
+    });
+    let standby = replicas
+        .iter()
+        .find(|d| role(d).as_deref() == Some("standby"))
+        .expect("a standby");
+    let status = standby.status();
+    assert_eq!(
+        status["leadership"]["holder"].as_str(),
+        identity(&replicas[leaders(&replicas)[0]]).as_deref(),
+        "a standby names the leader: {status:#}"
+    );
+    assert!(status["leadership"]["lease_expires_at"].is_string());
+    let param = standby
+        .object("Parameter", "edited")
+        .expect("the standby tracks the objects");
+    let synced = param["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Synced"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(synced["reason"], "Standby", "{param:#}");
+    let metrics = standby.get("/metrics").1;
+    assert!(
+        metrics.contains("agentcore_controller_leader 0"),
+        "{metrics}"
+    );
+
+    // The token's issue times, sampled while the leaders die.
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let sampler = {
+        let aws = aws.clone();
+        let secret = n.secret.clone();
+        tokio::spawn(async move {
+            let mut seen: Vec<(u64, u64)> = Vec::new();
+            let mut expired_seen = Vec::new();
+            loop {
+                if let Some(t) = token_times(&aws, &secret).await {
+                    let now = SystemTime::now()
+                        .duration_since(UNIX_EPOCH)
+                        .expect("clock")
+                        .as_secs();
+                    if t.1 <= now {
+                        expired_seen.push(t);
+                    }
+                    if seen.last() != Some(&t) {
+                        seen.push(t);
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = &mut stop_rx => return (seen, expired_seen),
+                }
+            }
+        })
+    };
+
+    let mut takeovers = Vec::new();
+    for round in 1..=KILLS {
+        let leader = leaders(&replicas);
+        assert_eq!(leader.len(), 1, "one leader before kill {round}");
+        let leader = leader[0];
+        // An edit, saved just before the leader dies (it may or may not have written it).
+        m.write("stack.yaml", &manifests(&n, &format!("v{round}")));
+        tokio::time::sleep(Duration::from_millis(300 * round as u64)).await;
+        let killed = Instant::now();
+        replicas.remove(leader).kill9();
+        let mut new_leader = None;
+        while killed.elapsed() < Duration::from_secs(20) {
+            let l = leaders(&replicas);
+            assert!(l.len() <= 1, "two replicas say they lead: {l:?}");
+            if let [l] = l[..] {
+                new_leader = Some(l);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let took = killed.elapsed();
+        assert!(new_leader.is_some(), "nobody took over after kill {round}");
+        takeovers.push(took);
+        replicas.push(start_replica());
+        // Let the new leader work a while before it dies in turn.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+
+    // Every edit lands: the last one is what AWS has.
+    let last = format!("v{KILLS}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while param_value(&aws, &n.param).await.as_deref() != Some(last.as_str()) {
+        assert!(Instant::now() < deadline, "the last edit never landed");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // A token renewal after the last takeover.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let _ = stop_tx.send(());
+    let (issued, expired) = sampler.await.expect("sampler");
+
+    // Shut down cleanly: the leader gives the lease up.
+    for d in replicas {
+        assert_eq!(d.terminate(), Some(0));
+    }
+
+    // Takeover within a lease duration and one look period (plus polling).
+    let bound = LEASE_DURATION + LOOK_PERIOD + POLL_SLACK;
+    for (i, took) in takeovers.iter().enumerate() {
+        assert!(
+            took <= &bound,
+            "takeover {i} took {took:?} (bound {bound:?}): {takeovers:?}"
+        );
+    }
+
+    // The token never expired, and it kept being renewed across the failovers: no gap
+    // between renewals longer than its renewal interval plus a takeover plus a resync.
+    assert!(
+        expired.is_empty(),
+        "an expired token was published: {expired:?}"
+    );
+    assert!(issued.len() >= 4, "renewals seen: {issued:?}");
+    for w in issued.windows(2) {
+        let gap = w[1].0.saturating_sub(w[0].0);
+        assert!(gap <= 8 + 4 + 5 + 2, "{gap} s between renewals: {issued:?}");
+    }
+
+    // 0 duplicates.
+    assert_eq!(pools_named(&aws, &n.pool).await.len(), 1);
+    let pool = pools_named(&aws, &n.pool).await.remove(0);
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let clients: Vec<_> = clients
+        .user_pool_clients()
+        .iter()
+        .filter(|c| c.client_name() == Some(n.client.as_str()))
+        .collect();
+    assert_eq!(clients.len(), 1, "{clients:?}");
+    let secrets = aws
+        .secrets
+        .list_secrets()
+        .send()
+        .await
+        .expect("ListSecrets");
+    let named = secrets
+        .secret_list()
+        .iter()
+        .filter(|s| s.name() == Some(n.secret.as_str()))
+        .count();
+    assert_eq!(named, 1);
+
+    // At most one replica wrote at any moment: in the emulator's log the writes of the
+    // replicas (the lease itself aside) come in runs, one replica's run after another's,
+    // never interleaved.
+    let log = emulator().request_log.clone().expect("request log");
+    let calls = calls_since(&log, since);
+    let writes: Vec<&Logged> = calls.iter().filter(|c| c.write && !c.lease).collect();
+    let mut runs: Vec<&str> = Vec::new();
+    for w in &writes {
+        if runs.last() != Some(&w.replica.as_str()) {
+            runs.push(&w.replica);
+        }
+    }
+    let distinct: BTreeSet<&str> = runs.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        runs.len(),
+        "a replica wrote again after another had: {runs:?}\n{}",
+        writes
+            .iter()
+            .map(|w| format!("{:.3} {} {}", w.at, w.replica, w.what))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(
+        runs.len() >= 3,
+        "writes by several leaders in turn: {runs:?}"
+    );
+    let lease_writes = calls.iter().filter(|c| c.write && c.lease).count();
+    eprintln!(
+        "takeovers: {takeovers:?}; token issued {} times; {} writes by {} leaders in turn; {lease_writes} lease writes",
+        issued.len(),
+        writes.len(),
+        runs.len()
+    );
+}
+
+/// The fence on its own, at the boundary to AWS: a write made without a valid lease is
+/// refused in the process (the emulator never sees it), reads pass, and once the lease is
+/// granted the same write goes out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_write_without_the_lease_never_leaves_the_process() {
+    use agentcore_controller::error::{Reason, ReconcileError};
+    use agentcore_controller::leader::Fence;
+    use agentcore_controller::ratelimit::RateLimits;
+    let u = unique("fence");
+    let app = format!("fence-test-{u}");
+    let config = sdk_config()
+        .to_builder()
+        .app_name(aws_config::AppName::new(app.clone()).expect("app name"))
+        .build();
+    let fence = Fence::default();
+    let aws = Aws::connect_with(&config, &RateLimits::default(), Some(fence.clone()))
+        .await
+        .expect("connect");
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let name = format!("/le/{u}/fenced");
+    let put = || {
+        aws.ssm
+            .put_parameter()
+            .name(&name)
+            .value("x")
+            .r#type(aws_sdk_ssm::types::ParameterType::String)
+            .overwrite(true)
+            .send()
+    };
+    let err = put().await.expect_err("a write without the lease");
+    let err = ReconcileError::from_sdk("PutParameter", err);
+    assert_eq!(err.reason, Reason::NotLeader, "{}", err.message);
+    aws.ssm
+        .describe_parameters()
+        .send()
+        .await
+        .expect("reads pass the fence");
+    let mine = |log: &[Logged]| {
+        log.iter()
+            .filter(|c| c.replica == app)
+            .map(|c| (c.write, c.what.clone()))
+            .collect::<Vec<_>>()
+    };
+    let log = emulator().request_log.clone().expect("request log");
+    let seen = mine(&calls_since(&log, since));
+    assert!(seen.iter().all(|(write, _)| !write), "{seen:?}");
+    assert!(!seen.is_empty(), "the reads were seen: {seen:?}");
+
+    fence.grant(tokio::time::Instant::now() + Duration::from_secs(10));
+    put().await.expect("a write with the lease");
+    assert_eq!(param_value(&aws, &name).await.as_deref(), Some("x"));
+    let seen = mine(&calls_since(&log, since));
+    assert_eq!(
+        seen.iter().filter(|(write, _)| *write).count(),
+        1,
+        "{seen:?}"
+    );
+}
