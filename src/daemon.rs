@@ -41,10 +41,48 @@ pub struct DaemonOptions {
 /// Where the leader lease is kept, and its timings.
 #[derive(Debug, Clone)]
 pub struct LeaderElection {
-    /// The DynamoDB table (created if missing); the lease is the item named after the
-    /// controller instance.
-    pub table: String,
+    pub store: LeaseBackend,
     pub timings: LeaseTimings,
+}
+
+/// Where the lease is kept; either way it is named after the controller instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaseBackend {
+    /// An item of this DynamoDB table (created if missing).
+    DynamoDb { table: String },
+    /// A `coordination.k8s.io` Lease in the pod's namespace.
+    Kubernetes,
+}
+
+impl std::str::FromStr for LeaseBackend {
+    type Err = String;
+
+    /// `dynamodb:TABLE` (a table name as DynamoDB allows it: 3-255 of `a-zA-Z0-9_.-`) or
+    /// `kubernetes`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "kubernetes" {
+            return Ok(Self::Kubernetes);
+        }
+        let Some(table) = text.strip_prefix("dynamodb:") else {
+            return Err(format!(
+                "`{text}` is not a lease store: use dynamodb:TABLE (e.g. \
+                 dynamodb:agentcore-controller-leases) or kubernetes"
+            ));
+        };
+        let valid = (3..=255).contains(&table.len())
+            && table
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+        if valid {
+            Ok(Self::DynamoDb {
+                table: table.to_string(),
+            })
+        } else {
+            Err(format!(
+                "`{table}` is not a DynamoDB table name: 3 to 255 of letters, digits, `_`, `.` and `-`"
+            ))
+        }
+    }
 }
 
 /// Run the daemon until SIGTERM/SIGINT. Returns the exit code.
@@ -75,8 +113,13 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     let (leadership, elector) = match (&opts.leader_election, &fence) {
         (Some(le), Some(fence)) => {
             let store = lease_store(le, &config, &aws, &opts.instance, shutdown_rx.clone());
-            let Some(store) = store.await else {
-                return 0; // asked to stop before the lease table was there
+            let store = match store.await {
+                Some(Ok(store)) => store,
+                Some(Err(msg)) => {
+                    error!("{msg}");
+                    return 1;
+                }
+                None => return 0, // asked to stop before the lease store was there
             };
             let (elector, rx) = Elector::new(store, le.timings, identity, fence.clone());
             (Some(rx), Some(elector))
@@ -169,33 +212,46 @@ async fn connect(
     }
 }
 
-/// The DynamoDB lease store, its table made sure of (retried until it is, or shutdown).
-/// Its calls are counted with the others but neither fenced nor rate-limited: the lease
-/// must be renewed whatever else waits.
+/// The lease store: a DynamoDB table made sure of (retried until it is, or shutdown), or
+/// the Kubernetes API (`Err`: it cannot be used at all). None: asked to stop first.
+/// DynamoDB calls are counted with the others but neither fenced nor rate-limited: the
+/// lease must be renewed whatever else waits.
 async fn lease_store(
     le: &LeaderElection,
     config: &aws_config::SdkConfig,
     aws: &Aws,
     instance: &str,
     mut shutdown: watch::Receiver<bool>,
-) -> Option<Arc<dyn leader::LeaseStore>> {
+) -> Option<Result<Arc<dyn leader::LeaseStore>, String>> {
+    let table = match &le.store {
+        LeaseBackend::DynamoDb { table } => table,
+        LeaseBackend::Kubernetes => {
+            let name = leader::kubernetes::lease_name(instance);
+            return Some(
+                match leader::kubernetes::KubernetesLeases::connect(&name).await {
+                    Ok(store) => Ok(Arc::new(store)),
+                    Err(e) => Err(e.message),
+                },
+            );
+        }
+    };
     let conf = aws_sdk_dynamodb::config::Builder::from(config)
         .interceptor(aws.calls.clone())
         .build();
     let store = leader::dynamodb::DynamoDbLeases::new(
         aws_sdk_dynamodb::Client::from_conf(conf),
-        &le.table,
+        table,
         instance,
     );
     let backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(60));
     let mut attempt = 0;
     loop {
         match store.ensure_table().await {
-            Ok(()) => return Some(Arc::new(store)),
+            Ok(()) => return Some(Ok(Arc::new(store))),
             Err(e) => {
                 let wait = backoff.next(attempt);
                 attempt += 1;
-                error!(error = %e.message, table = %le.table, retry_in = ?wait, "cannot use the leader lease table");
+                error!(error = %e.message, %table, retry_in = ?wait, "cannot use the leader lease table");
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = shutdown.wait_for(|s| *s) => return None,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agentcore_controller::commands::{self, Common, OutputFormat};
-use agentcore_controller::daemon::{DaemonOptions, LeaderElection};
+use agentcore_controller::daemon::{DaemonOptions, LeaderElection, LeaseBackend};
 use agentcore_controller::engine::backoff::Backoff;
 use agentcore_controller::engine::controller::ControllerConfig;
 use agentcore_controller::leader::LeaseTimings;
@@ -122,11 +122,13 @@ enum Command {
         retry_base: Duration,
         /// Run as one of several replicas: `dynamodb:TABLE` keeps a leader lease in that
         /// DynamoDB table (created if missing, on-demand billing; the item is named after
-        /// --instance). Only the leader writes to AWS, renews tokens and prunes; a standby
-        /// loads the manifests, observes slowly and takes over when the leader's lease runs
-        /// out. Without it: one replica, which writes.
-        #[arg(long, value_name = "dynamodb:TABLE", value_parser = leader_election_table)]
-        leader_election: Option<String>,
+        /// --instance); `kubernetes` keeps it as a coordination.k8s.io Lease named after
+        /// --instance in the pod's namespace (POD_NAMESPACE, or the service account's).
+        /// Only the leader writes to AWS, renews tokens and prunes; a standby loads the
+        /// manifests, observes slowly and takes over when the leader's lease runs out.
+        /// Without it: one replica, which writes.
+        #[arg(long, value_name = "dynamodb:TABLE|kubernetes")]
+        leader_election: Option<LeaseBackend>,
         /// How long a leader lease holds without renewal before a standby may take it.
         #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
         lease_duration: Duration,
@@ -364,26 +366,6 @@ const LOCAL_EXAMPLES: &str = r#"Examples:
   agentcore-controller local mcp_server_ac -f manifests/ --upstream http://127.0.0.1:8000/mcp
 "#;
 
-/// `dynamodb:TABLE`, the table name as DynamoDB allows it (3-255 of `a-zA-Z0-9_.-`).
-fn leader_election_table(text: &str) -> Result<String, String> {
-    let Some(table) = text.strip_prefix("dynamodb:") else {
-        return Err(format!(
-            "`{text}` is not a lease store: use dynamodb:TABLE (e.g. dynamodb:agentcore-controller-leases)"
-        ));
-    };
-    let valid = (3..=255).contains(&table.len())
-        && table
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
-    if valid {
-        Ok(table.to_string())
-    } else {
-        Err(format!(
-            "`{table}` is not a DynamoDB table name: 3 to 255 of letters, digits, `_`, `.` and `-`"
-        ))
-    }
-}
-
 fn fraction(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
@@ -476,8 +458,8 @@ fn main() -> ExitCode {
             } => {
                 let leader_election = match leader_election {
                     None => None,
-                    Some(table) => match LeaseTimings::new(lease_duration, lease_renew_deadline) {
-                        Ok(timings) => Some(LeaderElection { table, timings }),
+                    Some(store) => match LeaseTimings::new(lease_duration, lease_renew_deadline) {
+                        Ok(timings) => Some(LeaderElection { store, timings }),
                         Err(msg) => {
                             eprintln!("error: {msg}");
                             return 2;

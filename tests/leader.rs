@@ -210,7 +210,15 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
         "--instance",
         n.instance.as_str(),
     ];
-    let start_replica = || Daemon::start(m.path(), &args, None);
+    // The replicas of this test, by the name each gives itself (other tests of this binary
+    // run replicas too, against the same emulator).
+    let mine = std::sync::Mutex::new(BTreeSet::new());
+    let start_replica = || {
+        let d = Daemon::start(m.path(), &args, None);
+        let id = identity(&d).expect("a replica names itself in /status");
+        mine.lock().expect("lock").insert(id);
+        d
+    };
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("clock")
@@ -383,7 +391,11 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
     // replicas (the lease itself aside) come in runs, one replica's run after another's,
     // never interleaved.
     let log = emulator().request_log.clone().expect("request log");
-    let calls = calls_since(&log, since);
+    let mine = mine.into_inner().expect("lock");
+    let calls: Vec<Logged> = calls_since(&log, since)
+        .into_iter()
+        .filter(|c| mine.contains(&c.replica))
+        .collect();
     let writes: Vec<&Logged> = calls.iter().filter(|c| c.write && !c.lease).collect();
     let mut runs: Vec<&str> = Vec::new();
     for w in &writes {
@@ -475,4 +487,324 @@ async fn a_write_without_the_lease_never_leaves_the_process() {
         1,
         "{seen:?}"
     );
+}
+
+/// A stand-in for the Kubernetes API server: the Lease endpoints only, with the API's
+/// optimistic concurrency (a replace whose `resourceVersion` is not the stored one gets
+/// 409 Conflict, a create of an existing name 409 AlreadyExists, a missing one 404), and
+/// the Status bodies the API answers errors with. (No Kubernetes API server can run
+/// here; the emulator covers AWS only.)
+mod fake_kubernetes {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use axum::Json;
+    use axum::Router;
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::{get, post};
+    use serde_json::{Value, json};
+
+    #[derive(Clone, Default)]
+    pub struct Leases {
+        pub objects: Arc<Mutex<HashMap<(String, String), Value>>>,
+        version: Arc<Mutex<u64>>,
+    }
+
+    fn status(code: StatusCode, reason: &str, message: String) -> Response {
+        let body = json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code.as_u16(),
+        });
+        (code, Json(body)).into_response()
+    }
+
+    impl Leases {
+        fn next_version(&self) -> String {
+            let mut v = self.version.lock().expect("lock");
+            *v += 1;
+            v.to_string()
+        }
+    }
+
+    async fn read(State(s): State<Leases>, Path((ns, name)): Path<(String, String)>) -> Response {
+        match s.objects.lock().expect("lock").get(&(ns, name.clone())) {
+            Some(o) => Json(o.clone()).into_response(),
+            None => status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("leases.coordination.k8s.io \"{name}\" not found"),
+            ),
+        }
+    }
+
+    async fn create(
+        State(s): State<Leases>,
+        Path(ns): Path<String>,
+        Json(mut lease): Json<Value>,
+    ) -> Response {
+        let name = lease["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let mut objects = s.objects.lock().expect("lock");
+        if objects.contains_key(&(ns.clone(), name.clone())) {
+            return status(
+                StatusCode::CONFLICT,
+                "AlreadyExists",
+                format!("leases.coordination.k8s.io \"{name}\" already exists"),
+            );
+        }
+        lease["metadata"]["resourceVersion"] = json!(s.next_version());
+        lease["metadata"]["namespace"] = json!(ns);
+        objects.insert((ns, name), lease.clone());
+        (StatusCode::CREATED, Json(lease)).into_response()
+    }
+
+    async fn replace(
+        State(s): State<Leases>,
+        Path((ns, name)): Path<(String, String)>,
+        Json(mut lease): Json<Value>,
+    ) -> Response {
+        let mut objects = s.objects.lock().expect("lock");
+        let Some(stored) = objects.get(&(ns.clone(), name.clone())) else {
+            return status(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("leases.coordination.k8s.io \"{name}\" not found"),
+            );
+        };
+        if lease["metadata"]["resourceVersion"] != stored["metadata"]["resourceVersion"] {
+            return status(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on leases.coordination.k8s.io \"{name}\": \
+                     the object has been modified; please apply your changes to the latest \
+                     version and try again"
+                ),
+            );
+        }
+        lease["metadata"]["resourceVersion"] = json!(s.next_version());
+        objects.insert((ns, name), lease.clone());
+        Json(lease).into_response()
+    }
+
+    /// Serve on a free loopback port; the server's URL.
+    pub async fn serve(leases: Leases) -> String {
+        let app = Router::new()
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/{name}",
+                get(read).put(replace),
+            )
+            .route(
+                "/apis/coordination.k8s.io/v1/namespaces/{ns}/leases",
+                post(create),
+            )
+            .with_state(leases);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        url
+    }
+
+    /// A kubeconfig for `url`, in namespace `ns`, in `dir`.
+    pub fn kubeconfig(dir: &std::path::Path, url: &str, ns: &str) -> std::path::PathBuf {
+        let path = dir.join("kubeconfig");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: {url}\n\
+                 users:\n- name: fake\n  user:\n    token: not-a-secret\n\
+                 contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: fake\n    namespace: {ns}\n\
+                 current-context: fake\n"
+            ),
+        )
+        .expect("write kubeconfig");
+        path
+    }
+}
+
+/// What the elector relies on, held by each store: a conditional write succeeds only
+/// against the version it names (or, naming none, where there is no record), and a
+/// read gives back what was written.
+async fn lease_store_contract(store: &dyn agentcore_controller::leader::LeaseStore) {
+    use agentcore_controller::leader::{LeaseRecord, Swap};
+    let record = |holder: &str, version: &str| LeaseRecord {
+        holder: holder.into(),
+        version: version.into(),
+        duration: Duration::from_millis(2500),
+        renewed_at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_250),
+        acquired_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+        transitions: 1,
+    };
+    let what = store.describe();
+    assert_eq!(store.read().await.expect("read"), None, "{what}");
+    assert_eq!(
+        store.swap(None, &record("a", "1")).await.expect("create"),
+        Swap::Done,
+        "{what}"
+    );
+    assert_eq!(
+        store
+            .swap(None, &record("b", "x"))
+            .await
+            .expect("second create"),
+        Swap::Conflict,
+        "{what}"
+    );
+    assert_eq!(
+        store.read().await.expect("read"),
+        Some(record("a", "1")),
+        "{what}"
+    );
+    assert_eq!(
+        store
+            .swap(Some("0"), &record("b", "2"))
+            .await
+            .expect("stale swap"),
+        Swap::Conflict,
+        "{what}"
+    );
+    assert_eq!(
+        store
+            .swap(Some("1"), &record("b", "2"))
+            .await
+            .expect("swap"),
+        Swap::Done,
+        "{what}"
+    );
+    assert_eq!(
+        store
+            .swap(Some("1"), &record("c", "3"))
+            .await
+            .expect("replayed swap"),
+        Swap::Conflict,
+        "{what}"
+    );
+    assert_eq!(
+        store.read().await.expect("read"),
+        Some(record("b", "2")),
+        "{what}"
+    );
+    assert_eq!(
+        store
+            .swap(Some("2"), &record("", "4"))
+            .await
+            .expect("release"),
+        Swap::Done,
+        "{what}"
+    );
+    assert_eq!(
+        store.read().await.expect("read").map(|r| r.holder),
+        Some(String::new()),
+        "{what}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn both_lease_stores_keep_the_contract_the_elector_relies_on() {
+    use agentcore_controller::leader::dynamodb::DynamoDbLeases;
+    use agentcore_controller::leader::kubernetes::KubernetesLeases;
+    let u = unique("contract");
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config());
+    let dynamo = DynamoDbLeases::new(client, format!("contract-{u}"), "lease");
+    dynamo.ensure_table().await.expect("create the table");
+    dynamo.ensure_table().await.expect("again: it exists");
+    lease_store_contract(&dynamo).await;
+
+    let m = Manifests::new();
+    let url = fake_kubernetes::serve(fake_kubernetes::Leases::default()).await;
+    let config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(fake_kubernetes::kubeconfig(m.path(), &url, "ns"))
+            .expect("kubeconfig"),
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .expect("config");
+    let client = kube::Client::try_from(config).expect("client");
+    let kubernetes = KubernetesLeases::new(client, "ns", "lease");
+    lease_store_contract(&kubernetes).await;
+}
+
+/// `--leader-election kubernetes` end to end, against the stand-in API server: one of two
+/// replicas leads and is named in the Lease as Kubernetes tools read it; stopped with
+/// SIGTERM, it gives the lease up and the other leads at its next look, long before the
+/// lease would have run out.
+#[tokio::test(flavor = "multi_thread")]
+async fn kubernetes_leases_elect_one_leader_and_hand_over_on_shutdown() {
+    let aws = aws().await;
+    let u = unique("k8s");
+    let leases = fake_kubernetes::Leases::default();
+    let url = fake_kubernetes::serve(leases.clone()).await;
+    let m = Manifests::new();
+    let kubeconfig = fake_kubernetes::kubeconfig(m.path(), &url, "agentcore");
+    let manifests = m.path().join("manifests");
+    std::fs::create_dir_all(&manifests).expect("mkdir");
+    let param = format!("/le/{u}/k8s");
+    std::fs::write(
+        manifests.join("p.yaml"),
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata:\n  name: p\nspec:\n  name: {param}\n  value: {{ value: \"led\" }}\n"
+        ),
+    )
+    .expect("write");
+    let instance = format!("K8s_{u}");
+    let args = [
+        "--leader-election",
+        "kubernetes",
+        "--lease-duration",
+        "10s",
+        "--lease-renew-deadline",
+        "5s",
+        "--instance",
+        instance.as_str(),
+    ];
+    let kubeconfig = kubeconfig.display().to_string();
+    let envs = [("KUBECONFIG", kubeconfig.as_str()), ("POD_NAMESPACE", "")];
+    let mut replicas: Vec<Daemon> = (0..2)
+        .map(|_| Daemon::start_with(&manifests, &args, None, &envs))
+        .collect();
+    wait_for(Duration::from_secs(60), "one leader, the parameter written", || {
+        leaders(&replicas).len() == 1
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while param_value(&aws, &param).await.as_deref() != Some("led") {
+        assert!(Instant::now() < deadline, "the leader never wrote");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let leader = leaders(&replicas)[0];
+    let name = identity(&replicas[leader]).expect("identity");
+    // The Lease, as `kubectl get lease` shows it: named after the instance (made a valid
+    // name), in the kubeconfig's namespace.
+    let lease_name = agentcore_controller::leader::kubernetes::lease_name(&instance);
+    let lease = leases
+        .objects
+        .lock()
+        .expect("lock")
+        .get(&("agentcore".to_string(), lease_name.clone()))
+        .cloned()
+        .expect("the Lease");
+    assert_eq!(lease["spec"]["holderIdentity"], name.as_str(), "{lease:#}");
+    assert_eq!(lease["spec"]["leaseDurationSeconds"], 10, "{lease:#}");
+    assert!(lease["spec"]["renewTime"].is_string(), "{lease:#}");
+    let standby = replicas[1 - leader].status();
+    assert_eq!(
+        standby["leadership"]["lease"],
+        format!("kubernetes:agentcore/{lease_name}")
+    );
+
+    let stopped = Instant::now();
+    assert_eq!(replicas.remove(leader).terminate(), Some(0));
+    wait_for(Duration::from_secs(5), "the other replica leading", || {
+        leaders(&replicas).len() == 1
+    });
+    let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(8), "handed over in {took:?}");
+    for d in replicas {
+        assert_eq!(d.terminate(), Some(0));
+    }
 }

@@ -24,6 +24,7 @@
 pub mod dynamodb;
 mod elector;
 mod fence;
+pub mod kubernetes;
 
 use std::time::{Duration, SystemTime};
 
