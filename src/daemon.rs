@@ -19,6 +19,7 @@ use crate::inventory::SsmInventory;
 use crate::kinds::{Ctx, Registry};
 use crate::leader::{self, Elector, Fence, Leadership, LeaseTimings, Role};
 use crate::manifest::load;
+use crate::manifest_paths::ManifestPaths;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimits;
 use crate::server::{AppState, serve};
@@ -308,25 +309,14 @@ fn spawn_watcher(
             let _ = tx.send(e.paths);
         }
     })?;
-    // Absolute paths, so that event paths compare with the sources' paths.
-    let mut manifest_dirs = Vec::new();
-    for path in &opts.files {
-        let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
-        let (target, mode) = if path.is_dir() {
-            manifest_dirs.push(path.clone());
-            (path.clone(), RecursiveMode::Recursive)
-        } else {
-            // Watch the parent of a file so that replace-by-rename is seen.
-            let parent = path.parent().map(PathBuf::from).unwrap_or(path.clone());
-            (parent, RecursiveMode::NonRecursive)
-        };
-        watcher.watch(&target, mode)?;
-    }
+    // Resolved, absolute paths, so that event paths compare with the sources' paths.
+    let mut paths = ManifestPaths::new(opts.files.clone());
+    paths.start(&mut watcher)?;
     let mut reloader = Reloader::new(opts.files.clone(), commands.clone(), metrics);
     let debounce = opts.debounce;
     tokio::spawn(async move {
         let mut watcher = watcher; // alive as long as this task
-        let mut sources = Sources::new(manifest_dirs);
+        let mut sources = Sources::new(paths.dirs().to_vec());
         if let Some(named) = reloader.reload().await {
             sources.follow(&mut watcher, named);
         }
@@ -362,6 +352,10 @@ fn spawn_watcher(
             }
             let (touched, elsewhere) = sources.classify(&changed);
             if elsewhere {
+                // A symlink on the way may have been swapped (git-sync, a ConfigMap).
+                if paths.refresh(&mut watcher) {
+                    sources.manifest_dirs = paths.dirs().to_vec();
+                }
                 if let Some(named) = reloader.reload().await {
                     sources.follow(&mut watcher, named);
                 }

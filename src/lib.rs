@@ -15,6 +15,7 @@ pub mod kinds;
 pub mod leader;
 pub mod list_cache;
 pub mod manifest;
+pub mod manifest_paths;
 pub mod mcp;
 pub mod memo;
 pub mod memory;

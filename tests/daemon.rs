@@ -3,7 +3,8 @@
 //! file (logging its problem once), refuses a mass prune until confirmed, keeps a
 //! repository its retained image is in, tells spec, dependency and drift changes apart,
 //! turns ready while its queue never drains, survives kill -9 without duplicates or
-//! forgotten prunes, and reads ownership afresh before a prune deletes anything.
+//! forgotten prunes, reads ownership afresh before a prune deletes anything, and follows
+//! a manifest directory reached through a symlink that is swapped (git-sync).
 
 use std::time::Duration;
 
@@ -730,6 +731,64 @@ async fn a_prune_leaves_alone_what_was_disowned_by_hand_since_it_was_read() {
     );
     assert!(
         d.log_text().contains("not-owned"),
+        "{}",
+        tail(&d.log_text(), 20)
+    );
+    assert_eq!(d.terminate(), Some(0));
+}
+
+/// git-sync's layout: each commit checked out into a new directory, the `current` link
+/// swapped to it by rename, the old checkout deleted. The daemon, given
+/// `current/manifests`, follows every swap (not only the first), and edits inside the
+/// newest checkout.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manifest_directory_behind_a_swapped_symlink_is_followed() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let u = unique("gs");
+    let name = format!("/gitsync/{u}");
+    let root = m.path().join("git");
+    let checkout = |rev: &str| {
+        let dir = root.join(".worktrees").join(rev).join("manifests");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        std::fs::write(dir.join("p.yaml"), param("p", &name, rev)).expect("write");
+    };
+    let publish = |rev: &str, old: Option<&str>| {
+        let tmp = root.join(format!(".tmp-{rev}"));
+        std::os::unix::fs::symlink(format!(".worktrees/{rev}"), &tmp).expect("link");
+        std::fs::rename(&tmp, root.join("current")).expect("swap");
+        if let Some(old) = old {
+            std::fs::remove_dir_all(root.join(".worktrees").join(old)).expect("rm");
+        }
+    };
+    checkout("r1");
+    publish("r1", None);
+    let dir = root.join("current/manifests");
+    let d = Daemon::start(&dir, &["--resync", "5m"], None);
+    eventually("r1 applied", || async {
+        param_value(&aws, &name).await.as_deref() == Some("r1")
+    })
+    .await;
+    for (rev, old) in [("r2", "r1"), ("r3", "r2"), ("r4", "r3")] {
+        checkout(rev);
+        publish(rev, Some(old));
+        eventually(&format!("{rev} applied"), || async {
+            param_value(&aws, &name).await.as_deref() == Some(rev)
+        })
+        .await;
+    }
+    // An edit inside the newest checkout, as a person on the machine might make.
+    std::fs::write(
+        root.join(".worktrees/r4/manifests/p.yaml"),
+        param("p", &name, "edited"),
+    )
+    .expect("write");
+    eventually("the edit applied", || async {
+        param_value(&aws, &name).await.as_deref() == Some("edited")
+    })
+    .await;
+    assert!(
+        d.log_text().contains("a symlink was swapped"),
         "{}",
         tail(&d.log_text(), 20)
     );
