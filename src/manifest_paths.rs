@@ -158,7 +158,7 @@ mod tests {
         let mut paths = ManifestPaths::new(vec![root.join("current/manifests")]);
         let mut watcher = Recorder::default();
         paths.start(&mut watcher).expect("start");
-        assert_eq!(paths.dirs(), [a.clone()]);
+        assert_eq!(paths.dirs(), std::slice::from_ref(&a));
         assert_eq!(
             watcher.0,
             BTreeMap::from([
@@ -174,7 +174,7 @@ mod tests {
         std::fs::rename(root.join("tmp-link"), root.join("current")).expect("swap");
         std::fs::remove_dir_all(root.join(".worktrees/a")).expect("rm");
         assert!(paths.refresh(&mut watcher));
-        assert_eq!(paths.dirs(), [b.clone()]);
+        assert_eq!(paths.dirs(), std::slice::from_ref(&b));
         assert_eq!(
             watcher.0,
             BTreeMap::from([

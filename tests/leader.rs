@@ -768,9 +768,11 @@ async fn kubernetes_leases_elect_one_leader_and_hand_over_on_shutdown() {
     let mut replicas: Vec<Daemon> = (0..2)
         .map(|_| Daemon::start_with(&manifests, &args, None, &envs))
         .collect();
-    wait_for(Duration::from_secs(60), "one leader, the parameter written", || {
-        leaders(&replicas).len() == 1
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "one leader, the parameter written",
+        || leaders(&replicas).len() == 1,
+    );
     let deadline = Instant::now() + Duration::from_secs(60);
     while param_value(&aws, &param).await.as_deref() != Some("led") {
         assert!(Instant::now() < deadline, "the leader never wrote");
