@@ -194,7 +194,7 @@ pub async fn delete(common: &Common, dry_run: bool) -> i32 {
 
 /// `status`: the table (or JSON) of a running daemon's objects.
 pub async fn status(listen: std::net::SocketAddr, output: OutputFormat) -> i32 {
-    let (code, body) = match crate::server::request(listen, "GET", "/status").await {
+    let (code, body) = match crate::server::request(listen, "GET", "/status", None).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: no agentcore-controller daemon answers on {listen}: {e}");
@@ -224,8 +224,18 @@ pub async fn status(listen: std::net::SocketAddr, output: OutputFormat) -> i32 {
 }
 
 /// `confirm-prune`: let a running daemon carry out the prune its guard refused.
-pub async fn confirm_prune(listen: std::net::SocketAddr) -> i32 {
-    match crate::server::request(listen, "POST", "/confirm-prune").await {
+pub async fn confirm_prune(
+    listen: std::net::SocketAddr,
+    token_file: Option<&std::path::Path>,
+) -> i32 {
+    let token = match token_file.map(crate::guard::read_token_file).transpose() {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("error: {msg}");
+            return exit::ERROR;
+        }
+    };
+    match crate::server::request(listen, "POST", "/confirm-prune", token.as_ref()).await {
         Ok((202, body)) => {
             print!("{body}");
             exit::OK

@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::aws::{Aws, load_config};
 use crate::engine::backoff::Backoff;
 use crate::engine::controller::{Command, Controller, ControllerConfig, Shared};
+use crate::guard::Guard;
 use crate::inventory::SsmInventory;
 use crate::kinds::{Ctx, Registry};
 use crate::leader::{self, Elector, Fence, Leadership, LeaseTimings, Role};
@@ -37,6 +38,10 @@ pub struct DaemonOptions {
     pub grace: Duration,
     /// Run as one of several replicas, of which the holder of this lease writes.
     pub leader_election: Option<LeaderElection>,
+    /// Host names answered besides IP literals and localhost (see [`crate::guard`]).
+    pub allowed_hosts: Vec<String>,
+    /// The bearer token POSTs need (beyond loopback they are off without one).
+    pub admin_token: Option<secrecy::SecretString>,
 }
 
 /// Where the leader lease is kept, and its timings.
@@ -141,11 +146,20 @@ pub async fn run(opts: DaemonOptions) -> i32 {
         }
     };
     info!(address = %opts.listen, "serving /healthz /readyz /metrics /status");
+    let guard = Guard::new(opts.listen, &opts.allowed_hosts, opts.admin_token.clone());
+    if guard.actions_off() {
+        warn!(
+            address = %opts.listen,
+            "listening beyond loopback without --admin-token-file: POST /reconcile and \
+             /confirm-prune are off (SIGHUP still reconciles everything)"
+        );
+    }
     let state = AppState {
         shared: shared.clone(),
         metrics: metrics.clone(),
         commands: cmd_tx.clone(),
         leadership: leadership.clone(),
+        guard,
     };
     let mut server_stop = shutdown_rx.clone();
     let server = tokio::spawn(serve(listener, state, async move {

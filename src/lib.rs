@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod engine;
 pub mod error;
 pub mod fresh;
+pub mod guard;
 pub mod inventory;
 pub mod kinds;
 pub mod leader;

@@ -137,6 +137,16 @@ enum Command {
         /// writes in flight and clock-rate skew. It renews every fifth of this.
         #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
         lease_renew_deadline: Duration,
+        /// A file holding the bearer token that POST /reconcile and /confirm-prune need
+        /// (Authorization: Bearer …). Required for them beyond loopback: listening on
+        /// another address without it turns them off.
+        #[arg(long, env = "AGENTCORE_ADMIN_TOKEN_FILE")]
+        admin_token_file: Option<PathBuf>,
+        /// A Host name to answer besides IP addresses and localhost (repeatable), e.g. the
+        /// name of a Service in front of the daemon. Requests naming any other host are
+        /// refused with 421: a guard against DNS rebinding.
+        #[arg(long = "allowed-host", value_name = "NAME")]
+        allowed_hosts: Vec<String>,
     },
     /// Show the objects of a running daemon: conditions, last and next reconcile.
     /// Exit 0 when all are Ready, 2 otherwise.
@@ -264,6 +274,9 @@ enum Command {
     ConfirmPrune {
         #[command(flatten)]
         listen: Listen,
+        /// The file holding the daemon's admin token (its --admin-token-file).
+        #[arg(long, env = "AGENTCORE_ADMIN_TOKEN_FILE")]
+        admin_token_file: Option<PathBuf>,
     },
     /// Check manifests offline and report every problem with file and line (exit 1 on any).
     Validate {
@@ -455,7 +468,20 @@ fn main() -> ExitCode {
                 leader_election,
                 lease_duration,
                 lease_renew_deadline,
+                admin_token_file,
+                allowed_hosts,
             } => {
+                let admin_token = match admin_token_file
+                    .as_deref()
+                    .map(agentcore_controller::guard::read_token_file)
+                    .transpose()
+                {
+                    Ok(t) => t,
+                    Err(msg) => {
+                        eprintln!("error: {msg}");
+                        return 2;
+                    }
+                };
                 let leader_election = match leader_election {
                     None => None,
                     Some(store) => match LeaseTimings::new(lease_duration, lease_renew_deadline) {
@@ -483,13 +509,18 @@ fn main() -> ExitCode {
                     debounce,
                     grace: shutdown_grace,
                     leader_election,
+                    allowed_hosts,
+                    admin_token,
                 };
                 agentcore_controller::daemon::run(opts).await
             }
             Command::Status { listen, output } => {
                 commands::status(listen.listen, output.output).await
             }
-            Command::ConfirmPrune { listen } => commands::confirm_prune(listen.listen).await,
+            Command::ConfirmPrune {
+                listen,
+                admin_token_file,
+            } => commands::confirm_prune(listen.listen, admin_token_file.as_deref()).await,
             Command::Token {
                 name,
                 files,

@@ -13,6 +13,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::engine::controller::{Command, Shared};
 use crate::engine::status::Snapshot;
+use crate::guard::Guard;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
 
@@ -23,6 +24,8 @@ pub struct AppState {
     pub commands: mpsc::Sender<Command>,
     /// This replica's part in leader election, if it takes part.
     pub leadership: Option<watch::Receiver<Leadership>>,
+    /// Which Host names are answered and who may POST.
+    pub guard: Guard,
 }
 
 /// POSTs must carry this header: a browser page cannot add it to a cross-site request
@@ -37,7 +40,48 @@ pub fn router(state: AppState) -> Router {
         .route("/status", get(status))
         .route("/reconcile", post(reconcile))
         .route("/confirm-prune", post(confirm_prune))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            check_host,
+        ))
         .with_state(state)
+}
+
+/// Refuse a Host name the daemon was not told about (see [`Guard::host`]).
+async fn check_host(
+    State(s): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    // A Host that is not text is no name the daemon answers to.
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| h.to_str().unwrap_or_default());
+    match s.guard.host(host) {
+        Ok(()) => next.run(req).await,
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Why a POST may not act (it lacks the action header, or the guard refuses it); None:
+/// it may.
+fn refusal(s: &AppState, headers: &HeaderMap) -> Option<Response> {
+    if !has_action_header(headers) {
+        return Some(forbidden());
+    }
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok());
+    let (code, msg) = s.guard.act(authorization).err()?;
+    let mut r = (code, msg).into_response();
+    if code == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    Some(r)
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
@@ -154,15 +198,15 @@ fn forbidden() -> Response {
 }
 
 async fn reconcile(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if !has_action_header(&headers) {
-        return forbidden();
+    if let Some(refused) = refusal(&s, &headers) {
+        return refused;
     }
     send(&s, Command::ReconcileAll, "reconciling everything now\n").await
 }
 
 async fn confirm_prune(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    if !has_action_header(&headers) {
-        return forbidden();
+    if let Some(refused) = refusal(&s, &headers) {
+        return refused;
     }
     if s.shared.snapshot().prune_refused.is_none() {
         return (
@@ -192,12 +236,22 @@ pub async fn serve(
         .await
 }
 
-/// A minimal HTTP/1.1 client for the loopback endpoints (`status`, `confirm-prune`).
-pub async fn request(addr: SocketAddr, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+/// A minimal HTTP/1.1 client for the daemon's endpoints (`status`, `confirm-prune`), with
+/// the admin token if one is given.
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&secrecy::SecretString>,
+) -> std::io::Result<(u16, String)> {
+    use secrecy::ExposeSecret;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {}\r\n", t.expose_secret()))
+        .unwrap_or_default();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{ACTION_HEADER}: {path}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{ACTION_HEADER}: {path}\r\n{authorization}Content-Length: 0\r\n\r\n"
     );
     stream.write_all(req.as_bytes()).await?;
     let mut buf = Vec::new();

@@ -4,7 +4,8 @@
 //! repository its retained image is in, tells spec, dependency and drift changes apart,
 //! turns ready while its queue never drains, survives kill -9 without duplicates or
 //! forgotten prunes, reads ownership afresh before a prune deletes anything, and follows
-//! a manifest directory reached through a symlink that is swapped (git-sync).
+//! a manifest directory reached through a symlink that is swapped (git-sync), and
+//! guards its endpoints beyond loopback (Host names, an admin token for POSTs).
 
 use std::time::Duration;
 
@@ -793,4 +794,93 @@ async fn a_manifest_directory_behind_a_swapped_symlink_is_followed() {
         tail(&d.log_text(), 20)
     );
     assert_eq!(d.terminate(), Some(0));
+}
+
+/// Beyond loopback: every endpoint refuses Host names it was not told about (DNS
+/// rebinding), POSTs need the admin token (and are off without one), the
+/// `confirm-prune` command sends the token from its file, and the token is never logged.
+#[tokio::test(flavor = "multi_thread")]
+async fn beyond_loopback_the_endpoints_check_the_host_and_posts_need_the_admin_token() {
+    let m = Manifests::new();
+    let token = "tok-e2e-6f1d3a";
+    let token_file = m.path().join("admin-token");
+    std::fs::write(&token_file, format!("{token}\n")).expect("write");
+    let dir = m.path().join("manifests");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let token_arg = token_file.display().to_string();
+    let d = Daemon::start(
+        &dir,
+        &[
+            "--listen",
+            &listen,
+            "--admin-token-file",
+            &token_arg,
+            "--allowed-host",
+            "controller.internal",
+        ],
+        None,
+    );
+    let addr = d.listen.clone();
+    let with_host = |host: &str| http_with(&addr, "GET", "/status", &[("Host", host)]).0;
+    assert_eq!(with_host(&addr), 200, "by IP");
+    assert_eq!(with_host(&format!("localhost:{port}")), 200);
+    assert_eq!(with_host(&format!("controller.internal:{port}")), 200);
+    assert_eq!(
+        with_host(&format!("evil.example:{port}")),
+        421,
+        "a rebound name"
+    );
+    assert_eq!(
+        http_with(&addr, "GET", "/healthz", &[("Host", "evil.example")]).0,
+        421
+    );
+    let post = |auth: Option<&str>| {
+        let mut headers = vec![("Host", addr.as_str()), ("x-agentcore-action", "test")];
+        let bearer = auth.map(|t| format!("Bearer {t}"));
+        if let Some(b) = &bearer {
+            headers.push(("Authorization", b.as_str()));
+        }
+        http_with(&addr, "POST", "/reconcile", &headers).0
+    };
+    assert_eq!(post(None), 401);
+    assert_eq!(post(Some("tok-e2e-6f1d3b")), 401);
+    assert_eq!(post(Some(token)), 202);
+    // The command sends the token: the daemon answers past the guard (no prune waits).
+    let out = controller(&[
+        "confirm-prune",
+        "--listen",
+        &addr,
+        "--admin-token-file",
+        &token_arg,
+    ]);
+    assert!(stderr(&out).contains("409"), "{}", stderr(&out));
+    let out = controller(&["confirm-prune", "--listen", &addr]);
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    assert!(!d.log_text().contains(token), "the token was logged");
+    assert_eq!(d.terminate(), Some(0));
+
+    // Without a token file, beyond loopback, POSTs are off and the log says so.
+    let port = free_port();
+    let listen = format!("0.0.0.0:{port}");
+    let d = Daemon::start(&dir, &["--listen", &listen], None);
+    assert_eq!(d.post("/reconcile").0, 403);
+    assert!(
+        d.log_text()
+            .contains("POST /reconcile and /confirm-prune are off")
+    );
+    assert_eq!(d.get("/status").0, 200);
+    assert_eq!(d.terminate(), Some(0));
+
+    // A token file that cannot be used stops the daemon before it starts.
+    let out = controller(&[
+        "run",
+        "-f",
+        &dir.display().to_string(),
+        "--admin-token-file",
+        "/nonexistent/token",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("cannot read the admin token file"));
 }

@@ -360,20 +360,24 @@ impl Daemon {
         endpoint: Option<&str>,
         envs: &[(&str, &str)],
     ) -> Daemon {
-        let port = free_port();
+        // `--listen` in `extra` replaces the loopback default (connecting through
+        // loopback to an address on every interface).
+        let given = extra
+            .iter()
+            .position(|a| *a == "--listen")
+            .and_then(|i| extra.get(i + 1));
+        let port = given
+            .and_then(|l| l.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(free_port);
         let listen = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("daemon-{port}.log"));
         let file = std::fs::File::create(&log).expect("daemon log");
         let dir = dir.display().to_string();
-        let mut args = vec![
-            "run",
-            "-f",
-            &dir,
-            "--listen",
-            &listen,
-            "--debounce",
-            "100ms",
-        ];
+        let mut args = vec!["run", "-f", &dir, "--debounce", "100ms"];
+        if given.is_none() {
+            args.extend(["--listen", &listen]);
+        }
         args.extend_from_slice(extra);
         let mut cmd = controller_command(&args);
         cmd.envs(envs.iter().copied());
@@ -477,13 +481,27 @@ impl Drop for Daemon {
 
 /// A tiny HTTP/1.1 client for loopback endpoints.
 pub fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
+    http_with(
+        addr,
+        method,
+        path,
+        &[("Host", addr), ("x-agentcore-action", "test")],
+    )
+}
+
+/// [`http`] with exactly these headers (besides Connection and Content-Length).
+pub fn http_with(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(addr) else {
         return (0, String::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let headers: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nx-agentcore-action: test\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\n{headers}Connection: close\r\nContent-Length: 0\r\n\r\n"
     );
     if s.write_all(req.as_bytes()).is_err() {
         return (0, String::new());
