@@ -8,9 +8,11 @@ Three fidelity fixes are applied before it starts:
 - moto ignores CreateAgentRuntime's clientToken. AgentCore answers a repeated create with
   the same token with the runtime the first one made (the SDK resends a create whose
   answer was lost). The token is honoured here.
-- moto gives every runtime version its own ARN and keys tags by ARN, so an update drops
-  the runtime's tags. On AgentCore tags belong to the runtime and survive updates; here
-  they are carried over to the ARN the update gives the runtime.
+- moto names a runtime `agent/UUID:VERSION`, a new ARN at every update, and keys tags by
+  ARN, so an update drops the runtime's tags. AgentCore's runtime ARN is
+  `runtime/RUNTIME_ID`, the same for every version, and tags belong to the runtime; here
+  the ARN is AgentCore's (so IAM policies scoped to `runtime/*` match what the emulator
+  answers), and tags are carried over should the ARN ever change.
 - moto keeps a Cognito user pool's LastModifiedDate at its creation time through
   UpdateUserPool. Cognito moves it on every change ("the date and time when the item was
   modified"); here UpdateUserPool moves it too.
@@ -39,12 +41,34 @@ from moto.core.utils import utcnow
 _original_init = agentcore.AgentRuntime.__init__
 
 
+def _runtime_arn(runtime) -> str:
+    return (
+        f"arn:aws:bedrock-agentcore:{runtime.region_name}:{runtime.account_id}"
+        f":runtime/{runtime.agent_runtime_id}"
+    )
+
+
 def _init_with_update_transition(self, *args, **kwargs):
     _original_init(self, *args, **kwargs)
     self._transitions = [("CREATING", "READY"), ("UPDATING", "READY")]
+    self.agent_runtime_arn = _runtime_arn(self)
+    for version in self.versions:
+        version["agentRuntimeArn"] = self.agent_runtime_arn
 
 
 agentcore.AgentRuntime.__init__ = _init_with_update_transition
+
+_original_runtime_update = agentcore.AgentRuntime.update
+
+
+def _update_keeping_the_arn(self, *args, **kwargs):
+    _original_runtime_update(self, *args, **kwargs)
+    self.agent_runtime_arn = _runtime_arn(self)
+    for version in self.versions:
+        version["agentRuntimeArn"] = self.agent_runtime_arn
+
+
+agentcore.AgentRuntime.update = _update_keeping_the_arn
 
 _original_create_runtime = agentcore_responses.BedrockAgentCoreControlResponse.create_agent_runtime
 _runtime_by_token: dict = {}
@@ -95,6 +119,23 @@ def _update_user_pool_moving_last_modified(self, user_pool_id, *args, **kwargs):
 cognito.CognitoIdpBackend.update_user_pool = _update_user_pool_moving_last_modified
 
 
+# The request parameters that name what a call acts on (never values: no secret is
+# logged).
+_NAMING = {
+    "Name",
+    "Path",
+    "SecretId",
+    "repositoryName",
+    "RoleName",
+    "UserPoolId",
+    "TableName",
+    "ResourceId",
+    "ResourceArn",
+    "resourceArn",
+    "roleArn",
+}
+
+
 def _log_requests(path: str) -> None:
     """Wrap moto's WSGI application so that each request is logged before it is served."""
     import io
@@ -110,14 +151,27 @@ def _log_requests(path: str) -> None:
     def logged(self, environ, start_response):
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         service, _, operation = target.rpartition(".")
-        if not target and environ.get("REQUEST_METHOD") == "POST" and "form-urlencoded" in environ.get(
-            "CONTENT_TYPE", ""
+        content_type = environ.get("CONTENT_TYPE", "")
+        params = {}
+        if environ.get("REQUEST_METHOD") in ("POST", "PUT") and (
+            "form-urlencoded" in content_type or "json" in content_type
         ):
-            # Query protocol (IAM, STS): the operation is the form's Action.
             length = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
-            operation = parse_qs(body.decode("utf-8", "replace")).get("Action", [""])[0]
+            text = body.decode("utf-8", "replace")
+            if "form-urlencoded" in content_type:
+                # Query protocol (IAM, STS): the operation is the form's Action.
+                form = parse_qs(text)
+                operation = operation or form.get("Action", [""])[0]
+                params = {k: v[0] for k, v in form.items() if k in _NAMING}
+            else:
+                try:
+                    doc = json.loads(text) if text else {}
+                except ValueError:
+                    doc = {}
+                if isinstance(doc, dict):
+                    params = {k: v for k, v in doc.items() if k in _NAMING and isinstance(v, str)}
         line = json.dumps(
             {
                 "t": time.time(),
@@ -126,6 +180,7 @@ def _log_requests(path: str) -> None:
                 "path": environ.get("PATH_INFO", ""),
                 "service": service,
                 "operation": operation,
+                "params": params,
             }
         )
         with lock:

@@ -92,6 +92,26 @@ pub fn validate(files: &[PathBuf]) -> i32 {
     }
 }
 
+/// `iam-policy`: the policy the controller needs for these manifests, on stdout.
+pub fn iam_policy(files: &[PathBuf], opts: crate::iam_policy::PolicyOptions) -> i32 {
+    let set = match load(files) {
+        Ok(set) => set,
+        Err(code) => return code,
+    };
+    let grants = crate::iam_policy::grants(&set, &Registry::offline(), &opts);
+    let document = crate::iam_policy::document(&grants, &opts.instance);
+    print_json(&document);
+    let size = crate::iam_policy::size(&document);
+    if size > crate::iam_policy::MANAGED_POLICY_LIMIT {
+        eprintln!(
+            "warning: the policy is {size} characters, over the {} a managed policy may hold: \
+             split the manifests among controller instances, or attach it as inline policies",
+            crate::iam_policy::MANAGED_POLICY_LIMIT
+        );
+    }
+    exit::OK
+}
+
 pub(crate) fn print_json<T: Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),

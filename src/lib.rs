@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod fresh;
 pub mod guard;
+pub mod iam_policy;
 pub mod inventory;
 pub mod kinds;
 pub mod leader;

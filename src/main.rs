@@ -283,6 +283,29 @@ enum Command {
         #[command(flatten)]
         files: Files,
     },
+    /// Print the IAM policy the controller needs for these manifests (offline).
+    ///
+    /// Only the actions the controller calls, on the resources the manifests name:
+    /// roles, repositories, parameters and secrets by name; user pools and runtimes,
+    /// whose IDs AWS picks, by the owner tag (agentcore.dev/managed-by = --instance);
+    /// iam:PassRole only for runtimes' execution roles, only to AgentCore; the
+    /// inventory under /agentcore-controller/<instance>/; the lease table of
+    /// --leader-election dynamodb:TABLE. Attach it to the controller's role.
+    IamPolicy {
+        #[command(flatten)]
+        files: Files,
+        #[command(flatten)]
+        instance: Instance,
+        /// Region in the ARNs (`*`: any). Default: AWS_REGION, else `*`.
+        #[arg(long, env = "AWS_REGION", default_value = "*")]
+        region: String,
+        /// Account in the ARNs (`*`: any).
+        #[arg(long, default_value = "*")]
+        account_id: String,
+        /// The daemon's --leader-election: with dynamodb:TABLE, the table's actions.
+        #[arg(long, value_name = "dynamodb:TABLE|kubernetes")]
+        leader_election: Option<LeaseBackend>,
+    },
     /// Show what apply would change, field by field (exit 0 in sync, 2 changes pending, 1 error).
     ///
     /// Reads AWS only. Secret values are masked.
@@ -427,6 +450,24 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async {
         match cli.command {
             Command::Validate { files } => commands::validate(&files.files),
+            Command::IamPolicy {
+                files,
+                instance,
+                region,
+                account_id,
+                leader_election,
+            } => commands::iam_policy(
+                &files.files,
+                agentcore_controller::iam_policy::PolicyOptions {
+                    region,
+                    account: account_id,
+                    instance: instance.instance,
+                    lease_table: match leader_election {
+                        Some(LeaseBackend::DynamoDb { table }) => Some(table),
+                        _ => None,
+                    },
+                },
+            ),
             Command::Diff {
                 files,
                 instance,

@@ -139,7 +139,7 @@ async fn token_times(aws: &Aws, secret: &str) -> Option<(u64, u64)> {
     Some((claims["iat"].as_u64()?, claims["exp"].as_u64()?))
 }
 
-/// One AWS call as the emulator logged it.
+/// One AWS call of a replica, as the emulator logged it.
 struct Logged {
     at: f64,
     replica: String,
@@ -151,32 +151,16 @@ struct Logged {
 /// The replicas' calls since `since` (seconds since the epoch): a replica names itself in
 /// the user agent as `app/IDENTITY`.
 fn calls_since(log: &std::path::Path, since: f64) -> Vec<Logged> {
-    let text = std::fs::read_to_string(log).expect("the emulator's request log");
-    text.lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .filter(|v| v["t"].as_f64().is_some_and(|t| t >= since))
-        .filter_map(|v| {
-            let ua = v["ua"].as_str()?;
-            let replica = ua
-                .split_whitespace()
-                .find_map(|part| part.strip_prefix("app/"))?
-                .to_string();
-            let operation = v["operation"].as_str().unwrap_or_default();
-            let method = v["method"].as_str().unwrap_or_default();
-            let write = if operation.is_empty() {
-                // REST (AgentCore's control plane): GET reads, the rest writes.
-                method != "GET" && method != "HEAD"
-            } else {
-                access_of(operation) == Access::Write
-            };
+    testkit::requests::calls_since(log, since)
+        .into_iter()
+        .filter_map(|c| {
             Some(Logged {
-                at: v["t"].as_f64()?,
-                replica,
-                write,
-                lease: v["service"]
-                    .as_str()
-                    .is_some_and(|s| s.starts_with("DynamoDB")),
-                what: format!("{method} {} {operation}", v["path"].as_str().unwrap_or("")),
+                at: c.at,
+                replica: c.app.clone()?,
+                // An unknown call counts as a write.
+                write: c.operation.is_empty() || access_of(&c.operation) == Access::Write,
+                lease: c.service == "dynamodb",
+                what: format!("{} {} {}", c.method, c.path, c.action()),
             })
         })
         .collect()

@@ -14,6 +14,7 @@ use crate::aws::Aws;
 use crate::error::Result;
 use crate::model::de::FieldProblem;
 use crate::model::object::{DeletionPolicy, OWNER_TAG, ObjectMeta, Outputs, Reference};
+use crate::model::permissions::{Grant, Scope};
 use crate::model::schema::Writes;
 use crate::model::value::Deps;
 
@@ -167,6 +168,16 @@ pub trait Kind: Send + Sync + 'static {
     fn writes(_name: &str, _spec: &Self::Spec) -> Vec<Writes> {
         Vec::new()
     }
+
+    /// The name the AWS resource gets, when the manifest alone decides it (for the IAM
+    /// policy of the objects that refer to this one).
+    fn aws_name(_meta: &ObjectMeta, _spec: &Self::Spec) -> Option<String> {
+        None
+    }
+
+    /// What IAM must allow the controller for this object: every action its observe,
+    /// create, update and delete call, on the resources they call it on.
+    fn permissions(meta: &ObjectMeta, spec: &Self::Spec, scope: &Scope) -> Vec<Grant>;
 
     /// Fill in references from the dependencies' outputs. Pure.
     fn resolve(

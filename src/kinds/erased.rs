@@ -14,6 +14,7 @@ use crate::model::de::{FieldProblem, from_node_lenient};
 use crate::model::object::{
     ANNOTATION_ADOPT, DeletionPolicy, OWNER_TAG, ObjectMeta, Outputs, Reference,
 };
+use crate::model::permissions::{Grant, Scope};
 use crate::model::schema::{Schema, Writes};
 use crate::model::value::Deps;
 use crate::model::yaml::Node;
@@ -120,6 +121,18 @@ impl<K: Kind> Schema for SchemaOf<K> {
     fn sources(&self, meta: &ObjectMeta, spec: &Value) -> Vec<std::path::PathBuf> {
         typed::<K::Spec>(K::KIND, spec)
             .map(|s| K::sources(meta, &s))
+            .unwrap_or_default()
+    }
+
+    fn aws_name(&self, meta: &ObjectMeta, spec: &Value) -> Option<String> {
+        typed::<K::Spec>(K::KIND, spec)
+            .ok()
+            .and_then(|s| K::aws_name(meta, &s))
+    }
+
+    fn permissions(&self, meta: &ObjectMeta, spec: &Value, scope: &Scope) -> Vec<Grant> {
+        typed::<K::Spec>(K::KIND, spec)
+            .map(|s| K::permissions(meta, &s, scope))
             .unwrap_or_default()
     }
 }

@@ -322,6 +322,14 @@ impl<L: Label> Kind for Fake<L> {
         Self::with(Arc::default(), Fns::default())
     }
 
+    fn permissions(
+        _meta: &ObjectMeta,
+        _spec: &Self::Spec,
+        _scope: &crate::model::permissions::Scope,
+    ) -> Vec<crate::model::permissions::Grant> {
+        Vec::new()
+    }
+
     fn references(spec: &FakeSpec) -> Vec<Reference> {
         spec.after
             .iter()

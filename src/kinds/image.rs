@@ -38,6 +38,7 @@ use super::{
 };
 use crate::error::{Reason, ReconcileError, Result, read_result, write_result};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Grant, Scope};
 use crate::oci::build::{OUT, run_builder};
 use crate::oci::context::{ContextHash, build_id, hash_context};
 use crate::oci::layout::{Layout, Platform, SelectedImage};
@@ -294,6 +295,23 @@ impl Kind for Image {
 
     fn new(ctx: Arc<Ctx>) -> Self {
         Self { ctx }
+    }
+
+    fn permissions(_meta: &ObjectMeta, spec: &ImageSpec, scope: &Scope) -> Vec<Grant> {
+        let repository = scope.name_of("Repository", &spec.repository_ref);
+        vec![Grant::new(
+            &[
+                "ecr:DescribeImages",
+                "ecr:BatchGetImage",
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:InitiateLayerUpload",
+                "ecr:UploadLayerPart",
+                "ecr:CompleteLayerUpload",
+                "ecr:PutImage",
+                "ecr:BatchDeleteImage",
+            ],
+            vec![scope.arn("ecr", &format!("repository/{repository}"))],
+        )]
     }
 
     fn references(spec: &ImageSpec) -> Vec<Reference> {

@@ -13,6 +13,7 @@ use super::{
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Grant, Scope};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum ParamType {
@@ -84,6 +85,23 @@ impl Kind for Parameter {
             ctx,
             owned: Memo::default(),
         }
+    }
+
+    fn aws_name(_meta: &ObjectMeta, spec: &ParameterSpec) -> Option<String> {
+        Some(spec.name.clone())
+    }
+
+    fn permissions(_meta: &ObjectMeta, spec: &ParameterSpec, scope: &Scope) -> Vec<Grant> {
+        vec![Grant::new(
+            &[
+                "ssm:GetParameter",
+                "ssm:PutParameter",
+                "ssm:AddTagsToResource",
+                "ssm:ListTagsForResource",
+                "ssm:DeleteParameter",
+            ],
+            vec![scope.parameter_arn(&spec.name)],
+        )]
     }
 
     fn references(spec: &ParameterSpec) -> Vec<Reference> {

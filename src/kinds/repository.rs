@@ -18,6 +18,7 @@ use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, c
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Grant, Scope};
 
 fn default_true() -> bool {
     true
@@ -286,6 +287,35 @@ impl Kind for Repository {
             ctx,
             owned: Memo::default(),
         }
+    }
+
+    fn aws_name(meta: &ObjectMeta, spec: &RepositorySpec) -> Option<String> {
+        Some(desired_repository(meta, spec).name)
+    }
+
+    fn permissions(meta: &ObjectMeta, spec: &RepositorySpec, scope: &Scope) -> Vec<Grant> {
+        let name = desired_repository(meta, spec).name;
+        vec![
+            // The shared listing of the account's repositories.
+            Grant::new(
+                &["ecr:DescribeRepositories"],
+                vec![scope.arn("ecr", "repository/*")],
+            ),
+            Grant::new(
+                &[
+                    "ecr:CreateRepository",
+                    "ecr:TagResource",
+                    "ecr:ListTagsForResource",
+                    "ecr:GetLifecyclePolicy",
+                    "ecr:PutLifecyclePolicy",
+                    "ecr:DeleteLifecyclePolicy",
+                    "ecr:PutImageScanningConfiguration",
+                    "ecr:PutImageTagMutability",
+                    "ecr:DeleteRepository",
+                ],
+                vec![scope.arn("ecr", &format!("repository/{name}"))],
+            ),
+        ]
     }
 
     fn references(_spec: &RepositorySpec) -> Vec<Reference> {

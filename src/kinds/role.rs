@@ -21,6 +21,7 @@ use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, c
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::list_cache::{ListedRole, RolesByName};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Grant, Scope};
 
 /// Name of the inline policy `defaultPolicy: true` puts on the role.
 pub const DEFAULT_POLICY_NAME: &str = "AgentCoreRuntimeExecution";
@@ -586,6 +587,40 @@ impl Kind for Role {
             ctx,
             listing_denied: AtomicBool::new(false),
         }
+    }
+
+    fn aws_name(meta: &ObjectMeta, spec: &RoleSpec) -> Option<String> {
+        Some(spec.role_name.clone().unwrap_or_else(|| meta.name.clone()))
+    }
+
+    fn permissions(meta: &ObjectMeta, spec: &RoleSpec, scope: &Scope) -> Vec<Grant> {
+        let name = spec.role_name.clone().unwrap_or_else(|| meta.name.clone());
+        vec![
+            // The shared listing of roles with their policies and tags.
+            Grant::new(
+                &["iam:ListRoles", "iam:GetAccountAuthorizationDetails"],
+                vec!["*".into()],
+            ),
+            Grant::new(
+                &[
+                    "iam:GetRole",
+                    "iam:CreateRole",
+                    "iam:UpdateRole",
+                    "iam:UpdateAssumeRolePolicy",
+                    "iam:TagRole",
+                    "iam:ListRoleTags",
+                    "iam:GetRolePolicy",
+                    "iam:ListRolePolicies",
+                    "iam:PutRolePolicy",
+                    "iam:DeleteRolePolicy",
+                    "iam:ListAttachedRolePolicies",
+                    "iam:AttachRolePolicy",
+                    "iam:DetachRolePolicy",
+                    "iam:DeleteRole",
+                ],
+                vec![scope.iam_arn(&format!("role/{name}"))],
+            ),
+        ]
     }
 
     fn references(_spec: &RoleSpec) -> Vec<Reference> {

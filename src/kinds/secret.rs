@@ -26,6 +26,7 @@ use super::{
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Grant, Scope};
 
 /// Field of the change that reports a secret scheduled for deletion (it is restored).
 pub const DELETED_FIELD: &str = "deletedDate";
@@ -140,6 +141,14 @@ impl Kind for Secret {
 
     fn new(ctx: Arc<Ctx>) -> Self {
         Self { ctx }
+    }
+
+    fn permissions(meta: &ObjectMeta, spec: &SecretSpec, scope: &Scope) -> Vec<Grant> {
+        let names: Vec<String> = Self::writes(&meta.name, spec)
+            .into_iter()
+            .map(|w| w.name)
+            .collect();
+        super::secrets_manager::grants(scope, &names)
     }
 
     fn references(spec: &SecretSpec) -> Vec<Reference> {

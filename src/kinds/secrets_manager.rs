@@ -152,6 +152,33 @@ pub async fn tag_owned(ctx: &Ctx, id: &str) -> Result<()> {
     Ok(())
 }
 
+/// What IAM must allow for secrets the controller keeps under these names (`*` may end
+/// a name): listing them (the shared listing), and reading, writing, tagging, restoring
+/// and deleting them.
+pub fn grants(
+    scope: &crate::model::permissions::Scope,
+    names: &[String],
+) -> Vec<crate::model::permissions::Grant> {
+    use crate::model::permissions::Grant;
+    vec![
+        Grant::new(&["secretsmanager:ListSecrets"], vec!["*".into()]),
+        Grant::new(
+            &[
+                "secretsmanager:DescribeSecret",
+                "secretsmanager:GetSecretValue",
+                "secretsmanager:CreateSecret",
+                "secretsmanager:PutSecretValue",
+                "secretsmanager:UpdateSecret",
+                "secretsmanager:TagResource",
+                "secretsmanager:UntagResource",
+                "secretsmanager:RestoreSecret",
+                "secretsmanager:DeleteSecret",
+            ],
+            names.iter().map(|n| scope.secret_arn(n)).collect(),
+        ),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

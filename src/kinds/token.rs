@@ -29,6 +29,7 @@ use super::{
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Condition, Grant, Scope};
 
 /// Which Cognito token clients present as the bearer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -448,6 +449,34 @@ impl Kind for Token {
 
     fn new(ctx: Arc<Ctx>) -> Self {
         Self { ctx }
+    }
+
+    fn permissions(meta: &ObjectMeta, spec: &TokenSpec, scope: &Scope) -> Vec<Grant> {
+        let names: Vec<String> = Self::writes(&meta.name, spec)
+            .into_iter()
+            .map(|w| w.name)
+            .collect();
+        // The user's password, to sign in (InitiateAuth itself needs no IAM permission).
+        let password = match scope.name_of("User", &spec.user_ref).as_str() {
+            "*" => "agentcore-controller/users/*".to_string(),
+            name => name.to_string(),
+        };
+        let mut grants = vec![
+            Grant::new(
+                &["cognito-idp:DescribeUserPoolClient"],
+                vec![scope.arn("cognito-idp", "userpool/*")],
+            )
+            .when(Condition::Owned),
+            Grant::new(
+                &[
+                    "secretsmanager:GetSecretValue",
+                    "secretsmanager:DescribeSecret",
+                ],
+                vec![scope.secret_arn(&password)],
+            ),
+        ];
+        grants.extend(super::secrets_manager::grants(scope, &names));
+        grants
     }
 
     fn references(spec: &TokenSpec) -> Vec<Reference> {

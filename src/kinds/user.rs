@@ -32,6 +32,7 @@ use super::{
 };
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Condition, Grant, Scope};
 
 /// Tag on a password secret whose password may not be the user's password yet.
 pub const PASSWORD_PENDING_TAG: &str = "agentcore.dev/password-pending";
@@ -379,6 +380,34 @@ impl Kind for User {
 
     fn new(ctx: Arc<Ctx>) -> Self {
         Self { ctx }
+    }
+
+    fn aws_name(_meta: &ObjectMeta, spec: &UserSpec) -> Option<String> {
+        // What a Token signing this user in reads: the password secret.
+        spec.password_secret_name.clone()
+    }
+
+    fn permissions(_meta: &ObjectMeta, spec: &UserSpec, scope: &Scope) -> Vec<Grant> {
+        let secret = spec
+            .password_secret_name
+            .clone()
+            .unwrap_or_else(|| "agentcore-controller/users/*".into());
+        let mut grants = vec![
+            Grant::new(
+                &[
+                    "cognito-idp:DescribeUserPool",
+                    "cognito-idp:AdminGetUser",
+                    "cognito-idp:AdminCreateUser",
+                    "cognito-idp:AdminSetUserPassword",
+                    "cognito-idp:AdminUpdateUserAttributes",
+                    "cognito-idp:AdminDeleteUser",
+                ],
+                vec![scope.arn("cognito-idp", "userpool/*")],
+            )
+            .when(Condition::Owned),
+        ];
+        grants.extend(super::secrets_manager::grants(scope, &[secret]));
+        grants
     }
 
     fn references(spec: &UserSpec) -> Vec<Reference> {

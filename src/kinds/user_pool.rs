@@ -18,6 +18,7 @@ use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_r
 use crate::list_cache::{self, ByName};
 use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Condition, Grant, Scope};
 
 /// The OpenID Connect discovery document of a user pool.
 pub fn discovery_url(region: &str, pool_id: &str) -> String {
@@ -345,6 +346,26 @@ impl Kind for UserPool {
             ctx,
             described: Memo::default(),
         }
+    }
+
+    fn permissions(_meta: &ObjectMeta, _spec: &UserPoolSpec, scope: &Scope) -> Vec<Grant> {
+        vec![
+            Grant::new(&["cognito-idp:ListUserPools"], vec!["*".into()]),
+            Grant::new(
+                &["cognito-idp:CreateUserPool", "cognito-idp:TagResource"],
+                vec!["*".into()],
+            )
+            .when(Condition::TaggedOnCreate),
+            Grant::new(
+                &[
+                    "cognito-idp:DescribeUserPool",
+                    "cognito-idp:UpdateUserPool",
+                    "cognito-idp:DeleteUserPool",
+                ],
+                vec![scope.arn("cognito-idp", "userpool/*")],
+            )
+            .when(Condition::Owned),
+        ]
     }
 
     fn references(_spec: &UserPoolSpec) -> Vec<Reference> {

@@ -21,6 +21,7 @@ use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, c
 use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
 use crate::memo::Memo;
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Condition, Grant, Scope};
 
 /// The explicit auth flows Cognito accepts.
 pub const AUTH_FLOWS: [&str; 6] = [
@@ -397,6 +398,22 @@ impl Kind for UserPoolClient {
             ctx,
             known: Memo::new(KNOWN_ID_MAX_AGE),
         }
+    }
+
+    fn permissions(_meta: &ObjectMeta, _spec: &UserPoolClientSpec, scope: &Scope) -> Vec<Grant> {
+        vec![
+            Grant::new(
+                &[
+                    "cognito-idp:ListUserPoolClients",
+                    "cognito-idp:DescribeUserPoolClient",
+                    "cognito-idp:CreateUserPoolClient",
+                    "cognito-idp:UpdateUserPoolClient",
+                    "cognito-idp:DeleteUserPoolClient",
+                ],
+                vec![scope.arn("cognito-idp", "userpool/*")],
+            )
+            .when(Condition::Owned),
+        ]
     }
 
     fn references(spec: &UserPoolClientSpec) -> Vec<Reference> {

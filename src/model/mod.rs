@@ -5,6 +5,7 @@
 
 pub mod de;
 pub mod object;
+pub mod permissions;
 pub mod published;
 pub mod schema;
 pub mod value;

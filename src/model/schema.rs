@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::de::FieldProblem;
 use super::object::{DeletionPolicy, ObjectMeta, Reference};
+use super::permissions::{Grant, Scope};
 use super::yaml::Node;
 
 /// An AWS resource an object writes, named in its spec (see [`Schema::writes`]).
@@ -50,6 +51,10 @@ pub trait Schema: Send + Sync {
     fn writes(&self, name: &str, spec: &Value) -> Vec<Writes>;
     /// Local files the resource is made from (an image's build context).
     fn sources(&self, meta: &ObjectMeta, spec: &Value) -> Vec<std::path::PathBuf>;
+    /// The name the AWS resource gets, when the manifest alone decides it.
+    fn aws_name(&self, meta: &ObjectMeta, spec: &Value) -> Option<String>;
+    /// What IAM must allow the controller for this object.
+    fn permissions(&self, meta: &ObjectMeta, spec: &Value, scope: &Scope) -> Vec<Grant>;
 }
 
 /// The schemas of every kind, by `kind:` name: what the manifest loader reads with. The

@@ -15,6 +15,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod fault_proxy;
 pub mod guide;
+pub mod requests;
 
 pub const REGION: &str = "us-east-1";
 
@@ -98,6 +99,8 @@ impl Emulator {
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(REGION))
             .endpoint_url(&self.url)
+            // The tests' own calls, told apart from the controller's in the request log.
+            .app_name(aws_config::AppName::new("testkit").expect("app name"))
             .credentials_provider(
                 aws_credential_types::provider::SharedCredentialsProvider::new(
                     aws_credential_types::Credentials::new(

@@ -27,6 +27,7 @@ use crate::error::{Result, aws_err, read_result, write_result};
 use crate::list_cache::{self, ByName};
 use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
+use crate::model::permissions::{Condition, Grant, Scope};
 
 mod sdk;
 mod spec;
@@ -198,6 +199,39 @@ impl Kind for AgentRuntime {
         }
     }
 
+    fn permissions(_meta: &ObjectMeta, spec: &AgentRuntimeSpec, scope: &Scope) -> Vec<Grant> {
+        let runtimes = vec![scope.arn("bedrock-agentcore", "runtime/*")];
+        let role = scope.name_of("Role", &spec.role_ref);
+        vec![
+            Grant::new(&["bedrock-agentcore:ListAgentRuntimes"], vec!["*".into()]),
+            Grant::new(
+                &[
+                    "bedrock-agentcore:CreateAgentRuntime",
+                    "bedrock-agentcore:TagResource",
+                ],
+                runtimes.clone(),
+            )
+            .when(Condition::TaggedOnCreate),
+            Grant::new(
+                &[
+                    "bedrock-agentcore:GetAgentRuntime",
+                    "bedrock-agentcore:UpdateAgentRuntime",
+                    "bedrock-agentcore:ListTagsForResource",
+                    "bedrock-agentcore:TagResource",
+                    "bedrock-agentcore:DeleteAgentRuntime",
+                ],
+                runtimes,
+            )
+            .when(Condition::Owned),
+            // The execution role, handed to AgentCore only.
+            Grant::new(
+                &["iam:PassRole"],
+                vec![scope.iam_arn(&format!("role/{role}"))],
+            )
+            .when(Condition::PassedTo("bedrock-agentcore.amazonaws.com")),
+        ]
+    }
+
     fn references(spec: &AgentRuntimeSpec) -> Vec<Reference> {
         let mut refs = vec![
             Reference::new("spec.imageRef", "Image", &spec.image_ref),
@@ -346,8 +380,8 @@ impl Kind for AgentRuntime {
             }
         };
         let resource = observed_from(&got, &self.ctx.aws.region);
-        // moto keys tags by the versioned ARN it returns (…:agent/<uuid>:<version>), so the
-        // tags are read on the ARN GetAgentRuntime returns now; update re-tags each new one.
+        // Tags are read on the ARN GetAgentRuntime answers with (AgentCore's
+        // `runtime/ID`, the same for every version).
         let tags = client
             .list_tags_for_resource()
             .resource_arn(&resource.arn)

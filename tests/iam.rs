@@ -1,0 +1,403 @@
+//! The policy `iam-policy` prints is sufficient: a whole lifecycle of the guide's stack
+//! (apply, drift repaired, a daemon renewing the token, delete), every AWS call the
+//! controller made during it read from the emulator's request log, each mapped to its
+//! IAM action and the resource it named, each allowed by the printed policy. And it is
+//! narrow: the same calls on resources the manifests do not name are not allowed, and
+//! every action the policy grants is one the controller's code calls.
+//!
+//! One test in this binary: the emulator's log then holds only this lifecycle's calls
+//! (the test's own calls carry `app/testkit` and are left out).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use testkit::requests::Call;
+use testkit::*;
+
+const REGION: &str = "us-east-1";
+
+/// The IAM resource a logged call acts on, from the parameters that name it.
+fn resource(call: &Call, account: &str) -> String {
+    let arn = |service: &str, rest: &str| format!("arn:aws:{service}:{REGION}:{account}:{rest}");
+    let named = |p: &str| call.param(p).map(String::from);
+    match call.service.as_str() {
+        "ssm" => named("Name")
+            .or_else(|| named("Path"))
+            .or_else(|| named("ResourceId"))
+            .map(|n| arn("ssm", &format!("parameter/{}", n.trim_start_matches('/'))))
+            .unwrap_or_else(|| "*".into()),
+        "secretsmanager" => match named("SecretId").or_else(|| named("Name")) {
+            Some(id) if id.starts_with("arn:") => id,
+            // AWS appends six characters to a secret's name in its ARN.
+            Some(name) => arn("secretsmanager", &format!("secret:{name}-AbCdEf")),
+            None => "*".into(),
+        },
+        "ecr" => match (named("resourceArn"), named("repositoryName")) {
+            (Some(a), _) => a,
+            (None, Some(name)) => arn("ecr", &format!("repository/{name}")),
+            (None, None) => arn("ecr", "repository/*"),
+        },
+        "iam" => named("RoleName")
+            .map(|n| format!("arn:aws:iam::{account}:role/{n}"))
+            .unwrap_or_else(|| "*".into()),
+        "cognito-idp" => named("UserPoolId")
+            .map(|id| arn("cognito-idp", &format!("userpool/{id}")))
+            .unwrap_or_else(|| "*".into()),
+        "dynamodb" => named("TableName")
+            .map(|t| arn("dynamodb", &format!("table/{t}")))
+            .unwrap_or_else(|| "*".into()),
+        "bedrock-agentcore" => {
+            let parts: Vec<&str> = call.path.trim_matches('/').split('/').collect();
+            match parts.as_slice() {
+                ["runtimes", id, ..] => arn("bedrock-agentcore", &format!("runtime/{id}")),
+                ["runtimes"] if call.operation == "CreateAgentRuntime" => {
+                    arn("bedrock-agentcore", "runtime/*")
+                }
+                ["tags", rest @ ..] => percent_encoding::percent_decode_str(&rest.join("/"))
+                    .decode_utf8_lossy()
+                    .into_owned(),
+                _ => "*".into(),
+            }
+        }
+        _ => "*".into(),
+    }
+}
+
+/// IAM's wildcard match on ARNs.
+fn glob(pattern: &str, text: &str) -> bool {
+    agentcore_controller::iam_policy::glob(pattern, text)
+}
+
+/// Whether the policy document allows `action` on `resource` (its conditions on the
+/// owner tag taken as met: every resource the controller touches carries it).
+fn allowed(policy: &Value, action: &str, resource: &str) -> bool {
+    policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["Effect"] == "Allow")
+        .any(|s| {
+            let list = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            };
+            list(&s["Action"])
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(action))
+                && list(&s["Resource"]).iter().any(|r| glob(r, resource))
+        })
+}
+
+/// Calls that need no IAM permission.
+const UNAUTHORIZED_BY_DESIGN: [&str; 2] = ["sts:GetCallerIdentity", "cognito-idp:InitiateAuth"];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more() {
+    let aws = aws().await;
+    let account = aws.account_id.clone();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    // A token renewed every 5 s while the daemon runs.
+    let outputs = std::fs::read_to_string(m.path().join("outputs.yaml")).expect("read");
+    m.write(
+        "outputs.yaml",
+        &outputs.replace(
+            "  bearer: access\n",
+            "  bearer: access\n  renewBefore: 59m55s\n",
+        ),
+    );
+    let dir = m.arg();
+    let apply = |timeout: &str| controller(&["apply", "-f", &dir, "--timeout", timeout]);
+    // The repository first, then the image CI pushes, then the rest.
+    let _ = apply("4s");
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    let out = apply("2m");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // Drift, repaired by the next apply.
+    aws.ssm
+        .put_parameter()
+        .name(&names.parameter)
+        .value("changed by hand")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .expect("drift");
+    let out = apply("2m");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    // A daemon for a while: resyncs, and token renewals.
+    let d = Daemon::start(m.path(), &["--resync", "5s"], None);
+    wait_for(Duration::from_secs(60), "the daemon ready", || {
+        d.get("/readyz").0 == 200
+    });
+    std::thread::sleep(Duration::from_secs(12));
+    assert_eq!(d.terminate(), Some(0));
+
+    // Delete all of it, the resources retained by default too.
+    for entry in std::fs::read_dir(m.path()).expect("read dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&path).expect("read");
+            let text = text.replace(
+                "metadata:\n",
+                "metadata:\n  annotations:\n    agentcore.dev/deletion-policy: Delete\n",
+            );
+            std::fs::write(&path, text).expect("write");
+        }
+    }
+    let out = controller(&["delete", "-f", &dir]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+
+    let out = controller(&[
+        "iam-policy",
+        "-f",
+        &dir,
+        "--region",
+        REGION,
+        "--account-id",
+        &account,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policy = json(&out);
+
+    let log = emulator().request_log.clone().expect("request log");
+    let calls: Vec<Call> = testkit::requests::calls_since(&log, since)
+        .into_iter()
+        .filter(|c| c.app.as_deref() != Some("testkit"))
+        .collect();
+    assert!(calls.len() > 50, "{} calls", calls.len());
+    let mut refused: BTreeSet<String> = BTreeSet::new();
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for c in &calls {
+        assert!(
+            !c.operation.is_empty() && !c.service.is_empty(),
+            "a call the test cannot name: {} {}",
+            c.method,
+            c.path
+        );
+        let action = c.action();
+        *seen.entry(action.clone()).or_default() += 1;
+        if UNAUTHORIZED_BY_DESIGN.contains(&action.as_str()) {
+            continue;
+        }
+        let on = resource(c, &account);
+        if !allowed(&policy, &action, &on) {
+            refused.insert(format!("{action} on {on}"));
+        }
+        // Handing the execution role to AgentCore needs iam:PassRole on it.
+        if let Some(role) = c.param("roleArn")
+            && !allowed(&policy, "iam:PassRole", role)
+        {
+            refused.insert(format!("iam:PassRole on {role}"));
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "calls the printed policy does not allow:\n{}\npolicy: {policy:#}",
+        refused.into_iter().collect::<Vec<_>>().join("\n")
+    );
+
+    // Narrow: the same calls on what the manifests do not name are not allowed.
+    for (action, other) in [
+        (
+            "ssm:PutParameter",
+            format!("arn:aws:ssm:{REGION}:{account}:parameter/someone/else"),
+        ),
+        (
+            "secretsmanager:GetSecretValue",
+            format!("arn:aws:secretsmanager:{REGION}:{account}:secret:prod/db-AbCdEf"),
+        ),
+        (
+            "iam:PutRolePolicy",
+            format!("arn:aws:iam::{account}:role/admin"),
+        ),
+        ("iam:PassRole", format!("arn:aws:iam::{account}:role/admin")),
+        (
+            "ecr:PutImage",
+            format!("arn:aws:ecr:{REGION}:{account}:repository/another"),
+        ),
+        (
+            "ecr:DeleteRepository",
+            format!("arn:aws:ecr:{REGION}:{account}:repository/another"),
+        ),
+        (
+            "ssm:DeleteParameter",
+            format!(
+                "arn:aws:ssm:{REGION}:{account}:parameter/agentcore-controller/other-instance/inventory/Role/x"
+            ),
+        ),
+    ] {
+        assert!(
+            !allowed(&policy, action, &other),
+            "{action} on {other} is allowed"
+        );
+    }
+
+    // Every granted action is one the controller calls: this lifecycle called most of
+    // them; the rest are called on paths it did not take, named here with the path.
+    let granted: BTreeSet<String> = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["Action"].as_array().cloned().unwrap_or_default())
+        .filter_map(|a| a.as_str().map(String::from))
+        .collect();
+    let elsewhere: BTreeMap<&str, &str> = BTreeMap::from([
+        (
+            "iam:PassRole",
+            "implied by CreateAgentRuntime and UpdateAgentRuntime (checked above)",
+        ),
+        (
+            "iam:UpdateRole",
+            "a role's description or session duration changed",
+        ),
+        (
+            "iam:UpdateAssumeRolePolicy",
+            "a role's trust policy changed",
+        ),
+        (
+            "iam:DetachRolePolicy",
+            "a managed policy removed from a role",
+        ),
+        (
+            "iam:DeleteRolePolicy",
+            "an inline policy removed from a role",
+        ),
+        (
+            "iam:GetRole",
+            "reading a role alone, without the account's listing",
+        ),
+        (
+            "iam:GetRolePolicy",
+            "reading a role alone, without the account's listing",
+        ),
+        (
+            "iam:ListRolePolicies",
+            "reading a role alone, without the account's listing",
+        ),
+        (
+            "iam:ListAttachedRolePolicies",
+            "reading a role alone, without the account's listing",
+        ),
+        (
+            "iam:ListRoleTags",
+            "reading a role alone, without the account's listing",
+        ),
+        ("iam:TagRole", "adopting a role"),
+        ("iam:AttachRolePolicy", "a role with managedPolicyArns"),
+        ("ecr:PutImageScanningConfiguration", "scanOnPush changed"),
+        ("ecr:PutImageTagMutability", "imageTagMutability changed"),
+        ("ecr:DeleteLifecyclePolicy", "a lifecycle rule removed"),
+        ("ecr:PutLifecyclePolicy", "a lifecycle rule set or changed"),
+        (
+            "ecr:BatchCheckLayerAvailability",
+            "an image pushed by the controller (build or OCI layout)",
+        ),
+        (
+            "ecr:InitiateLayerUpload",
+            "an image pushed by the controller",
+        ),
+        ("ecr:UploadLayerPart", "an image pushed by the controller"),
+        (
+            "ecr:CompleteLayerUpload",
+            "an image pushed by the controller",
+        ),
+        ("ecr:PutImage", "an image pushed by the controller"),
+        (
+            "ecr:BatchGetImage",
+            "an image pushed by the controller (its manifest read back)",
+        ),
+        ("ecr:TagResource", "adopting a repository"),
+        (
+            "cognito-idp:UpdateUserPool",
+            "a pool's password policy changed",
+        ),
+        (
+            "cognito-idp:UpdateUserPoolClient",
+            "a client's flows or token validity changed",
+        ),
+        (
+            "cognito-idp:AdminUpdateUserAttributes",
+            "a user's attributes changed",
+        ),
+        ("cognito-idp:TagResource", "tags given at a pool's creation"),
+        (
+            "secretsmanager:UpdateSecret",
+            "a Secret's description changed",
+        ),
+        (
+            "secretsmanager:UntagResource",
+            "a user's pending mark cleared",
+        ),
+        (
+            "secretsmanager:RestoreSecret",
+            "a secret scheduled for deletion is wanted again",
+        ),
+        (
+            "secretsmanager:TagResource",
+            "tags given at a secret's creation, or adoption",
+        ),
+        (
+            "bedrock-agentcore:UpdateAgentRuntime",
+            "a runtime's configuration or image changed",
+        ),
+        (
+            "bedrock-agentcore:TagResource",
+            "tags given at a runtime's creation, or adoption",
+        ),
+        (
+            "ssm:AddTagsToResource",
+            "tags given at a parameter's creation",
+        ),
+        ("ssm:GetParametersByPath", "the inventory read (a daemon)"),
+    ]);
+    let unexplained: Vec<&String> = granted
+        .iter()
+        .filter(|a| !seen.contains_key(*a) && !elsewhere.contains_key(a.as_str()))
+        .collect();
+    assert!(
+        unexplained.is_empty(),
+        "granted, never called, no path named: {unexplained:?}\ncalled: {seen:?}"
+    );
+    let stale: Vec<&&str> = elsewhere
+        .keys()
+        .filter(|a| !granted.contains(**a))
+        .collect();
+    assert!(stale.is_empty(), "named but not granted: {stale:?}");
+    eprintln!(
+        "{} calls, {} distinct actions, all allowed; the policy grants {} actions, {} of them called here",
+        calls.len(),
+        seen.len(),
+        granted.len(),
+        granted.iter().filter(|a| seen.contains_key(*a)).count()
+    );
+}
