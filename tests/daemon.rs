@@ -20,18 +20,6 @@ fn param(object: &str, name: &str, value: &str) -> String {
     )
 }
 
-async fn param_value(aws: &Aws, name: &str) -> Option<String> {
-    aws.ssm
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .ok()?
-        .parameter()?
-        .value()
-        .map(String::from)
-}
-
 /// Poll an async condition against the emulator until it holds.
 async fn eventually<F, Fut>(what: &str, mut cond: F)
 where
@@ -100,21 +88,21 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
         None,
     );
     wait_status(&d, "first objects Ready", || d.all_ready());
-    assert_eq!(param_value(&aws, &p1).await.as_deref(), Some("v1"));
+    assert_eq!(parameter_value(&aws, &p1).await.as_deref(), Some("v1"));
     let (code, _) = d.get("/readyz");
     assert_eq!(code, 200, "ready after the first full pass");
 
     // Add a manifest: it appears.
     m.write("c.yaml", &param("three", &p3, "v3"));
     eventually("the new parameter", || async {
-        param_value(&aws, &p3).await.as_deref() == Some("v3")
+        parameter_value(&aws, &p3).await.as_deref() == Some("v3")
     })
     .await;
 
     // Edit a field: updated.
     m.write("a.yaml", &param("one", &p1, "v1-edited"));
     eventually("the edit", || async {
-        param_value(&aws, &p1).await.as_deref() == Some("v1-edited")
+        parameter_value(&aws, &p1).await.as_deref() == Some("v1-edited")
     })
     .await;
 
@@ -129,7 +117,7 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
         .await
         .expect("out-of-band change");
     eventually("drift restored", || async {
-        param_value(&aws, &p2).await.as_deref() == Some("v2")
+        parameter_value(&aws, &p2).await.as_deref() == Some("v2")
     })
     .await;
     // The metric is counted once the reconcile that wrote the value has finished.
@@ -153,7 +141,7 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
     broken_b_stops_nothing_else(&d, &aws, &m, &p1, &p2, "v1-while-b-broken").await;
     m.write("b.yaml", &param("two", &p2, "v2-fixed"));
     eventually("b.yaml resumed", || async {
-        param_value(&aws, &p2).await.as_deref() == Some("v2-fixed")
+        parameter_value(&aws, &p2).await.as_deref() == Some("v2-fixed")
     })
     .await;
     wait_status(&d, "problem cleared", || {
@@ -195,7 +183,7 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
         })
     });
     assert_eq!(
-        param_value(&aws, &p1).await.as_deref(),
+        parameter_value(&aws, &p1).await.as_deref(),
         Some("hand edit while suspended"),
         "a suspended object is never written"
     );
@@ -203,7 +191,7 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
     // Delete a manifest: pruned. (b.yaml no longer has the repository: pruned too.)
     m.remove("c.yaml");
     eventually("the parameter pruned", || async {
-        param_value(&aws, &p3).await.is_none()
+        parameter_value(&aws, &p3).await.is_none()
     })
     .await;
     eventually("the repository pruned", || async {
@@ -228,11 +216,14 @@ async fn daemon_follows_the_directory_restores_drift_and_guards_prunes() {
         .to_string();
     assert!(refused.contains("refusing to prune 2 of 2"), "{refused}");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(param_value(&aws, &p1).await.is_some(), "kept while refused");
+    assert!(
+        parameter_value(&aws, &p1).await.is_some(),
+        "kept while refused"
+    );
     let out = controller(&["confirm-prune", "--listen", &d.listen]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     eventually("everything pruned after confirmation", || async {
-        param_value(&aws, &p1).await.is_none() && param_value(&aws, &p2).await.is_none()
+        parameter_value(&aws, &p1).await.is_none() && parameter_value(&aws, &p2).await.is_none()
     })
     .await;
 
@@ -289,7 +280,7 @@ async fn kill9_and_restart_never_duplicates_and_still_prunes_what_was_removed_me
     m.remove("outputs.yaml"); // the Token (Retain) and the Parameter (Delete)
     let d = Daemon::start(m.path(), &flags, None);
     eventually("the parameter pruned after the restart", || async {
-        param_value(&aws, &names.parameter).await.is_none()
+        parameter_value(&aws, &names.parameter).await.is_none()
     })
     .await;
     wait_status(&d, "the stack Ready again", || d.all_ready());
@@ -419,7 +410,7 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
     // A manifest edit is a spec change; the parameter that follows it, a dependency change.
     m.write("one.yaml", &param("one", &p1, "v2"));
     eventually("the follower follows", || async {
-        param_value(&aws, &p2).await.as_deref() == Some("v2")
+        parameter_value(&aws, &p2).await.as_deref() == Some("v2")
     })
     .await;
     wait_status(&d, "the new hash reconciled", || {
@@ -474,7 +465,7 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
         tail(&log, 40)
     );
     assert_eq!(
-        param_value(&aws, &p2).await.as_deref(),
+        parameter_value(&aws, &p2).await.as_deref(),
         Some("v2"),
         "held back"
     );
@@ -487,7 +478,7 @@ async fn causes_apart_the_hash_reconciled_and_a_broken_file_logged_once() {
             .any(|l| l.contains("manifest problem fixed") && l.contains("broken.yaml"))
     });
     eventually("the held-back prune done", || async {
-        param_value(&aws, &p2).await.is_none()
+        parameter_value(&aws, &p2).await.is_none()
     })
     .await;
     assert_eq!(d.terminate(), Some(0));
@@ -624,11 +615,11 @@ async fn broken_b_stops_nothing_else(
     );
     m.write("a.yaml", &param("one", p1, new_value));
     eventually("a.yaml still reconciled", || async {
-        param_value(aws, p1).await.as_deref() == Some(new_value)
+        parameter_value(aws, p1).await.as_deref() == Some(new_value)
     })
     .await;
     assert_eq!(
-        param_value(aws, p2).await.as_deref(),
+        parameter_value(aws, p2).await.as_deref(),
         Some("v2"),
         "neither pruned nor changed while b.yaml is broken"
     );
@@ -669,7 +660,7 @@ async fn a_file_that_is_not_utf8_stops_nothing_else() {
         "{:#}",
         d.status()
     );
-    assert_eq!(param_value(&aws, &p2).await.as_deref(), Some("v2"));
+    assert_eq!(parameter_value(&aws, &p2).await.as_deref(), Some("v2"));
 
     // A file that was good becomes non-UTF-8: its object keeps its last good spec.
     let mut broken = param("two", &p2, "v2-edited").into_bytes();
@@ -725,7 +716,7 @@ async fn a_prune_leaves_alone_what_was_disowned_by_hand_since_it_was_read() {
             .is_some_and(|os| os.is_empty())
     });
     assert_eq!(
-        param_value(&aws, &name).await.as_deref(),
+        parameter_value(&aws, &name).await.as_deref(),
         Some("v"),
         "a parameter no longer ours is not deleted; log:\n{}",
         tail(&d.log_text(), 20)
@@ -767,14 +758,14 @@ async fn a_manifest_directory_behind_a_swapped_symlink_is_followed() {
     let dir = root.join("current/manifests");
     let d = Daemon::start(&dir, &["--resync", "5m"], None);
     eventually("r1 applied", || async {
-        param_value(&aws, &name).await.as_deref() == Some("r1")
+        parameter_value(&aws, &name).await.as_deref() == Some("r1")
     })
     .await;
     for (rev, old) in [("r2", "r1"), ("r3", "r2"), ("r4", "r3")] {
         checkout(rev);
         publish(rev, Some(old));
         eventually(&format!("{rev} applied"), || async {
-            param_value(&aws, &name).await.as_deref() == Some(rev)
+            parameter_value(&aws, &name).await.as_deref() == Some(rev)
         })
         .await;
     }
@@ -785,7 +776,7 @@ async fn a_manifest_directory_behind_a_swapped_symlink_is_followed() {
     )
     .expect("write");
     eventually("the edit applied", || async {
-        param_value(&aws, &name).await.as_deref() == Some("edited")
+        parameter_value(&aws, &name).await.as_deref() == Some("edited")
     })
     .await;
     assert!(

@@ -92,6 +92,10 @@ fn allowed(policy: &Value, action: &str, resource: &str) -> bool {
         })
 }
 
+fn succeeded(out: &std::process::Output) {
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
+}
+
 /// Calls that need no IAM permission.
 const UNAUTHORIZED_BY_DESIGN: [&str; 2] = ["sts:GetCallerIdentity", "cognito-idp:InitiateAuth"];
 
@@ -120,14 +124,7 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
     // The repository first, then the image CI pushes, then the rest.
     let _ = apply("4s");
     push_image(&aws, &names.repo, "latest", &names.runtime).await;
-    let out = apply("2m");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    succeeded(&apply("2m"));
 
     // Drift, repaired by the next apply.
     aws.ssm
@@ -139,14 +136,7 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
         .send()
         .await
         .expect("drift");
-    let out = apply("2m");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    succeeded(&apply("2m"));
 
     // A daemon for a while: resyncs, and token renewals.
     let d = Daemon::start(m.path(), &["--resync", "5s"], None);
@@ -168,14 +158,7 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
             std::fs::write(&path, text).expect("write");
         }
     }
-    let out = controller(&["delete", "-f", &dir]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}{}",
-        stdout(&out),
-        stderr(&out)
-    );
+    succeeded(&controller(&["delete", "-f", &dir]));
 
     let out = controller(&[
         "iam-policy",

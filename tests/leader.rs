@@ -106,18 +106,6 @@ fn leaders(replicas: &[Daemon]) -> Vec<usize> {
         .collect()
 }
 
-async fn param_value(aws: &Aws, name: &str) -> Option<String> {
-    aws.ssm
-        .get_parameter()
-        .name(name)
-        .send()
-        .await
-        .ok()?
-        .parameter()?
-        .value()
-        .map(String::from)
-}
-
 /// The published bearer token's `iat` and `exp` (seconds since the epoch), if published.
 async fn token_times(aws: &Aws, secret: &str) -> Option<(u64, u64)> {
     let v = aws
@@ -307,7 +295,7 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
     // Every edit lands: the last one is what AWS has.
     let last = format!("v{KILLS}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while param_value(&aws, &n.param).await.as_deref() != Some(last.as_str()) {
+    while parameter_value(&aws, &n.param).await.as_deref() != Some(last.as_str()) {
         assert!(Instant::now() < deadline, "the last edit never landed");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -464,7 +452,7 @@ async fn a_write_without_the_lease_never_leaves_the_process() {
 
     fence.grant(tokio::time::Instant::now() + Duration::from_secs(10));
     put().await.expect("a write with the lease");
-    assert_eq!(param_value(&aws, &name).await.as_deref(), Some("x"));
+    assert_eq!(parameter_value(&aws, &name).await.as_deref(), Some("x"));
     let seen = mine(&calls_since(&log, since));
     assert_eq!(
         seen.iter().filter(|(write, _)| *write).count(),
@@ -758,7 +746,7 @@ async fn kubernetes_leases_elect_one_leader_and_hand_over_on_shutdown() {
         || leaders(&replicas).len() == 1,
     );
     let deadline = Instant::now() + Duration::from_secs(60);
-    while param_value(&aws, &param).await.as_deref() != Some("led") {
+    while parameter_value(&aws, &param).await.as_deref() != Some("led") {
         assert!(Instant::now() < deadline, "the leader never wrote");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }

@@ -266,6 +266,22 @@ fn observe_failing_while(failures: Arc<AtomicUsize>, err: ReconcileError) -> Fns
     }
 }
 
+/// What an earlier run recorded in the inventory for `Alpha/gone`, whose manifest is no
+/// more.
+fn recorded_orphan() -> super::inventory::InventoryEntry {
+    super::inventory::InventoryEntry {
+        key: key("Alpha/gone"),
+        meta: crate::kinds::ObjectMeta {
+            name: "gone".into(),
+            ..Default::default()
+        },
+        spec: serde_json::json!({ "value": "1" }),
+        deletion_policy: crate::kinds::DeletionPolicy::Delete,
+        hash: "h".into(),
+        dep_outputs: Default::default(),
+    }
+}
+
 fn gaps(calls: &[Call]) -> Vec<Duration> {
     calls.windows(2).map(|w| w[1].at - w[0].at).collect()
 }
@@ -1047,7 +1063,7 @@ async fn a_slow_lane_does_not_hold_up_the_due_work_of_another() {
 
 #[tokio::test(start_paused = true)]
 async fn intent_is_recorded_before_a_create_and_an_orphan_is_pruned_after_a_restart() {
-    use super::inventory::{Inventory, InventoryEntry};
+    use super::inventory::Inventory;
     // What an earlier run recorded: Alpha/gone, whose manifest is no more.
     let cloud_seed = Resource {
         value: "1".into(),
@@ -1056,17 +1072,7 @@ async fn intent_is_recorded_before_a_create_and_an_orphan_is_pruned_after_a_rest
         readiness: Readiness::Ready,
         gauge: None,
     };
-    let orphan = InventoryEntry {
-        key: key("Alpha/gone"),
-        meta: crate::kinds::ObjectMeta {
-            name: "gone".into(),
-            ..Default::default()
-        },
-        spec: serde_json::json!({ "value": "1" }),
-        deletion_policy: crate::kinds::DeletionPolicy::Delete,
-        hash: "h".into(),
-        dep_outputs: Default::default(),
-    };
+    let orphan = recorded_orphan();
     let inventory = Arc::new(MemoryInventory::holding([orphan]));
     let recorded_first = Arc::new(AtomicUsize::new(0));
     let (inv, seen) = (inventory.clone(), recorded_first.clone());
@@ -1164,18 +1170,8 @@ async fn snapshots_share_the_statuses_that_did_not_change() {
 /// entries it finds as it would write them.
 #[tokio::test(start_paused = true)]
 async fn a_standby_observes_only_and_a_promoted_replica_takes_over_from_the_inventory() {
-    use super::inventory::{Inventory, InventoryEntry};
-    let orphan = InventoryEntry {
-        key: key("Alpha/gone"),
-        meta: crate::kinds::ObjectMeta {
-            name: "gone".into(),
-            ..Default::default()
-        },
-        spec: serde_json::json!({ "value": "1" }),
-        deletion_policy: crate::kinds::DeletionPolicy::Delete,
-        hash: "h".into(),
-        dep_outputs: Default::default(),
-    };
+    use super::inventory::Inventory;
+    let orphan = recorded_orphan();
     let inventory = Arc::new(MemoryInventory::holding([orphan]));
     let cfg = ControllerConfig {
         allow_mass_prune: true,

@@ -578,20 +578,8 @@ impl Head {
 /// The AgentCore control operation a rest-json request stands for (`METHOD /path` for one
 /// not listed here).
 fn rest_operation(method: &str, path: &str) -> String {
-    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
-    let name = match (method, segments.as_slice()) {
-        ("PUT", ["runtimes"]) => "CreateAgentRuntime",
-        ("POST", ["runtimes"]) => "ListAgentRuntimes",
-        ("GET", ["runtimes", _]) => "GetAgentRuntime",
-        ("PUT", ["runtimes", _]) => "UpdateAgentRuntime",
-        ("DELETE", ["runtimes", _]) => "DeleteAgentRuntime",
-        ("POST", ["runtimes", _, "versions"]) => "ListAgentRuntimeVersions",
-        ("GET", ["tags", ..]) => "ListTagsForResource",
-        ("POST", ["tags", ..]) => "TagResource",
-        ("DELETE", ["tags", ..]) => "UntagResource",
-        _ => return format!("{method} {path}"),
-    };
-    name.to_string()
+    crate::requests::agentcore_operation(method, path)
+        .map_or_else(|| format!("{method} {path}"), String::from)
 }
 
 fn error_response(request: &Head, fault: Fault) -> Vec<u8> {

@@ -541,6 +541,19 @@ pub fn http_with(addr: &str, method: &str, path: &str, headers: &[(&str, &str)])
     (code, body)
 }
 
+/// An SSM parameter's value, if it exists.
+pub async fn parameter_value(aws: &Aws, name: &str) -> Option<String> {
+    aws.ssm
+        .get_parameter()
+        .name(name)
+        .send()
+        .await
+        .ok()?
+        .parameter()?
+        .value()
+        .map(String::from)
+}
+
 /// IDs of the user pools called `name` (every page).
 pub async fn pools_named(aws: &Aws, name: &str) -> Vec<String> {
     let mut ids = Vec::new();

@@ -46,7 +46,7 @@ fn service_of_target(prefix: &str) -> &'static str {
 }
 
 /// AgentCore's control plane (REST): the operation a method and path make.
-fn agentcore_operation(method: &str, path: &str) -> Option<&'static str> {
+pub fn agentcore_operation(method: &str, path: &str) -> Option<&'static str> {
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     Some(match (method, parts.as_slice()) {
         ("PUT", ["runtimes"]) => "CreateAgentRuntime",
