@@ -1271,3 +1271,39 @@ async fn a_standby_observes_only_and_a_promoted_replica_takes_over_from_the_inve
         "entries rewritten after the re-read"
     );
 }
+
+/// Promoted before the manifests were first loaded, a replica prunes nothing: what is
+/// gone is only known once they are. The load then plans the prune as usual.
+#[tokio::test(start_paused = true)]
+async fn a_replica_promoted_before_the_first_load_prunes_only_after_it() {
+    let inventory = Arc::new(MemoryInventory::holding([recorded_orphan()]));
+    let cfg = ControllerConfig {
+        allow_mass_prune: true,
+        standby: true,
+        ..test_config()
+    };
+    let w = World::start_with(cfg, Kinds::default(), inventory, Duration::from_secs(30));
+    w.cloud.put(
+        key("Alpha/gone"),
+        Resource {
+            value: "1".into(),
+            inputs: Default::default(),
+            owned: true,
+            readiness: Readiness::Ready,
+            gauge: None,
+        },
+    );
+    w.send(Command::Lead).await;
+    tokio::time::sleep(Duration::from_secs(600)).await;
+    assert!(
+        w.cloud.get(&key("Alpha/gone")).is_some(),
+        "{:?}",
+        w.cloud.log()
+    );
+    w.load(&[("m.yaml", file(&[doc("Alpha/a", "1", &[], &[])]))])
+        .await;
+    w.until("the orphan pruned after the load", |_, cloud| {
+        cloud.get(&key("Alpha/gone")).is_none() && cloud.get(&key("Alpha/a")).is_some()
+    })
+    .await;
+}

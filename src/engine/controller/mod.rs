@@ -416,6 +416,9 @@ impl Controller {
     /// The earliest deadline of work that could start (not running, its lane has room);
     /// `None`: wait for a completion, or a command.
     fn next_wake(&self) -> Option<Instant> {
+        if self.promoting {
+            return None; // nothing starts before the inventory is read back
+        }
         self.queue
             .next_deadline(self.edit, &self.lanes, |k| !self.running.contains(k))
     }
@@ -520,7 +523,10 @@ impl Controller {
             }
         }
         info!(entries, "leader: inventory read back");
-        self.plan_prune();
+        // Before the first load nothing is known to be gone: the load plans the prune.
+        if self.first_keys.is_some() {
+            self.plan_prune();
+        }
         self.reconcile_all();
     }
 
