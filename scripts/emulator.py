@@ -13,6 +13,12 @@ Three fidelity fixes are applied before it starts:
   `runtime/RUNTIME_ID`, the same for every version, and tags belong to the runtime; here
   the ARN is AgentCore's (so IAM policies scoped to `runtime/*` match what the emulator
   answers), and tags are carried over should the ARN ever change.
+- moto's IAM enforcement (INITIAL_NO_AUTH_ACTION_COUNT) checks a call naming a role
+  that does not exist yet (CreateRole) against the resource `*`. IAM checks it against the
+  ARN the role will have, so a policy scoped to `role/NAME` allows it; here it does too.
+- With IAM enforcement on, moto refuses every AgentCore control-plane call with
+  SignatureDoesNotMatch (boto3's too: it signs AgentCore's REST paths differently from
+  the SDKs). Those calls' signatures are not checked here; their authorization still is.
 - moto keeps a Cognito user pool's LastModifiedDate at its creation time through
   UpdateUserPool. Cognito moves it on every change ("the date and time when the item was
   modified"); here UpdateUserPool moves it too.
@@ -35,6 +41,8 @@ import time
 from moto.bedrockagentcorecontrol import models as agentcore
 from moto.bedrockagentcorecontrol import responses as agentcore_responses
 from moto.cognitoidp import models as cognito
+from moto.iam import access_control as iam_access_control
+from moto.iam import responses as iam_responses
 from moto.core.responses import ActionResult
 from moto.core.utils import utcnow
 
@@ -188,6 +196,31 @@ def _log_requests(path: str) -> None:
         return original(self, environ, start_response)
 
     DomainDispatcherApplication.__call__ = logged
+
+
+def _role_resource(self) -> str:
+    if "RoleName" not in self.data:
+        return "*"
+    name = self.data["RoleName"][0]
+    try:
+        return self.backend.get_role(name).arn
+    except Exception:  # not there yet: the ARN it will have
+        path = self.data.get("Path", ["/"])[0]
+        return f"arn:aws:iam::{self.current_account}:role{path}{name}"
+
+
+iam_responses.IamResponse._determine_resource = _role_resource
+
+_original_check_signature = iam_access_control.IAMRequestBase.check_signature
+
+
+def _check_signature_but_agentcore(self) -> None:
+    if "/bedrock-agentcore/aws4_request" in self._headers.get("Authorization", ""):
+        return
+    _original_check_signature(self)
+
+
+iam_access_control.IAMRequestBase.check_signature = _check_signature_but_agentcore
 
 
 def _exit_with(pid: int) -> None:

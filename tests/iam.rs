@@ -5,8 +5,15 @@
 //! narrow: the same calls on resources the manifests do not name are not allowed, and
 //! every action the policy grants is one the controller's code calls.
 //!
+//! Where the emulator enforces IAM faithfully, it is enforced: the lifecycle runs as an IAM
+//! user holding the printed policy's IAM statements, with moto's enforcement on (moto
+//! resolves the resource of IAM's role calls; for the other services it checks every call
+//! against `*`, which a scoped policy would fail for the wrong reason, so the user may
+//! call them freely and the request log proves their part).
+//!
 //! One test in this binary: the emulator's log then holds only this lifecycle's calls
-//! (the test's own calls carry `app/testkit` and are left out).
+//! (the test's own calls carry `app/testkit` and are left out), and enforcement, which
+//! holds for the whole emulator, is on for this test alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,6 +99,88 @@ fn allowed(policy: &Value, action: &str, resource: &str) -> bool {
         })
 }
 
+/// An IAM user holding `policy` as its one inline policy; its access key.
+async fn iam_user(
+    aws: &agentcore_controller::aws::Aws,
+    name: &str,
+    policy: &Value,
+) -> (String, String) {
+    aws.iam
+        .create_user()
+        .user_name(name)
+        .send()
+        .await
+        .expect("CreateUser");
+    aws.iam
+        .put_user_policy()
+        .user_name(name)
+        .policy_name("policy")
+        .policy_document(policy.to_string())
+        .send()
+        .await
+        .expect("PutUserPolicy");
+    let out = aws
+        .iam
+        .create_access_key()
+        .user_name(name)
+        .send()
+        .await
+        .expect("CreateAccessKey");
+    let key = out.access_key().expect("access key");
+    (
+        key.access_key_id().to_string(),
+        key.secret_access_key().to_string(),
+    )
+}
+
+/// The printed policy's IAM statements (their IAM actions only), and every other
+/// service's actions on anything: what the emulator can hold the controller to.
+fn iam_part(policy: &Value) -> Value {
+    let mut statements: Vec<Value> = policy["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| {
+            let actions: Vec<Value> = s["Action"]
+                .as_array()?
+                .iter()
+                .filter(|a| a.as_str().is_some_and(|a| a.starts_with("iam:")))
+                .cloned()
+                .collect();
+            if actions.is_empty() {
+                return None;
+            }
+            let mut s = s.clone();
+            s["Action"] = Value::Array(actions);
+            Some(s)
+        })
+        .collect();
+    statements
+        .push(serde_json::json!({ "Effect": "Allow", "NotAction": "iam:*", "Resource": "*" }));
+    serde_json::json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Turn the emulator's IAM enforcement on (moto's `INITIAL_NO_AUTH_ACTION_COUNT`, reset
+/// to 0 through its API): every later call must be signed by a user its policy allows.
+async fn enforce_iam() {
+    let url = format!("{}/moto-api/reset-auth", emulator().url);
+    let answer = reqwest::Client::new()
+        .post(url)
+        .body("0")
+        .send()
+        .await
+        .expect("reset-auth");
+    assert!(answer.status().is_success(), "{answer:?}");
+}
+
+fn with_key(mut command: std::process::Command, key: &(String, String)) -> std::process::Output {
+    command
+        .env("AWS_ACCESS_KEY_ID", &key.0)
+        .env("AWS_SECRET_ACCESS_KEY", &key.1)
+        .output()
+        .expect("run the controller")
+}
+
 fn succeeded(out: &std::process::Output) {
     assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
 }
@@ -101,12 +190,8 @@ const UNAUTHORIZED_BY_DESIGN: [&str; 2] = ["sts:GetCallerIdentity", "cognito-idp
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more() {
-    let aws = aws().await;
-    let account = aws.account_id.clone();
-    let since = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .expect("clock")
-        .as_secs_f64();
+    let setup = aws().await;
+    let account = setup.account_id.clone();
     let m = Manifests::new();
     let names = StackNames::unique();
     names.write_to(&m, "manifests");
@@ -120,7 +205,69 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
         ),
     );
     let dir = m.arg();
-    let apply = |timeout: &str| controller(&["apply", "-f", &dir, "--timeout", timeout]);
+    let out = controller(&[
+        "iam-policy",
+        "-f",
+        &dir,
+        "--region",
+        REGION,
+        "--account-id",
+        &account,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let policy = json(&out);
+
+    // An administrator for the test's own calls, and the controller's user; then the
+    // emulator enforces IAM.
+    let u = unique("iam");
+    let admin = iam_user(
+        &setup,
+        &format!("admin-{u}"),
+        &serde_json::json!({ "Version": "2012-10-17",
+            "Statement": [{ "Effect": "Allow", "Action": "*", "Resource": "*" }] }),
+    )
+    .await;
+    let key = iam_user(&setup, &format!("controller-{u}"), &iam_part(&policy)).await;
+    enforce_iam().await;
+    let credentials = |key: &(String, String)| {
+        aws_credential_types::provider::SharedCredentialsProvider::new(
+            aws_credential_types::Credentials::new(&key.0, &key.1, None, None, "test"),
+        )
+    };
+    let config = |key: &(String, String)| {
+        sdk_config()
+            .to_builder()
+            .credentials_provider(credentials(key))
+            .build()
+    };
+    let aws = agentcore_controller::aws::Aws::connect(&config(&admin))
+        .await
+        .expect("the administrator");
+    // Enforced: the controller's user may not touch a role the manifests do not name,
+    // and unknown credentials get nothing.
+    let as_controller = agentcore_controller::aws::Aws::connect(&config(&key))
+        .await
+        .expect("the controller's user");
+    let denied = as_controller
+        .iam
+        .create_role()
+        .role_name(format!("not-in-the-manifests-{u}"))
+        .assume_role_policy_document("{}")
+        .send()
+        .await
+        .expect_err("a role the manifests do not name");
+    assert!(format!("{denied:?}").contains("AccessDenied"), "{denied:?}");
+    assert!(
+        setup.iam.list_roles().send().await.is_err(),
+        "unknown credentials"
+    );
+
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let run = |args: &[&str]| with_key(controller_command(args), &key);
+    let apply = |timeout: &str| run(&["apply", "-f", &dir, "--timeout", timeout]);
     // The repository first, then the image CI pushes, then the rest.
     let _ = apply("4s");
     push_image(&aws, &names.repo, "latest", &names.runtime).await;
@@ -139,7 +286,15 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
     succeeded(&apply("2m"));
 
     // A daemon for a while: resyncs, and token renewals.
-    let d = Daemon::start(m.path(), &["--resync", "5s"], None);
+    let d = Daemon::start_with(
+        m.path(),
+        &["--resync", "5s"],
+        None,
+        &[
+            ("AWS_ACCESS_KEY_ID", key.0.as_str()),
+            ("AWS_SECRET_ACCESS_KEY", key.1.as_str()),
+        ],
+    );
     wait_for(Duration::from_secs(60), "the daemon ready", || {
         d.get("/readyz").0 == 200
     });
@@ -158,8 +313,8 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
             std::fs::write(&path, text).expect("write");
         }
     }
-    succeeded(&controller(&["delete", "-f", &dir]));
-
+    succeeded(&run(&["delete", "-f", &dir]));
+    // The annotations added for the delete change nothing in the policy.
     let out = controller(&[
         "iam-policy",
         "-f",
@@ -169,8 +324,7 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
         "--account-id",
         &account,
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let policy = json(&out);
+    assert_eq!(json(&out), policy);
 
     let log = emulator().request_log.clone().expect("request log");
     let calls: Vec<Call> = testkit::requests::calls_since(&log, since)
