@@ -59,6 +59,8 @@ def _runtime_arn(runtime) -> str:
 def _init_with_update_transition(self, *args, **kwargs):
     _original_init(self, *args, **kwargs)
     self._transitions = [("CREATING", "READY"), ("UPDATING", "READY")]
+    # moto's own update derives the next version's ARN from the last one.
+    self._moto_arn = self.agent_runtime_arn
     self.agent_runtime_arn = _runtime_arn(self)
     for version in self.versions:
         version["agentRuntimeArn"] = self.agent_runtime_arn
@@ -70,8 +72,12 @@ _original_runtime_update = agentcore.AgentRuntime.update
 
 
 def _update_keeping_the_arn(self, *args, **kwargs):
-    _original_runtime_update(self, *args, **kwargs)
-    self.agent_runtime_arn = _runtime_arn(self)
+    self.agent_runtime_arn = self._moto_arn
+    try:
+        _original_runtime_update(self, *args, **kwargs)
+        self._moto_arn = self.agent_runtime_arn
+    finally:
+        self.agent_runtime_arn = _runtime_arn(self)
     for version in self.versions:
         version["agentRuntimeArn"] = self.agent_runtime_arn
 
