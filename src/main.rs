@@ -130,12 +130,12 @@ enum Command {
         #[arg(long, value_name = "dynamodb:TABLE|kubernetes")]
         leader_election: Option<LeaseBackend>,
         /// How long a leader lease holds without renewal before a standby may take it.
-        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "15s", value_parser = humantime::parse_duration, requires = "leader_election")]
         lease_duration: Duration,
         /// A leader that has not renewed its lease for this long stops writing and stands
         /// by. At least 1s shorter than --lease-duration: the gap is the safety margin for
         /// writes in flight and clock-rate skew. It renews every fifth of this.
-        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+        #[arg(long, default_value = "10s", value_parser = humantime::parse_duration, requires = "leader_election")]
         lease_renew_deadline: Duration,
         /// A file holding the bearer token that POST /reconcile and /confirm-prune need
         /// (Authorization: Bearer …). Required for them beyond loopback: listening on

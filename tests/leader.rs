@@ -782,3 +782,31 @@ async fn kubernetes_leases_elect_one_leader_and_hand_over_on_shutdown() {
         assert_eq!(d.terminate(), Some(0));
     }
 }
+
+/// Lease timings given without leader election would be ignored: they are refused, and
+/// the error says what is missing. Timings without a margin are refused too.
+#[test]
+fn lease_flags_without_leader_election_or_a_margin_are_refused() {
+    let out = controller(&["run", "-f", ".", "--lease-duration", "20s"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--leader-election"),
+        "{}",
+        stderr(&out)
+    );
+    let out = controller(&[
+        "run",
+        "-f",
+        ".",
+        "--leader-election",
+        "dynamodb:leases",
+        "--lease-duration",
+        "10s",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("must exceed --lease-renew-deadline"),
+        "{}",
+        stderr(&out)
+    );
+}
