@@ -122,16 +122,6 @@ pub fn document(grants: &[Grant], instance: &str) -> Value {
     json!({ "Version": "2012-10-17", "Statement": statements })
 }
 
-/// Whether `action` on `resource` is allowed by some grant (conditions taken as met):
-/// IAM's matching, `*` any run of characters and `?` one character, case-insensitive in
-/// the action.
-pub fn allows(grants: &[Grant], action: &str, resource: &str) -> bool {
-    grants.iter().any(|g| {
-        g.actions.iter().any(|a| a.eq_ignore_ascii_case(action))
-            && g.resources.iter().any(|r| glob(r, resource))
-    })
-}
-
 /// IAM's wildcard match: `*` any run of characters, `?` exactly one.
 pub fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
@@ -172,6 +162,17 @@ pub fn size(document: &Value) -> usize {
 mod tests {
     use super::*;
     use crate::manifest::load_set;
+
+    /// Whether `action` on `resource` is allowed by some grant (conditions taken as met):
+    /// IAM's matching, `*` any run of characters and `?` one character, case-insensitive in
+    /// the action.
+    pub fn allows(grants: &[Grant], action: &str, resource: &str) -> bool {
+        grants.iter().any(|g| {
+            g.actions.iter().any(|a| a.eq_ignore_ascii_case(action))
+                && g.resources.iter().any(|r| glob(r, resource))
+        })
+    }
+
     use std::path::PathBuf;
 
     #[test]

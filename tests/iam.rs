@@ -205,17 +205,20 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
         ),
     );
     let dir = m.arg();
-    let out = controller(&[
-        "iam-policy",
-        "-f",
-        &dir,
-        "--region",
-        REGION,
-        "--account-id",
-        &account,
-    ]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let policy = json(&out);
+    let printed_policy = || {
+        let out = controller(&[
+            "iam-policy",
+            "-f",
+            &dir,
+            "--region",
+            REGION,
+            "--account-id",
+            &account,
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        json(&out)
+    };
+    let policy = printed_policy();
 
     // An administrator for the test's own calls, and the controller's user; then the
     // emulator enforces IAM.
@@ -315,16 +318,7 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
     }
     succeeded(&run(&["delete", "-f", &dir]));
     // The annotations added for the delete change nothing in the policy.
-    let out = controller(&[
-        "iam-policy",
-        "-f",
-        &dir,
-        "--region",
-        REGION,
-        "--account-id",
-        &account,
-    ]);
-    assert_eq!(json(&out), policy);
+    assert_eq!(printed_policy(), policy);
 
     let log = emulator().request_log.clone().expect("request log");
     let calls: Vec<Call> = testkit::requests::calls_since(&log, since)

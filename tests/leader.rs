@@ -20,7 +20,7 @@ const LOOK_PERIOD: Duration = Duration::from_millis(400);
 const POLL_SLACK: Duration = Duration::from_millis(600);
 const KILLS: usize = 4;
 
-fn manifests(n: &Names, value: &str) -> String {
+fn manifests(n: &StackNames, value: &str) -> String {
     format!(
         r#"apiVersion: agentcore.dev/v1alpha1
 kind: UserPool
@@ -71,18 +71,8 @@ spec:
         client = n.client,
         user = n.user,
         secret = n.secret,
-        param = n.param,
+        param = n.parameter,
     )
-}
-
-struct Names {
-    pool: String,
-    client: String,
-    user: String,
-    secret: String,
-    param: String,
-    table: String,
-    instance: String,
 }
 
 fn role(d: &Daemon) -> Option<String> {
@@ -158,18 +148,12 @@ fn calls_since(log: &std::path::Path, since: f64) -> Vec<Logged> {
 async fn three_replicas_one_writer_through_repeated_leader_kills() {
     let aws = aws().await;
     let u = unique("le");
-    let n = Names {
-        pool: format!("Pool{u}"),
-        client: format!("Client{u}"),
-        user: format!("user{u}"),
-        secret: format!("le/{u}/credentials"),
-        param: format!("/le/{u}/edited"),
-        table: format!("leases-{u}"),
-        instance: format!("le-{u}"),
-    };
+    let n = StackNames::unique();
+    let table = format!("leases-{u}");
+    let instance = format!("le-{u}");
     let m = Manifests::new();
     m.write("stack.yaml", &manifests(&n, "v0"));
-    let lease = format!("dynamodb:{}", n.table);
+    let lease = format!("dynamodb:{table}");
     let args = [
         "--leader-election",
         lease.as_str(),
@@ -180,7 +164,7 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
         "--resync",
         "5s",
         "--instance",
-        n.instance.as_str(),
+        instance.as_str(),
     ];
     // The replicas of this test, by the name each gives itself (other tests of this binary
     // run replicas too, against the same emulator).
@@ -295,7 +279,7 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
     // Every edit lands: the last one is what AWS has.
     let last = format!("v{KILLS}");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while parameter_value(&aws, &n.param).await.as_deref() != Some(last.as_str()) {
+    while parameter_value(&aws, &n.parameter).await.as_deref() != Some(last.as_str()) {
         assert!(Instant::now() < deadline, "the last edit never landed");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

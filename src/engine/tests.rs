@@ -266,6 +266,20 @@ fn observe_failing_while(failures: Arc<AtomicUsize>, err: ReconcileError) -> Fns
     }
 }
 
+/// The keys the inventory holds, sorted.
+async fn inventory_keys(inventory: &MemoryInventory) -> Vec<String> {
+    use super::inventory::Inventory;
+    let mut keys: Vec<String> = inventory
+        .list()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
+    keys.sort();
+    keys
+}
+
 /// What an earlier run recorded in the inventory for `Alpha/gone`, whose manifest is no
 /// more.
 fn recorded_orphan() -> super::inventory::InventoryEntry {
@@ -1112,15 +1126,7 @@ async fn intent_is_recorded_before_a_create_and_an_orphan_is_pruned_after_a_rest
         2,
         "entries before creates"
     );
-    let mut keys: Vec<String> = inventory
-        .list()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e.key.to_string())
-        .collect();
-    keys.sort();
-    assert_eq!(keys, ["Alpha/a", "Alpha/b"]);
+    assert_eq!(inventory_keys(&inventory).await, ["Alpha/a", "Alpha/b"]);
 }
 
 /// A publication copies only the statuses that changed since the last one: an object
@@ -1170,7 +1176,6 @@ async fn snapshots_share_the_statuses_that_did_not_change() {
 /// entries it finds as it would write them.
 #[tokio::test(start_paused = true)]
 async fn a_standby_observes_only_and_a_promoted_replica_takes_over_from_the_inventory() {
-    use super::inventory::Inventory;
     let orphan = recorded_orphan();
     let inventory = Arc::new(MemoryInventory::holding([orphan]));
     let cfg = ControllerConfig {
@@ -1230,15 +1235,7 @@ async fn a_standby_observes_only_and_a_promoted_replica_takes_over_from_the_inve
     })
     .await;
     // Read back before anything was written: the orphan was known to the prune.
-    let mut keys: Vec<String> = inventory
-        .list()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .map(|e| e.key.to_string())
-        .collect();
-    keys.sort();
-    assert_eq!(keys, ["Alpha/a", "Alpha/b"]);
+    assert_eq!(inventory_keys(&inventory).await, ["Alpha/a", "Alpha/b"]);
     let puts = inventory.puts();
     assert_eq!(puts, 2);
 
