@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The controller's own image: agentcore-controller on distroless, as a non-root user, fit
+# The controller's own image: agentcore-controller on Debian slim, as a non-root user, fit
 # for a read-only root filesystem. The context is the repository root:
 #   docker buildx build --platform linux/arm64 -t agentcore-controller:0.1.0 .
 # (add linux/amd64 to the list for a multi-arch image). deploy/README.md says how to run
@@ -27,14 +27,20 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked --bin agentcore-controller \
     && cp target/release/agentcore-controller /agentcore-controller
 
-# glibc 2.36 and CA certificates (the AWS SDK's TLS trusts the system roots), like the
-# bookworm builder; no shell, no package manager.
-FROM gcr.io/distroless/cc-debian12:nonroot
+# Debian bookworm (glibc 2.36, like the builder) with CA certificates (the AWS SDK's TLS
+# trusts the system roots), and the git CLI with OpenSSH's client for `run --git` (git
+# fetches, ssh reaches ssh:// remotes, ssh-keygen verifies signed commits). Nothing else:
+# no package lists are left behind.
+FROM debian:bookworm-slim
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates git openssh-client \
+    && rm -rf /var/lib/apt/lists/*
 COPY --from=build /agentcore-controller /usr/local/bin/agentcore-controller
-# distroless's `nonroot` user, numeric so that Kubernetes' runAsNonRoot can verify it.
+# A user without a name or a home (distroless's `nonroot` number), numeric so that
+# Kubernetes' runAsNonRoot can verify it.
 USER 65532:65532
 # The one writable path the controller needs under a read-only root filesystem (image
-# builds unpack there). Kubernetes mounts an emptyDir here; ECS Fargate copies this
+# builds unpack there, and a git source keeps its revisions there). Kubernetes mounts an emptyDir here; ECS Fargate copies this
 # directory's mode (1777) into the bind-mount volume it mounts here.
 VOLUME ["/tmp"]
 # /healthz, /readyz, /metrics, /status and POST /reconcile. No HEALTHCHECK: the

@@ -15,6 +15,7 @@ use tracing::{error, info, warn};
 use crate::aws::{Aws, load_config};
 use crate::engine::backoff::Backoff;
 use crate::engine::controller::{Command, Controller, ControllerConfig, Shared};
+use crate::gitsource::{self, Checkout, FetchNow, GitSourceConfig, SourceStatus};
 use crate::guard::Guard;
 use crate::inventory::SsmInventory;
 use crate::kinds::{Ctx, Registry};
@@ -22,6 +23,7 @@ use crate::leader::{self, Elector, Fence, Leadership, LeaseTimings, Role};
 use crate::manifest::load;
 use crate::manifest_paths::ManifestPaths;
 use crate::metrics::Metrics;
+use crate::notify::{Event, Notifier, Reason, Severity};
 use crate::ratelimit::RateLimits;
 use crate::server::{AppState, serve};
 
@@ -42,6 +44,13 @@ pub struct DaemonOptions {
     pub allowed_hosts: Vec<String>,
     /// The bearer token POSTs need (beyond loopback they are off without one).
     pub admin_token: Option<secrecy::SecretString>,
+    /// Pull the manifests from this git remote (then `files` is not read).
+    pub git: Option<GitSourceConfig>,
+    /// Serve the push webhook (`POST /hooks/git`) on this address, checked with this
+    /// secret (only with `git`).
+    pub webhook: Option<(SocketAddr, crate::webhook::WebhookSecret)>,
+    /// Post events to these receivers.
+    pub notify: Vec<crate::notify::Receiver>,
 }
 
 /// Where the leader lease is kept, and its timings.
@@ -93,6 +102,17 @@ impl std::str::FromStr for LeaseBackend {
 
 /// Run the daemon until SIGTERM/SIGINT. Returns the exit code.
 pub async fn run(opts: DaemonOptions) -> i32 {
+    let _workdir_lock = match opts
+        .git
+        .as_ref()
+        .map(|g| gitsource::lock_workdir(&g.workdir))
+    {
+        Some(Err(msg)) => {
+            error!("{msg}");
+            return 1;
+        }
+        lock => lock,
+    };
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     spawn_signal_handlers(shutdown_tx.clone());
     // With leader election, this replica's AWS writes pass a fence the elector opens.
@@ -137,6 +157,19 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     };
     let shared = Arc::new(Shared::default());
     let (cmd_tx, cmd_rx) = mpsc::channel(64);
+    let notifier = if opts.notify.is_empty() {
+        Notifier::disabled()
+    } else {
+        info!(
+            receivers = opts.notify.len(),
+            "posting events to the --notify receivers"
+        );
+        Notifier::spawn(opts.notify.clone(), opts.instance.clone(), metrics.clone())
+    };
+    let source_status = opts
+        .git
+        .as_ref()
+        .map(|_| watch::channel(SourceStatus::default()));
 
     let listener = match tokio::net::TcpListener::bind(opts.listen).await {
         Ok(l) => l,
@@ -159,6 +192,7 @@ pub async fn run(opts: DaemonOptions) -> i32 {
         metrics: metrics.clone(),
         commands: cmd_tx.clone(),
         leadership: leadership.clone(),
+        source: source_status.as_ref().map(|(_, rx)| rx.clone()),
         guard,
     };
     let mut server_stop = shutdown_rx.clone();
@@ -166,7 +200,44 @@ pub async fn run(opts: DaemonOptions) -> i32 {
         let _ = server_stop.wait_for(|stop| *stop).await;
     }));
 
-    if let Err(e) = spawn_watcher(&opts, cmd_tx.clone(), metrics.clone(), shutdown_rx.clone()) {
+    // With a git source, the watcher loads each revision the source checks out.
+    let (_fetch_now, checkouts) = match (&opts.git, source_status) {
+        (Some(cfg), Some((status_tx, status_rx))) => {
+            let (fetch_tx, fetch_rx) = mpsc::channel::<FetchNow>(1);
+            let (checkout_tx, checkout_rx) = mpsc::channel::<Checkout>(4);
+            info!(url = %gitsource::redact_url(&cfg.url), reference = %cfg.reference, path = %cfg.path.display(), interval = ?cfg.interval, "following a git source");
+            tokio::spawn(gitsource::run(
+                cfg.clone(),
+                fetch_rx,
+                checkout_tx,
+                status_tx,
+                shutdown_rx.clone(),
+            ));
+            spawn_source_bridge(status_rx, metrics.clone(), notifier.clone());
+            if let Some((address, secret)) = &opts.webhook {
+                let hook = spawn_webhook(
+                    *address,
+                    secret.clone(),
+                    fetch_tx.clone(),
+                    &metrics,
+                    shutdown_rx.clone(),
+                );
+                if let Err(msg) = hook.await {
+                    error!("{msg}");
+                    return 1;
+                }
+            }
+            (Some(fetch_tx), Some(checkout_rx))
+        }
+        _ => (None, None),
+    };
+    if let Err(e) = spawn_watcher(
+        &opts,
+        checkouts,
+        cmd_tx.clone(),
+        metrics.clone(),
+        shutdown_rx.clone(),
+    ) {
         error!(error = %e, "cannot watch the manifests");
         return 1;
     }
@@ -178,11 +249,17 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     let (stop_elector, elector_stop) = tokio::sync::oneshot::channel();
     let elector = elector.map(|e| tokio::spawn(e.run(elector_stop)));
     if let Some(rx) = leadership {
-        spawn_role_bridge(rx, cmd_tx.clone(), metrics.clone());
+        spawn_role_bridge(rx, cmd_tx.clone(), metrics.clone(), notifier.clone());
     }
     let mut controller_cfg = opts.controller.clone();
     controller_cfg.standby = elector.is_some();
     let controller = Controller::new(controller_cfg, registry, inventory, shared, metrics);
+    let controller = if notifier.is_enabled() {
+        let notifier = notifier.clone();
+        controller.with_events(Arc::new(move |e| notifier.send(notification(e))))
+    } else {
+        controller
+    };
     controller.run(cmd_rx, shutdown_rx, opts.grace).await;
     let _ = stop_elector.send(());
     if let Some(elector) = elector
@@ -281,6 +358,7 @@ fn spawn_role_bridge(
     mut leadership: watch::Receiver<Leadership>,
     commands: mpsc::Sender<Command>,
     metrics: Metrics,
+    notifier: Notifier,
 ) {
     tokio::spawn(async move {
         let mut leading = false;
@@ -295,6 +373,20 @@ fn spawn_role_bridge(
                 } else {
                     Command::Follow
                 };
+                let identity = leadership.borrow().identity.clone();
+                notifier.send(if leading {
+                    Event::new(
+                        Reason::LeadershipGained,
+                        Severity::Info,
+                        format!("{identity} leads: it writes to AWS now"),
+                    )
+                } else {
+                    Event::new(
+                        Reason::LeadershipLost,
+                        Severity::Warning,
+                        format!("{identity} stopped leading: it observes only"),
+                    )
+                });
                 if commands.send(cmd).await.is_err() {
                     return;
                 }
@@ -306,11 +398,144 @@ fn spawn_role_bridge(
     });
 }
 
+/// Serve the push webhook on its own listener: each authenticated push fetches now.
+async fn spawn_webhook(
+    address: SocketAddr,
+    secret: crate::webhook::WebhookSecret,
+    fetch_now: mpsc::Sender<FetchNow>,
+    metrics: &Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen for the webhook on {address}: {e}"))?;
+    let (trigger_tx, mut trigger_rx) = mpsc::channel(1);
+    let router = crate::webhook::router(secret, trigger_tx, metrics.clone());
+    info!(%address, path = crate::webhook::PATH, "serving the git push webhook");
+    tokio::spawn(async move {
+        let stop = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = crate::webhook::serve(listener, router, stop).await {
+            error!(error = %e, "the webhook listener failed");
+        }
+    });
+    tokio::spawn(async move {
+        while trigger_rx.recv().await.is_some() {
+            // Full: a fetch is pending already, and covers this push.
+            let _ = fetch_now.try_send(FetchNow);
+        }
+    });
+    Ok(())
+}
+
+/// The git source's state, as metrics and notifications: its revision (an info metric
+/// with one series), its failures (counted, and told when the reason changes).
+fn spawn_source_bridge(
+    mut status: watch::Receiver<SourceStatus>,
+    metrics: Metrics,
+    notifier: Notifier,
+) {
+    tokio::spawn(async move {
+        let (mut revision, mut failures, mut error) = (None::<String>, 0u64, None::<String>);
+        loop {
+            let s = status.borrow_and_update().clone();
+            let now = s.revision.as_ref().map(|r| r.to_string());
+            if now != revision {
+                metrics.source_info.clear();
+                if let Some(r) = &now {
+                    metrics
+                        .source_info
+                        .get_or_create(&crate::metrics::SourceLabels {
+                            url: s.url.clone(),
+                            revision: r.clone(),
+                        })
+                        .set(1);
+                }
+                revision = now;
+            }
+            if s.failures > failures {
+                metrics.source_failures.inc_by(s.failures - failures);
+                failures = s.failures;
+            }
+            if s.last_error != error {
+                if let Some(e) = &s.last_error {
+                    notifier.send(
+                        Event::new(
+                            Reason::SourceFailed,
+                            Severity::Error,
+                            format!(
+                                "cannot update from {}: {e}; the last good revision stays",
+                                s.url
+                            ),
+                        )
+                        .revision(revision.clone()),
+                    );
+                }
+                error = s.last_error;
+            }
+            if status.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// The notification for an event of the controller.
+fn notification(event: crate::engine::events::Event) -> Event {
+    use crate::engine::events::Event as E;
+    match event {
+        E::RevisionApplied {
+            revision,
+            ready,
+            failing,
+            waiting,
+        } => Event::new(
+            Reason::RevisionApplied,
+            if failing > 0 { Severity::Warning } else { Severity::Info },
+            format!("revision applied: {ready} ready, {failing} failing, {waiting} waiting on dependencies"),
+        )
+        .revision(Some(revision.to_string())),
+        E::DriftCorrected { key, fields } => Event::new(
+            Reason::DriftCorrected,
+            Severity::Warning,
+            "a change made outside the manifests was undone",
+        )
+        .object(key.kind.to_string(), key.name.to_string())
+        .fields(fields),
+        E::ReconcileFailed {
+            key,
+            reason,
+            message,
+            terminal,
+            credential,
+        } => {
+            let why = if terminal { "fails until the manifest changes" } else { "keeps failing (retried)" };
+            let what = if credential { Reason::TokenRenewalFailed } else { Reason::ReconcileFailed };
+            Event::new(what, Severity::Error, format!("{why}: {reason}: {message}"))
+                .object(key.kind.to_string(), key.name.to_string())
+        }
+        E::Recovered { key } => Event::new(Reason::Recovered, Severity::Info, "reconciles again")
+            .object(key.kind.to_string(), key.name.to_string()),
+        E::CredentialExpiring { key, expires_at } => Event::new(
+            Reason::TokenExpiring,
+            Severity::Warning,
+            format!(
+                "the published token expires at {} and has not been renewed",
+                humantime::format_rfc3339_seconds(expires_at)
+            ),
+        )
+        .object(key.kind.to_string(), key.name.to_string()),
+        E::PruneRefused { message } => Event::new(Reason::PruneRefused, Severity::Error, message),
+    }
+}
+
 /// Load the manifests now, then again after every burst of file events. Objects' local
 /// sources (an image's build context) are watched too: a change there reconciles the
 /// objects made from them, without a reload.
 fn spawn_watcher(
     opts: &DaemonOptions,
+    mut checkouts: Option<mpsc::Receiver<Checkout>>,
     commands: mpsc::Sender<Command>,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
@@ -323,26 +548,51 @@ fn spawn_watcher(
             let _ = tx.send(e.paths);
         }
     })?;
+    // A git source's checkouts change only when a revision is switched to: nothing
+    // there is watched, and nothing is loaded before the first revision is checked out.
+    let git = opts
+        .git
+        .as_ref()
+        .map(|g| (g.workdir.clone(), g.manifests()));
+    let (watched, files) = match &git {
+        Some((_, manifests)) => (Vec::new(), vec![manifests.clone()]),
+        None => (opts.files.clone(), opts.files.clone()),
+    };
     // Resolved, absolute paths, so that event paths compare with the sources' paths.
-    let mut paths = ManifestPaths::new(opts.files.clone());
+    let mut paths = ManifestPaths::new(watched);
     paths.start(&mut watcher)?;
-    let mut reloader = Reloader::new(opts.files.clone(), commands.clone(), metrics);
+    let mut reloader = Reloader::new(files, commands.clone(), metrics);
     let debounce = opts.debounce;
     tokio::spawn(async move {
         let mut watcher = watcher; // alive as long as this task
         let mut sources = Sources::new(paths.dirs().to_vec());
-        if let Some(named) = reloader.reload().await {
+        if git.is_none()
+            && let Some(named) = reloader.reload().await
+        {
             sources.follow(&mut watcher, named);
         }
+        let mut in_force: Option<String> = None;
         // Files read just after they changed are read once more when their stamp can be
         // trusted (once per reload), so that the next edit's reload reads only what it
         // touched.
         let mut settle_at = reloader.settle_time();
         loop {
             let event = tokio::select! {
-                event = rx.recv() => match event { Some(paths) => Some(paths), None => return },
+                event = rx.recv() => match event { Some(paths) => Wake::Files(paths), None => return },
                 _ = shutdown.wait_for(|s| *s) => return,
-                _ = crate::engine::scheduler::sleep_until(settle_at) => None,
+                _ = crate::engine::scheduler::sleep_until(settle_at) => Wake::Settle,
+                Some(checkout) = next_checkout(&mut checkouts) => Wake::Revision(checkout),
+            };
+            let event = match event {
+                Wake::Files(paths) => Some(paths),
+                Wake::Settle => None,
+                Wake::Revision(checkout) => {
+                    if let Some((workdir, _)) = &git {
+                        in_force = reloader.switch(workdir, checkout, in_force.take()).await;
+                        settle_at = reloader.settle_time();
+                    }
+                    continue;
+                }
             };
             let Some(mut changed) = event else {
                 settle_at = None;
@@ -381,6 +631,22 @@ fn spawn_watcher(
         }
     });
     Ok(())
+}
+
+/// What wakes the watcher.
+enum Wake {
+    Files(Vec<PathBuf>),
+    /// Files read just after they changed can be trusted now.
+    Settle,
+    Revision(Checkout),
+}
+
+/// The next revision a git source checked out (never, without one).
+async fn next_checkout(checkouts: &mut Option<mpsc::Receiver<Checkout>>) -> Option<Checkout> {
+    match checkouts {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The objects' local sources being watched: absolute path → the path as the object
@@ -484,6 +750,8 @@ struct Reloader {
     problems: Problems,
     commands: mpsc::Sender<Command>,
     metrics: Metrics,
+    /// The git source's revision in force (stamped on each load).
+    revision: Option<Arc<str>>,
 }
 
 impl Reloader {
@@ -495,7 +763,32 @@ impl Reloader {
             problems: Problems::default(),
             commands,
             metrics,
+            revision: None,
         }
+    }
+
+    /// Put a git source's new revision in force and load it; what is in force after
+    /// (the SHA). Its local sources (build contexts) may have changed with it: the objects
+    /// made from them are reconciled.
+    async fn switch(
+        &mut self,
+        workdir: &std::path::Path,
+        checkout: Checkout,
+        in_force: Option<String>,
+    ) -> Option<String> {
+        let revision = checkout.revision;
+        if let Err(e) = gitsource::switch(workdir, &revision, in_force.as_deref()) {
+            error!(error = %e, %revision, "cannot switch to the revision; keeping the one in force");
+            return in_force;
+        }
+        info!(%revision, subject = %revision.subject, "source: loading revision");
+        self.revision = Some(revision.to_string().into());
+        if let Some(named) = self.reload().await
+            && !named.is_empty()
+        {
+            let _ = self.commands.send(Command::SourcesChanged(named)).await;
+        }
+        Some(revision.sha)
     }
 
     /// Only this reloader's task uses the loader: the lock is never contended (nor
@@ -518,7 +811,8 @@ impl Reloader {
                 .await;
         self.metrics.reloaded("read", started.elapsed());
         match loaded {
-            Ok(Ok(loaded)) => {
+            Ok(Ok(mut loaded)) => {
+                loaded.revision = self.revision.clone();
                 let current: Vec<String> = loaded.problems.iter().map(|p| p.to_string()).collect();
                 let (appeared, fixed) = self.problems.update(current);
                 for p in appeared {

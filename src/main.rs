@@ -8,6 +8,7 @@ use agentcore_controller::commands::{self, Common, OutputFormat};
 use agentcore_controller::daemon::{DaemonOptions, LeaderElection, LeaseBackend};
 use agentcore_controller::engine::backoff::Backoff;
 use agentcore_controller::engine::controller::ControllerConfig;
+use agentcore_controller::gitsource::GitSourceConfig;
 use agentcore_controller::leader::LeaseTimings;
 use agentcore_controller::mcp::cmd as mcp;
 use clap::{Args, Parser, Subcommand};
@@ -42,6 +43,205 @@ struct Files {
     /// Manifest file or directory (recursive; .yaml/.yml; hidden entries skipped). Repeatable.
     #[arg(short = 'f', long = "filename", required = true)]
     files: Vec<PathBuf>,
+}
+
+/// `run`'s manifests: files and directories, or a git source.
+#[derive(Args)]
+struct RunFiles {
+    /// Manifest file or directory (recursive; .yaml/.yml; hidden entries skipped).
+    /// Repeatable. Or --git.
+    #[arg(short = 'f', long = "filename", required_unless_present = "git")]
+    files: Vec<PathBuf>,
+}
+
+/// Pull the manifests from a git remote (as Flux's GitRepository does).
+#[derive(Args)]
+#[command(next_help_heading = "Git source (instead of -f)")]
+struct GitFlags {
+    /// Pull the manifests from this git repository: https://HOST/PATH,
+    /// ssh://USER@HOST/PATH (or USER@HOST:PATH) or file:///PATH. Each revision is
+    /// checked out into a directory of its own and switched to at once; a fetch that
+    /// fails keeps the last good revision in force.
+    #[arg(long, value_name = "URL", conflicts_with = "files")]
+    git: Option<String>,
+    /// The branch to follow [default: main].
+    #[arg(long = "ref", value_name = "BRANCH", requires = "git", conflicts_with_all = ["tag", "semver"])]
+    git_ref: Option<String>,
+    /// Follow this tag instead of a branch.
+    #[arg(long, requires = "git", conflicts_with = "semver")]
+    tag: Option<String>,
+    /// Follow the highest tag in this semver range, e.g. '>=1.0.0, <2.0.0' (a leading
+    /// `v` in tag names is allowed).
+    #[arg(long, value_name = "RANGE", requires = "git")]
+    semver: Option<String>,
+    /// The manifests' directory in the repository [default: its root].
+    #[arg(long, requires = "git")]
+    path: Option<PathBuf>,
+    /// How often the remote is asked whether the ref moved (a push webhook makes it
+    /// sooner: see --webhook-listen).
+    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// A file holding an HTTPS access token (sent as the password of HTTP Basic auth,
+    /// with --git-username; over https:// only).
+    #[arg(long, requires = "git", conflicts_with = "git_token_env")]
+    git_token_file: Option<PathBuf>,
+    /// The environment variable holding the HTTPS access token.
+    #[arg(long, value_name = "VAR", requires = "git")]
+    git_token_env: Option<String>,
+    /// The user name sent with the token.
+    #[arg(long, default_value = "x-access-token")]
+    git_username: String,
+    /// The SSH private key for ssh:// URLs (with --git-known-hosts).
+    #[arg(long, requires = "git", requires = "git_known_hosts")]
+    git_ssh_key: Option<PathBuf>,
+    /// The known_hosts file the SSH host's key must be in (never "accept any host key").
+    #[arg(long, requires = "git_ssh_key")]
+    git_known_hosts: Option<PathBuf>,
+    /// Refuse a head commit not signed by a key of this allowed_signers file (SSH
+    /// signatures, as `git verify-commit` with gpg.ssh.allowedSignersFile); the last
+    /// good revision stays in force.
+    #[arg(long, value_name = "ALLOWED_SIGNERS", requires = "git")]
+    verify_commits: Option<PathBuf>,
+    /// Where fetched revisions are kept [default: agentcore-controller-git-INSTANCE in
+    /// the system's temporary directory].
+    #[arg(long, requires = "git")]
+    git_workdir: Option<PathBuf>,
+}
+
+impl GitFlags {
+    /// The git source these flags ask for (None: no --git), or why they do not fit.
+    fn source(self, instance: &str) -> Result<Option<GitSourceConfig>, String> {
+        use agentcore_controller::gitsource::{Auth, Reference};
+        let Some(url) = self.git else {
+            // clap's `requires` does not hold against -f (which --git conflicts with).
+            let given = [
+                ("--ref", self.git_ref.is_some()),
+                ("--tag", self.tag.is_some()),
+                ("--semver", self.semver.is_some()),
+                ("--path", self.path.is_some()),
+                ("--git-token-file", self.git_token_file.is_some()),
+                ("--git-token-env", self.git_token_env.is_some()),
+                ("--git-ssh-key", self.git_ssh_key.is_some()),
+                ("--verify-commits", self.verify_commits.is_some()),
+                ("--git-workdir", self.git_workdir.is_some()),
+            ];
+            return match given.iter().find(|(_, set)| *set) {
+                Some((flag, _)) => Err(format!(
+                    "{flag} is an option of the git source: it needs --git URL"
+                )),
+                None => Ok(None),
+            };
+        };
+        let reference = match (self.git_ref, self.tag, self.semver) {
+            (_, Some(tag), _) => Reference::tag(&tag)?,
+            (_, _, Some(range)) => Reference::semver(&range)?,
+            (branch, None, None) => Reference::branch(branch.as_deref().unwrap_or("main"))?,
+        };
+        let token = match (self.git_token_file, self.git_token_env) {
+            (Some(file), _) => Some(agentcore_controller::gitsource::read_secret_file(&file)?),
+            (None, Some(var)) => match std::env::var(&var) {
+                Ok(v) if !v.trim().is_empty() => {
+                    Some(secrecy::SecretString::from(v.trim().to_string()))
+                }
+                _ => {
+                    return Err(format!(
+                        "the environment variable {var} (--git-token-env) is not set"
+                    ));
+                }
+            },
+            (None, None) => None,
+        };
+        let auth = match (token, self.git_ssh_key, self.git_known_hosts) {
+            (Some(token), _, _) => Auth::Token {
+                username: self.git_username,
+                token,
+            },
+            (None, Some(key), Some(known_hosts)) => Auth::Ssh { key, known_hosts },
+            _ => Auth::None,
+        };
+        let workdir = self.git_workdir.unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("agentcore-controller-git-{instance}"))
+        });
+        let cfg = GitSourceConfig {
+            url,
+            reference,
+            path: self.path.unwrap_or_default(),
+            interval: self.interval,
+            auth,
+            verify_commits: self.verify_commits,
+            workdir,
+        };
+        cfg.check()?;
+        Ok(Some(cfg))
+    }
+}
+
+/// The push webhook and the event notifications.
+#[derive(Args)]
+#[command(next_help_heading = "Webhook and notifications")]
+struct EventFlags {
+    /// Serve POST /hooks/git on this address (its own listener, which may face the git
+    /// host: the admin endpoints are not on it). An authenticated push fetches at once.
+    /// Needs --git and --webhook-secret-file.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        requires = "git",
+        requires = "webhook_secret_file"
+    )]
+    webhook_listen: Option<std::net::SocketAddr>,
+    /// The webhook's shared secret (at least 16 bytes): GitHub signs with it
+    /// (X-Hub-Signature-256), GitLab sends it (X-Gitlab-Token), other senders sign with
+    /// it as X-Signature: sha256=HMAC.
+    #[arg(long, value_name = "PATH", requires = "webhook_listen")]
+    webhook_secret_file: Option<PathBuf>,
+    /// Post events to this webhook URL (repeatable): revision applied, source failed,
+    /// drift corrected, reconcile failed and recovered, token renewal failed, token
+    /// expiring, prune refused, leadership gained or lost. One per change of state,
+    /// rate-limited and retried per receiver; never holding up reconciles.
+    #[arg(
+        long = "notify",
+        value_name = "URL",
+        env = "AGENTCORE_NOTIFY",
+        value_delimiter = ','
+    )]
+    notify: Vec<String>,
+    /// How events are posted: json (the event as a JSON object) or slack (Slack's
+    /// incoming-webhook `{"text": …}`).
+    #[arg(long, default_value = "json")]
+    notify_format: agentcore_controller::notify::Format,
+}
+
+/// The webhook listener and its secret, and the notification receivers.
+type Events = (
+    Option<(
+        std::net::SocketAddr,
+        agentcore_controller::webhook::WebhookSecret,
+    )>,
+    Vec<agentcore_controller::notify::Receiver>,
+);
+
+impl EventFlags {
+    fn resolve(self, git: bool) -> Result<Events, String> {
+        if self.webhook_listen.is_some() && !git {
+            return Err(
+                "--webhook-listen triggers fetches of the git source: it needs --git URL".into(),
+            );
+        }
+        let webhook = match (self.webhook_listen, self.webhook_secret_file) {
+            (Some(address), Some(file)) => Some((
+                address,
+                agentcore_controller::webhook::WebhookSecret::from_file(&file)?,
+            )),
+            _ => None,
+        };
+        let notify = self
+            .notify
+            .iter()
+            .map(|url| agentcore_controller::notify::Receiver::new(url, self.notify_format))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok((webhook, notify))
+    }
 }
 
 #[derive(Args)]
@@ -83,7 +283,11 @@ enum Command {
     /// now (so does SIGHUP). SIGTERM or SIGINT stop it cleanly.
     Run {
         #[command(flatten)]
-        files: Files,
+        files: RunFiles,
+        #[command(flatten)]
+        git: Box<GitFlags>,
+        #[command(flatten)]
+        events: Box<EventFlags>,
         #[command(flatten)]
         instance: Instance,
         #[command(flatten)]
@@ -511,7 +715,23 @@ fn main() -> ExitCode {
                 lease_renew_deadline,
                 admin_token_file,
                 allowed_hosts,
+                git,
+                events,
             } => {
+                let git = match git.source(&instance.instance) {
+                    Ok(git) => git,
+                    Err(msg) => {
+                        eprintln!("error: {msg}");
+                        return 2;
+                    }
+                };
+                let (webhook, notify) = match events.resolve(git.is_some()) {
+                    Ok(x) => x,
+                    Err(msg) => {
+                        eprintln!("error: {msg}");
+                        return 2;
+                    }
+                };
                 let admin_token = match admin_token_file
                     .as_deref()
                     .map(agentcore_controller::guard::read_token_file)
@@ -552,6 +772,9 @@ fn main() -> ExitCode {
                     leader_election,
                     allowed_hosts,
                     admin_token,
+                    git,
+                    webhook,
+                    notify,
                 };
                 agentcore_controller::daemon::run(opts).await
             }

@@ -63,6 +63,26 @@ pub struct ConditionLabels {
     pub status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// `accepted` (it proved it knows the secret) or `refused` (see [`crate::webhook`]).
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// The remote, without credentials.
+    pub url: String,
+    /// `main@sha1:…`, as Flux writes a revision.
+    pub revision: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotificationLabels {
+    /// `sent`, `failed`, `dropped` or `suppressed` (see [`crate::notify`]).
+    pub outcome: &'static str,
+}
+
 /// The controller's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -77,6 +97,13 @@ pub struct Metrics {
     /// 1 while this replica may write (the leader, or the only replica), else 0.
     pub leader: Gauge,
     pub leadership_transitions: Counter,
+    pub webhook_requests: Family<WebhookLabels, Counter>,
+    /// 1 for the git source's revision checked out last (see [`crate::gitsource`]).
+    pub source_info: Family<SourceLabels, Gauge>,
+    /// Fetches, verifications or checkouts of the git source that failed.
+    pub source_failures: Counter,
+    /// Notifications to webhook receivers, by outcome (see [`crate::notify`]).
+    pub notifications: Family<NotificationLabels, Counter>,
     published: Arc<Published>,
     aws_calls: Family<CallLabels, Counter>,
     calls: Option<CallCounter>,
@@ -161,6 +188,33 @@ impl Metrics {
             "Times this replica became leader or stopped being leader",
             leadership_transitions.clone(),
         );
+        let source_info = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "source_info",
+            "The git source's revision checked out last (value 1)",
+            source_info.clone(),
+        );
+        let source_failures = Counter::default();
+        registry.register(
+            "source_failures",
+            "Attempts to update from the git source that failed (the last good revision stays)",
+            source_failures.clone(),
+        );
+        let webhook_requests = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_requests",
+            "Requests to the git webhook, by outcome: accepted (it proved it knows the \
+             secret) or refused",
+            webhook_requests.clone(),
+        );
+        let notifications = Family::<NotificationLabels, Counter>::default();
+        registry.register(
+            "notifications",
+            "Notifications to webhook receivers, by outcome: sent, failed (gave up after \
+             retries, or refused), dropped (queue full or rate limit), suppressed (no change \
+             since the last one)",
+            notifications.clone(),
+        );
         let published = Published::register(&mut registry, kinds);
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
@@ -179,6 +233,10 @@ impl Metrics {
             reload_duration,
             leader,
             leadership_transitions,
+            webhook_requests,
+            source_info,
+            source_failures,
+            notifications,
             published: Arc::new(published),
             aws_calls,
             calls,

@@ -233,11 +233,47 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
     if let Some(l) = &s.leadership {
         let _ = writeln!(out, "\n{}", leadership_line(l));
     }
+    if let Some(source) = &s.source {
+        let _ = write!(
+            out,
+            "\n{}",
+            source_lines(source, s.applied_revision.as_deref())
+        );
+    }
     if let Some(msg) = &s.prune_refused {
         let _ = writeln!(out, "\nPRUNE REFUSED: {msg}");
     }
     for p in &s.problems {
         let _ = writeln!(out, "problem: {p}");
+    }
+    out
+}
+
+/// Where a git source stands: what it checked out last, what is applied, and why the
+/// last update failed.
+fn source_lines(s: &crate::gitsource::SourceStatus, applied: Option<&str>) -> String {
+    let mut out = format!("SOURCE: {} ({}", s.url, s.reference);
+    if !s.path.is_empty() {
+        let _ = write!(out, ", path {}", s.path);
+    }
+    out.push_str(")\n");
+    match &s.revision {
+        Some(r) => {
+            let _ = writeln!(
+                out,
+                "  revision: {r} ({:?}, committed {})",
+                r.subject, r.commit_time
+            );
+        }
+        None => out.push_str("  revision: none checked out yet\n"),
+    }
+    let _ = writeln!(out, "  applied:  {}", applied.unwrap_or("not yet"));
+    if let Some(e) = &s.last_error {
+        let at = s.last_error_at.map(|t| t.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  FAILING since {at}: {e} (the revision above stays in force)"
+        );
     }
     out
 }
@@ -298,6 +334,38 @@ mod tests {
             ..Default::default()
         };
         assert!(status_table(&snapshot).contains("STANDBY: "));
+    }
+
+    #[test]
+    fn the_status_says_which_revision_is_in_force_and_why_updates_fail() {
+        let sha = "c".repeat(40);
+        let source = crate::gitsource::SourceStatus {
+            url: "https://github.com/o/r.git".into(),
+            reference: "branch main".into(),
+            path: "manifests".into(),
+            revision: Some(crate::gitsource::Revision {
+                reference: "main".into(),
+                sha: sha.clone(),
+                commit_time: crate::engine::status::Timestamp::of(std::time::UNIX_EPOCH),
+                subject: "Raise the idle timeout".into(),
+            }),
+            last_error: Some(format!("commit {} is not signed", "d".repeat(40))),
+            ..Default::default()
+        };
+        let snapshot = crate::engine::status::Snapshot {
+            source: Some(source),
+            applied_revision: Some(format!("main@sha1:{sha}").into()),
+            ..Default::default()
+        };
+        let text = status_table(&snapshot);
+        for says in [
+            "SOURCE: https://github.com/o/r.git (branch main, path manifests)",
+            &format!("revision: main@sha1:{sha} (\"Raise the idle timeout\""),
+            &format!("applied:  main@sha1:{sha}"),
+            "is not signed (the revision above stays in force)",
+        ] {
+            assert!(text.contains(says), "{says}\n{text}");
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct AppState {
     pub commands: mpsc::Sender<Command>,
     /// This replica's part in leader election, if it takes part.
     pub leadership: Option<watch::Receiver<Leadership>>,
+    /// The git source, if the manifests come from one.
+    pub source: Option<watch::Receiver<crate::gitsource::SourceStatus>>,
     /// Which Host names are answered and who may POST.
     pub guard: Guard,
 }
@@ -109,7 +111,8 @@ async fn metrics(State(s): State<AppState>) -> Response {
 
 async fn status(State(s): State<AppState>) -> Response {
     let leadership = s.leadership.as_ref().map(|rx| rx.borrow().clone());
-    let chunks = StatusChunks::new(s.shared.snapshot(), leadership);
+    let source = s.source.as_ref().map(|rx| rx.borrow().clone());
+    let chunks = StatusChunks::new(s.shared.snapshot(), leadership, source);
     (
         [(header::CONTENT_TYPE, "application/json")],
         axum::body::Body::from_stream(futures::stream::iter(chunks)),
@@ -135,9 +138,15 @@ struct StatusChunks {
 impl StatusChunks {
     const OBJECTS: &'static str = "\"objects\":[";
 
-    fn new(snapshot: Arc<Snapshot>, leadership: Option<Leadership>) -> Self {
+    fn new(
+        snapshot: Arc<Snapshot>,
+        leadership: Option<Leadership>,
+        source: Option<crate::gitsource::SourceStatus>,
+    ) -> Self {
         let frame = Snapshot {
             leadership,
+            source,
+            applied_revision: snapshot.applied_revision.clone(),
             generated_at: snapshot.generated_at.clone(),
             ready: snapshot.ready,
             objects: Vec::new(),
@@ -326,6 +335,13 @@ mod tests {
                 lease: "dynamodb:t/i".into(),
                 transitions: 2,
             }),
+            applied_revision: (n == 2).then(|| format!("main@sha1:{}", "a".repeat(40)).into()),
+            source: (n == 2).then(|| crate::gitsource::SourceStatus {
+                url: "file:///r.git".into(),
+                reference: "branch main".into(),
+                last_error: Some("e".into()),
+                ..Default::default()
+            }),
         };
         let tricky = vec!["a \"objects\":[] in a message".to_string()];
         for s in [
@@ -335,9 +351,10 @@ mod tests {
             snapshot(200, tricky),
         ] {
             let s = Arc::new(s);
-            let chunks: Vec<Vec<u8>> = StatusChunks::new(s.clone(), s.leadership.clone())
-                .collect::<Result<_, _>>()
-                .expect("serialises");
+            let chunks: Vec<Vec<u8>> =
+                StatusChunks::new(s.clone(), s.leadership.clone(), s.source.clone())
+                    .collect::<Result<_, _>>()
+                    .expect("serialises");
             let streamed = chunks.concat();
             let whole = serde_json::to_vec(&*s).expect("serialises");
             assert_eq!(

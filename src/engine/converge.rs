@@ -155,6 +155,7 @@ fn loaded(set: &ManifestSet) -> Loaded {
         objects: set.objects.clone(),
         problems: Vec::new(),
         files,
+        revision: None,
     }
 }
 

@@ -6,6 +6,7 @@ pub mod cause;
 pub mod containment;
 pub mod controller;
 pub mod converge;
+pub mod events;
 pub mod inventory;
 pub mod lanes;
 pub mod policy;

@@ -108,6 +108,7 @@ mod tests {
                 .iter()
                 .map(|(f, names)| (PathBuf::from(f), names.iter().map(|n| key(n)).collect()))
                 .collect(),
+            revision: None,
         }
     }
 

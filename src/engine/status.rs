@@ -147,6 +147,9 @@ pub struct ObjectStatus {
     pub pruning: bool,
     #[serde(default)]
     pub history: VecDeque<ReconcileRecord>,
+    /// The source revision in force when it was last reconciled (a git source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<std::sync::Arc<str>>,
 }
 
 impl ObjectStatus {
@@ -166,6 +169,7 @@ impl ObjectStatus {
             suspended: false,
             pruning: false,
             history: VecDeque::new(),
+            revision: None,
         }
     }
 
@@ -328,6 +332,12 @@ pub struct Snapshot {
     /// This replica's part in leader election (set by the HTTP server, which has it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leadership: Option<crate::leader::Leadership>,
+    /// The source revision whose manifests have all been reconciled (a git source's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_revision: Option<std::sync::Arc<str>>,
+    /// The git source, if the manifests come from one (set by the HTTP server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<crate::gitsource::SourceStatus>,
 }
 
 #[cfg(test)]

@@ -85,6 +85,8 @@ struct World {
     commands: mpsc::Sender<Command>,
     shutdown: watch::Sender<bool>,
     run: tokio::task::JoinHandle<()>,
+    /// What the controller told (see [`super::events`]).
+    events: Arc<std::sync::Mutex<Vec<super::events::Event>>>,
 }
 
 impl World {
@@ -104,13 +106,20 @@ impl World {
         let metrics = Metrics::with_kinds(None, &registry.metrics());
         let (commands, rx) = mpsc::channel(16);
         let (shutdown, stop) = watch::channel(false);
+        let events: Arc<std::sync::Mutex<Vec<super::events::Event>>> = Arc::default();
+        let told = events.clone();
         let controller = Controller::new(
             cfg,
             registry.clone(),
             inventory,
             shared.clone(),
             metrics.clone(),
-        );
+        )
+        .with_events(Arc::new(move |e| {
+            if let Ok(mut told) = told.lock() {
+                told.push(e);
+            }
+        }));
         let run = tokio::spawn(controller.run(rx, stop, grace));
         Self {
             cloud,
@@ -120,7 +129,24 @@ impl World {
             commands,
             shutdown,
             run,
+            events,
         }
+    }
+
+    /// The events told so far.
+    fn told(&self) -> Vec<super::events::Event> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+
+    /// [`World::load`] of files read at a source revision.
+    async fn load_at(&self, files: &[(&str, String)], revision: &str) {
+        let texts: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(f, t)| (PathBuf::from(f), t.clone()))
+            .collect();
+        let mut loaded = load_texts(&texts, &self.registry);
+        loaded.revision = Some(revision.into());
+        self.send(Command::Load(loaded)).await;
     }
 
     /// Hand the controller these manifest files, as a reload does.
@@ -1303,4 +1329,128 @@ async fn a_replica_promoted_before_the_first_load_prunes_only_after_it() {
         cloud.get(&key("Alpha/gone")).is_none() && cloud.get(&key("Alpha/a")).is_some()
     })
     .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_is_told_once_then_its_recovery_and_each_revision_once_applied() {
+    use super::events::Event;
+    let failures = Arc::new(AtomicUsize::new(6));
+    let kinds = Kinds {
+        alpha: observe_failing_while(
+            failures.clone(),
+            ReconcileError::recoverable(Reason::Aws("Throttling".into()), "slow down"),
+        ),
+        ..Kinds::default()
+    };
+    let w = World::start(test_config(), kinds);
+    w.load_at(&[("m.yaml", doc("Alpha/a", "1", &[], &[]))], "main@sha1:1")
+        .await;
+    w.until_ready(&["Alpha/a"]).await;
+    // Applied once every object has run at the revision (the first attempt failed);
+    // the failure told at the third in a row, not at each of the six; the recovery once.
+    let a = key("Alpha/a");
+    let want = vec![
+        Event::RevisionApplied {
+            revision: "main@sha1:1".into(),
+            ready: 0,
+            failing: 1,
+            waiting: 0,
+        },
+        Event::ReconcileFailed {
+            key: a.clone(),
+            reason: "Throttling".into(),
+            message: "slow down".into(),
+            terminal: false,
+            credential: false,
+        },
+        Event::Recovered { key: a.clone() },
+    ];
+    assert_eq!(w.told(), want);
+    let status = w.status("Alpha/a").expect("tracked");
+    assert_eq!(status.revision.as_deref(), Some("main@sha1:1"));
+
+    // A change made behind the controller's back is undone, and told with its fields.
+    w.cloud.edit(&a, |r| r.value = "by hand".into());
+    w.send(Command::ReconcileAll).await;
+    w.until("the drift undone", |_, cloud| {
+        cloud.get(&a).is_some_and(|r| r.value == "1")
+    })
+    .await;
+    // A new revision that changes nothing is applied at once; one that changes the object,
+    // once it has run at it; the same revision loaded again is not told again.
+    w.load_at(&[("m.yaml", doc("Alpha/a", "1", &[], &[]))], "main@sha1:2")
+        .await;
+    w.load_at(&[("m.yaml", doc("Alpha/a", "2", &[], &[]))], "main@sha1:3")
+        .await;
+    w.until("a at 2", |_, cloud| {
+        cloud.get(&a).is_some_and(|r| r.value == "2")
+    })
+    .await;
+    w.load_at(&[("m.yaml", doc("Alpha/a", "2", &[], &[]))], "main@sha1:3")
+        .await;
+    w.until("revision 3 applied", |s, _| {
+        s.applied_revision.as_deref() == Some("main@sha1:3")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let told = w.told();
+    let later: Vec<&Event> = told[want.len()..].iter().collect();
+    let applied = |rev: &str| Event::RevisionApplied {
+        revision: rev.into(),
+        ready: 1,
+        failing: 0,
+        waiting: 0,
+    };
+    assert_eq!(
+        later,
+        vec![
+            &Event::DriftCorrected {
+                key: a.clone(),
+                fields: vec!["spec.value".into()],
+            },
+            &applied("main@sha1:2"),
+            &applied("main@sha1:3"),
+        ]
+    );
+    assert_eq!(
+        w.status("Alpha/a").and_then(|s| s.revision).as_deref(),
+        Some("main@sha1:3")
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_terminal_failure_is_told_at_once_and_a_refused_prune_once() {
+    use super::events::Event;
+    let kinds = Kinds {
+        alpha: Fns::failing(
+            "create",
+            usize::MAX,
+            ReconcileError::terminal(Reason::InvalidValue, "no such thing"),
+        ),
+        ..Kinds::default()
+    };
+    let w = World::start(test_config(), kinds);
+    w.load(&[("m.yaml", doc("Alpha/a", "1", &[], &[]))]).await;
+    w.until_ready_reason("Alpha/a", Reason::InvalidValue.as_str())
+        .await;
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let failed: Vec<Event> = w
+        .told()
+        .into_iter()
+        .filter(|e| matches!(e, Event::ReconcileFailed { terminal: true, .. }))
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+
+    let w = World::start(test_config(), Kinds::default());
+    w.load(&[("m.yaml", file(&three_alphas()))]).await;
+    w.until_ready(&["Alpha/a", "Alpha/b", "Alpha/c"]).await;
+    w.load(&[("m.yaml", String::new())]).await;
+    w.load(&[("m.yaml", doc("Alpha/x", "1", &[], &[]))]).await;
+    w.until_ready(&["Alpha/x"]).await;
+    let refused = w
+        .told()
+        .into_iter()
+        .filter(|e| matches!(e, Event::PruneRefused { .. }))
+        .count();
+    assert_eq!(refused, 1, "{:?}", w.told());
 }

@@ -417,6 +417,7 @@ impl Kind for Token {
         "secretArn",
         "expiresAt",
         "expiresAtEpoch",
+        "issuedAtEpoch",
         "renewAt",
     ];
     /// The consumer secret is a secret: kept unless the manifest says otherwise.
@@ -642,6 +643,7 @@ impl Kind for Token {
                 humantime::format_rfc3339_seconds(t.expires_at).to_string(),
             );
             out.insert("expiresAtEpoch".into(), epoch(t.expires_at).to_string());
+            out.insert("issuedAtEpoch".into(), epoch(t.issued_at).to_string());
             out.insert(
                 "renewAt".into(),
                 humantime::format_rfc3339_seconds(t.renew_at(d.renew_before)).to_string(),

@@ -77,6 +77,9 @@ pub struct Loaded {
     pub problems: Vec<Problem>,
     /// Every file read, with the keys of the objects it defines (valid or not).
     pub files: BTreeMap<PathBuf, Vec<ObjectKey>>,
+    /// The source revision the files were read at (`main@sha1:…`), when they come from
+    /// a git source.
+    pub revision: Option<Arc<str>>,
 }
 
 /// Manifest files larger than this are refused unread: a manifest is a few kilobytes, and

@@ -14,6 +14,7 @@ use agentcore_controller::aws::Aws;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod fault_proxy;
+pub mod git;
 pub mod guide;
 pub mod requests;
 
@@ -363,6 +364,20 @@ impl Daemon {
         endpoint: Option<&str>,
         envs: &[(&str, &str)],
     ) -> Daemon {
+        let dir = dir.display().to_string();
+        let mut args = vec!["-f", &dir];
+        args.extend_from_slice(extra);
+        Self::launch(&args, endpoint, envs)
+    }
+
+    /// The daemon on a git source (`--git URL` and the like in `args`), with a short
+    /// debounce.
+    pub fn start_git(args: &[&str], envs: &[(&str, &str)]) -> Daemon {
+        Self::launch(args, None, envs)
+    }
+
+    /// `run` with `extra` (its manifests among them) on loopback.
+    fn launch(extra: &[&str], endpoint: Option<&str>, envs: &[(&str, &str)]) -> Daemon {
         // `--listen` in `extra` replaces the loopback default (connecting through
         // loopback to an address on every interface).
         let given = extra
@@ -376,8 +391,7 @@ impl Daemon {
         let listen = format!("127.0.0.1:{port}");
         let log = std::env::temp_dir().join(format!("daemon-{port}.log"));
         let file = std::fs::File::create(&log).expect("daemon log");
-        let dir = dir.display().to_string();
-        let mut args = vec!["run", "-f", &dir, "--debounce", "100ms"];
+        let mut args = vec!["run", "--debounce", "100ms"];
         if given.is_none() {
             args.extend(["--listen", &listen]);
         }

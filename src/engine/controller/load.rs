@@ -7,6 +7,10 @@ impl Controller {
     /// Take in a fresh load of the manifests.
     pub(super) fn apply_load(&mut self, loaded: Loaded) {
         let wall = SystemTime::now();
+        let new_revision = loaded
+            .revision
+            .clone()
+            .filter(|r| self.revision.as_ref() != Some(r));
         let (file_keys, unknown_files) = reload::file_keys(&self.file_keys, &loaded);
         self.file_keys = file_keys;
         self.unknown_files = unknown_files;
@@ -44,6 +48,68 @@ impl Controller {
             self.first_keys = Some(self.objects.keys().cloned().collect());
         }
         self.plan_prune();
+        if let Some(revision) = new_revision {
+            info!(%revision, "applying revision");
+            self.revision = Some(revision.clone());
+            // What this revision changes: what has not run at its spec, and what goes.
+            let awaiting = self
+                .objects
+                .iter()
+                .filter(|(_, t)| t.prune || t.status().observed_hash != t.object.hash)
+                .map(|(k, _)| k.clone())
+                .collect();
+            self.applying = Some((revision, awaiting));
+            self.check_applied();
+        }
+    }
+
+    /// Once every object a new revision changed has been reconciled at it (or removed, or
+    /// waits on a dependency), the revision is applied: say so.
+    pub(super) fn check_applied(&mut self) {
+        let Some((_, awaiting)) = &mut self.applying else {
+            return;
+        };
+        let (objects, running, parked) = (&self.objects, &self.running, &self.parked);
+        awaiting.retain(|k| {
+            let Some(t) = objects.get(k) else {
+                return false; // pruned
+            };
+            if running.contains(k) {
+                return true;
+            }
+            if parked.contains(k) {
+                return false;
+            }
+            if t.prune {
+                t.status().last_error.is_none()
+            } else {
+                t.status().observed_hash != t.object.hash
+            }
+        });
+        if !awaiting.is_empty() {
+            return;
+        }
+        let Some((revision, _)) = self.applying.take() else {
+            return;
+        };
+        let (mut ready, mut failing, mut waiting) = (0, 0, 0);
+        for (k, t) in &self.objects {
+            if self.parked.contains(k) {
+                waiting += 1;
+            } else if t.status().last_error.is_some() {
+                failing += 1;
+            } else if t.status().is_ready() {
+                ready += 1;
+            }
+        }
+        info!(%revision, ready, failing, waiting, "revision applied");
+        self.applied_revision = Some(revision.clone());
+        self.emit(super::super::events::Event::RevisionApplied {
+            revision,
+            ready,
+            failing,
+            waiting,
+        });
     }
 
     /// The dependency graph of what is defined once `valid` is taken in (None: the current
@@ -218,6 +284,12 @@ impl Controller {
                 self.prune_held = None;
                 if self.prune_refused.as_deref() != Some(msg.as_str()) {
                     error!("{msg}");
+                }
+                // Told when it starts refusing, not again as the counts change.
+                if self.prune_refused.is_none() {
+                    self.emit(super::super::events::Event::PruneRefused {
+                        message: msg.clone(),
+                    });
                 }
                 self.prune_refused = Some(msg);
                 return;

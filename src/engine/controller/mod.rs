@@ -211,6 +211,14 @@ pub struct Controller {
     standby: bool,
     /// Just became the leader: nothing starts until the inventory has been read back.
     promoting: bool,
+    /// Where state changes are told (see [`super::events`]).
+    events: Option<super::events::EventSink>,
+    /// The source revision of the last load taken in (a git source's).
+    revision: Option<Arc<str>>,
+    /// A new revision being applied: the objects not reconciled since it was taken in.
+    applying: Option<(Arc<str>, BTreeSet<ObjectKey>)>,
+    /// The last revision whose objects have all been reconciled.
+    applied_revision: Option<Arc<str>>,
 }
 
 /// The snapshot the HTTP server reads is rebuilt at most this often. Rebuilding it takes a
@@ -274,6 +282,22 @@ impl Controller {
             published_at: None,
             standby: cfg_standby,
             promoting: false,
+            events: None,
+            revision: None,
+            applying: None,
+            applied_revision: None,
+        }
+    }
+
+    /// Tell state changes worth a person's attention to `sink` (see [`super::events`]).
+    pub fn with_events(mut self, sink: super::events::EventSink) -> Self {
+        self.events = Some(sink);
+        self
+    }
+
+    fn emit(&self, event: super::events::Event) {
+        if let Some(sink) = &self.events {
+            sink(event);
         }
     }
 
@@ -308,6 +332,7 @@ impl Controller {
                 _ => {}
             }
             self.launch_due(&mut tasks);
+            self.check_applied();
             let publish_at = self.publish_soon();
             if inventory_check.is_none() && Instant::now() >= check_at {
                 let inventory = Arc::clone(&self.inventory);
@@ -794,6 +819,8 @@ impl Controller {
             prune_refused: self.prune_refused.clone(),
             queue_depth: depth,
             leadership: None,
+            applied_revision: self.applied_revision.clone(),
+            source: None,
         };
         if let Ok(mut s) = self.shared.snapshot.write() {
             *s = Arc::new(snapshot);

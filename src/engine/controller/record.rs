@@ -49,7 +49,42 @@ impl Controller {
                 self.failed(&key, &hash, e, wall, &mut rec)
             }
         };
+        if let Some(t) = self.objects.get_mut(&key)
+            && t.status().revision != self.revision
+        {
+            t.status_mut().revision = self.revision.clone();
+        }
+        self.check_expiry(&key, wall);
         self.finish(&key, rec, after, wall);
+    }
+
+    /// Tell once when the credential an object publishes is in the last tenth of its
+    /// lifetime (its renewal keeps failing); again after it has been renewed.
+    fn check_expiry(&mut self, key: &ObjectKey, wall: SystemTime) {
+        use super::super::events::{Event, credential_times, expiring};
+        if self.one_shot || self.standby {
+            return;
+        }
+        let Some(t) = self.objects.get_mut(key) else {
+            return;
+        };
+        let Some((issued, expires)) = credential_times(&t.status().outputs) else {
+            return;
+        };
+        let now = wall
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let soon = expiring(issued, expires, now);
+        if soon && !t.expiry_told {
+            t.expiry_told = true;
+            warn!(object = %key, "the published credential expires soon and is not renewed");
+            self.emit(Event::CredentialExpiring {
+                key: key.clone(),
+                expires_at: std::time::UNIX_EPOCH + Duration::from_secs(expires),
+            });
+        } else if !soon {
+            t.expiry_told = false;
+        }
     }
 
     /// A teardown went through: the object goes (unless its manifest came back).
@@ -113,8 +148,19 @@ impl Controller {
         }
         .into();
         let wrote = matches!(step.action, Action::Create | Action::Update) && !observe_only;
+        let mut told = Vec::new();
+        if !observe_only && t.alerted.take().is_some() {
+            info!(object = %key, "reconciles again");
+            told.push(super::super::events::Event::Recovered { key: key.clone() });
+        }
         if wrote {
             let why = cause::cause(t.converged.as_ref(), &ran_with, &step.changes);
+            if why == cause::Cause::Drift && !one_shot {
+                told.push(super::super::events::Event::DriftCorrected {
+                    key: key.clone(),
+                    fields: step.changes.iter().map(|c| c.field.clone()).collect(),
+                });
+            }
             self.metrics
                 .changes
                 .get_or_create(&KindCauseLabels {
@@ -144,6 +190,12 @@ impl Controller {
                 }
                 outputs
             }
+        };
+        for event in told {
+            self.emit(event);
+        }
+        let Some(t) = self.objects.get_mut(key) else {
+            return After::default();
         };
         // What the kind publishes about the object (a token's expiry), as it is.
         self.metrics
@@ -245,6 +297,23 @@ impl Controller {
             }
             Next::Retry(_) => t.retry_streak += 1,
             _ => {}
+        }
+        let terminal = e.is_terminal();
+        let tell = !self.one_shot
+            && !matches!(e.severity, Severity::Waiting)
+            && (terminal || t.retry_streak >= super::super::events::FAILURES_BEFORE_ALERT)
+            && t.alerted.as_deref() != Some(&e.reason.to_string());
+        if tell {
+            t.alerted = Some(e.reason.to_string());
+            let credential = super::super::events::credential_times(&t.status().outputs).is_some();
+            let event = super::super::events::Event::ReconcileFailed {
+                key: key.clone(),
+                reason: e.reason.to_string(),
+                message: e.message.clone(),
+                terminal,
+                credential,
+            };
+            self.emit(event);
         }
         After {
             next: Some(next),

@@ -30,6 +30,11 @@ pub(super) struct Tracked {
     pub(super) first_pass: bool,
     /// What the reconciles of this run did, for a one-shot run's report.
     pub(super) tally: Tally,
+    /// The reason of the failure last told (see [`crate::engine::events`]); None: none
+    /// told since it last succeeded.
+    pub(super) alerted: Option<String>,
+    /// Its credential's coming expiry was told (until it is renewed).
+    pub(super) expiry_told: bool,
 }
 
 impl Tracked {
@@ -51,6 +56,8 @@ impl Tracked {
             prune: false,
             first_pass: false,
             tally: Tally::default(),
+            alerted: None,
+            expiry_told: false,
         }
     }
 
