@@ -910,6 +910,88 @@ mod tests {
     use super::*;
 
     #[test]
+    fn each_event_of_the_controller_becomes_the_notification_of_its_kind() {
+        use crate::engine::events::Event as E;
+        use crate::kinds::ObjectKey;
+        let key = || ObjectKey::new("Token", "t");
+        let failed = |credential, terminal| E::ReconcileFailed {
+            key: key(),
+            reason: "NotAuthorizedException".into(),
+            message: "Incorrect username or password.".into(),
+            terminal,
+            credential,
+        };
+        // (event, reason, severity, words the message must hold)
+        let cases = [
+            (
+                E::RevisionApplied {
+                    revision: "main@sha1:abc".into(),
+                    ready: 3,
+                    failing: 1,
+                    waiting: 0,
+                },
+                Reason::RevisionApplied,
+                Severity::Warning,
+                "3 ready, 1 failing",
+            ),
+            (
+                E::DriftCorrected {
+                    key: key(),
+                    fields: vec!["spec.value".into()],
+                },
+                Reason::DriftCorrected,
+                Severity::Warning,
+                "undone",
+            ),
+            (
+                failed(true, false),
+                Reason::TokenRenewalFailed,
+                Severity::Error,
+                "keeps failing",
+            ),
+            (
+                failed(false, true),
+                Reason::ReconcileFailed,
+                Severity::Error,
+                "until the manifest changes",
+            ),
+            (
+                E::Recovered { key: key() },
+                Reason::Recovered,
+                Severity::Info,
+                "again",
+            ),
+            (
+                E::CredentialExpiring {
+                    key: key(),
+                    expires_at: std::time::UNIX_EPOCH + Duration::from_secs(1_796_328_000),
+                },
+                Reason::TokenExpiring,
+                Severity::Warning,
+                "expires at 2026-12-03T20:00:00Z",
+            ),
+            (
+                E::PruneRefused {
+                    message: "refusing to prune 3 of 3".into(),
+                },
+                Reason::PruneRefused,
+                Severity::Error,
+                "refusing",
+            ),
+        ];
+        for (event, reason, severity, says) in cases {
+            let n = notification(event.clone());
+            assert_eq!((n.reason, n.severity), (reason, severity), "{event:?}");
+            assert!(n.message.contains(says), "{event:?}: {}", n.message);
+        }
+        let n = notification(failed(true, false));
+        assert_eq!(
+            n.object.map(|o| (o.kind, o.name)),
+            Some(("Token".into(), "t".into()))
+        );
+    }
+
+    #[test]
     fn a_problem_is_logged_when_it_appears_and_when_it_is_fixed() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         // (problems of each successive load, appeared, fixed)

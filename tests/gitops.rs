@@ -439,6 +439,16 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
         &body,
     );
     assert_eq!(code, 401, "a forged signature is refused");
+    let refusal = d
+        .log_text()
+        .lines()
+        .find(|l| l.contains("webhook refused"))
+        .map(String::from)
+        .unwrap_or_default();
+    assert!(
+        refusal.contains("127.0.0.1:") && refusal.contains("signature does not match"),
+        "the refusal is logged with the peer and the reason: {refusal}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         server.requests(),
@@ -527,6 +537,118 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
     assert_eq!(d.terminate(), Some(0));
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn tags_in_a_semver_range_are_followed_over_ssh_with_known_hosts_enforced() {
+    let aws = aws().await;
+    let u = unique("s");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let repo = GitRepo::new(&dir.path().join("repo"));
+    // `ssh` for the daemon: records how it was asked to connect, then serves the remote
+    // command from the local repository (no SSH server on this machine).
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).expect("bin");
+    let ssh_log = dir.path().join("ssh.log");
+    let fake = format!(
+        "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\nfor last; do :; done\nexec sh -c \"$last\"\n",
+        ssh_log.display()
+    );
+    std::fs::write(bin.join("ssh"), fake).expect("fake ssh");
+    std::process::Command::new("chmod")
+        .args(["+x", &bin.join("ssh").display().to_string()])
+        .status()
+        .expect("chmod");
+    let (key, known_hosts) = (
+        dir.path().join("id_ed25519"),
+        dir.path().join("known_hosts"),
+    );
+    std::fs::write(&key, "not used by the fake ssh\n").expect("key");
+    std::fs::write(&known_hosts, "git.example.invalid ssh-ed25519 AAAA\n").expect("known_hosts");
+    let one = format!("/{u}/one");
+
+    repo.write("one.yaml", &param("one", &one, "1.0.0"));
+    repo.commit("1.0.0");
+    repo.push();
+    repo.tag("v1.0.0");
+
+    let url = format!("ssh://git@git.example.invalid{}", repo.bare.display());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let workdir = dir.path().join("controller").display().to_string();
+    let instance = format!("inst-{u}");
+    let (key_arg, kh_arg) = (key.display().to_string(), known_hosts.display().to_string());
+    let d = Daemon::start_git(
+        &[
+            "--git",
+            &url,
+            "--semver",
+            "^1",
+            "--git-ssh-key",
+            &key_arg,
+            "--git-known-hosts",
+            &kh_arg,
+            "--interval",
+            "1s",
+            "--git-workdir",
+            &workdir,
+            "--instance",
+            &instance,
+        ],
+        &[("PATH", &path)],
+    );
+    until(&d, "v1.0.0 applied", || async {
+        value_is(&aws, &one, Some("1.0.0")).await
+    })
+    .await;
+    let s = d.status();
+    assert_eq!(s["source"]["ref"], "semver ^1", "{s:#}");
+    assert_eq!(s["source"]["revision"]["ref"], "v1.0.0", "{s:#}");
+
+    // A higher version in the range is followed (an annotated tag: its commit is used);
+    // one outside the range is not.
+    repo.write("one.yaml", &param("one", &one, "1.10.0"));
+    repo.commit("1.10.0");
+    repo.push();
+    repo.annotated_tag("v1.10.0", "release 1.10.0");
+    until(&d, "v1.10.0 applied", || async {
+        value_is(&aws, &one, Some("1.10.0")).await
+    })
+    .await;
+    repo.write("one.yaml", &param("one", &one, "2.0.0"));
+    repo.commit("2.0.0");
+    repo.push();
+    repo.tag("v2.0.0");
+    let checked = d.status()["source"]["lastCheckedAt"].clone();
+    until(&d, "the remote asked again after v2.0.0", || async {
+        d.status()["source"]["lastCheckedAt"] != checked
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        value_is(&aws, &one, Some("1.10.0")).await,
+        "v2.0.0 is outside ^1"
+    );
+    assert_eq!(d.status()["source"]["revision"]["ref"], "v1.10.0");
+
+    // ssh was told to trust only the known_hosts given, with this key alone.
+    let log = std::fs::read_to_string(&ssh_log).expect("ssh was run");
+    for says in [
+        "StrictHostKeyChecking=yes".to_string(),
+        format!("UserKnownHostsFile={kh_arg}"),
+        format!("-i {key_arg}"),
+        "BatchMode=yes".to_string(),
+        "git@git.example.invalid".to_string(),
+    ] {
+        assert!(
+            log.lines().all(|l| l.contains(&says)),
+            "`{says}` missing:\n{log}"
+        );
+    }
+    assert_eq!(d.terminate(), Some(0));
+}
+
 #[test]
 fn bad_git_flags_are_refused_before_anything_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -564,6 +686,15 @@ fn bad_git_flags_are_refused_before_anything_runs() {
             "cannot be used with",
         ),
         (vec!["--git-known-hosts", &kh], "--git-ssh-key"),
+        (
+            vec![
+                "--git",
+                "file:///r.git",
+                "--verify-commits",
+                "/nonexistent/signers",
+            ],
+            "--verify-commits /nonexistent/signers: no such file",
+        ),
         (
             vec!["--path", "m", "-f", "."],
             "--path is an option of the git source",

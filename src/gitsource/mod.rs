@@ -124,6 +124,24 @@ impl GitSourceConfig {
                 self.path.display()
             ));
         }
+        let files = [
+            match &self.auth {
+                Auth::Ssh { key, .. } => Some(("--git-ssh-key", key)),
+                _ => None,
+            },
+            match &self.auth {
+                Auth::Ssh { known_hosts, .. } => Some(("--git-known-hosts", known_hosts)),
+                _ => None,
+            },
+            self.verify_commits
+                .as_ref()
+                .map(|f| ("--verify-commits", f)),
+        ];
+        for (flag, file) in files.into_iter().flatten() {
+            if !file.is_file() {
+                return Err(format!("{flag} {}: no such file", file.display()));
+            }
+        }
         if self.interval < Duration::from_secs(1) {
             return Err("--interval must be at least 1s".into());
         }
@@ -493,9 +511,13 @@ mod tests {
             username: "x-access-token".into(),
             token: SecretString::from("t0k3n".to_string()),
         };
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (key, kh) = (dir.path().join("k"), dir.path().join("kh"));
+        std::fs::write(&key, "").expect("key");
+        std::fs::write(&kh, "").expect("known_hosts");
         let ssh = || Auth::Ssh {
-            key: "/k".into(),
-            known_hosts: "/kh".into(),
+            key: key.clone(),
+            known_hosts: kh.clone(),
         };
         // (url, auth, path, error fragment or "" for valid)
         let cases: Vec<(&str, Auth, &str, &str)> = vec![
