@@ -6,12 +6,12 @@
 //! forged one, refuses unsigned commits under `--verify-commits`, and posts each event
 //! once to a local receiver, with no secret anywhere.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentcore_controller::aws::Aws;
 use hmac::{KeyInit, Mac};
 use testkit::git::{GitHttp, GitRepo, SigningKey};
+use testkit::receiver::Receiver;
 use testkit::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -47,55 +47,6 @@ where
 
 async fn value_is(aws: &Aws, name: &str, want: Option<&str>) -> bool {
     parameter_value(aws, name).await.as_deref() == want
-}
-
-/// A local webhook receiver that keeps every body posted to it.
-struct Receiver {
-    url: String,
-    bodies: Arc<Mutex<Vec<serde_json::Value>>>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        let bodies: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-        let kept = bodies.clone();
-        let app = axum::Router::new().route(
-            "/hook",
-            axum::routing::post(move |body: String| {
-                let kept = kept.clone();
-                async move {
-                    let value =
-                        serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body));
-                    kept.lock().expect("bodies").push(value);
-                    "ok"
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the receiver");
-        let url = format!("http://{}/hook", listener.local_addr().expect("address"));
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        Receiver { url, bodies }
-    }
-
-    fn events(&self) -> Vec<serde_json::Value> {
-        self.bodies.lock().expect("bodies").clone()
-    }
-
-    /// The events of this reason (and, if given, about this object or revision).
-    fn of(&self, reason: &str, about: Option<&str>) -> Vec<serde_json::Value> {
-        self.events()
-            .into_iter()
-            .filter(|e| e["reason"] == reason)
-            .filter(|e| {
-                about.is_none_or(|a| {
-                    e["object"]["name"] == a
-                        || e["revision"].as_str().is_some_and(|r| r.contains(a))
-                })
-            })
-            .collect()
-    }
 }
 
 fn revision_of(status: &serde_json::Value) -> String {

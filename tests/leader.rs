@@ -154,6 +154,7 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
     let m = Manifests::new();
     m.write("stack.yaml", &manifests(&n, "v0"));
     let lease = format!("dynamodb:{table}");
+    let receiver = testkit::receiver::Receiver::start().await;
     let args = [
         "--leader-election",
         lease.as_str(),
@@ -165,6 +166,8 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
         "5s",
         "--instance",
         instance.as_str(),
+        "--notify",
+        receiver.url.as_str(),
     ];
     // The replicas of this test, by the name each gives itself (other tests of this binary
     // run replicas too, against the same emulator).
@@ -374,6 +377,16 @@ async fn three_replicas_one_writer_through_repeated_leader_kills() {
         runs.len() >= 3,
         "writes by several leaders in turn: {runs:?}"
     );
+    // Each replica that took the lease told so (once per takeover), naming itself.
+    let gained = receiver.of("leadershipGained", None);
+    assert!(gained.len() > KILLS, "{gained:#?}");
+    for e in &gained {
+        let message = e["message"].as_str().unwrap_or_default();
+        assert!(
+            mine.iter().any(|id| message.starts_with(id.as_str())),
+            "{message}"
+        );
+    }
     let lease_writes = calls.iter().filter(|c| c.write && c.lease).count();
     eprintln!(
         "takeovers: {takeovers:?}; token issued {} times; {} writes by {} leaders in turn; {lease_writes} lease writes",

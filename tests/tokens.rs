@@ -569,3 +569,88 @@ async fn a_missing_or_pending_password_secret_is_healed() {
         assert_eq!(out.status.code(), Some(0), "{case}: {}", stdout(&out));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_renewal_is_told_once_and_so_is_its_recovery() {
+    let m = Manifests::new();
+    let instance = format!("inst-{}", unique("n"));
+    // Renewal falls due 3 s after each issue.
+    let (names, aws) = applied(&m, &instance, Some("3597s")).await;
+    let receiver = testkit::receiver::Receiver::start().await;
+    let d = Daemon::start(
+        m.path(),
+        &[
+            "--instance",
+            instance.as_str(),
+            "--retry-base",
+            "200ms",
+            // A refusal for good is looked at again at the resync (the cause may be fixed
+            // outside the manifests, as here).
+            "--resync",
+            "5s",
+            "--notify",
+            &receiver.url,
+        ],
+        None,
+    );
+    wait_for(Duration::from_secs(60), "the stack Ready", || d.all_ready());
+    let published = secret_map(&aws, &names.secret).await;
+    let pool_id = pool_of(&aws, &names.secret).await;
+
+    // The user is disabled and its refresh tokens revoked: neither the refresh token nor
+    // the password signs in, renewal after renewal.
+    aws.cognito
+        .admin_disable_user()
+        .user_pool_id(&pool_id)
+        .username(&names.user)
+        .send()
+        .await
+        .expect("AdminDisableUser");
+    revoke(&aws, &pool_id, &names.user).await;
+    let token = "cognito-credentials";
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while receiver.of("tokenRenewalFailed", Some(token)).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no tokenRenewalFailed: {:#?}\n{}",
+            receiver.events(),
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Retried again and again meanwhile, told once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(receiver.of("tokenRenewalFailed", Some(token)).len(), 1);
+
+    aws.cognito
+        .admin_enable_user()
+        .user_pool_id(&pool_id)
+        .username(&names.user)
+        .send()
+        .await
+        .expect("AdminEnableUser");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while receiver.of("recovered", Some(token)).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no recovery told: {:#?}\n{}",
+            receiver.events(),
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(receiver.of("tokenRenewalFailed", Some(token)).len(), 1);
+    assert_eq!(receiver.of("recovered", Some(token)).len(), 1);
+    // No secret value in any event.
+    let events = format!("{:?}", receiver.events());
+    let password_secret = format!("agentcore-controller/users/{}/{}", names.pool, names.user);
+    let password = secret_map(&aws, &password_secret).await["password"].clone();
+    for secret in [
+        published["bearer_token"].as_str().unwrap_or("-"),
+        published["id_token"].as_str().unwrap_or("-"),
+        password.as_str().unwrap_or("-"),
+    ] {
+        assert!(!events.contains(secret), "a secret value in a notification");
+    }
+    assert_eq!(d.terminate(), Some(0));
+}

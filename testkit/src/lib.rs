@@ -16,6 +16,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 pub mod fault_proxy;
 pub mod git;
 pub mod guide;
+pub mod receiver;
 pub mod requests;
 
 pub const REGION: &str = "us-east-1";
