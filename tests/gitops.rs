@@ -530,6 +530,7 @@ async fn tags_in_a_semver_range_are_followed_over_ssh_with_known_hosts_enforced(
     let workdir = dir.path().join("controller").display().to_string();
     let instance = format!("inst-{u}");
     let (key_arg, kh_arg) = (key.display().to_string(), known_hosts.display().to_string());
+    let slack = Receiver::start().await;
     let d = Daemon::start_git(
         &[
             "--git",
@@ -546,6 +547,10 @@ async fn tags_in_a_semver_range_are_followed_over_ssh_with_known_hosts_enforced(
             &workdir,
             "--instance",
             &instance,
+            "--notify",
+            &slack.url,
+            "--notify-format",
+            "slack",
         ],
         &[("PATH", &path)],
     );
@@ -582,6 +587,19 @@ async fn tags_in_a_semver_range_are_followed_over_ssh_with_known_hosts_enforced(
         "v2.0.0 is outside ^1"
     );
     assert_eq!(d.status()["source"]["revision"]["ref"], "v1.10.0");
+
+    // Slack's incoming-webhook form: one text per event.
+    let texts: Vec<String> = slack
+        .events()
+        .iter()
+        .filter_map(|e| e["text"].as_str().map(String::from))
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.contains("revision applied") && t.contains("v1.10.0@sha1:")),
+        "{texts:#?}"
+    );
 
     // ssh was told to trust only the known_hosts given, with this key alone.
     let log = std::fs::read_to_string(&ssh_log).expect("ssh was run");

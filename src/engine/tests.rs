@@ -496,6 +496,7 @@ async fn a_resource_not_created_here_is_left_alone_unless_adopted() {
                 owned: false,
                 readiness: Readiness::Ready,
                 gauge: None,
+                credential: None,
             },
         );
         w.load(&[("m.yaml", doc("Alpha/a", "ours", &[], annotations))])
@@ -536,6 +537,7 @@ async fn a_suspended_object_reports_drift_and_writes_nothing() {
                     owned: true,
                     readiness: Readiness::Ready,
                     gauge: None,
+                    credential: None,
                 },
             );
         }
@@ -569,6 +571,7 @@ async fn a_dependent_goes_on_once_its_suspended_dependency_exists() {
             owned: true,
             readiness: Readiness::Progressing("still creating".into()),
             gauge: None,
+            credential: None,
         },
     );
     let manifests = |annotations: &[(&str, &str)]| {
@@ -600,6 +603,7 @@ async fn an_update_waits_while_aws_is_still_applying_the_last_one() {
             owned: true,
             readiness: Readiness::Progressing("updating".into()),
             gauge: None,
+            credential: None,
         },
     );
     w.load(&[("m.yaml", doc("Alpha/a", "new", &[], &[]))]).await;
@@ -1026,6 +1030,7 @@ async fn plan_mode_writes_nothing_and_reports_what_it_would_do() {
                 owned: true,
                 readiness: Readiness::Ready,
                 gauge: None,
+                credential: None,
             },
         );
     }
@@ -1111,6 +1116,7 @@ async fn intent_is_recorded_before_a_create_and_an_orphan_is_pruned_after_a_rest
         owned: true,
         readiness: Readiness::Ready,
         gauge: None,
+        credential: None,
     };
     let orphan = recorded_orphan();
     let inventory = Arc::new(MemoryInventory::holding([orphan]));
@@ -1221,6 +1227,7 @@ async fn a_standby_observes_only_and_a_promoted_replica_takes_over_from_the_inve
         owned: true,
         readiness: Readiness::Ready,
         gauge: None,
+        credential: None,
     };
     w.cloud.put(key("Alpha/gone"), seeded("1"));
     w.cloud.put(key("Alpha/a"), seeded("drifted"));
@@ -1314,6 +1321,7 @@ async fn a_replica_promoted_before_the_first_load_prunes_only_after_it() {
             owned: true,
             readiness: Readiness::Ready,
             gauge: None,
+            credential: None,
         },
     );
     w.send(Command::Lead).await;
@@ -1453,4 +1461,42 @@ async fn a_terminal_failure_is_told_at_once_and_a_refused_prune_once() {
         .filter(|e| matches!(e, Event::PruneRefused { .. }))
         .count();
     assert_eq!(refused, 1, "{:?}", w.told());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_credential_in_the_last_tenth_of_its_lifetime_is_told_once_until_renewed() {
+    use super::events::Event;
+    let w = World::start(test_config(), Kinds::default());
+    w.load(&[("m.yaml", doc("Alpha/a", "1", &[], &[]))]).await;
+    w.until_ready(&["Alpha/a"]).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let a = key("Alpha/a");
+    let expiring = |w: &World| {
+        w.told()
+            .into_iter()
+            .filter(|e| matches!(e, Event::CredentialExpiring { .. }))
+            .count()
+    };
+    // (issued, expires) as each reconcile reads them, and how many times it was told.
+    let steps = [
+        ((now - 100, now + 900), 0), // 90 % left
+        ((now - 950, now + 50), 1),  // 5 % left: told
+        ((now - 960, now + 40), 1),  // still: not again
+        ((now, now + 1000), 1),      // renewed
+        ((now - 990, now + 10), 2),  // expiring again: told again
+    ];
+    for (i, (credential, told)) in steps.into_iter().enumerate() {
+        let before = w.calls_of("observe", "Alpha/a").len();
+        w.cloud.edit(&a, |r| r.credential = Some(credential));
+        w.send(Command::ReconcileAll).await;
+        w.until("observed again", |_, _| {
+            w.calls_of("observe", "Alpha/a").len() > before
+        })
+        .await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(expiring(&w), told, "step {i}: {:?}", w.told());
+    }
 }

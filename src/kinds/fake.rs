@@ -79,6 +79,8 @@ pub(crate) struct Resource {
     pub readiness: Readiness,
     /// A gauge the kind publishes (see [`Kind::gauges`]), when set.
     pub gauge: Option<f64>,
+    /// A credential it publishes: (issued, expires), seconds since the epoch.
+    pub credential: Option<(u64, u64)>,
 }
 
 impl Resource {
@@ -89,6 +91,7 @@ impl Resource {
             owned: true,
             readiness: Readiness::Ready,
             gauge: None,
+            credential: None,
         }
     }
 }
@@ -372,10 +375,15 @@ impl<L: Label> Kind for Fake<L> {
     }
 
     fn outputs(d: &Desired, o: &Resource) -> Outputs {
-        Outputs::from([
+        let mut out = Outputs::from([
             ("id".to_string(), d.key.name.to_string()),
             ("value".to_string(), o.value.clone()),
-        ])
+        ]);
+        if let Some((issued, expires)) = o.credential {
+            out.insert("issuedAtEpoch".into(), issued.to_string());
+            out.insert("expiresAtEpoch".into(), expires.to_string());
+        }
+        out
     }
 
     fn gauges(_d: &Desired, o: &Resource) -> Vec<(&'static str, f64)> {
