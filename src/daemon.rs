@@ -553,9 +553,9 @@ fn spawn_watcher(
     let git = opts
         .git
         .as_ref()
-        .map(|g| (g.workdir.clone(), g.manifests()));
+        .map(|g| (g.workdir.clone(), g.manifests(), g.identity()));
     let (watched, files) = match &git {
-        Some((_, manifests)) => (Vec::new(), vec![manifests.clone()]),
+        Some((_, manifests, _)) => (Vec::new(), vec![manifests.clone()]),
         None => (opts.files.clone(), opts.files.clone()),
     };
     // Resolved, absolute paths, so that event paths compare with the sources' paths.
@@ -587,8 +587,10 @@ fn spawn_watcher(
                 Wake::Files(paths) => Some(paths),
                 Wake::Settle => None,
                 Wake::Revision(checkout) => {
-                    if let Some((workdir, _)) = &git {
-                        in_force = reloader.switch(workdir, checkout, in_force.take()).await;
+                    if let Some((workdir, _, source)) = &git {
+                        in_force = reloader
+                            .switch(workdir, source, checkout, in_force.take())
+                            .await;
                         settle_at = reloader.settle_time();
                     }
                     continue;
@@ -773,11 +775,12 @@ impl Reloader {
     async fn switch(
         &mut self,
         workdir: &std::path::Path,
+        source: &str,
         checkout: Checkout,
         in_force: Option<String>,
     ) -> Option<String> {
         let revision = checkout.revision;
-        if let Err(e) = gitsource::switch(workdir, &revision, in_force.as_deref()) {
+        if let Err(e) = gitsource::switch(workdir, source, &revision, in_force.as_deref()) {
             error!(error = %e, %revision, "cannot switch to the revision; keeping the one in force");
             return in_force;
         }

@@ -345,30 +345,28 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
         key.allowed_signers.display().to_string(),
     );
     let instance = format!("inst-{u}");
-    let d = Daemon::start_git(
-        &[
-            "--git",
-            &url,
-            "--git-token-file",
-            &token_arg,
-            // Only a webhook (or a restart) fetches within this test.
-            "--interval",
-            "1h",
-            "--webhook-listen",
-            &hook_addr,
-            "--webhook-secret-file",
-            &secret_arg,
-            "--verify-commits",
-            &signers,
-            "--git-workdir",
-            &workdir,
-            "--instance",
-            &instance,
-            "--notify",
-            &receiver.url,
-        ],
-        &[],
-    );
+    let args = [
+        "--git",
+        &url,
+        "--git-token-file",
+        &token_arg,
+        // Only a webhook (or a restart) fetches within this test.
+        "--interval",
+        "1h",
+        "--webhook-listen",
+        &hook_addr,
+        "--webhook-secret-file",
+        &secret_arg,
+        "--verify-commits",
+        &signers,
+        "--git-workdir",
+        &workdir,
+        "--instance",
+        &instance,
+        "--notify",
+        &receiver.url,
+    ];
+    let d = Daemon::start_git(&args, &[]);
     until(&d, "the first signed commit applied", || async {
         value_is(&aws, &one, Some("v1")).await
     })
@@ -452,7 +450,7 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
 
     // A signed commit on top goes through (a generic HMAC-signed webhook).
     repo.write("one.yaml", &param("one", &one, "v4"));
-    repo.commit_signed("v4", &key);
+    let c4 = repo.commit_signed("v4", &key);
     repo.push();
     let signed = hmac_hex(&secret, body.as_bytes());
     assert_eq!(
@@ -484,6 +482,29 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
     assert!(
         metrics.contains("agentcore_controller_webhook_requests_total{outcome=\"refused\"} 1"),
         "{metrics}"
+    );
+    assert_eq!(d.terminate(), Some(0));
+
+    // Restarted while the remote is down: the revision in force before is loaded at once
+    // (its objects are reconciled, tokens would be renewed), and the failure is shown.
+    drop(server);
+    let d = Daemon::start_git(&args, &[]);
+    until(
+        &d,
+        "the kept revision loaded with the remote down",
+        || async {
+            let s = d.status();
+            revision_of(&s) == c4
+                && s["source"]["lastError"].is_string()
+                && d.condition("Parameter", "one", "Ready")
+        },
+    )
+    .await;
+    assert!(
+        d.log_text()
+            .contains("loading the revision in force before the restart"),
+        "{}",
+        tail(&d.log_text(), 20)
     );
     assert_eq!(d.terminate(), Some(0));
 }

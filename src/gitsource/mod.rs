@@ -148,6 +148,17 @@ impl GitSourceConfig {
         Ok(())
     }
 
+    /// What the revisions in the work directory were checked out from: a revision kept
+    /// from a run with another URL, ref or path is not restored.
+    pub fn identity(&self) -> String {
+        format!(
+            "{} {} {}",
+            redact_url(&self.url),
+            self.reference,
+            self.path.display()
+        )
+    }
+
     /// The manifests as the loader reads them: through the `current` link.
     pub fn manifests(&self) -> PathBuf {
         self.workdir.join("current").join(&self.path)
@@ -236,6 +247,27 @@ pub async fn run(
     let backoff = Backoff::new(Duration::from_secs(1), cfg.interval);
     let mut failures = 0u32;
     let mut applied: Option<String> = None;
+    // The revision in force before a restart is loaded at once: a remote that is down
+    // must not hold up renewals. It is verified again if commits must be signed now.
+    if let Some(revision) = restore(&cfg) {
+        let verified = match &cfg.verify_commits {
+            Some(allowed) => git.verify(&revision.sha, allowed).await,
+            None => Ok(()),
+        };
+        match verified {
+            Ok(()) => {
+                info!(%revision, "source: loading the revision in force before the restart");
+                applied = Some(revision.sha.clone());
+                status.send_modify(|s| s.revision = Some(revision.clone()));
+                if checkouts.send(Checkout { revision }).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "source: not loading the revision kept from before the restart")
+            }
+        }
+    }
     loop {
         match sync(&cfg, &git, applied.as_deref()).await {
             Ok(found) => {
@@ -344,9 +376,24 @@ fn checkout_dir(workdir: &Path, sha: &str) -> PathBuf {
     workdir.join("checkouts").join(sha)
 }
 
-/// Make `revision` the one in force: `current` is pointed at its checkout in one rename.
-/// Then the checkouts other than it and `keep` (the one it replaces) are removed.
-pub fn switch(workdir: &Path, revision: &Revision, keep: Option<&str>) -> Result<(), String> {
+/// What `current.json` records of the revision in force, so that a restart loads it at
+/// once, before the remote answers (or when it does not).
+#[derive(Debug, Serialize, Deserialize)]
+struct InForce {
+    source: String,
+    revision: Revision,
+}
+
+/// Make `revision` the one in force: `current` is pointed at its checkout in one rename,
+/// and `current.json` says which revision that is (and of which `source`, see
+/// [`GitSourceConfig::identity`]). Then the checkouts other than it and `keep` (the one
+/// it replaces) are removed.
+pub fn switch(
+    workdir: &Path,
+    source: &str,
+    revision: &Revision,
+    keep: Option<&str>,
+) -> Result<(), String> {
     let target = Path::new("checkouts").join(&revision.sha);
     let link = workdir.join("current");
     let tmp = workdir.join(format!(".current-{}", std::process::id()));
@@ -355,6 +402,15 @@ pub fn switch(workdir: &Path, revision: &Revision, keep: Option<&str>) -> Result
     std::os::unix::fs::symlink(&target, &tmp)
         .map_err(|e| format!("cannot link {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, &link).map_err(|e| format!("cannot switch {}: {e}", link.display()))?;
+    let state = InForce {
+        source: source.to_string(),
+        revision: revision.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&state).map_err(|e| e.to_string())?;
+    let (file, tmp) = (workdir.join("current.json"), workdir.join(".current.json"));
+    std::fs::write(&tmp, json)
+        .and_then(|()| std::fs::rename(&tmp, &file))
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
     if let Ok(entries) = std::fs::read_dir(workdir.join("checkouts")) {
         for entry in entries.flatten() {
             let name = entry.file_name();
@@ -366,6 +422,20 @@ pub fn switch(workdir: &Path, revision: &Revision, keep: Option<&str>) -> Result
         }
     }
     Ok(())
+}
+
+/// The revision a previous run left in force in the work directory, if it came from the
+/// same source and its checkout is whole (the link and `current.json` agree).
+fn restore(cfg: &GitSourceConfig) -> Option<Revision> {
+    let text = std::fs::read(cfg.workdir.join("current.json")).ok()?;
+    let state: InForce = serde_json::from_slice(&text).ok()?;
+    let target = std::fs::read_link(cfg.workdir.join("current")).ok()?;
+    let expected = Path::new("checkouts").join(&state.revision.sha);
+    let whole = state.source == cfg.identity()
+        && reference::is_sha(&state.revision.sha)
+        && target == expected
+        && cfg.manifests().is_dir();
+    whole.then_some(state.revision)
 }
 
 /// Make the work directory and hold it: a second daemon given the same one is refused
