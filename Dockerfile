@@ -32,9 +32,13 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 # fetches, ssh reaches ssh:// remotes, ssh-keygen verifies signed commits). Nothing else:
 # no package lists are left behind.
 FROM debian:bookworm-slim
+# The user 65532 gets an entry in /etc/passwd (home /nonexistent, no shell): ssh and
+# ssh-keygen refuse to run for a uid that has none.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates git openssh-client \
-    && rm -rf /var/lib/apt/lists/*
+    && rm -rf /var/lib/apt/lists/* \
+    && echo 'nonroot:x:65532:65532:nonroot:/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+    && echo 'nonroot:x:65532:' >> /etc/group
 COPY --from=build /agentcore-controller /usr/local/bin/agentcore-controller
 # A user without a name or a home (distroless's `nonroot` number), numeric so that
 # Kubernetes' runAsNonRoot can verify it.

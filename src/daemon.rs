@@ -571,7 +571,6 @@ fn spawn_watcher(
         {
             sources.follow(&mut watcher, named);
         }
-        let mut in_force: Option<String> = None;
         // Files read just after they changed are read once more when their stamp can be
         // trusted (once per reload), so that the next edit's reload reads only what it
         // touched.
@@ -588,9 +587,7 @@ fn spawn_watcher(
                 Wake::Settle => None,
                 Wake::Revision(checkout) => {
                     if let Some((workdir, _, source)) = &git {
-                        in_force = reloader
-                            .switch(workdir, source, checkout, in_force.take())
-                            .await;
+                        reloader.switch(workdir, source, checkout).await;
                         settle_at = reloader.settle_time();
                     }
                     continue;
@@ -769,29 +766,30 @@ impl Reloader {
         }
     }
 
-    /// Put a git source's new revision in force and load it; what is in force after
-    /// (the SHA). Its local sources (build contexts) may have changed with it: the objects
-    /// made from them are reconciled.
-    async fn switch(
-        &mut self,
-        workdir: &std::path::Path,
-        source: &str,
-        checkout: Checkout,
-        in_force: Option<String>,
-    ) -> Option<String> {
-        let revision = checkout.revision;
-        if let Err(e) = gitsource::switch(workdir, source, &revision, in_force.as_deref()) {
+    /// Put a git source's new revision in force and load it, and tell the source whether
+    /// that worked. Its local sources (build contexts) may have changed with it: the
+    /// objects made from them are reconciled.
+    async fn switch(&mut self, workdir: &std::path::Path, source: &str, checkout: Checkout) {
+        let Checkout { revision, done } = checkout;
+        if let Err(e) = gitsource::switch(workdir, source, &revision) {
             error!(error = %e, %revision, "cannot switch to the revision; keeping the one in force");
-            return in_force;
+            let _ = done.send(Err(e));
+            return;
         }
         info!(%revision, subject = %revision.subject, "source: loading revision");
-        self.revision = Some(revision.to_string().into());
-        if let Some(named) = self.reload().await
-            && !named.is_empty()
-        {
-            let _ = self.commands.send(Command::SourcesChanged(named)).await;
+        let before = self.revision.replace(revision.to_string().into());
+        match self.reload().await {
+            Some(named) => {
+                if !named.is_empty() {
+                    let _ = self.commands.send(Command::SourcesChanged(named)).await;
+                }
+                let _ = done.send(Ok(()));
+            }
+            None => {
+                self.revision = before;
+                let _ = done.send(Err("its manifests cannot be read (see the log)".into()));
+            }
         }
-        Some(revision.sha)
     }
 
     /// Only this reloader's task uses the loader: the lock is never contended (nor

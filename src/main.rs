@@ -78,9 +78,9 @@ struct GitFlags {
     #[arg(long, requires = "git")]
     path: Option<PathBuf>,
     /// How often the remote is asked whether the ref moved (a push webhook makes it
-    /// sooner: see --webhook-listen).
-    #[arg(long, default_value = "1m", value_parser = humantime::parse_duration)]
-    interval: Duration,
+    /// sooner: see --webhook-listen) [default: 1m].
+    #[arg(long, value_parser = humantime::parse_duration)]
+    interval: Option<Duration>,
     /// A file holding an HTTPS access token (sent as the password of HTTP Basic auth,
     /// with --git-username; over https:// only).
     #[arg(long, requires = "git", conflicts_with = "git_token_env")]
@@ -88,9 +88,9 @@ struct GitFlags {
     /// The environment variable holding the HTTPS access token.
     #[arg(long, value_name = "VAR", requires = "git")]
     git_token_env: Option<String>,
-    /// The user name sent with the token.
-    #[arg(long, default_value = "x-access-token")]
-    git_username: String,
+    /// The user name sent with the token [default: x-access-token].
+    #[arg(long)]
+    git_username: Option<String>,
     /// The SSH private key for ssh:// URLs (with --git-known-hosts).
     #[arg(long, requires = "git", requires = "git_known_hosts")]
     git_ssh_key: Option<PathBuf>,
@@ -106,9 +106,28 @@ struct GitFlags {
     /// the system's temporary directory].
     #[arg(long, requires = "git")]
     git_workdir: Option<PathBuf>,
+    /// The token read from --git-token-env (then removed from the environment).
+    #[arg(skip)]
+    git_token: Option<secrecy::SecretString>,
 }
 
 impl GitFlags {
+    /// Read the token of --git-token-env and remove the variable from the environment:
+    /// what the daemon runs (a build command from the manifests, git) inherits the
+    /// environment. Called before any other thread exists.
+    fn take_token_env(&mut self) {
+        let Some(var) = &self.git_token_env else {
+            return;
+        };
+        if let Ok(value) = std::env::var(var)
+            && !value.trim().is_empty()
+        {
+            self.git_token = Some(secrecy::SecretString::from(value.trim().to_string()));
+        }
+        // SAFETY: main calls this before the async runtime (or any other thread) starts.
+        unsafe { std::env::remove_var(var) };
+    }
+
     /// The git source these flags ask for (None: no --git), or why they do not fit.
     fn source(self, instance: &str) -> Result<Option<GitSourceConfig>, String> {
         use agentcore_controller::gitsource::{Auth, Reference};
@@ -119,6 +138,8 @@ impl GitFlags {
                 ("--tag", self.tag.is_some()),
                 ("--semver", self.semver.is_some()),
                 ("--path", self.path.is_some()),
+                ("--interval", self.interval.is_some()),
+                ("--git-username", self.git_username.is_some()),
                 ("--git-token-file", self.git_token_file.is_some()),
                 ("--git-token-env", self.git_token_env.is_some()),
                 ("--git-ssh-key", self.git_ssh_key.is_some()),
@@ -153,7 +174,9 @@ impl GitFlags {
         };
         let auth = match (token, self.git_ssh_key, self.git_known_hosts) {
             (Some(token), _, _) => Auth::Token {
-                username: self.git_username,
+                username: self
+                    .git_username
+                    .unwrap_or_else(|| "x-access-token".to_string()),
                 token,
             },
             (None, Some(key), Some(known_hosts)) => Auth::Ssh { key, known_hosts },
@@ -166,7 +189,7 @@ impl GitFlags {
             url,
             reference,
             path: self.path.unwrap_or_default(),
-            interval: self.interval,
+            interval: self.interval.unwrap_or(Duration::from_secs(60)),
             auth,
             verify_commits: self.verify_commits,
             workdir,
@@ -634,7 +657,16 @@ fn common(files: Files, instance: Instance, output: OutputFormat) -> Common {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    // Secrets given in the environment are taken out of it while this is the only thread:
+    // a build command (from the manifests) inherits the environment, and its output may
+    // reach /status.
+    if let Command::Run { git, .. } = &mut cli.command {
+        git.take_token_env();
+    }
+    // SAFETY: no other thread exists yet (the async runtime starts below); clap has read
+    // the --notify receivers from it already.
+    unsafe { std::env::remove_var("AGENTCORE_NOTIFY") };
     let default_log = if matches!(cli.command, Command::Run { .. }) {
         "info"
     } else {

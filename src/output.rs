@@ -270,10 +270,12 @@ fn source_lines(s: &crate::gitsource::SourceStatus, applied: Option<&str>) -> St
     let _ = writeln!(out, "  applied:  {}", applied.unwrap_or("not yet"));
     if let Some(e) = &s.last_error {
         let at = s.last_error_at.map(|t| t.to_string()).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "  FAILING since {at}: {e} (the revision above stays in force)"
-        );
+        let stays = if s.revision.is_some() {
+            "the revision above stays in force"
+        } else {
+            "nothing is loaded until a revision is checked out"
+        };
+        let _ = writeln!(out, "  FAILING since {at}: {e} ({stays})");
     }
     out
 }

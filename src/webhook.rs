@@ -35,7 +35,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc::{self, error::TrySendError};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::metrics::{Metrics, WebhookLabels};
 
@@ -164,9 +164,28 @@ struct Hook {
     secret: Arc<WebhookSecret>,
     trigger: mpsc::Sender<Trigger>,
     metrics: Metrics,
+    /// When a refusal was last logged at warn (see [`REFUSAL_LOG_INTERVAL`]).
+    warned: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
+/// This listener may face the internet: refusals are logged at warn at most this often
+/// (the others at debug; all are counted).
+const REFUSAL_LOG_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Hook {
+    /// Whether a refusal may be logged at warn now.
+    fn may_warn(&self) -> bool {
+        let Ok(mut last) = self.warned.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        if last.is_some_and(|t| now.duration_since(t) < REFUSAL_LOG_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+
     fn count(&self, outcome: &'static str) {
         self.metrics
             .webhook_requests
@@ -189,6 +208,7 @@ pub fn router(secret: WebhookSecret, trigger: mpsc::Sender<Trigger>, metrics: Me
         secret: Arc::new(secret),
         trigger,
         metrics,
+        warned: Arc::default(),
     };
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     Router::new()
@@ -247,7 +267,11 @@ async fn receive(
         Ok(sender) => sender,
         Err(reason) => {
             hook.count("refused");
-            warn!(%peer, reason, "webhook refused");
+            if hook.may_warn() {
+                warn!(%peer, reason, "webhook refused");
+            } else {
+                debug!(%peer, reason, "webhook refused");
+            }
             return (StatusCode::UNAUTHORIZED, format!("{reason}\n")).into_response();
         }
     };

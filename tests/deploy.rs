@@ -192,6 +192,20 @@ fn the_dockerfile_runs_the_binary_as_a_numeric_non_root_user_without_a_healthche
         user.args
     );
 
+    // ssh and ssh-keygen (run --git) refuse a uid without an /etc/passwd entry: a base
+    // image other than distroless (which has one for 65532) must add it.
+    let base = &last[0].args;
+    if !base.contains("distroless") {
+        let entry = format!(":x:{uid}:");
+        assert!(
+            last.iter().any(|i| i.keyword == "RUN"
+                && i.args.contains(&entry)
+                && i.args.contains("/etc/passwd")),
+            "Dockerfile: USER {} has no /etc/passwd entry in {base}",
+            user.args
+        );
+    }
+
     let entrypoint = find("ENTRYPOINT").expect("Dockerfile: the final stage has no ENTRYPOINT");
     let entrypoint = exec_form(&entrypoint.args).unwrap_or_else(|| {
         panic!(

@@ -448,6 +448,20 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
     assert!(text.contains("is not signed"), "{text}");
     assert!(text.contains(&format!("main@sha1:{c2}")), "{text}");
 
+    // A commit signed by a key that allowed_signers does not hold is refused too.
+    let stranger = SigningKey::generate(dir.path(), "stranger@example.com");
+    repo.write("one.yaml", &param("one", &one, "v3b"));
+    let c3b = repo.commit_signed("v3b, signed by a stranger", &stranger);
+    repo.push();
+    assert_eq!(hook(&hook_addr, &[("X-Gitlab-Token", &secret)], &body), 202);
+    until(&d, "the stranger's commit refused", || async {
+        d.status()["source"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains(&c3b) && e.contains("not signed by a key of"))
+    })
+    .await;
+    assert!(value_is(&aws, &one, Some("v2")).await);
+
     // A signed commit on top goes through (a generic HMAC-signed webhook).
     repo.write("one.yaml", &param("one", &one, "v4"));
     let c4 = repo.commit_signed("v4", &key);
@@ -466,8 +480,9 @@ async fn an_http_remote_with_a_token_follows_signed_webhooks_and_signed_commits_
     })
     .await;
 
+    // One event per refusal (two commits), not per fetch.
     let failures = receiver.of("sourceFailed", None);
-    assert_eq!(failures.len(), 1, "{failures:#?}");
+    assert_eq!(failures.len(), 2, "{failures:#?}");
     // No secret anywhere: logs, status, metrics, notifications.
     let (_, metrics) = d.get("/metrics");
     let everything = format!(
@@ -608,6 +623,29 @@ async fn tags_in_a_semver_range_are_followed_over_ssh_with_known_hosts_enforced(
         "v2.0.0 is outside ^1"
     );
     assert_eq!(d.status()["source"]["revision"]["ref"], "v1.10.0");
+
+    // A tag deleted from the remote: the highest left in the range is followed (a
+    // rollback); none left: the revision in force stays, and the status says why.
+    testkit::git::git(
+        &repo.work,
+        &["push", "--quiet", "origin", ":refs/tags/v1.10.0"],
+    );
+    until(&d, "back to v1.0.0", || async {
+        value_is(&aws, &one, Some("1.0.0")).await
+    })
+    .await;
+    testkit::git::git(
+        &repo.work,
+        &["push", "--quiet", "origin", ":refs/tags/v1.0.0"],
+    );
+    until(&d, "no tag in the range", || async {
+        d.status()["source"]["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no tag of the remote is a version in semver ^1"))
+    })
+    .await;
+    assert!(value_is(&aws, &one, Some("1.0.0")).await);
+    assert_eq!(d.status()["source"]["revision"]["ref"], "v1.0.0");
 
     // Slack's incoming-webhook form: one text per event.
     let texts: Vec<String> = slack

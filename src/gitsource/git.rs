@@ -119,12 +119,21 @@ impl Git {
     /// verify-commit` with `gpg.ssh.allowedSignersFile`); if not, why.
     pub async fn verify(&self, sha: &str, allowed_signers: &Path) -> Result<(), String> {
         let raw = self.run(&["cat-file", "commit", sha], false, None).await?;
-        let signed = raw
-            .lines()
-            .take_while(|l| !l.is_empty())
-            .any(|l| l.starts_with("gpgsig ") || l.starts_with("gpgsig-sha256 "));
-        if !signed {
-            return Err(format!("commit {sha} is not signed"));
+        let signature = raw.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+            l.strip_prefix("gpgsig ")
+                .or_else(|| l.strip_prefix("gpgsig-sha256 "))
+        });
+        match signature {
+            None => return Err(format!("commit {sha} is not signed")),
+            // Only SSH signatures are checked against allowed_signers; a GPG one would be
+            // checked against whatever keyring the daemon's user has.
+            Some(first) if first.trim() != "-----BEGIN SSH SIGNATURE-----" => {
+                return Err(format!(
+                    "commit {sha} is not signed with an SSH key (only SSH signatures are \
+                     checked against allowed_signers)"
+                ));
+            }
+            Some(_) => {}
         }
         let config = format!("gpg.ssh.allowedSignersFile={}", allowed_signers.display());
         self.run(&["-c", &config, "verify-commit", sha], false, None)
@@ -199,6 +208,8 @@ impl Git {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_ALLOW_PROTOCOL", "file:http:https:ssh")
+            // --path is a path, never pathspec magic (`:(glob)…`).
+            .env("GIT_LITERAL_PATHSPECS", "1")
             .env_remove("GIT_ASKPASS")
             .env_remove("SSH_ASKPASS")
             .env_remove("GIT_DIR")

@@ -218,10 +218,12 @@ pub struct SourceStatus {
     pub verify_commits: Option<String>,
 }
 
-/// A revision checked out, for the daemon to switch to.
-#[derive(Debug, Clone)]
+/// A revision checked out, for the daemon to switch to; it answers on `done` once the
+/// revision is in force and loaded (or why not).
+#[derive(Debug)]
 pub struct Checkout {
     pub revision: Revision,
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
 }
 
 /// Fetch now (the push webhook).
@@ -257,10 +259,15 @@ pub async fn run(
         match verified {
             Ok(()) => {
                 info!(%revision, "source: loading the revision in force before the restart");
-                applied = Some(revision.sha.clone());
-                status.send_modify(|s| s.revision = Some(revision.clone()));
-                if checkouts.send(Checkout { revision }).await.is_err() {
-                    return;
+                match hand_over(&checkouts, revision.clone()).await {
+                    None => return,
+                    Some(Ok(())) => {
+                        applied = Some(revision.sha.clone());
+                        status.send_modify(|s| s.revision = Some(revision));
+                    }
+                    Some(Err(e)) => {
+                        warn!(error = %e, "source: the revision kept from before the restart cannot be loaded")
+                    }
                 }
             }
             Err(e) => {
@@ -269,18 +276,38 @@ pub async fn run(
         }
     }
     loop {
-        match sync(&cfg, &git, applied.as_deref()).await {
-            Ok(found) => {
+        let outcome = match sync(&cfg, &git, applied.as_deref()).await {
+            Ok(Some(revision)) => {
+                info!(revision = %revision, subject = %revision.subject, "source: new revision checked out");
+                match hand_over(&checkouts, revision.clone()).await {
+                    None => return,
+                    Some(Ok(())) => {
+                        // Kept: the revision in force and the one before (a rollback to it
+                        // needs no checkout).
+                        let keep: Vec<String> = [Some(revision.sha.clone()), applied.take()]
+                            .into_iter()
+                            .flatten()
+                            .collect();
+                        let workdir = cfg.workdir.clone();
+                        let _ =
+                            tokio::task::spawn_blocking(move || prune_checkouts(&workdir, &keep))
+                                .await;
+                        applied = Some(revision.sha.clone());
+                        status.send_modify(|s| s.revision = Some(revision));
+                        Ok(())
+                    }
+                    Some(Err(e)) => Err(format!(
+                        "revision {revision} checked out but not loaded: {e}"
+                    )),
+                }
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(()) => {
                 failures = 0;
                 let now = Timestamp::of(SystemTime::now());
-                if let Some(revision) = found {
-                    info!(revision = %revision, subject = %revision.subject, "source: new revision checked out");
-                    applied = Some(revision.sha.clone());
-                    status.send_modify(|s| s.revision = Some(revision.clone()));
-                    if checkouts.send(Checkout { revision }).await.is_err() {
-                        return;
-                    }
-                }
                 status.send_modify(|s| {
                     s.last_checked_at = Some(now);
                     if s.last_error.take().is_some() {
@@ -319,6 +346,17 @@ pub async fn run(
         // Pushes that came meanwhile are covered by this fetch.
         while fetch_now.try_recv().is_ok() {}
     }
+}
+
+/// Hand `revision` to the daemon and wait until it is in force: None when the daemon is
+/// stopping.
+async fn hand_over(
+    checkouts: &mpsc::Sender<Checkout>,
+    revision: Revision,
+) -> Option<Result<(), String>> {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    checkouts.send(Checkout { revision, done }).await.ok()?;
+    answer.await.ok()
 }
 
 /// Ask the remote where the ref points; if not at `applied`, fetch, verify and check out
@@ -386,14 +424,8 @@ struct InForce {
 
 /// Make `revision` the one in force: `current` is pointed at its checkout in one rename,
 /// and `current.json` says which revision that is (and of which `source`, see
-/// [`GitSourceConfig::identity`]). Then the checkouts other than it and `keep` (the one
-/// it replaces) are removed.
-pub fn switch(
-    workdir: &Path,
-    source: &str,
-    revision: &Revision,
-    keep: Option<&str>,
-) -> Result<(), String> {
+/// [`GitSourceConfig::identity`]).
+pub fn switch(workdir: &Path, source: &str, revision: &Revision) -> Result<(), String> {
     let target = Path::new("checkouts").join(&revision.sha);
     let link = workdir.join("current");
     let tmp = workdir.join(format!(".current-{}", std::process::id()));
@@ -411,17 +443,34 @@ pub fn switch(
     std::fs::write(&tmp, json)
         .and_then(|()| std::fs::rename(&tmp, &file))
         .map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    if let Ok(entries) = std::fs::read_dir(workdir.join("checkouts")) {
-        for entry in entries.flatten() {
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || name == revision.sha || Some(&*name) == keep {
+    Ok(())
+}
+
+/// Remove the checkouts but those of `keep`, and what an interrupted checkout or removal
+/// left (`.tmp-*`, `.trash-*`). A checkout is renamed aside before it is removed, so a
+/// removal cut short never leaves a partial tree under a revision's name.
+fn prune_checkouts(workdir: &Path, keep: &[String]) {
+    let Ok(entries) = std::fs::read_dir(workdir.join("checkouts")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if keep.contains(&name) {
+            continue;
+        }
+        let doomed = if name.starts_with('.') {
+            entry.path()
+        } else {
+            let aside = workdir.join("checkouts").join(format!(".trash-{name}"));
+            if std::fs::rename(entry.path(), &aside).is_err() {
                 continue;
             }
-            let _ = std::fs::remove_dir_all(entry.path());
+            aside
+        };
+        if let Err(e) = std::fs::remove_dir_all(&doomed) {
+            warn!(path = %doomed.display(), error = %e, "cannot remove an old checkout");
         }
     }
-    Ok(())
 }
 
 /// The revision a previous run left in force in the work directory, if it came from the
@@ -447,6 +496,25 @@ pub fn lock_workdir(workdir: &Path) -> Result<std::fs::File, String> {
             workdir.display()
         )
     })?;
+    // Its checkouts are loaded as manifests: nobody else may write there (the default is
+    // under the shared temporary directory).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let meta = std::fs::symlink_metadata(workdir)
+            .map_err(|e| format!("cannot read {}: {e}", workdir.display()))?;
+        // SAFETY: geteuid has no preconditions and touches no memory.
+        let me = unsafe { libc::geteuid() };
+        if !meta.is_dir() || meta.uid() != me {
+            return Err(format!(
+                "the git work directory {} is not a directory of this user (uid {me}): \
+                 give one with --git-workdir",
+                workdir.display()
+            ));
+        }
+        std::fs::set_permissions(workdir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| format!("cannot restrict {}: {e}", workdir.display()))?;
+    }
     let path = workdir.join(".lock");
     let file = std::fs::OpenOptions::new()
         .create(true)

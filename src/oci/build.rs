@@ -126,13 +126,16 @@ pub async fn run_builder(
     Ok(Built { dir, out })
 }
 
-/// The controller's own AWS credentials are not the builder's business (and its output
-/// ends up in status): they are not passed on.
-const WITHHELD_ENV: [&str; 4] = [
+/// The controller's own AWS credentials and notification receivers (a Slack webhook URL
+/// is a secret) are not the builder's business (and its output ends up in status): they
+/// are not passed on. (A git token given through the environment was removed from it at
+/// start-up.)
+const WITHHELD_ENV: [&str; 5] = [
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
     "AWS_SECURITY_TOKEN",
+    "AGENTCORE_NOTIFY",
 ];
 
 /// `sh -c line` in `dir`, without the controller's AWS credentials.
@@ -307,6 +310,7 @@ mod tests {
             "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_SESSION_TOKEN",
+            "AGENTCORE_NOTIFY",
         ] {
             assert!(removed.iter().any(|r| r == var), "{var} is passed on");
         }

@@ -154,6 +154,8 @@ struct Done {
     /// The digest of the inventory entry it wrote, if it wrote one.
     recorded: Option<EntryDigest>,
     duration: Duration,
+    /// The source revision in force when it started.
+    revision: Option<Arc<str>>,
 }
 
 pub struct Controller {

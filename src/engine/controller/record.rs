@@ -13,6 +13,7 @@ impl Controller {
             result,
             recorded,
             duration,
+            revision,
         } = done;
         if self.running.remove(&key) {
             self.lanes.give_back(self.queue.lane(&key));
@@ -50,9 +51,9 @@ impl Controller {
             }
         };
         if let Some(t) = self.objects.get_mut(&key)
-            && t.status().revision != self.revision
+            && t.status().revision != revision
         {
-            t.status_mut().revision = self.revision.clone();
+            t.status_mut().revision = revision;
         }
         self.check_expiry(&key, wall);
         self.finish(&key, rec, after, wall);

@@ -46,6 +46,7 @@ impl Controller {
         );
         let hash = t.object.hash.clone();
         let ran_with = cause::Inputs::new(&hash, &deps);
+        let revision = self.revision.clone();
         let policy = t.object.deletion_policy;
         let kept = match policy {
             DeletionPolicy::Delete => {
@@ -86,6 +87,7 @@ impl Controller {
                 result: TaskResult::Teardown(result),
                 recorded: None,
                 duration: start.elapsed(),
+                revision,
             }
         })
     }
@@ -111,6 +113,7 @@ impl Controller {
             Mode::Apply
         };
         let ran_with = cause::Inputs::new(&hash, &deps);
+        let revision = self.revision.clone();
         // The entry to write when it is not the one last written (only when writing at all).
         let record = (mode == Mode::Apply)
             .then(|| {
@@ -151,6 +154,7 @@ impl Controller {
                 result: TaskResult::Step(result),
                 recorded,
                 duration: start.elapsed(),
+                revision,
             }
         })
     }
