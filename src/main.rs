@@ -308,10 +308,6 @@ enum Command {
         #[command(flatten)]
         files: RunFiles,
         #[command(flatten)]
-        git: Box<GitFlags>,
-        #[command(flatten)]
-        events: Box<EventFlags>,
-        #[command(flatten)]
         instance: Instance,
         #[command(flatten)]
         listen: Listen,
@@ -374,6 +370,11 @@ enum Command {
         /// refused with 421: a guard against DNS rebinding.
         #[arg(long = "allowed-host", value_name = "NAME")]
         allowed_hosts: Vec<String>,
+        // Last: a flattened group's help heading applies to the arguments after it.
+        #[command(flatten)]
+        git: Box<GitFlags>,
+        #[command(flatten)]
+        events: Box<EventFlags>,
     },
     /// Show the objects of a running daemon: conditions, last and next reconcile.
     /// Exit 0 when all are Ready, 2 otherwise.
