@@ -82,7 +82,24 @@ def _update_keeping_the_arn(self, *args, **kwargs):
         version["agentRuntimeArn"] = self.agent_runtime_arn
 
 
-agentcore.AgentRuntime.update = _update_keeping_the_arn
+
+
+def _update_replacing_the_configuration(self, *args, **kwargs):
+    # AgentCore's UpdateAgentRuntime replaces the whole configuration: each version is
+    # complete and self-contained, and what the request leaves out (environment
+    # variables, the authorizer, lifecycle, ...) is not carried over from the last one.
+    # moto keeps every field the request omits; reset them to what a create without them
+    # gives, before moto sets those the request names (and snapshots the version).
+    self.description = ""
+    self.authorizer_configuration = None
+    self.request_header_configuration = None
+    self.protocol_configuration = None
+    self.lifecycle_configuration = {}
+    self.environment_variables = None
+    _update_keeping_the_arn(self, *args, **kwargs)
+
+
+agentcore.AgentRuntime.update = _update_replacing_the_configuration
 
 _original_create_runtime = agentcore_responses.BedrockAgentCoreControlResponse.create_agent_runtime
 _runtime_by_token: dict = {}

@@ -595,3 +595,87 @@ async fn guide_stack_apply_reads_cold_and_no_op() {
     let reads = again["calls"]["reads"].as_u64().expect("reads");
     assert_eq!(reads, 18, "no-op reads for {objects} objects: {ops:#}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
+    let m = Manifests::new();
+    let (names, _, aws) = converged_stack(&m).await;
+    let runtime_yaml =
+        std::fs::read_to_string(m.path().join("runtime.yaml")).expect("runtime.yaml");
+    let with = |description: &str| {
+        runtime_yaml.replace(
+            "  protocol: MCP\n",
+            &format!(
+                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n"
+            ),
+        )
+    };
+    let env = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+        rt.environment_variables()
+            .map(|e| {
+                let mut v: Vec<String> = e.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                v.sort();
+                v
+            })
+            .unwrap_or_default()
+    };
+    let idle = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+        rt.lifecycle_configuration()
+            .and_then(|l| l.idle_runtime_session_timeout())
+    };
+    let clients = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+        rt.authorizer_configuration()
+            .and_then(|a| a.as_custom_jwt_authorizer().ok())
+            .map(|j| j.allowed_clients().to_vec())
+            .unwrap_or_default()
+    };
+    m.write("runtime.yaml", &with("first"));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let rt = runtime(&aws, &names.runtime).await;
+    assert_eq!(env(&rt), ["GREETING=hello", "LOG_LEVEL=debug"]);
+    assert_eq!(idle(&rt), Some(600));
+    let allowed = clients(&rt);
+    assert_eq!(allowed.len(), 1, "{rt:?}");
+    let version = rt.agent_runtime_version().to_string();
+
+    // The emulator replaces the whole configuration on update, as AgentCore does: an update
+    // naming only what is required drops the rest (so the check below can fail).
+    aws.agentcore
+        .update_agent_runtime()
+        .agent_runtime_id(rt.agent_runtime_id())
+        .set_agent_runtime_artifact(rt.agent_runtime_artifact().cloned())
+        .role_arn(rt.role_arn())
+        .set_network_configuration(rt.network_configuration().cloned())
+        .send()
+        .await
+        .expect("UpdateAgentRuntime by hand");
+    let bare = runtime(&aws, &names.runtime).await;
+    assert!(env(&bare).is_empty(), "{bare:?}");
+    assert!(clients(&bare).is_empty(), "{bare:?}");
+    assert!(bare.description().is_none_or(str::is_empty), "{bare:?}");
+    // The controller puts it all back.
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(object(&report, "AgentRuntime")["action"], "update");
+
+    // One field changed in the manifest: the update carries every other one.
+    m.write("runtime.yaml", &with("second"));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let rt = runtime(&aws, &names.runtime).await;
+    assert_eq!(rt.description(), Some("second"));
+    assert_eq!(env(&rt), ["GREETING=hello", "LOG_LEVEL=debug"]);
+    assert_eq!(idle(&rt), Some(600));
+    assert_eq!(clients(&rt), allowed);
+    assert!(
+        rt.agent_runtime_version().parse::<u64>().unwrap_or(0)
+            >= version.parse::<u64>().unwrap_or(0) + 3,
+        "a version per update: {version} then {}",
+        rt.agent_runtime_version()
+    );
+    // And nothing more to do.
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&report), 0, "{report:#}");
+}

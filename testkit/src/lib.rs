@@ -682,7 +682,8 @@ pub async fn secret_map(aws: &Aws, name: &str) -> serde_json::Map<String, serde_
 }
 
 /// Change a runtime's JWT authorizer out of band, as someone in the console would, keeping
-/// the rest of its configuration; the update's answer.
+/// the rest of its configuration (sent again: an update replaces the whole of it); the
+/// update's answer.
 pub async fn set_jwt_authorizer(
     aws: &Aws,
     rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput,
@@ -695,6 +696,10 @@ pub async fn set_jwt_authorizer(
         .role_arn(rt.role_arn())
         .set_network_configuration(rt.network_configuration().cloned())
         .set_protocol_configuration(rt.protocol_configuration().cloned())
+        .set_lifecycle_configuration(rt.lifecycle_configuration().cloned())
+        .set_environment_variables(rt.environment_variables().cloned())
+        .set_request_header_configuration(rt.request_header_configuration().cloned())
+        .set_description(rt.description().map(String::from))
         .authorizer_configuration(
             aws_sdk_bedrockagentcorecontrol::types::AuthorizerConfiguration::CustomJwtAuthorizer(
                 jwt,

@@ -529,10 +529,16 @@ impl Kind for AgentRuntime {
             d,
             &format!("update-from-{}", current.version),
         );
-        // UpdateAgentRuntime replaces the configuration: artifact, role and network are
-        // required, and everything else is passed too. The environment is always sent (an
-        // empty map clears it). Without an authorizer in the manifest none is sent: AgentCore
-        // then goes back to SigV4; moto keeps the old one.
+        // UpdateAgentRuntime replaces the configuration (each version is complete: what
+        // the request leaves out is gone): artifact, role and network are required, and
+        // everything else is passed too. The environment is always sent (an empty map
+        // clears it). Without an authorizer in the manifest none is sent: AgentCore then
+        // goes back to SigV4. A description the manifest leaves out is carried over as it
+        // is (left alone, not cleared).
+        let description = d
+            .description
+            .clone()
+            .or_else(|| (!current.description.is_empty()).then(|| current.description.clone()));
         let out = self
             .ctx
             .aws
@@ -545,7 +551,7 @@ impl Kind for AgentRuntime {
             .protocol_configuration(p.protocol)
             .lifecycle_configuration(p.lifecycle)
             .set_authorizer_configuration(p.authorizer)
-            .set_description(d.description.clone())
+            .set_description(description)
             .set_environment_variables(Some(p.environment))
             .client_token(token)
             .send()
