@@ -606,7 +606,7 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
         runtime_yaml.replace(
             "  protocol: MCP\n",
             &format!(
-                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n"
+                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n  requestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant, Authorization]\n"
             ),
         )
     };
@@ -623,6 +623,16 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
         rt.lifecycle_configuration()
             .and_then(|l| l.idle_runtime_session_timeout())
     };
+    let headers = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+        match rt.request_header_configuration() {
+            Some(aws_sdk_bedrockagentcorecontrol::types::RequestHeaderConfiguration::RequestHeaderAllowlist(h)) => {
+                let mut h = h.clone();
+                h.sort();
+                h
+            }
+            _ => Vec::new(),
+        }
+    };
     let clients = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
         rt.authorizer_configuration()
             .and_then(|a| a.as_custom_jwt_authorizer().ok())
@@ -635,6 +645,11 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     let rt = runtime(&aws, &names.runtime).await;
     assert_eq!(env(&rt), ["GREETING=hello", "LOG_LEVEL=debug"]);
     assert_eq!(idle(&rt), Some(600));
+    let passed = [
+        "Authorization",
+        "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant",
+    ];
+    assert_eq!(headers(&rt), passed);
     let allowed = clients(&rt);
     assert_eq!(allowed.len(), 1, "{rt:?}");
     let version = rt.agent_runtime_version().to_string();
@@ -653,6 +668,7 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     let bare = runtime(&aws, &names.runtime).await;
     assert!(env(&bare).is_empty(), "{bare:?}");
     assert!(clients(&bare).is_empty(), "{bare:?}");
+    assert!(headers(&bare).is_empty(), "{bare:?}");
     assert!(bare.description().is_none_or(str::is_empty), "{bare:?}");
     // The controller puts it all back.
     let (code, report) = apply_json(&m, &[]);
@@ -668,6 +684,7 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     assert_eq!(env(&rt), ["GREETING=hello", "LOG_LEVEL=debug"]);
     assert_eq!(idle(&rt), Some(600));
     assert_eq!(clients(&rt), allowed);
+    assert_eq!(headers(&rt), passed);
     assert!(
         rt.agent_runtime_version().parse::<u64>().unwrap_or(0)
             >= version.parse::<u64>().unwrap_or(0) + 3,

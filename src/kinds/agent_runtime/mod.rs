@@ -55,6 +55,40 @@ pub fn invocation_url(region: &str, arn: &str) -> String {
 
 /// Environment values may be sensitive (AWS marks them so): the change names the keys and
 /// masks every value; `to` flags the keys whose value is new or different.
+/// The request header allowlist: at most 20 names AgentCore takes, no name twice (names
+/// compare without regard to case), and `Authorization` only with a JWT authorizer (with
+/// SigV4 the header carries the caller's AWS signature).
+fn validate_headers(spec: &AgentRuntimeSpec, problems: &mut Vec<FieldProblem>) {
+    let names = &spec.request_header_allowlist;
+    if names.len() > 20 {
+        problems.push(FieldProblem::new(
+            "spec.requestHeaderAllowlist",
+            format!("{} headers; AgentCore allows at most 20", names.len()),
+        ));
+    }
+    let mut seen: Vec<String> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let path = format!("spec.requestHeaderAllowlist[{i}]");
+        if let Some(why) = spec::header_problem(name) {
+            problems.push(FieldProblem::new(path.clone(), why));
+        }
+        let lower = name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            problems.push(FieldProblem::new(
+                path.clone(),
+                format!("`{name}` is listed twice (header names ignore case)"),
+            ));
+        }
+        if lower == "authorization" && spec.authorizer.is_none() {
+            problems.push(FieldProblem::new(
+                path,
+                "Authorization can be passed through only with a JWT authorizer (with SigV4 it carries the caller's AWS signature)",
+            ));
+        }
+        seen.push(lower);
+    }
+}
+
 pub(super) fn environment_change(
     observed: &BTreeMap<String, String>,
     desired: &BTreeMap<String, String>,
@@ -301,6 +335,7 @@ impl Kind for AgentRuntime {
                 ));
             }
         }
+        validate_headers(spec, problems);
         if let Some(l) = &spec.lifecycle {
             let fields = [
                 (
@@ -435,6 +470,17 @@ impl Kind for AgentRuntime {
             &o.authorizer,
             &d.authorizer,
         );
+        let lower = |names: &[String]| -> Vec<String> {
+            names.iter().map(|n| n.to_ascii_lowercase()).collect()
+        };
+        if lower(&o.request_headers) != lower(&d.request_headers) {
+            compare(
+                &mut changes,
+                "spec.requestHeaderAllowlist",
+                &o.request_headers,
+                &d.request_headers,
+            );
+        }
         changes
     }
 
@@ -488,6 +534,7 @@ impl Kind for AgentRuntime {
             .protocol_configuration(p.protocol)
             .lifecycle_configuration(p.lifecycle)
             .set_authorizer_configuration(p.authorizer)
+            .set_request_header_configuration(p.request_headers)
             .set_description(d.description.clone())
             .client_token(client_token(&self.ctx.owner, d, "create"));
         if !p.environment.is_empty() {
@@ -551,6 +598,7 @@ impl Kind for AgentRuntime {
             .protocol_configuration(p.protocol)
             .lifecycle_configuration(p.lifecycle)
             .set_authorizer_configuration(p.authorizer)
+            .set_request_header_configuration(p.request_headers)
             .set_description(description)
             .set_environment_variables(Some(p.environment))
             .client_token(token)

@@ -6,7 +6,7 @@ use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRunti
 use aws_sdk_bedrockagentcorecontrol::types::{
     AgentRuntimeArtifact, AuthorizerConfiguration, ContainerConfiguration,
     CustomJwtAuthorizerConfiguration, LifecycleConfiguration, NetworkConfiguration,
-    ProtocolConfiguration, ServerProtocol, VpcConfig,
+    ProtocolConfiguration, RequestHeaderConfiguration, ServerProtocol, VpcConfig,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use sha2::{Digest, Sha256};
@@ -103,6 +103,12 @@ pub(super) fn observed_from(out: &GetAgentRuntimeOutput, region: &str) -> Observ
         lifecycle,
         description: out.description().unwrap_or_default().to_string(),
         authorizer,
+        request_headers: match out.request_header_configuration() {
+            Some(RequestHeaderConfiguration::RequestHeaderAllowlist(names)) => {
+                super::spec::sorted_headers(names.clone())
+            }
+            _ => Vec::new(),
+        },
         region: region.to_string(),
     }
 }
@@ -119,6 +125,8 @@ pub(super) struct RequestParts {
     pub(super) lifecycle: LifecycleConfiguration,
     pub(super) authorizer: Option<AuthorizerConfiguration>,
     pub(super) environment: HashMap<String, String>,
+    /// None when the allowlist is empty (AgentCore takes no empty list).
+    pub(super) request_headers: Option<RequestHeaderConfiguration>,
 }
 
 pub(super) fn request_parts(d: &DesiredRuntime) -> Result<RequestParts> {
@@ -176,6 +184,8 @@ pub(super) fn request_parts(d: &DesiredRuntime) -> Result<RequestParts> {
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        request_headers: (!d.request_headers.is_empty())
+            .then(|| RequestHeaderConfiguration::RequestHeaderAllowlist(d.request_headers.clone())),
     })
 }
 

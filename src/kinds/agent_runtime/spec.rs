@@ -155,6 +155,11 @@ pub struct AgentRuntimeSpec {
     /// Session and instance lifetimes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleSpec>,
+    /// Request headers passed through to the container (at most 20): `Authorization`
+    /// (with a JWT authorizer) or custom `X-Amzn-Bedrock-AgentCore-Runtime-Custom-*`
+    /// headers, or other names outside AWS's `X-Amz-`/`X-Amzn-` space.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_header_allowlist: Vec<String>,
     /// Inbound authorization; absent means SigV4 (IAM) callers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer: Option<AuthorizerSpec>,
@@ -221,6 +226,9 @@ pub struct DesiredRuntime {
     pub environment: BTreeMap<String, String>,
     pub lifecycle: Lifecycle,
     pub authorizer: Option<Jwt>,
+    /// Sorted; names are compared without regard to case (HTTP header names).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub request_headers: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -241,11 +249,46 @@ pub struct ObservedRuntime {
     /// Empty when AWS reports none.
     pub description: String,
     pub authorizer: Option<Jwt>,
+    /// The request header allowlist, sorted (empty: none).
+    pub request_headers: Vec<String>,
     /// Region of the clients, for the invocation URL.
     pub region: String,
 }
 
 pub use crate::kinds::names::valid_runtime_name;
+
+/// Header names sorted (case-insensitively) and without case-insensitive duplicates, as
+/// AgentCore compares them.
+pub fn sorted_headers(mut names: Vec<String>) -> Vec<String> {
+    names.sort_by_key(|n| n.to_ascii_lowercase());
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    names
+}
+
+/// Why AgentCore would refuse `name` in a request header allowlist (None: it would not):
+/// `[A-Za-z][A-Za-z0-9_-]{0,255}`, and nothing in AWS's `X-Amz-`/`X-Amzn-` space but
+/// the custom `X-Amzn-Bedrock-AgentCore-Runtime-Custom-*` headers.
+pub fn header_problem(name: &str) -> Option<String> {
+    let mut chars = name.chars();
+    let shaped = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.len() <= 256
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !shaped {
+        return Some(format!(
+            "`{name}` is not a header name AgentCore takes: a letter, then letters, digits, `_` or `-` (at most 256)"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    let custom = "x-amzn-bedrock-agentcore-runtime-custom-";
+    if (lower.starts_with("x-amz-") || lower.starts_with("x-amzn-"))
+        && !(lower.starts_with(custom) && lower.len() > custom.len())
+    {
+        return Some(format!(
+            "`{name}` is in AWS's own header space: custom headers are X-Amzn-Bedrock-AgentCore-Runtime-Custom-<name>"
+        ));
+    }
+    None
+}
 
 /// Whether `key` is a usable environment variable name (`[A-Za-z_][A-Za-z0-9_]*`, ≤ 100).
 pub(super) fn valid_env_name(key: &str) -> bool {
@@ -337,6 +380,7 @@ pub(super) fn resolve_runtime(
         environment: spec.environment.clone(),
         lifecycle,
         authorizer,
+        request_headers: sorted_headers(spec.request_header_allowlist.clone()),
     })
 }
 

@@ -22,6 +22,7 @@ fn desired() -> DesiredRuntime {
         },
         protocol: Protocol::Mcp,
         environment: BTreeMap::new(),
+        request_headers: Vec::new(),
         lifecycle: Lifecycle::effective(None, None),
         authorizer: Some(Jwt {
             discovery_url: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x/.well-known/openid-configuration"
@@ -51,6 +52,7 @@ fn observed() -> ObservedRuntime {
         lifecycle: d.lifecycle,
         description: String::new(),
         authorizer: d.authorizer,
+        request_headers: d.request_headers,
         region: "us-east-1".into(),
     }
 }
@@ -132,6 +134,19 @@ fn diff_table() {
             "image missing in AWS",
             |_, o| o.container_uri = None,
             vec!["spec.image"],
+        ),
+        (
+            "request headers",
+            |d, _| d.request_headers = vec!["X-Request-Id".into()],
+            vec!["spec.requestHeaderAllowlist"],
+        ),
+        (
+            "request headers differing only in case",
+            |d, o| {
+                d.request_headers = vec!["X-Request-Id".into()];
+                o.request_headers = vec!["x-request-id".into()];
+            },
+            vec![],
         ),
     ];
     for (name, edit, want) in cases {
@@ -481,6 +496,41 @@ fn validation_table() {
                 "{base}authorizer: {{ jwt: {{ userPoolRef: p, allowedScopes: [\"has space\"] }} }}\n"
             ),
             vec!["spec.authorizer.jwt.allowedScopes[0]"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, clientRefs: [c] }} }}\nrequestHeaderAllowlist: [Authorization, X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant, X-Request-Id]\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            // Authorization needs a JWT authorizer; AWS's header space is off limits but
+            // for the custom prefix (with a name after it); a name twice, ignoring case.
+            format!(
+                "{base}requestHeaderAllowlist: [Authorization, X-Amz-Date, x-amzn-trace-id, X-Amzn-Bedrock-AgentCore-Runtime-Custom-, 1bad, \"has space\", X-Tenant, x-tenant]\n"
+            ),
+            vec![
+                "spec.requestHeaderAllowlist[0]",
+                "spec.requestHeaderAllowlist[1]",
+                "spec.requestHeaderAllowlist[2]",
+                "spec.requestHeaderAllowlist[3]",
+                "spec.requestHeaderAllowlist[4]",
+                "spec.requestHeaderAllowlist[5]",
+                "spec.requestHeaderAllowlist[7]",
+            ],
+        ),
+        (
+            "x",
+            format!(
+                "{base}requestHeaderAllowlist: [{}]\n",
+                (0..21)
+                    .map(|i| format!("X-H{i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            vec!["spec.requestHeaderAllowlist"],
         ),
     ];
     for (name, yaml, want) in cases {
