@@ -602,6 +602,20 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     let (names, _, aws) = converged_stack(&m).await;
     let runtime_yaml =
         std::fs::read_to_string(m.path().join("runtime.yaml")).expect("runtime.yaml");
+    // A claim rule besides the allowed clients.
+    let runtime_yaml: String = runtime_yaml
+        .lines()
+        .flat_map(|l| {
+            let mut out = vec![l.to_string()];
+            if l.trim_start().starts_with("clientRefs:") {
+                out.push(
+                    "      customClaims: [{ name: \"cognito:groups\", valueType: STRING_ARRAY, operator: CONTAINS_ANY, values: [mcp-users, admins] }]".to_string(),
+                );
+            }
+            out
+        })
+        .map(|l| l + "\n")
+        .collect();
     let with = |description: &str| {
         runtime_yaml.replace(
             "  protocol: MCP\n",
@@ -633,6 +647,17 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
             _ => Vec::new(),
         }
     };
+    let claims = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+        rt.authorizer_configuration()
+            .and_then(|a| a.as_custom_jwt_authorizer().ok())
+            .map(|j| {
+                j.custom_claims()
+                    .iter()
+                    .map(|c| format!("{} {:?}", c.inbound_token_claim_name(), c.authorizing_claim_match_value()))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    };
     let clients = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
         rt.authorizer_configuration()
             .and_then(|a| a.as_custom_jwt_authorizer().ok())
@@ -650,6 +675,14 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
         "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant",
     ];
     assert_eq!(headers(&rt), passed);
+    let rules = claims(&rt);
+    assert_eq!(rules.len(), 1, "{rt:?}");
+    assert!(
+        rules[0].starts_with("cognito:groups")
+            && rules[0].contains("ContainsAny")
+            && rules[0].contains("mcp-users"),
+        "{rules:?}"
+    );
     let allowed = clients(&rt);
     assert_eq!(allowed.len(), 1, "{rt:?}");
     let version = rt.agent_runtime_version().to_string();
@@ -685,6 +718,7 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     assert_eq!(idle(&rt), Some(600));
     assert_eq!(clients(&rt), allowed);
     assert_eq!(headers(&rt), passed);
+    assert_eq!(claims(&rt), rules);
     assert!(
         rt.agent_runtime_version().parse::<u64>().unwrap_or(0)
             >= version.parse::<u64>().unwrap_or(0) + 3,

@@ -74,12 +74,28 @@ pub(super) fn observed_from(out: &GetAgentRuntimeOutput, region: &str) -> Observ
             allowed_clients: sorted_set(j.allowed_clients().iter().cloned()),
             allowed_audience: sorted_set(j.allowed_audience().iter().cloned()),
             allowed_scopes: sorted_set(j.allowed_scopes().iter().cloned()),
+            // A rule this controller cannot express is kept as an impossible one, so that
+            // it shows as drift and is replaced.
+            custom_claims: super::claims::normalised(
+                j.custom_claims()
+                    .iter()
+                    .map(|c| {
+                        super::claims::Claim::from_sdk(c).unwrap_or_else(|| super::claims::Claim {
+                            name: format!("(unknown rule on {})", c.inbound_token_claim_name()),
+                            value_type: super::claims::ClaimValueType::String,
+                            operator: super::claims::ClaimOperator::Equals,
+                            values: Vec::new(),
+                        })
+                    })
+                    .collect(),
+            ),
         },
         _ => Jwt {
             discovery_url: "(an authorizer type this controller does not manage)".to_string(),
             allowed_clients: Vec::new(),
             allowed_audience: Vec::new(),
             allowed_scopes: Vec::new(),
+            custom_claims: Vec::new(),
         },
     });
     ObservedRuntime {
@@ -168,6 +184,16 @@ pub(super) fn request_parts(d: &DesiredRuntime) -> Result<RequestParts> {
                     .set_allowed_clients(non_empty(&j.allowed_clients))
                     .set_allowed_audience(non_empty(&j.allowed_audience))
                     .set_allowed_scopes(non_empty(&j.allowed_scopes))
+                    .set_custom_claims(if j.custom_claims.is_empty() {
+                        None
+                    } else {
+                        Some(
+                            j.custom_claims
+                                .iter()
+                                .map(super::claims::Claim::to_sdk)
+                                .collect::<Result<Vec<_>>>()?,
+                        )
+                    })
                     .build()
                     .map_err(build_err)?,
             ))

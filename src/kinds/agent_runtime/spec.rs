@@ -122,6 +122,10 @@ pub struct JwtSpec {
     /// Scopes the token must carry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_scopes: Option<Vec<String>>,
+    /// Claims the token must carry, and what they must match: `{ name, valueType: STRING
+    /// | STRING_ARRAY, operator: EQUALS | CONTAINS | CONTAINS_ANY, value | values }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_claims: Option<Vec<super::claims::ClaimSpec>>,
     /// Which Cognito token clients present: `access` (default) or `id`. Only used to check
     /// the configuration.
     #[serde(default)]
@@ -212,6 +216,9 @@ pub struct Jwt {
     pub allowed_audience: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_scopes: Vec<String>,
+    /// Sorted (see [`super::claims::normalised`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_claims: Vec<super::claims::Claim>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -351,6 +358,13 @@ pub(super) fn resolve_runtime(
                 allowed_clients: sorted_set(clients),
                 allowed_audience: sorted_set(j.allowed_audience.clone().unwrap_or_default()),
                 allowed_scopes: sorted_set(j.allowed_scopes.clone().unwrap_or_default()),
+                custom_claims: super::claims::normalised(
+                    j.custom_claims
+                        .iter()
+                        .flatten()
+                        .map(super::claims::Claim::of)
+                        .collect(),
+                ),
             })
         }
     };
@@ -463,11 +477,14 @@ pub(super) fn validate_jwt(j: &JwtSpec, problems: &mut Vec<FieldProblem>) {
             ));
         }
     }
-    if lists.iter().all(|(_, l)| l.is_none()) {
+    if lists.iter().all(|(_, l)| l.is_none()) && j.custom_claims.is_none() {
         problems.push(FieldProblem::new(
             P,
-            "the authorizer must restrict who may call: set clientRefs, allowedClients, allowedAudience or allowedScopes",
+            "the authorizer must restrict who may call: set clientRefs, allowedClients, allowedAudience, allowedScopes or customClaims",
         ));
+    }
+    if let Some(claims) = &j.custom_claims {
+        super::claims::validate(&format!("{P}.customClaims"), claims, problems);
     }
     for (i, s) in j.allowed_scopes.iter().flatten().enumerate() {
         let ok = !s.is_empty()

@@ -30,6 +30,7 @@ fn desired() -> DesiredRuntime {
             allowed_clients: vec!["a".into(), "b".into()],
             allowed_audience: vec![],
             allowed_scopes: vec![],
+            custom_claims: vec![],
         }),
     }
 }
@@ -147,6 +148,20 @@ fn diff_table() {
                 o.request_headers = vec!["x-request-id".into()];
             },
             vec![],
+        ),
+        (
+            "custom claims",
+            |d, _| {
+                if let Some(j) = d.authorizer.as_mut() {
+                    j.custom_claims = vec![super::claims::Claim {
+                        name: "tenant".into(),
+                        value_type: super::claims::ClaimValueType::String,
+                        operator: super::claims::ClaimOperator::Equals,
+                        values: vec!["acme".into()],
+                    }];
+                }
+            },
+            vec!["spec.authorizer"],
         ),
     ];
     for (name, edit, want) in cases {
@@ -531,6 +546,27 @@ fn validation_table() {
                     .join(", ")
             ),
             vec!["spec.requestHeaderAllowlist"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, customClaims: [{{ name: tenant, valueType: STRING, operator: EQUALS, value: acme }}] }} }}\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, customClaims: [{{ name: groups, valueType: STRING, operator: CONTAINS_ANY, values: [a] }}] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt.customClaims[0].operator"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}authorizer: {{ jwt: {{ userPoolRef: p, customClaims: [{{ name: tenant, valueType: STRING, operator: LIKE, value: acme }}] }} }}\n"
+            ),
+            vec!["spec.authorizer.jwt.customClaims[0].operator"],
         ),
     ];
     for (name, yaml, want) in cases {
