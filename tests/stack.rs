@@ -598,6 +598,8 @@ async fn guide_stack_apply_reads_cold_and_no_op() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
+    type Described =
+        aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
     let m = Manifests::new();
     let (names, _, aws) = converged_stack(&m).await;
     let runtime_yaml =
@@ -624,7 +626,7 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
             ),
         )
     };
-    let env = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+    let env = |rt: &Described| {
         rt.environment_variables()
             .map(|e| {
                 let mut v: Vec<String> = e.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -633,11 +635,11 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
             })
             .unwrap_or_default()
     };
-    let idle = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+    let idle = |rt: &Described| {
         rt.lifecycle_configuration()
             .and_then(|l| l.idle_runtime_session_timeout())
     };
-    let headers = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+    let headers = |rt: &Described| {
         match rt.request_header_configuration() {
             Some(aws_sdk_bedrockagentcorecontrol::types::RequestHeaderConfiguration::RequestHeaderAllowlist(h)) => {
                 let mut h = h.clone();
@@ -647,18 +649,24 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
             _ => Vec::new(),
         }
     };
-    let claims = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+    let claims = |rt: &Described| {
         rt.authorizer_configuration()
             .and_then(|a| a.as_custom_jwt_authorizer().ok())
             .map(|j| {
                 j.custom_claims()
                     .iter()
-                    .map(|c| format!("{} {:?}", c.inbound_token_claim_name(), c.authorizing_claim_match_value()))
+                    .map(|c| {
+                        format!(
+                            "{} {:?}",
+                            c.inbound_token_claim_name(),
+                            c.authorizing_claim_match_value()
+                        )
+                    })
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default()
     };
-    let clients = |rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput| {
+    let clients = |rt: &Described| {
         rt.authorizer_configuration()
             .and_then(|a| a.as_custom_jwt_authorizer().ok())
             .map(|j| j.allowed_clients().to_vec())
