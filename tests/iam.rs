@@ -506,6 +506,10 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
             "tags given at a runtime's creation, or adoption",
         ),
         (
+            "bedrock-agentcore:UntagResource",
+            "a tag removed from a runtime's manifest",
+        ),
+        (
             "ssm:AddTagsToResource",
             "tags given at a parameter's creation",
         ),

@@ -622,7 +622,7 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
         runtime_yaml.replace(
             "  protocol: MCP\n",
             &format!(
-                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n  requestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant, Authorization]\n"
+                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n  requestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant, Authorization]\n  tags: {{ team: mcp, env: test }}\n"
             ),
         )
     };
@@ -737,4 +737,51 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0, "{report:#}");
     assert_eq!(writes(&report), 0, "{report:#}");
+
+    // Tags are the runtime's, not a version's: changing them makes no new version, and a
+    // key left out of the manifest is removed (the owner tag stays).
+    let tags = |arn: String| {
+        let aws = aws.clone();
+        async move {
+            let out = aws
+                .agentcore
+                .list_tags_for_resource()
+                .resource_arn(arn)
+                .send()
+                .await
+                .expect("ListTagsForResource");
+            let mut tags: Vec<String> = out
+                .tags()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            tags.sort();
+            tags
+        }
+    };
+    let rt = runtime(&aws, &names.runtime).await;
+    let owner = "agentcore.dev/managed-by=agentcore-controller";
+    assert_eq!(
+        tags(rt.agent_runtime_arn().to_string()).await,
+        [owner, "env=test", "team=mcp"]
+    );
+    let version = rt.agent_runtime_version().to_string();
+    m.write(
+        "runtime.yaml",
+        &with("second").replace("tags: { team: mcp, env: test }", "tags: { team: agents }"),
+    );
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(object(&report, "AgentRuntime")["action"], "update");
+    let rt = runtime(&aws, &names.runtime).await;
+    assert_eq!(
+        rt.agent_runtime_version(),
+        version,
+        "no new version for tags"
+    );
+    assert_eq!(
+        tags(rt.agent_runtime_arn().to_string()).await,
+        [owner, "team=agents"]
+    );
 }

@@ -206,6 +206,45 @@ impl AgentRuntime {
         Ok(found.value.into_iter().next())
     }
 
+    /// Make the runtime's user tags `want` (from `have`): what is missing or different is
+    /// tagged, what is not wanted untagged. The owner tag is never touched here.
+    async fn set_tags(
+        &self,
+        arn: &str,
+        have: &BTreeMap<String, String>,
+        want: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let client = &self.ctx.aws.agentcore;
+        let set: Vec<(&String, &String)> = want
+            .iter()
+            .filter(|(k, v)| have.get(*k) != Some(*v))
+            .collect();
+        if !set.is_empty() {
+            let mut req = client.tag_resource().resource_arn(arn);
+            for (k, v) in set {
+                req = req.tags(k, v);
+            }
+            req.send()
+                .await
+                .map_err(aws_err(format!("TagResource {arn}")))?;
+        }
+        let gone: Vec<String> = have
+            .keys()
+            .filter(|k| !want.contains_key(*k))
+            .cloned()
+            .collect();
+        if !gone.is_empty() {
+            client
+                .untag_resource()
+                .resource_arn(arn)
+                .set_tag_keys(Some(gone))
+                .send()
+                .await
+                .map_err(aws_err(format!("UntagResource {arn}")))?;
+        }
+        Ok(())
+    }
+
     async fn tag(&self, arn: &str) -> Result<()> {
         let mut req = self.ctx.aws.agentcore.tag_resource().resource_arn(arn);
         for (k, v) in self.ctx.owner_tags() {
@@ -253,6 +292,7 @@ impl Kind for AgentRuntime {
                     "bedrock-agentcore:UpdateAgentRuntime",
                     "bedrock-agentcore:ListTagsForResource",
                     "bedrock-agentcore:TagResource",
+                    "bedrock-agentcore:UntagResource",
                     "bedrock-agentcore:DeleteAgentRuntime",
                 ],
                 runtimes,
@@ -337,6 +377,11 @@ impl Kind for AgentRuntime {
             }
         }
         validate_headers(spec, problems);
+        if let Some(tags) = &spec.tags {
+            for (path, message) in spec::tag_problems(tags) {
+                problems.push(FieldProblem::new(path, message));
+            }
+        }
         if let Some(l) = &spec.lifecycle {
             let fields = [
                 (
@@ -430,6 +475,14 @@ impl Kind for AgentRuntime {
                 .flatten()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
+        let mut resource = resource;
+        resource.tags = tags
+            .tags()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != crate::model::object::OWNER_TAG)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let observed = Observed { resource, owned };
         if Self::readiness(&observed.resource) == Readiness::Ready {
             let stamp = runtime_stamp(
@@ -474,6 +527,9 @@ impl Kind for AgentRuntime {
         let lower = |names: &[String]| -> Vec<String> {
             names.iter().map(|n| n.to_ascii_lowercase()).collect()
         };
+        if let Some(tags) = &d.tags {
+            compare(&mut changes, "spec.tags", &o.tags, tags);
+        }
         if lower(&o.request_headers) != lower(&d.request_headers) {
             compare(
                 &mut changes,
@@ -544,6 +600,9 @@ impl Kind for AgentRuntime {
         for (k, v) in self.ctx.owner_tags() {
             req = req.tags(k, v);
         }
+        for (k, v) in d.tags.iter().flatten() {
+            req = req.tags(k, v);
+        }
         let cache = &self.ctx.aws.lists.agent_runtimes;
         let created = req
             .send()
@@ -568,6 +627,22 @@ impl Kind for AgentRuntime {
         if !changes.iter().any(|c| c.field.starts_with("spec.")) {
             // Only adoption: tag the runtime as it is.
             return self.tag(&current.arn).await;
+        }
+        // Tags are the runtime's, not a version's: set apart from the configuration.
+        if let Some(tags) = &d.tags
+            && changes.iter().any(|c| c.field == "spec.tags")
+        {
+            self.set_tags(&current.arn, &current.tags, tags).await?;
+        }
+        if !changes
+            .iter()
+            .any(|c| c.field.starts_with("spec.") && c.field != "spec.tags")
+        {
+            return if o.owned {
+                Ok(())
+            } else {
+                self.tag(&current.arn).await
+            };
         }
         let p = request_parts(d)?;
         // The token also covers the version being replaced: going back to an earlier

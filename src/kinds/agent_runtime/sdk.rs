@@ -1,6 +1,6 @@
 //! The mapping between the desired runtime and the AgentCore control API's requests and answers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput;
 use aws_sdk_bedrockagentcorecontrol::types::{
@@ -125,6 +125,7 @@ pub(super) fn observed_from(out: &GetAgentRuntimeOutput, region: &str) -> Observ
             }
             _ => Vec::new(),
         },
+        tags: BTreeMap::new(),
         region: region.to_string(),
     }
 }

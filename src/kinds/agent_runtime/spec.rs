@@ -164,6 +164,12 @@ pub struct AgentRuntimeSpec {
     /// headers, or other names outside AWS's `X-Amz-`/`X-Amzn-` space.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_header_allowlist: Vec<String>,
+    /// Tags of the runtime besides the controller's owner tag (at most 49). Given, they
+    /// are the runtime's tags exactly (a key removed here is removed from it); left out,
+    /// other tags are left alone. Tags belong to the runtime, not to a version: changing
+    /// them makes no new version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<BTreeMap<String, String>>,
     /// Inbound authorization; absent means SigV4 (IAM) callers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer: Option<AuthorizerSpec>,
@@ -236,6 +242,10 @@ pub struct DesiredRuntime {
     /// Sorted; names are compared without regard to case (HTTP header names).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub request_headers: Vec<String>,
+    /// The user tags the runtime must have exactly (None: not managed). Not part of the
+    /// configuration a version records, so not serialised into the update's client token.
+    #[serde(skip)]
+    pub tags: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,11 +268,59 @@ pub struct ObservedRuntime {
     pub authorizer: Option<Jwt>,
     /// The request header allowlist, sorted (empty: none).
     pub request_headers: Vec<String>,
+    /// Its tags but the owner tag.
+    pub tags: BTreeMap<String, String>,
     /// Region of the clients, for the invocation URL.
     pub region: String,
 }
 
 pub use crate::kinds::names::valid_runtime_name;
+
+/// Why AgentCore would refuse the user tags (paths and messages): at most 49 besides the
+/// owner tag; keys of 1-128 and values of at most 256 of letters, digits, spaces and
+/// `._:/=+@-`; no `aws:` prefix, and not the owner tag's key.
+pub fn tag_problems(tags: &BTreeMap<String, String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if tags.len() > 49 {
+        out.push((
+            "spec.tags".to_string(),
+            format!(
+                "{} tags; AgentCore allows 50, one of them the controller's owner tag",
+                tags.len()
+            ),
+        ));
+    }
+    let allowed = |t: &str| {
+        t.chars()
+            .all(|c| c.is_alphanumeric() || c.is_whitespace() || "._:/=+@-".contains(c))
+    };
+    for (k, v) in tags {
+        let path = format!("spec.tags.{k}");
+        if k.is_empty() || k.chars().count() > 128 || !allowed(k) {
+            out.push((
+                path.clone(),
+                format!("`{k}` is not a tag key: 1-128 letters, digits, spaces or ._:/=+@-"),
+            ));
+        } else if k.to_ascii_lowercase().starts_with("aws:") {
+            out.push((
+                path.clone(),
+                "keys starting with aws: are AWS's own".to_string(),
+            ));
+        } else if k == crate::model::object::OWNER_TAG {
+            out.push((
+                path.clone(),
+                "the controller sets this tag itself (its owner tag)".to_string(),
+            ));
+        }
+        if v.chars().count() > 256 || !allowed(v) {
+            out.push((
+                path,
+                "a tag value is at most 256 letters, digits, spaces or ._:/=+@-".to_string(),
+            ));
+        }
+    }
+    out
+}
 
 /// Header names sorted (case-insensitively) and without case-insensitive duplicates, as
 /// AgentCore compares them.
@@ -395,6 +453,7 @@ pub(super) fn resolve_runtime(
         lifecycle,
         authorizer,
         request_headers: sorted_headers(spec.request_header_allowlist.clone()),
+        tags: spec.tags.clone(),
     })
 }
 

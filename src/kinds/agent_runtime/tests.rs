@@ -23,6 +23,7 @@ fn desired() -> DesiredRuntime {
         protocol: Protocol::Mcp,
         environment: BTreeMap::new(),
         request_headers: Vec::new(),
+        tags: None,
         lifecycle: Lifecycle::effective(None, None),
         authorizer: Some(Jwt {
             discovery_url: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x/.well-known/openid-configuration"
@@ -54,6 +55,7 @@ fn observed() -> ObservedRuntime {
         description: String::new(),
         authorizer: d.authorizer,
         request_headers: d.request_headers,
+        tags: BTreeMap::new(),
         region: "us-east-1".into(),
     }
 }
@@ -162,6 +164,19 @@ fn diff_table() {
                 }
             },
             vec!["spec.authorizer"],
+        ),
+        (
+            "tags",
+            |d, o| {
+                o.tags = BTreeMap::from([("team".to_string(), "a".to_string())]);
+                d.tags = Some(BTreeMap::from([("team".to_string(), "b".to_string())]));
+            },
+            vec!["spec.tags"],
+        ),
+        (
+            "tags not managed",
+            |_, o| o.tags = BTreeMap::from([("team".to_string(), "a".to_string())]),
+            vec![],
         ),
     ];
     for (name, edit, want) in cases {
@@ -567,6 +582,23 @@ fn validation_table() {
                 "{base}authorizer: {{ jwt: {{ userPoolRef: p, customClaims: [{{ name: tenant, valueType: STRING, operator: LIKE, value: acme }}] }} }}\n"
             ),
             vec!["spec.authorizer.jwt.customClaims[0].operator"],
+        ),
+        (
+            "x",
+            format!("{base}tags: {{ team: mcp, \"cost center\": \"4 2\" }}\n"),
+            vec![],
+        ),
+        (
+            "x",
+            format!(
+                "{base}tags: {{ \"aws:x\": \"y\", \"agentcore.dev/managed-by\": me, \"bad#key\": v, ok: \"bad#value\" }}\n"
+            ),
+            vec![
+                "spec.tags.agentcore.dev/managed-by",
+                "spec.tags.aws:x",
+                "spec.tags.bad#key",
+                "spec.tags.ok",
+            ],
         ),
     ];
     for (name, yaml, want) in cases {
