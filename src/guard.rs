@@ -109,13 +109,19 @@ impl Guard {
 
 /// Read an admin token file: its content without surrounding white space, not empty.
 pub fn read_token_file(path: &std::path::Path) -> Result<SecretString, String> {
+    read_secret_file(path, "the admin token file")
+}
+
+/// Read a secret kept in a file (`what` names it in errors, which never quote the
+/// content): its content without surrounding white space, not empty.
+pub fn read_secret_file(path: &std::path::Path, what: &str) -> Result<SecretString, String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the admin token file {}: {e}", path.display()))?;
-    let token = text.trim();
-    if token.is_empty() {
-        return Err(format!("the admin token file {} is empty", path.display()));
+        .map_err(|e| format!("cannot read {what} {}: {e}", path.display()))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(format!("{what} {} is empty", path.display()));
     }
-    Ok(SecretString::from(token.to_string()))
+    Ok(SecretString::from(secret.to_string()))
 }
 
 /// Equal, in time that does not depend on where they differ (digests compared whole).

@@ -159,7 +159,10 @@ impl GitFlags {
             (branch, None, None) => Reference::branch(branch.as_deref().unwrap_or("main"))?,
         };
         let token = match (self.git_token_file, self.git_token_env) {
-            (Some(file), _) => Some(agentcore_controller::gitsource::read_secret_file(&file)?),
+            (Some(file), _) => Some(agentcore_controller::guard::read_secret_file(
+                &file,
+                "the git token file",
+            )?),
             (None, Some(var)) => match std::env::var(&var) {
                 Ok(v) if !v.trim().is_empty() => {
                     Some(secrecy::SecretString::from(v.trim().to_string()))

@@ -538,17 +538,6 @@ pub fn lock_workdir(workdir: &Path) -> Result<std::fs::File, String> {
     Ok(file)
 }
 
-/// A secret kept in a file (a token): its content, trimmed; refused when empty.
-pub fn read_secret_file(path: &Path) -> Result<SecretString, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        return Err(format!("{} is empty", path.display()));
-    }
-    Ok(SecretString::from(secret.to_string()))
-}
-
 /// `scheme` of `scheme://…`, lower case.
 fn url_scheme(url: &str) -> Option<String> {
     let (scheme, _) = url.split_once("://")?;
