@@ -618,11 +618,19 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
         })
         .map(|l| l + "\n")
         .collect();
+    // A value from another object's output (a Parameter's value).
+    let greeting = |value: &str| {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: Parameter\nmetadata: {{ name: greeting }}\nspec:\n  name: /{}/greeting\n  value: {{ value: \"{value}\" }}\n",
+            names.runtime
+        )
+    };
+    m.write("greeting.yaml", &greeting("hello from ssm"));
     let with = |description: &str| {
         runtime_yaml.replace(
             "  protocol: MCP\n",
             &format!(
-                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n  requestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant, Authorization]\n  tags: {{ team: mcp, env: test }}\n"
+                "  protocol: MCP\n  description: {description}\n  environment:\n    GREETING: hello\n    FROM_SSM: {{ from: Parameter/greeting, output: value }}\n    LOG_LEVEL: debug\n  lifecycle:\n    idleRuntimeSessionTimeoutSeconds: 600\n  requestHeaderAllowlist: [X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tenant, Authorization]\n  tags: {{ team: mcp, env: test }}\n"
             ),
         )
     };
@@ -676,7 +684,14 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     let (code, report) = apply_json(&m, &[]);
     assert_eq!(code, 0, "{report:#}");
     let rt = runtime(&aws, &names.runtime).await;
-    assert_eq!(env(&rt), ["GREETING=hello", "LOG_LEVEL=debug"]);
+    assert_eq!(
+        env(&rt),
+        [
+            "FROM_SSM=hello from ssm",
+            "GREETING=hello",
+            "LOG_LEVEL=debug"
+        ]
+    );
     assert_eq!(idle(&rt), Some(600));
     let passed = [
         "Authorization",
@@ -722,7 +737,14 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     assert_eq!(code, 0, "{report:#}");
     let rt = runtime(&aws, &names.runtime).await;
     assert_eq!(rt.description(), Some("second"));
-    assert_eq!(env(&rt), ["GREETING=hello", "LOG_LEVEL=debug"]);
+    assert_eq!(
+        env(&rt),
+        [
+            "FROM_SSM=hello from ssm",
+            "GREETING=hello",
+            "LOG_LEVEL=debug"
+        ]
+    );
     assert_eq!(idle(&rt), Some(600));
     assert_eq!(clients(&rt), allowed);
     assert_eq!(headers(&rt), passed);
@@ -784,4 +806,20 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
         tags(rt.agent_runtime_arn().to_string()).await,
         [owner, "team=agents"]
     );
+
+    // The output changes: the runtime follows with a new version.
+    m.write("greeting.yaml", &greeting("hello again"));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(object(&report, "AgentRuntime")["action"], "update");
+    let rt = runtime(&aws, &names.runtime).await;
+    assert_eq!(
+        env(&rt),
+        ["FROM_SSM=hello again", "GREETING=hello", "LOG_LEVEL=debug"]
+    );
+    assert_ne!(rt.agent_runtime_version(), version);
+    // The runtime's report masks environment values.
+    let rt_report = object(&report, "AgentRuntime").to_string();
+    assert!(rt_report.contains("FROM_SSM"), "{rt_report}");
+    assert!(!rt_report.contains("hello again"), "{rt_report}");
 }

@@ -312,6 +312,11 @@ impl Kind for AgentRuntime {
             Reference::new("spec.imageRef", "Image", &spec.image_ref),
             Reference::new("spec.roleRef", "Role", &spec.role_ref),
         ];
+        for (k, v) in &spec.environment {
+            if let EnvValue::From(source) = v {
+                refs.extend(source.reference(&format!("spec.environment.{k}")));
+            }
+        }
         if let Some(a) = &spec.authorizer {
             if let Some(pool) = &a.jwt.user_pool_ref {
                 refs.push(Reference::new(
@@ -363,17 +368,36 @@ impl Kind for AgentRuntime {
             ));
         }
         for (k, v) in &spec.environment {
+            let path = format!("spec.environment.{k}");
             if !valid_env_name(k) {
                 problems.push(FieldProblem::new(
-                    format!("spec.environment.{k}"),
+                    &path,
                     format!("`{k}` is not a valid variable name: letters, digits and _ (at most 100), not starting with a digit"),
                 ));
             }
-            if v.chars().count() > 5000 {
+            if v.text().is_some_and(|t| t.chars().count() > 5000) {
                 problems.push(FieldProblem::new(
-                    format!("spec.environment.{k}"),
+                    &path,
                     "the value is longer than AgentCore's 5000 characters",
                 ));
+            }
+            if let EnvValue::From(source) = v {
+                source.validate(&path, problems);
+                if let Some(r) = source.reference(&path)
+                    && spec::SECRET_KINDS.contains(&&*r.target.kind)
+                {
+                    problems.push(FieldProblem::new(
+                        r.path,
+                        format!(
+                            "a {} output may not be an environment variable: AgentCore keeps \
+                             environment variables in clear in the runtime's configuration \
+                             (every version, and GetAgentRuntime shows them to anyone who may \
+                             read the runtime); give the container the secret's name as text \
+                             and let it read the value from Secrets Manager with its role",
+                            r.target.kind
+                        ),
+                    ));
+                }
             }
         }
         validate_headers(spec, problems);

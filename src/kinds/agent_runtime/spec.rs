@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Reason, ReconcileError, Result};
-use crate::kinds::{Deps, ObjectMeta};
+use crate::kinds::{Deps, ObjectMeta, ValueSource};
 use crate::model::de::FieldProblem;
 
 /// AgentCore's defaults for the lifecycle settings (seconds).
@@ -16,6 +16,76 @@ pub(super) const LIFECYCLE_RANGE: std::ops::RangeInclusive<i64> = 60..=28800;
 /// The message for `allowedAudience` with Cognito access tokens (they carry no `aud`).
 pub(super) const COGNITO_AUD_MESSAGE: &str = "Cognito access tokens carry client_id, not aud: the runtime would answer \
      \"Claim 'aud' value mismatch\"; use allowedClients (or clientRefs) instead";
+
+/// Kinds whose outputs an environment variable may not take: they hold secrets, and
+/// environment variables are not secret (see [`EnvValue`]).
+pub(super) const SECRET_KINDS: &[&str] = &["Secret", "Token"];
+
+/// An environment variable's value: text, or another object's output.
+///
+/// AgentCore keeps environment variables in the runtime's configuration, in every
+/// version, and GetAgentRuntime returns them in clear to anyone allowed to read the
+/// runtime: they are no place for a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum EnvValue {
+    Text(String),
+    From(ValueSource),
+}
+
+impl EnvValue {
+    pub(super) fn resolve(&self, deps: &Deps<'_>) -> Result<String> {
+        match self {
+            EnvValue::Text(t) => Ok(t.clone()),
+            EnvValue::From(source) => source.resolve(deps),
+        }
+    }
+
+    /// The literal text, when the value is written in the manifest.
+    pub(super) fn text(&self) -> Option<&str> {
+        match self {
+            EnvValue::Text(t) => Some(t),
+            EnvValue::From(source) => source.value.as_deref(),
+        }
+    }
+}
+
+impl From<&str> for EnvValue {
+    fn from(text: &str) -> Self {
+        EnvValue::Text(text.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = EnvValue;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "text (quote numbers and booleans), or { from: Kind/name, output: NAME }",
+                )
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<EnvValue, E> {
+                Ok(EnvValue::Text(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(
+                self,
+                v: String,
+            ) -> std::result::Result<EnvValue, E> {
+                Ok(EnvValue::Text(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> std::result::Result<EnvValue, A::Error> {
+                ValueSource::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(EnvValue::From)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub enum NetworkMode {
@@ -153,9 +223,10 @@ pub struct AgentRuntimeSpec {
     #[serde(default)]
     pub protocol: Protocol,
     /// Environment variables of the container (names: letters, digits, `_`, not starting
-    /// with a digit).
+    /// with a digit). A value is text, or another object's output:
+    /// `{ from: Parameter/x, output: value }` (never a Secret's or a Token's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub environment: BTreeMap<String, String>,
+    pub environment: BTreeMap<String, EnvValue>,
     /// Session and instance lifetimes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lifecycle: Option<LifecycleSpec>,
@@ -449,7 +520,11 @@ pub(super) fn resolve_runtime(
             security_groups: sorted_set(spec.network.security_groups.clone().unwrap_or_default()),
         },
         protocol: spec.protocol,
-        environment: spec.environment.clone(),
+        environment: spec
+            .environment
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.resolve(deps)?)))
+            .collect::<Result<_>>()?,
         lifecycle,
         authorizer,
         request_headers: sorted_headers(spec.request_header_allowlist.clone()),

@@ -436,6 +436,50 @@ fn validation_table() {
         ),
         (
             "x",
+            format!(
+                "{base}environment: {{ ARN: {{ from: Parameter/p, output: value }}, LIT: {{ value: x }} }}\n"
+            ),
+            vec![],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ S: {{ from: Secret/s, output: arn }} }}\n"),
+            vec!["spec.environment.S.from"],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ T: {{ from: Token/t, output: clientId }} }}\n"),
+            vec!["spec.environment.T.from"],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ NO_OUTPUT: {{ from: Parameter/p }} }}\n"),
+            vec!["spec.environment.NO_OUTPUT"],
+        ),
+        (
+            "x",
+            format!(
+                "{base}environment: {{ B: {{ value: a, from: Parameter/p, output: value }} }}\n"
+            ),
+            vec!["spec.environment.B"],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ L: {} }}\n", "v".repeat(5001)),
+            vec!["spec.environment.L"],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ PORT: 8000 }}\n"),
+            vec!["spec.environment.PORT"],
+        ),
+        (
+            "x",
+            format!("{base}environment: {{ PORT: \"8000\" }}\n"),
+            vec![],
+        ),
+        (
+            "x",
             format!("{base}lifecycle: {{ idleRuntimeSessionTimeoutSeconds: 30 }}\n"),
             vec!["spec.lifecycle.idleRuntimeSessionTimeoutSeconds"],
         ),
@@ -701,6 +745,72 @@ fn resolve_fills_references() {
     let missing = BTreeMap::new();
     let err = resolve_runtime(&meta, &spec, &Deps::new(&missing)).unwrap_err();
     assert_eq!(err.severity, crate::error::Severity::Waiting);
+}
+
+#[test]
+fn a_secret_output_in_the_environment_is_refused_with_the_reason() {
+    let found = problems(
+        "x",
+        "imageRef: img\nroleRef: role\nenvironment: { S: { from: Secret/s, output: arn } }\n",
+    );
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (_, message) = &found[0];
+    assert!(
+        message.starts_with("a Secret output may not be"),
+        "{message}"
+    );
+    assert!(message.contains("GetAgentRuntime"), "{message}");
+    assert!(message.contains("Secrets Manager"), "{message}");
+}
+
+#[test]
+fn environment_values_come_from_outputs() {
+    use crate::kinds::ObjectKey;
+    let docs = parse_documents(
+        "imageRef: img\nroleRef: role\nenvironment: { A: text, P: { from: Parameter/p, output: value }, V: { value: lit } }\n",
+    )
+    .unwrap();
+    let spec: AgentRuntimeSpec = crate::model::de::from_node(&docs[0], "spec").unwrap();
+    let refs: Vec<(String, String)> = AgentRuntime::references(&spec)
+        .into_iter()
+        .map(|r| (r.path, r.target.to_string()))
+        .collect();
+    assert!(
+        refs.contains(&("spec.environment.P.from".into(), "Parameter/p".into())),
+        "{refs:?}"
+    );
+    let mut outputs = BTreeMap::from([
+        (
+            ObjectKey::new("Image", "img"),
+            Outputs::from([("imageUri".to_string(), "uri@sha256:1".to_string())]),
+        ),
+        (
+            ObjectKey::new("Role", "role"),
+            Outputs::from([("arn".to_string(), "arn:role".to_string())]),
+        ),
+    ]);
+    let meta = ObjectMeta {
+        name: "x".into(),
+        ..Default::default()
+    };
+    let waiting = resolve_runtime(&meta, &spec, &Deps::new(&outputs)).unwrap_err();
+    assert_eq!(waiting.severity, crate::error::Severity::Waiting);
+    assert!(
+        waiting.message.contains("Parameter/p"),
+        "{}",
+        waiting.message
+    );
+    outputs.insert(
+        ObjectKey::new("Parameter", "p"),
+        Outputs::from([("value".to_string(), "from-ssm".to_string())]),
+    );
+    let d = resolve_runtime(&meta, &spec, &Deps::new(&outputs)).unwrap();
+    let want = BTreeMap::from([
+        ("A".to_string(), "text".to_string()),
+        ("P".to_string(), "from-ssm".to_string()),
+        ("V".to_string(), "lit".to_string()),
+    ]);
+    assert_eq!(d.environment, want);
 }
 
 #[test]
