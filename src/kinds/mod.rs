@@ -17,6 +17,7 @@ pub mod policy;
 mod registry;
 pub mod repository;
 pub mod role;
+pub mod runtime_endpoint;
 pub mod secret;
 mod secrets_manager;
 pub mod token;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::contract::{Ctx, Kind};
 use super::erased::{DynKind, Erased, SchemaOf};
 use super::{
-    agent_runtime, image, parameter, repository, role, secret, token, user, user_pool,
-    user_pool_client,
+    agent_runtime, image, parameter, repository, role, runtime_endpoint, secret, token, user,
+    user_pool, user_pool_client,
 };
 use crate::model::schema::{Schema, Schemas};
 
@@ -45,6 +45,7 @@ impl Registry {
         r.register::<repository::Repository>();
         r.register::<image::Image>();
         r.register::<agent_runtime::AgentRuntime>();
+        r.register::<runtime_endpoint::RuntimeEndpoint>();
         r.register::<secret::Secret>();
         r.register::<token::Token>();
         r.register::<parameter::Parameter>();
