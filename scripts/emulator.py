@@ -1,10 +1,28 @@
 """Start moto's standalone server (the AWS emulator used for tests and the demo).
 
-Three fidelity fixes are applied before it starts:
+These fidelity fixes are applied before it starts:
 
 - moto leaves an updated AgentCore runtime in UPDATING forever, while AgentCore moves it to
   READY once the new version is live. The transition UPDATING -> READY is added so that an
   update can be waited on like a create.
+- moto's UpdateAgentRuntime keeps every field the request leaves out; AgentCore replaces
+  the whole configuration (each version is complete and self-contained), and so does the
+  emulator.
+- moto keeps only a runtime's latest configuration and ignores `?version=N`: its
+  GetAgentRuntime answers the latest version whatever is asked, and its DeleteAgentRuntime
+  deletes the whole runtime (and its endpoints) when asked to delete one version. Here
+  every version is a full snapshot; GetAgentRuntime?version=N answers it (unknown:
+  ResourceNotFoundException), DeleteAgentRuntime?version=N deletes only it (the latest,
+  or one an endpoint serves or is moving to: ConflictException) and
+  ListAgentRuntimeVersions lists those left.
+- moto's runtime endpoints have an `agentEndpoint/UUID` ARN, stay UPDATING forever on
+  their old version after an update, and are listed without their versions; there is no
+  DEFAULT endpoint and no validation. Here the ARN is AgentCore's
+  (`runtime/ID/runtime-endpoint/NAME`), an update reaches READY serving the version it
+  asked for, summaries carry liveVersion and targetVersion, each runtime has a DEFAULT
+  endpoint serving its latest version (which cannot be updated or deleted:
+  ValidationException), and a bad name or a version that does not exist is refused
+  (ValidationException).
 - moto ignores CreateAgentRuntime's clientToken. AgentCore answers a repeated create with
   the same token with the runtime the first one made (the SDK resends a create whose
   answer was lost). The token is honoured here.
@@ -33,11 +51,15 @@ With --exit-with PID the emulator exits when process PID does (test harnesses us
 that no emulator outlives its test run).
 """
 
+import copy
 import os
+import re
 import sys
 import threading
 import time
+from urllib.parse import parse_qs
 
+from moto.bedrockagentcorecontrol import exceptions as agentcore_exceptions
 from moto.bedrockagentcorecontrol import models as agentcore
 from moto.bedrockagentcorecontrol import responses as agentcore_responses
 from moto.cognitoidp import models as cognito
@@ -139,6 +161,310 @@ def _update_runtime_keeping_tags(self, agent_runtime_id, *args, **kwargs):
 agentcore.BedrockAgentCoreControlBackend.update_agent_runtime = _update_runtime_keeping_tags
 
 
+# --- Runtime versions ----------------------------------------------------------------
+# AgentCore keeps every version of a runtime as an immutable, complete snapshot of its
+# configuration (devguide agent-runtime-versioning.html: "each version is complete and
+# self-contained"); GetAgentRuntime takes `?version=N` to read one, and DeleteAgentRuntime
+# takes `?version=N` to delete only that version (API_DeleteAgentRuntime.html: "When you
+# provide this value, only that version is deleted"). moto keeps the latest configuration
+# only, ignores `version` on both calls, and so deletes the whole runtime (and its
+# endpoints) when asked to delete one version.
+
+# What a version pins, as GetAgentRuntime names it, and the runtime's attribute.
+_VERSIONED = {
+    "agentRuntimeArtifact": "agent_runtime_artifact",
+    "roleArn": "role_arn",
+    "networkConfiguration": "network_configuration",
+    "description": "description",
+    "authorizerConfiguration": "authorizer_configuration",
+    "requestHeaderConfiguration": "request_header_configuration",
+    "protocolConfiguration": "protocol_configuration",
+    "lifecycleConfiguration": "lifecycle_configuration",
+    "environmentVariables": "environment_variables",
+    "lastUpdatedAt": "last_updated_at",
+}
+
+
+def _snapshot(runtime) -> None:
+    if not hasattr(runtime, "_snapshots"):
+        runtime._snapshots = {}
+    runtime._snapshots[runtime.agent_runtime_version] = {
+        key: copy.deepcopy(getattr(runtime, attr)) for key, attr in _VERSIONED.items()
+    }
+
+
+def _query_param(response, name: str):
+    """A query-string parameter, read from the URL itself: moto's REST parser drops
+    those its handler does not ask for."""
+    values = parse_qs(response.parsed_url.query).get(name)
+    return values[0] if values else None
+
+
+class ValidationException(agentcore_exceptions.BedrockAgentCoreControlClientError):
+    code = "ValidationException"
+    reason = "FieldValidationFailed"
+
+
+_init_with_arn = agentcore.AgentRuntime.__init__
+
+
+def _init_with_snapshot(self, *args, **kwargs):
+    _init_with_arn(self, *args, **kwargs)
+    _snapshot(self)
+
+
+agentcore.AgentRuntime.__init__ = _init_with_snapshot
+
+_update_replacing = agentcore.AgentRuntime.update
+
+
+def _update_with_snapshot(self, *args, **kwargs):
+    _update_replacing(self, *args, **kwargs)
+    _snapshot(self)
+
+
+agentcore.AgentRuntime.update = _update_with_snapshot
+
+
+def _version_status(runtime, version: str) -> str:
+    # The latest version is as ready as the runtime; an earlier one was READY when
+    # the next was made, and stays so.
+    return runtime.status if version == runtime.agent_runtime_version else "READY"
+
+
+_original_get_runtime = agentcore_responses.BedrockAgentCoreControlResponse.get_agent_runtime
+
+
+def _get_runtime_version(self):
+    result = _original_get_runtime(self)
+    version = _query_param(self, "version")
+    if version is None:
+        return result
+    runtime = self.backend._get_runtime(self._get_param("agentRuntimeId"))
+    snapshot = runtime._snapshots.get(version)
+    if snapshot is None:
+        raise agentcore.ResourceNotFoundException(
+            f"Could not find version {version} of Agent Runtime {runtime.agent_runtime_id}"
+        )
+    answer = dict(result.result)
+    for key, value in snapshot.items():
+        answer.pop(key, None)
+        # The optional blocks are left out when empty, as for the latest version.
+        if value or key in ("description", "lifecycleConfiguration"):
+            answer[key] = copy.deepcopy(value)
+    answer["agentRuntimeVersion"] = version
+    answer["status"] = _version_status(runtime, version)
+    return ActionResult(answer)
+
+
+agentcore_responses.BedrockAgentCoreControlResponse.get_agent_runtime = _get_runtime_version
+
+_original_delete_runtime = agentcore_responses.BedrockAgentCoreControlResponse.delete_agent_runtime
+# (account, region, runtime id, version, clientToken) of the version deletes done: a
+# repeated request is answered as the first was (the API's clientToken).
+_version_deletes: set = set()
+
+
+def _delete_runtime_version(self):
+    version = _query_param(self, "version")
+    if version is None:
+        return _original_delete_runtime(self)
+    runtime_id = self._get_param("agentRuntimeId")
+    answer = {"status": "DELETING", "agentRuntimeId": runtime_id, "agentRuntimeVersion": version}
+    token = _query_param(self, "clientToken")
+    key = (self.current_account, self.region, runtime_id, version, token)
+    if token and key in _version_deletes:
+        return ActionResult(answer)
+    runtime = self.backend._get_runtime(runtime_id)
+    if version not in runtime._snapshots:
+        raise agentcore.ResourceNotFoundException(
+            f"Could not find version {version} of Agent Runtime {runtime_id}"
+        )
+    # The version serving the runtime's DEFAULT endpoint, and those an endpoint serves
+    # or is moving to, cannot go (the API lists ConflictException for this call).
+    if version == runtime.agent_runtime_version:
+        raise agentcore.ConflictException(
+            f"Version {version} is the latest version of Agent Runtime {runtime_id}"
+        )
+    for (rid, name), endpoint in self.backend.agent_runtime_endpoints.items():
+        if rid == runtime_id and version in (endpoint.live_version, endpoint.target_version):
+            raise agentcore.ConflictException(
+                f"Version {version} of Agent Runtime {runtime_id} is used by endpoint {name}"
+            )
+    del runtime._snapshots[version]
+    runtime.versions = [v for v in runtime.versions if v["agentRuntimeVersion"] != version]
+    if token:
+        _version_deletes.add(key)
+    return ActionResult(answer)
+
+
+agentcore_responses.BedrockAgentCoreControlResponse.delete_agent_runtime = _delete_runtime_version
+
+
+def _list_remaining_versions(self, agent_runtime_id):
+    # Newest first, as moto lists them; each version's status as GetAgentRuntime
+    # gives it.
+    runtime = self._get_runtime(agent_runtime_id)
+    out = []
+    for summary in reversed(runtime.versions):
+        summary = dict(summary)
+        summary["agentRuntimeArn"] = runtime.agent_runtime_arn
+        summary["status"] = _version_status(runtime, summary["agentRuntimeVersion"])
+        out.append(summary)
+    return out
+
+
+agentcore.BedrockAgentCoreControlBackend.list_agent_runtime_versions = _list_remaining_versions
+
+
+# --- Runtime endpoints -----------------------------------------------------------------
+# AgentCore (devguide agent-runtime-versioning.html; API_GetAgentRuntimeEndpoint.html):
+# - an endpoint's ARN is `{runtime ARN}/runtime-endpoint/{name}` (the model's
+#   AgentRuntimeEndpointArn pattern); moto's is `agentEndpoint/UUID`;
+# - an update moves the endpoint to UPDATING, then READY with liveVersion = the
+#   targetVersion asked for; moto left it UPDATING forever on the old liveVersion;
+# - ListAgentRuntimeEndpoints' summaries carry liveVersion and targetVersion; moto's
+#   leave them out;
+# - every runtime has a DEFAULT endpoint that always serves the latest version and that
+#   cannot be updated or deleted; moto has none;
+# - the name is `[a-zA-Z][a-zA-Z0-9_]{0,47}` (model EndpointName), and a version that
+#   does not exist cannot be served (assumed ValidationException, a listed error);
+#   moto checks neither.
+
+_ENDPOINT_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,47}")
+_DEFAULT = "DEFAULT"
+_original_endpoint_init = agentcore.AgentRuntimeEndpoint.__init__
+
+
+def _endpoint_init(self, region_name, account_id, agent_runtime, name, *args, **kwargs):
+    _original_endpoint_init(self, region_name, account_id, agent_runtime, name, *args, **kwargs)
+    self._transitions = [("CREATING", "READY"), ("UPDATING", "READY")]
+    self.agent_runtime_endpoint_arn = f"{_runtime_arn(agent_runtime)}/runtime-endpoint/{name}"
+
+
+agentcore.AgentRuntimeEndpoint.__init__ = _endpoint_init
+
+
+def _settle(endpoint) -> None:
+    # Once READY (moto's state manager moves it on being read), the endpoint serves
+    # the version it was moving to.
+    if endpoint.status == "READY":
+        endpoint.live_version = endpoint.target_version
+
+
+_original_endpoint_summary = agentcore.AgentRuntimeEndpoint.to_summary
+
+
+def _endpoint_summary(self):
+    _settle(self)
+    summary = _original_endpoint_summary(self)
+    summary["liveVersion"] = self.live_version
+    summary["targetVersion"] = self.target_version
+    return summary
+
+
+agentcore.AgentRuntimeEndpoint.to_summary = _endpoint_summary
+
+
+def _default_endpoint(runtime):
+    endpoint = agentcore.AgentRuntimeEndpoint(
+        region_name=runtime.region_name,
+        account_id=runtime.account_id,
+        agent_runtime=runtime,
+        name=_DEFAULT,
+        agent_runtime_version=runtime.agent_runtime_version,
+        description=None,
+    )
+    endpoint.endpoint_id = f"{runtime.agent_runtime_id}-{_DEFAULT}"
+    endpoint.created_at = runtime.created_at
+    endpoint.last_updated_at = runtime.last_updated_at
+    return endpoint
+
+
+def _check_endpoint_version(runtime, version) -> None:
+    if version is not None and version not in runtime._snapshots:
+        raise ValidationException(
+            f"Version {version} of Agent Runtime {runtime.agent_runtime_id} does not exist"
+        )
+
+
+_original_create_endpoint = agentcore.BedrockAgentCoreControlBackend.create_agent_runtime_endpoint
+
+
+def _create_endpoint(self, agent_runtime_id, name, agent_runtime_version, *args, **kwargs):
+    if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
+        raise ValidationException(
+            f"Endpoint name {name!r} must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}"
+        )
+    runtime = self._get_runtime(agent_runtime_id)
+    if name == _DEFAULT:
+        raise agentcore.ConflictException(
+            f"Endpoint {name} already exists for Agent Runtime {agent_runtime_id}"
+        )
+    _check_endpoint_version(runtime, agent_runtime_version)
+    return _original_create_endpoint(
+        self, agent_runtime_id, name, agent_runtime_version, *args, **kwargs
+    )
+
+
+agentcore.BedrockAgentCoreControlBackend.create_agent_runtime_endpoint = _create_endpoint
+
+_original_get_endpoint = agentcore.BedrockAgentCoreControlBackend.get_agent_runtime_endpoint
+
+
+def _get_endpoint(self, agent_runtime_id, endpoint_name):
+    if endpoint_name == _DEFAULT:
+        return _default_endpoint(self._get_runtime(agent_runtime_id))
+    endpoint = _original_get_endpoint(self, agent_runtime_id, endpoint_name)
+    _settle(endpoint)
+    return endpoint
+
+
+agentcore.BedrockAgentCoreControlBackend.get_agent_runtime_endpoint = _get_endpoint
+
+
+def _refuse_default(agent_runtime_id, endpoint_name, verb: str) -> None:
+    if endpoint_name == _DEFAULT:
+        raise ValidationException(
+            f"The DEFAULT endpoint of Agent Runtime {agent_runtime_id} cannot be {verb};"
+            " it always serves the latest version"
+        )
+
+
+_original_update_endpoint = agentcore.BedrockAgentCoreControlBackend.update_agent_runtime_endpoint
+
+
+def _update_endpoint(self, agent_runtime_id, endpoint_name, agent_runtime_version, *args, **kwargs):
+    _refuse_default(agent_runtime_id, endpoint_name, "updated")
+    _check_endpoint_version(self._get_runtime(agent_runtime_id), agent_runtime_version)
+    return _original_update_endpoint(
+        self, agent_runtime_id, endpoint_name, agent_runtime_version, *args, **kwargs
+    )
+
+
+agentcore.BedrockAgentCoreControlBackend.update_agent_runtime_endpoint = _update_endpoint
+
+_original_delete_endpoint = agentcore.BedrockAgentCoreControlBackend.delete_agent_runtime_endpoint
+
+
+def _delete_endpoint(self, agent_runtime_id, endpoint_name):
+    _refuse_default(agent_runtime_id, endpoint_name, "deleted")
+    return _original_delete_endpoint(self, agent_runtime_id, endpoint_name)
+
+
+agentcore.BedrockAgentCoreControlBackend.delete_agent_runtime_endpoint = _delete_endpoint
+
+_original_list_endpoints = agentcore.BedrockAgentCoreControlBackend.list_agent_runtime_endpoints
+
+
+def _list_endpoints(self, agent_runtime_id):
+    named = _original_list_endpoints(self, agent_runtime_id)
+    return [_default_endpoint(self._get_runtime(agent_runtime_id))] + named
+
+
+agentcore.BedrockAgentCoreControlBackend.list_agent_runtime_endpoints = _list_endpoints
+
+
 _original_update_user_pool = cognito.CognitoIdpBackend.update_user_pool
 
 
@@ -171,7 +497,6 @@ def _log_requests(path: str) -> None:
     """Wrap moto's WSGI application so that each request is logged before it is served."""
     import io
     import json
-    from urllib.parse import parse_qs
 
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
