@@ -41,6 +41,14 @@ These fidelity fixes are applied before it starts:
   UpdateUserPool. Cognito moves it on every change ("the date and time when the item was
   modified"); here UpdateUserPool moves it too.
 
+- moto has no OAuth 2.0 token endpoint. `POST /oauth2/token` is served here with
+  Cognito's client_credentials grant: the client authenticates with HTTP Basic or with
+  client_id and client_secret in the form; the Cognito domain meant is named in
+  X-Forwarded-Host (else the client's pool must have a domain); the answer and its error
+  codes are Cognito's, and the access token (sub = client_id, scope, no username) is
+  signed with the pool's key under the kid of moto's JWKS, so it verifies like moto's
+  own tokens.
+
 With EMULATOR_REQUEST_LOG=PATH set, every request is appended to PATH as a JSON line
 (time, user agent, method, path, service and operation), so that a test can tell which
 process made which call (leader election: at most one replica writes at a time).
@@ -57,6 +65,7 @@ import re
 import sys
 import threading
 import time
+import uuid
 from urllib.parse import parse_qs
 
 from moto.bedrockagentcorecontrol import exceptions as agentcore_exceptions
@@ -493,6 +502,180 @@ _NAMING = {
 }
 
 
+# --- Cognito's token endpoint -------------------------------------------------------------
+# Cognito serves `POST https://{prefix}.auth.{region}.amazoncognito.com/oauth2/token` on a
+# pool's domain (developerguide token-endpoint.html); moto has no such endpoint. The
+# client_credentials grant is emulated here, on `POST {emulator}/oauth2/token`: the caller
+# names the Cognito domain it means in X-Forwarded-Host (then the client must belong to
+# that domain's pool), or leaves it out (then the client's pool must have a domain).
+# Client authentication is client_secret_basic or client_secret_post. The answer is
+# Cognito's: 200 {access_token, token_type "Bearer", expires_in} (no id or refresh token
+# for this grant), or 400 {"error": invalid_request | invalid_client |
+# unauthorized_client | unsupported_grant_type | invalid_scope}. The access token carries
+# Cognito's machine-to-machine claims (no username, no aud; sub is the client id) and is
+# signed with the pool's key under the kid moto's JWKS publishes, so that it verifies
+# through /{poolId}/.well-known/jwks.json like moto's own tokens.
+
+_COGNITO_DOMAIN = re.compile(r"([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.auth\.([a-z0-9-]+)\.amazoncognito\.com")
+# Seconds per unit of TokenValidityUnits.AccessToken (Cognito's default unit is hours;
+# without AccessTokenValidity an access token lasts 60 minutes).
+_UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
+
+
+class _TokenError(Exception):
+    def __init__(self, error: str, why: str):
+        super().__init__(why)
+        self.error = error
+
+
+def _find_client(client_id: str):
+    """The (pool, client, backend) of a client id, in any account and region."""
+    for account_backends in cognito.cognitoidp_backends.values():
+        for backend in list(account_backends.values()):
+            for pool in list(backend.user_pools.values()):
+                client = pool.clients.get(client_id)
+                if client is not None:
+                    return pool, client, backend
+    return None
+
+
+def _client_credentials(environ, form: dict) -> tuple:
+    import base64
+    from urllib.parse import unquote_plus
+
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    in_body = "client_id" in form or "client_secret" in form
+    if header:
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "basic":
+            raise _TokenError("invalid_client", "unsupported client authentication")
+        if in_body and "client_secret" in form:
+            raise _TokenError("invalid_request", "more than one client authentication")
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except ValueError:
+            raise _TokenError("invalid_request", "malformed Authorization header")
+        client_id, sep, secret = decoded.partition(":")
+        if not sep:
+            raise _TokenError("invalid_request", "malformed Authorization header")
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+        if "client_id" in form and form["client_id"] != client_id:
+            raise _TokenError("invalid_request", "client_id differs from the Authorization header")
+        return client_id, secret
+    return form.get("client_id", ""), form.get("client_secret")
+
+
+def _issue_token(environ) -> dict:
+    import hmac
+    from joserfc import jwt
+
+    if environ.get("REQUEST_METHOD") != "POST":
+        raise _TokenError("invalid_request", "the token endpoint takes POST only")
+    content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        raise _TokenError("invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    text = environ["wsgi.input"].read(length).decode("utf-8", "replace")
+    pairs = parse_qs(text, keep_blank_values=True)
+    if any(len(v) > 1 for v in pairs.values()):
+        raise _TokenError("invalid_request", "a parameter is repeated")
+    form = {k: v[0] for k, v in pairs.items()}
+    if not form.get("grant_type"):
+        raise _TokenError("invalid_request", "grant_type is missing")
+
+    client_id, secret = _client_credentials(environ, form)
+    if not client_id:
+        raise _TokenError("invalid_client", "no client authentication")
+    found = _find_client(client_id)
+    if found is None:
+        raise _TokenError("invalid_client", "unknown client")
+    pool, client, backend = found
+    host = environ.get("HTTP_X_FORWARDED_HOST", "").split(":")[0].strip().lower()
+    if host:
+        prefix = _COGNITO_DOMAIN.fullmatch(host)
+        domain = prefix.group(1) if prefix and prefix.group(2) == pool.region else host
+        known = backend.user_pool_domains.get(domain)
+        if known is None or known.user_pool_id != pool.id:
+            raise _TokenError("invalid_client", "the client is not known at this domain")
+    elif pool.domain is None:
+        raise _TokenError("invalid_client", "the client's user pool has no domain")
+    if not client.generate_secret or secret is None:
+        raise _TokenError("invalid_client", "the client has no secret or sent none")
+    if not hmac.compare_digest(secret.encode(), client.secret.encode()):
+        raise _TokenError("invalid_client", "wrong client secret")
+
+    if form["grant_type"] != "client_credentials":
+        raise _TokenError("unsupported_grant_type", "only client_credentials is emulated")
+    config = client.extended_config
+    if config.get("AllowedOAuthFlowsUserPoolClient") is not True or "client_credentials" not in (
+        config.get("AllowedOAuthFlows") or []
+    ):
+        raise _TokenError("unauthorized_client", "client_credentials is not allowed for this client")
+
+    # Only custom (resource server) scopes can be granted to a client on its own.
+    allowed = [s for s in config.get("AllowedOAuthScopes") or [] if "/" in s]
+    asked = form.get("scope", "").split()
+    if asked:
+        unknown = [s for s in asked if s not in allowed]
+        if unknown:
+            raise _TokenError("invalid_scope", "a scope the client is not allowed")
+        scopes = list(dict.fromkeys(asked))
+    else:
+        scopes = allowed
+    if not scopes:
+        raise _TokenError("invalid_scope", "the client has no scope to grant")
+
+    validity = config.get("AccessTokenValidity")
+    unit = (config.get("TokenValidityUnits") or {}).get("AccessToken") or "hours"
+    expires_in = int(validity) * _UNIT_SECONDS[unit] if validity else 3600
+    now = int(time.time())
+    claims = {
+        "sub": client.id,
+        "token_use": "access",
+        "scope": " ".join(scopes),
+        "auth_time": now,
+        "iss": f"https://cognito-idp.{pool.region}.amazonaws.com/{pool.id}",
+        "exp": now + expires_in,
+        "iat": now,
+        "version": 2,
+        "jti": str(uuid.uuid4()),
+        "client_id": client.id,
+    }
+    key = pool.json_web_key
+    token = jwt.encode({"kid": key.kid or "dummy", "alg": "RS256"}, claims, key)
+    return {"access_token": token, "expires_in": expires_in, "token_type": "Bearer"}
+
+
+def _serve_token_endpoint() -> None:
+    """Wrap moto's WSGI application so that it answers POST /oauth2/token itself."""
+    import json
+
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+
+    def serve(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/oauth2/token":
+            return original(self, environ, start_response)
+        try:
+            status, answer = "200 OK", _issue_token(environ)
+        except _TokenError as refused:
+            status, answer = "400 Bad Request", {"error": refused.error}
+        body = json.dumps(answer).encode()
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/json;charset=UTF-8"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("Pragma", "no-cache"),
+            ],
+        )
+        return [body]
+
+    DomainDispatcherApplication.__call__ = serve
+
+
 def _log_requests(path: str) -> None:
     """Wrap moto's WSGI application so that each request is logged before it is served."""
     import io
@@ -586,6 +769,7 @@ def _exit_with(pid: int) -> None:
 if __name__ == "__main__":
     from moto.server import main
 
+    _serve_token_endpoint()
     if os.environ.get("EMULATOR_REQUEST_LOG"):
         _log_requests(os.environ["EMULATOR_REQUEST_LOG"])
     args = sys.argv[1:]
