@@ -48,6 +48,15 @@ These fidelity fixes are applied before it starts:
   codes are Cognito's, and the access token (sub = client_id, scope, no username) is
   signed with the pool's key under the kid of moto's JWKS, so it verifies like moto's
   own tokens.
+- moto has no UpdateResourceServer or DeleteResourceServer; they are added.
+- moto takes any user pool domain, and a second CreateUserPoolDomain for a domain moves
+  it to the new pool. Here a prefix domain must match Cognito's pattern and not contain
+  aws, amazon or cognito; a domain is unique in its region and a pool has at most one
+  (InvalidParameterException); DescribeUserPoolDomain names the account.
+- moto takes any OAuth flows and scopes on an app client. Cognito refuses
+  client_credentials with another flow or without a client secret
+  (InvalidOAuthFlowException), and a custom scope no resource server defines
+  (ScopeDoesNotExistException); so does the emulator.
 
 With EMULATOR_REQUEST_LOG=PATH set, every request is appended to PATH as a JSON line
 (time, user agent, method, path, service and operation), so that a test can tell which
@@ -71,10 +80,13 @@ from urllib.parse import parse_qs
 from moto.bedrockagentcorecontrol import exceptions as agentcore_exceptions
 from moto.bedrockagentcorecontrol import models as agentcore
 from moto.bedrockagentcorecontrol import responses as agentcore_responses
+from moto.cognitoidp import exceptions as cognito_exceptions
 from moto.cognitoidp import models as cognito
+from moto.cognitoidp import responses as cognito_responses
 from moto.iam import access_control as iam_access_control
 from moto.iam import responses as iam_responses
-from moto.core.responses import ActionResult
+from moto.core.exceptions import JsonRESTError
+from moto.core.responses import ActionResult, EmptyResult
 from moto.core.utils import utcnow
 
 _original_init = agentcore.AgentRuntime.__init__
@@ -483,6 +495,155 @@ def _update_user_pool_moving_last_modified(self, user_pool_id, *args, **kwargs):
 
 
 cognito.CognitoIdpBackend.update_user_pool = _update_user_pool_moving_last_modified
+
+
+# --- Cognito resource servers ------------------------------------------------------------
+# Cognito has UpdateResourceServer, which replaces the name and scopes (what the request
+# leaves out is reset: API_UpdateResourceServer.html), and DeleteResourceServer; moto has
+# neither (only Create, Describe and List).
+
+
+def _update_resource_server(self):
+    pool_id = self._get_param("UserPoolId")
+    identifier = self._get_param("Identifier")
+    server = self.backend.describe_resource_server(pool_id, identifier)
+    server.name = self._get_param("Name")
+    server.scopes = self._get_param("Scopes") or []
+    return ActionResult({"ResourceServer": server.to_json()})
+
+
+def _delete_resource_server(self):
+    pool_id = self._get_param("UserPoolId")
+    identifier = self._get_param("Identifier")
+    self.backend.describe_resource_server(pool_id, identifier)
+    del self.backend.describe_user_pool(pool_id).resource_servers[identifier]
+    return EmptyResult()
+
+
+cognito_responses.CognitoIdpResponse.update_resource_server = _update_resource_server
+cognito_responses.CognitoIdpResponse.delete_resource_server = _delete_resource_server
+
+
+# --- Cognito domains ---------------------------------------------------------------------
+# A prefix domain is `^[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?$` (the API model's DomainType)
+# and may not contain `aws`, `amazon` or `cognito` (devguide
+# cognito-user-pools-assign-domain-prefix.html); it is unique in its region (its host is
+# `{prefix}.auth.{region}.amazoncognito.com`), and a pool has at most one. moto checks none
+# of this, and a second CreateUserPoolDomain for a domain silently moves it to the new pool.
+# DescribeUserPoolDomain answers the account's id as AWSAccountId (moto: a random one).
+
+_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9\-]{0,61}[a-z0-9])?")
+_original_create_domain = cognito.CognitoIdpBackend.create_user_pool_domain
+
+
+def _create_domain_checked(self, user_pool_id, domain, custom_domain_config=None):
+    pool = self.describe_user_pool(user_pool_id)
+    if not custom_domain_config:
+        if not isinstance(domain, str) or not _DOMAIN_PREFIX.fullmatch(domain):
+            raise cognito_exceptions.InvalidParameterException(
+                f"1 validation error detected: Value '{domain}' at 'domain' failed to satisfy"
+                " constraint: Member must satisfy regular expression pattern:"
+                " ^[a-z0-9](?:[a-z0-9\\-]{0,61}[a-z0-9])?$"
+            )
+        for reserved in ("aws", "amazon", "cognito"):
+            if reserved in domain:
+                raise cognito_exceptions.InvalidParameterException(
+                    f"Domain cannot contain reserved word: {reserved}"
+                )
+    for account_backends in cognito.cognitoidp_backends.values():
+        other = account_backends.get(self.region_name)
+        taken = other.user_pool_domains.get(domain) if other is not None else None
+        # (moto keeps the domain of a deleted pool: that one no longer counts.)
+        if taken is not None and taken.user_pool_id in other.user_pools:
+            raise cognito_exceptions.InvalidParameterException(
+                "Domain already associated with another user pool"
+            )
+    if pool.domain is not None:
+        raise cognito_exceptions.InvalidParameterException(
+            f"User pool {user_pool_id} already has a domain configured."
+        )
+    return _original_create_domain(self, user_pool_id, domain, custom_domain_config)
+
+
+cognito.CognitoIdpBackend.create_user_pool_domain = _create_domain_checked
+
+_original_describe_domain = cognito_responses.CognitoIdpResponse.describe_user_pool_domain
+
+
+def _describe_domain_with_account(self):
+    result = _original_describe_domain(self)
+    description = result.result.get("DomainDescription")
+    if description:
+        description["AWSAccountId"] = self.current_account
+    return result
+
+
+cognito_responses.CognitoIdpResponse.describe_user_pool_domain = _describe_domain_with_account
+
+
+# --- Cognito app clients: OAuth flows and scopes -------------------------------------------
+# Cognito refuses an app client whose AllowedOAuthFlows has client_credentials with another
+# flow, or without a client secret (InvalidOAuthFlowException; API_CreateUserPoolClient.html:
+# "client_credentials ... can't be used with the other flows"), and one whose
+# AllowedOAuthScopes names a custom scope that no resource server of the pool defines
+# (ScopeDoesNotExistException). moto accepts all of it.
+
+_STANDARD_SCOPES = {"openid", "email", "phone", "profile", "aws.cognito.signin.user.admin"}
+
+
+class InvalidOAuthFlowException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__("InvalidOAuthFlowException", message)
+
+
+class ScopeDoesNotExistException(JsonRESTError):
+    def __init__(self, message: str):
+        super().__init__("ScopeDoesNotExistException", message)
+
+
+def _check_oauth(pool, has_secret: bool, config: dict) -> None:
+    flows = config.get("AllowedOAuthFlows") or []
+    if "client_credentials" in flows:
+        if len(set(flows)) > 1:
+            raise InvalidOAuthFlowException(
+                "client_credentials flow can not be selected along with code flow or implicit flow."
+            )
+        if not has_secret:
+            raise InvalidOAuthFlowException(
+                "client_credentials flow can not be selected if client does not have a client secret."
+            )
+    defined = {
+        f"{server.identifier}/{scope['ScopeName']}"
+        for server in pool.resource_servers.values()
+        for scope in server.scopes or []
+    }
+    for scope in config.get("AllowedOAuthScopes") or []:
+        if scope not in _STANDARD_SCOPES and scope not in defined:
+            raise ScopeDoesNotExistException(f"Invalid scope requested: {scope}")
+
+
+_original_create_client = cognito.CognitoIdpBackend.create_user_pool_client
+
+
+def _create_client_checked(self, user_pool_id, generate_secret, extended_config):
+    _check_oauth(self.describe_user_pool(user_pool_id), bool(generate_secret), extended_config or {})
+    return _original_create_client(self, user_pool_id, generate_secret, extended_config)
+
+
+cognito.CognitoIdpBackend.create_user_pool_client = _create_client_checked
+
+_original_update_client = cognito.CognitoIdpBackend.update_user_pool_client
+
+
+def _update_client_checked(self, user_pool_id, client_id, extended_config):
+    client = self.describe_user_pool_client(user_pool_id, client_id)
+    _check_oauth(
+        self.describe_user_pool(user_pool_id), client.generate_secret, extended_config or {}
+    )
+    return _original_update_client(self, user_pool_id, client_id, extended_config)
+
+
+cognito.CognitoIdpBackend.update_user_pool_client = _update_client_checked
 
 
 # The request parameters that name what a call acts on (never values: no secret is
