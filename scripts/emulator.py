@@ -125,8 +125,6 @@ def _update_keeping_the_arn(self, *args, **kwargs):
         version["agentRuntimeArn"] = self.agent_runtime_arn
 
 
-
-
 def _update_replacing_the_configuration(self, *args, **kwargs):
     # AgentCore's UpdateAgentRuntime replaces the whole configuration: each version is
     # complete and self-contained, and what the request leaves out (environment
@@ -308,6 +306,8 @@ def _delete_runtime_version(self):
             f"Version {version} is the latest version of Agent Runtime {runtime_id}"
         )
     for (rid, name), endpoint in self.backend.agent_runtime_endpoints.items():
+        if rid == runtime_id:
+            _settle(endpoint)
         if rid == runtime_id and version in (endpoint.live_version, endpoint.target_version):
             raise agentcore.ConflictException(
                 f"Version {version} of Agent Runtime {runtime_id} is used by endpoint {name}"
@@ -414,9 +414,7 @@ _original_create_endpoint = agentcore.BedrockAgentCoreControlBackend.create_agen
 
 def _create_endpoint(self, agent_runtime_id, name, agent_runtime_version, *args, **kwargs):
     if not isinstance(name, str) or not _ENDPOINT_NAME.fullmatch(name):
-        raise ValidationException(
-            f"Endpoint name {name!r} must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}"
-        )
+        raise ValidationException(f"Endpoint name {name!r} must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}")
     runtime = self._get_runtime(agent_runtime_id)
     if name == _DEFAULT:
         raise agentcore.ConflictException(
@@ -626,7 +624,9 @@ _original_create_client = cognito.CognitoIdpBackend.create_user_pool_client
 
 
 def _create_client_checked(self, user_pool_id, generate_secret, extended_config):
-    _check_oauth(self.describe_user_pool(user_pool_id), bool(generate_secret), extended_config or {})
+    _check_oauth(
+        self.describe_user_pool(user_pool_id), bool(generate_secret), extended_config or {}
+    )
     return _original_create_client(self, user_pool_id, generate_secret, extended_config)
 
 
@@ -677,7 +677,9 @@ _NAMING = {
 # signed with the pool's key under the kid moto's JWKS publishes, so that it verifies
 # through /{poolId}/.well-known/jwks.json like moto's own tokens.
 
-_COGNITO_DOMAIN = re.compile(r"([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.auth\.([a-z0-9-]+)\.amazoncognito\.com")
+_COGNITO_DOMAIN = re.compile(
+    r"([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)\.auth\.([a-z0-9-]+)\.amazoncognito\.com"
+)
 # Seconds per unit of TokenValidityUnits.AccessToken (Cognito's default unit is hours;
 # without AccessTokenValidity an access token lasts 60 minutes).
 _UNIT_SECONDS = {"seconds": 1, "minutes": 60, "hours": 3600, "days": 86400}
@@ -734,7 +736,9 @@ def _issue_token(environ) -> dict:
         raise _TokenError("invalid_request", "the token endpoint takes POST only")
     content_type = environ.get("CONTENT_TYPE", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
-        raise _TokenError("invalid_request", "Content-Type must be application/x-www-form-urlencoded")
+        raise _TokenError(
+            "invalid_request", "Content-Type must be application/x-www-form-urlencoded"
+        )
     length = int(environ.get("CONTENT_LENGTH") or 0)
     text = environ["wsgi.input"].read(length).decode("utf-8", "replace")
     pairs = parse_qs(text, keep_blank_values=True)
@@ -771,7 +775,9 @@ def _issue_token(environ) -> dict:
     if config.get("AllowedOAuthFlowsUserPoolClient") is not True or "client_credentials" not in (
         config.get("AllowedOAuthFlows") or []
     ):
-        raise _TokenError("unauthorized_client", "client_credentials is not allowed for this client")
+        raise _TokenError(
+            "unauthorized_client", "client_credentials is not allowed for this client"
+        )
 
     # Only custom (resource server) scopes can be granted to a client on its own.
     allowed = [s for s in config.get("AllowedOAuthScopes") or [] if "/" in s]
