@@ -21,8 +21,8 @@ These fidelity fixes are applied before it starts:
   (`runtime/ID/runtime-endpoint/NAME`), an update reaches READY serving the version it
   asked for, summaries carry liveVersion and targetVersion, each runtime has a DEFAULT
   endpoint serving its latest version (which cannot be updated or deleted:
-  ValidationException), and a bad name or a version that does not exist is refused
-  (ValidationException).
+  ValidationException), a bad name or a version that does not exist is refused
+  (ValidationException), and a name already taken is a ConflictException.
 - moto ignores CreateAgentRuntime's clientToken. AgentCore answers a repeated create with
   the same token with the runtime the first one made (the SDK resends a create whose
   answer was lost). The token is honoured here.
@@ -40,14 +40,6 @@ These fidelity fixes are applied before it starts:
 - moto keeps a Cognito user pool's LastModifiedDate at its creation time through
   UpdateUserPool. Cognito moves it on every change ("the date and time when the item was
   modified"); here UpdateUserPool moves it too.
-
-- moto has no OAuth 2.0 token endpoint. `POST /oauth2/token` is served here with
-  Cognito's client_credentials grant: the client authenticates with HTTP Basic or with
-  client_id and client_secret in the form; the Cognito domain meant is named in
-  X-Forwarded-Host (else the client's pool must have a domain); the answer and its error
-  codes are Cognito's, and the access token (sub = client_id, scope, no username) is
-  signed with the pool's key under the kid of moto's JWKS, so it verifies like moto's
-  own tokens.
 - moto has no UpdateResourceServer or DeleteResourceServer; they are added.
 - moto takes any user pool domain, and a second CreateUserPoolDomain for a domain moves
   it to the new pool. Here a prefix domain must match Cognito's pattern and not contain
@@ -57,6 +49,13 @@ These fidelity fixes are applied before it starts:
   client_credentials with another flow or without a client secret
   (InvalidOAuthFlowException), and a custom scope no resource server defines
   (ScopeDoesNotExistException); so does the emulator.
+- moto has no OAuth 2.0 token endpoint. `POST /oauth2/token` is served here with
+  Cognito's client_credentials grant: the client authenticates with HTTP Basic or with
+  client_id and client_secret in the form; the Cognito domain meant is named in
+  X-Forwarded-Host (else the client's pool must have a domain); the answer and its error
+  codes are Cognito's, and the access token (sub = client_id, scope, no username) is
+  signed with the pool's key under the kid of moto's JWKS, so it verifies like moto's
+  own tokens.
 
 With EMULATOR_REQUEST_LOG=PATH set, every request is appended to PATH as a JSON line
 (time, user agent, method, path, service and operation), so that a test can tell which
