@@ -29,6 +29,7 @@ pub mod oci;
 pub mod output;
 pub mod ratelimit;
 pub mod reason;
+pub mod rollout;
 pub mod server;
 pub mod token;
 pub mod urgency;

@@ -501,6 +501,23 @@ enum Command {
         #[arg(long)]
         upstream: Option<String>,
     },
+    /// A runtime's versions and the endpoints serving them; move an endpoint to another
+    /// version through its manifest.
+    ///
+    /// Every update of a runtime makes a new, immutable version. DEFAULT always serves the
+    /// latest; a RuntimeEndpoint serves the version its manifest names (`version: N`) or
+    /// follows the latest (`version: latest`). `promote` and `undo` change that line of the
+    /// manifest (printed, or made with --write), so the move goes through the manifests
+    /// (and git) and the controller does not undo it; apply or commit it to carry it out.
+    #[command(after_long_help = ROLLOUT_EXAMPLES)]
+    Rollout {
+        #[command(subcommand)]
+        action: RolloutAction,
+        #[command(flatten)]
+        instance: Instance,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Let a running daemon carry out the prune its mass-deletion guard refused.
     ConfirmPrune {
         #[command(flatten)]
@@ -587,6 +604,49 @@ enum Command {
         dry_run: bool,
     },
 }
+
+#[derive(Subcommand)]
+enum RolloutAction {
+    /// List the runtime's versions, newest first: status, when it was made, its image and
+    /// the endpoints serving it.
+    Status {
+        /// The AgentRuntime object's metadata.name.
+        runtime: String,
+        #[command(flatten)]
+        files: Files,
+    },
+    /// Point an endpoint at version N (the edit pins it, also when it followed latest).
+    Promote {
+        /// The RuntimeEndpoint object's metadata.name (or its endpoint name).
+        endpoint: String,
+        /// The runtime version to serve (`rollout status` lists them).
+        #[arg(long)]
+        to_version: u32,
+        /// Edit the manifest file in place instead of printing the edit.
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        files: Files,
+    },
+    /// Point an endpoint back at the newest version older than the one it serves now.
+    Undo {
+        /// The RuntimeEndpoint object's metadata.name (or its endpoint name).
+        endpoint: String,
+        /// Edit the manifest file in place instead of printing the edit.
+        #[arg(long)]
+        write: bool,
+        #[command(flatten)]
+        files: Files,
+    },
+}
+
+const ROLLOUT_EXAMPLES: &str = r#"Examples:
+  agentcore-controller rollout status mcp_server_ac -f manifests/
+  agentcore-controller rollout promote prod --to-version 4 -f manifests/           # prints the edit
+  agentcore-controller rollout promote prod --to-version 4 -f manifests/ --write   # makes it
+  agentcore-controller apply -f manifests/                                         # carries it out
+  agentcore-controller rollout undo prod -f manifests/ --write                     # back one version
+"#;
 
 #[derive(Subcommand)]
 enum McpAction {
@@ -816,6 +876,36 @@ fn main() -> ExitCode {
             }
             Command::Status { listen, output } => {
                 commands::status(listen.listen, output.output).await
+            }
+            Command::Rollout {
+                action,
+                instance,
+                output,
+            } => {
+                use agentcore_controller::rollout;
+                let format = output.output;
+                match action {
+                    RolloutAction::Status { runtime, files } => {
+                        rollout::status(&common(files, instance, format), &runtime).await
+                    }
+                    RolloutAction::Promote {
+                        endpoint,
+                        to_version,
+                        write,
+                        files,
+                    } => {
+                        let common = common(files, instance, format);
+                        rollout::move_endpoint(&common, &endpoint, Some(to_version), write).await
+                    }
+                    RolloutAction::Undo {
+                        endpoint,
+                        write,
+                        files,
+                    } => {
+                        let common = common(files, instance, format);
+                        rollout::move_endpoint(&common, &endpoint, None, write).await
+                    }
+                }
             }
             Command::ConfirmPrune {
                 listen,

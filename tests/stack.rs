@@ -823,3 +823,247 @@ async fn an_update_carries_every_field_so_changing_one_keeps_the_others() {
     assert!(rt_report.contains("FROM_SSM"), "{rt_report}");
     assert!(!rt_report.contains("hello again"), "{rt_report}");
 }
+
+/// Named endpoints: `prod` pinned, `staging` on latest; old versions beyond keepVersions
+/// deleted unless an endpoint serves them; `rollout` moves an endpoint through its manifest.
+#[tokio::test(flavor = "multi_thread")]
+async fn endpoints_pin_or_follow_versions_and_rollout_moves_them_through_the_manifest() {
+    let m = Manifests::new();
+    let (names, _, aws) = converged_stack(&m).await;
+    let rt = runtime(&aws, &names.runtime).await;
+    let id = rt.agent_runtime_id().to_string();
+    let first: u32 = rt
+        .agent_runtime_version()
+        .parse()
+        .expect("a version number");
+    let endpoint_yaml = |name: &str, version: &str| {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: RuntimeEndpoint\nmetadata:\n  name: {name}\nspec:\n  runtimeRef: {}\n  # moved by `rollout promote`\n  version: {version}   # keep this comment\n  description: the {name} endpoint\n",
+            names.runtime
+        )
+    };
+    m.write(
+        "endpoints.yaml",
+        &format!(
+            "{}---\n{}",
+            endpoint_yaml("prod", &first.to_string()),
+            endpoint_yaml("staging", "latest")
+        ),
+    );
+    let runtime_yaml =
+        std::fs::read_to_string(m.path().join("runtime.yaml")).expect("runtime.yaml");
+    let with = |description: &str| {
+        runtime_yaml.replace(
+            "  protocol: MCP\n",
+            &format!("  protocol: MCP\n  keepVersions: 2\n  description: {description}\n"),
+        )
+    };
+    let live = |name: &'static str| {
+        let aws = aws.clone();
+        let id = id.clone();
+        async move {
+            let e = aws
+                .agentcore
+                .get_agent_runtime_endpoint()
+                .agent_runtime_id(id)
+                .endpoint_name(name)
+                .send()
+                .await
+                .expect("GetAgentRuntimeEndpoint");
+            (
+                e.live_version().unwrap_or_default().to_string(),
+                e.status().as_str().to_string(),
+                e.agent_runtime_endpoint_arn().to_string(),
+            )
+        }
+    };
+    let versions = || {
+        let aws = aws.clone();
+        let id = id.clone();
+        async move {
+            let out = aws
+                .agentcore
+                .list_agent_runtime_versions()
+                .agent_runtime_id(id)
+                .send()
+                .await
+                .expect("ListAgentRuntimeVersions");
+            let mut v: Vec<u32> = out
+                .agent_runtimes()
+                .iter()
+                .filter_map(|r| r.agent_runtime_version().parse().ok())
+                .collect();
+            v.sort_unstable();
+            v
+        }
+    };
+
+    // Three updates of the runtime: staging follows, prod stays, DEFAULT is AgentCore's.
+    for n in 1..=3 {
+        m.write("runtime.yaml", &with(&format!("update {n}")));
+        let (code, report) = apply_json(&m, &[]);
+        assert_eq!(code, 0, "{report:#}");
+    }
+    let latest: u32 = runtime(&aws, &names.runtime)
+        .await
+        .agent_runtime_version()
+        .parse()
+        .expect("a version number");
+    assert_eq!(latest, first + 3, "a version per update");
+    let (prod, status, prod_arn) = live("prod").await;
+    assert_eq!(
+        (prod.as_str(), status.as_str()),
+        (&*first.to_string(), "READY")
+    );
+    assert!(
+        prod_arn.ends_with(&format!("runtime/{id}/runtime-endpoint/prod")),
+        "{prod_arn}"
+    );
+    assert_eq!(live("staging").await.0, latest.to_string());
+    assert_eq!(live("DEFAULT").await.0, latest.to_string());
+    // keepVersions 2: the two newest, and the one prod serves. A version made by an update
+    // is counted at the next pass, once the update is done.
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(versions().await, [first, latest - 1, latest]);
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&report), 0, "{report:#}");
+    let staging = report["objects"]
+        .as_array()
+        .and_then(|objects| objects.iter().find(|o| o["name"] == "staging"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(staging["state"], "Ready", "{report:#}");
+
+    // rollout status: versions newest first, with the endpoints serving each.
+    let dir = m.arg();
+    let out = controller(&["rollout", "status", &names.runtime, "-f", &dir]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    let line_of = |v: u32| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{v} ")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line_of(latest).ends_with("DEFAULT, staging"), "{text}");
+    assert!(line_of(first).ends_with("prod"), "{text}");
+    assert!(line_of(first).contains("sha256:"), "{text}");
+    assert!(line_of(latest - 2).is_empty(), "deleted: {text}");
+    let out = controller(&[
+        "rollout",
+        "status",
+        &names.runtime,
+        "-f",
+        &dir,
+        "-o",
+        "json",
+    ]);
+    let status = json(&out);
+    assert_eq!(status["latest"], latest, "{status:#}");
+    assert_eq!(
+        status["versions"].as_array().map(Vec::len),
+        Some(3),
+        "{status:#}"
+    );
+
+    // promote: printed, then written; the file keeps its comments.
+    let before = std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read");
+    let to = latest.to_string();
+    let out = controller(&[
+        "rollout",
+        "promote",
+        "prod",
+        "--to-version",
+        &to,
+        "-f",
+        &dir,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!(
+            "-  version: {first}   # keep this comment\n+  version: {latest}   # keep this comment"
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read"),
+        before,
+        "without --write nothing is written"
+    );
+    let out = controller(&[
+        "rollout",
+        "promote",
+        "prod",
+        "--to-version",
+        &to,
+        "-f",
+        &dir,
+        "--write",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let after = std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read");
+    assert_eq!(
+        after,
+        before.replacen(
+            &format!("version: {first}   #"),
+            &format!("version: {latest}   #"),
+            1
+        )
+    );
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(live("prod").await.0, latest.to_string());
+    // The first version is no longer served: the next pass deletes it.
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(versions().await, [latest - 1, latest]);
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(writes(&report), 0, "{report:#}");
+
+    // undo: back to the newest older version.
+    let out = controller(&["rollout", "undo", "prod", "-f", &dir, "--write"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(live("prod").await.0, (latest - 1).to_string());
+
+    // Moved by hand: moved back.
+    aws.agentcore
+        .update_agent_runtime_endpoint()
+        .agent_runtime_id(&id)
+        .endpoint_name("prod")
+        .agent_runtime_version(latest.to_string())
+        .send()
+        .await
+        .expect("UpdateAgentRuntimeEndpoint by hand");
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(live("prod").await.0, (latest - 1).to_string());
+
+    // A version the runtime does not have: refused, nothing written.
+    let now = std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read");
+    let out = controller(&[
+        "rollout",
+        "promote",
+        "prod",
+        "--to-version",
+        "9999",
+        "-f",
+        &dir,
+        "--write",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("has no version 9999"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read"),
+        now
+    );
+}

@@ -34,6 +34,7 @@ mod sdk;
 mod spec;
 #[cfg(test)]
 mod tests;
+pub mod versions;
 
 pub use sdk::*;
 pub use spec::*;
@@ -116,6 +117,52 @@ pub(super) fn environment_change(
     ))
 }
 
+/// The configuration and tags the manifest and AWS disagree on.
+fn diff_runtime(d: &DesiredRuntime, o: &ObservedRuntime) -> Vec<Change> {
+    let mut changes = Vec::new();
+    compare(
+        &mut changes,
+        "spec.image",
+        &o.container_uri,
+        &Some(d.container_uri.clone()),
+    );
+    compare(&mut changes, "spec.roleArn", &o.role_arn, &d.role_arn);
+    compare(&mut changes, "spec.network", &o.network, &d.network);
+    compare(
+        &mut changes,
+        "spec.protocol",
+        &o.protocol.as_str(),
+        &d.protocol.as_str(),
+    );
+    changes.extend(environment_change(&o.environment, &d.environment));
+    compare(&mut changes, "spec.lifecycle", &o.lifecycle, &d.lifecycle);
+    // An omitted description is left alone (AgentCore has no way to set an empty one).
+    if let Some(desc) = &d.description {
+        compare(&mut changes, "spec.description", &o.description, desc);
+    }
+    compare(
+        &mut changes,
+        "spec.authorizer",
+        &o.authorizer,
+        &d.authorizer,
+    );
+    let lower = |names: &[String]| -> Vec<String> {
+        names.iter().map(|n| n.to_ascii_lowercase()).collect()
+    };
+    if let Some(tags) = &d.tags {
+        compare(&mut changes, "spec.tags", &o.tags, tags);
+    }
+    if lower(&o.request_headers) != lower(&d.request_headers) {
+        compare(
+            &mut changes,
+            "spec.requestHeaderAllowlist",
+            &o.request_headers,
+            &d.request_headers,
+        );
+    }
+    changes
+}
+
 pub struct AgentRuntime {
     ctx: Arc<Ctx>,
     /// Ready runtimes as last read, by ID (see [`AgentRuntime::unchanged`]).
@@ -166,6 +213,76 @@ fn runtime_stamp(version: &str, updated: &aws_smithy_types::DateTime, status: &s
 }
 
 impl AgentRuntime {
+    /// The runtime as GetAgentRuntime describes it, with its tags.
+    async fn observe_runtime(
+        &self,
+        d: &DesiredRuntime,
+    ) -> Result<Option<Observed<ObservedRuntime>>> {
+        let asked = Instant::now();
+        let client = &self.ctx.aws.agentcore;
+        let mut fresh_since = None;
+        let got = loop {
+            let Some(id) = self.find_id(&d.name, fresh_since).await? else {
+                return Ok(None);
+            };
+            if let Some(o) = self.unchanged(&id).await? {
+                return Ok(Some(o));
+            }
+            // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
+            let answer = client
+                .get_agent_runtime()
+                .agent_runtime_id(&id)
+                .send()
+                .await;
+            match read_result(format!("GetAgentRuntime {id}"), answer)? {
+                Some(out) => break out,
+                // Listed, but deleted since: a listing begun after this call decides.
+                None => {
+                    let cache = &self.ctx.aws.lists.agent_runtimes;
+                    cache.edit(|m| m.remove(&d.name, &id)).await;
+                    if fresh_since.is_some() {
+                        return Ok(None);
+                    }
+                    fresh_since = Some(asked);
+                }
+            }
+        };
+        let resource = observed_from(&got, &self.ctx.aws.region);
+        // Tags are read on the ARN GetAgentRuntime answers with (AgentCore's
+        // `runtime/ID`, the same for every version).
+        let tags = client
+            .list_tags_for_resource()
+            .resource_arn(&resource.arn)
+            .send()
+            .await
+            .map_err(aws_err(format!("ListTagsForResource {}", resource.arn)))?;
+        let owned = self.ctx.owns(
+            tags.tags()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let mut resource = resource;
+        resource.tags = tags
+            .tags()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.as_str() != crate::model::object::OWNER_TAG)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let observed = Observed { resource, owned };
+        if Self::readiness(&observed.resource) == Readiness::Ready {
+            let stamp = runtime_stamp(
+                got.agent_runtime_version(),
+                got.last_updated_at(),
+                got.status().as_str(),
+            );
+            self.seen
+                .put(&observed.resource.id, stamp, observed.clone());
+        }
+        Ok(Some(observed))
+    }
+
     /// The runtime as last read, when the listing shows the same stamp and the reading is
     /// younger than [`MEMO_MAX_AGE`](crate::memo::MEMO_MAX_AGE) (its tags, which no
     /// version records, are read at least that often).
@@ -276,7 +393,7 @@ impl Kind for AgentRuntime {
     fn permissions(_meta: &ObjectMeta, spec: &AgentRuntimeSpec, scope: &Scope) -> Vec<Grant> {
         let runtimes = vec![scope.arn("bedrock-agentcore", "runtime/*")];
         let role = scope.name_of("Role", &spec.role_ref);
-        vec![
+        let mut grants = vec![
             Grant::new(&["bedrock-agentcore:ListAgentRuntimes"], vec!["*".into()]),
             Grant::new(
                 &[
@@ -304,7 +421,21 @@ impl Kind for AgentRuntime {
                 vec![scope.iam_arn(&format!("role/{role}"))],
             )
             .when(Condition::PassedTo("bedrock-agentcore.amazonaws.com")),
-        ]
+        ];
+        if spec.keep_versions.is_some() {
+            // Which versions exist, and which ones endpoints serve.
+            grants.push(
+                Grant::new(
+                    &[
+                        "bedrock-agentcore:ListAgentRuntimeVersions",
+                        "bedrock-agentcore:ListAgentRuntimeEndpoints",
+                    ],
+                    vec![scope.arn("bedrock-agentcore", "runtime/*")],
+                )
+                .when(Condition::Owned),
+            );
+        }
+        grants
     }
 
     fn references(spec: &AgentRuntimeSpec) -> Vec<Reference> {
@@ -401,6 +532,12 @@ impl Kind for AgentRuntime {
             }
         }
         validate_headers(spec, problems);
+        if spec.keep_versions == Some(0) {
+            problems.push(FieldProblem::new(
+                "spec.keepVersions",
+                "must be at least 1 (the latest version always stays); omit it to keep every version",
+            ));
+        }
         if let Some(tags) = &spec.tags {
             for (path, message) in spec::tag_problems(tags) {
                 problems.push(FieldProblem::new(path, message));
@@ -455,112 +592,32 @@ impl Kind for AgentRuntime {
     }
 
     async fn observe(&self, d: &DesiredRuntime) -> Result<Option<Observed<ObservedRuntime>>> {
-        let asked = Instant::now();
-        let client = &self.ctx.aws.agentcore;
-        let mut fresh_since = None;
-        let got = loop {
-            let Some(id) = self.find_id(&d.name, fresh_since).await? else {
-                return Ok(None);
-            };
-            if let Some(o) = self.unchanged(&id).await? {
-                return Ok(Some(o));
-            }
-            // moto advances the runtime's status (CREATING → READY) on GetAgentRuntime.
-            let answer = client
-                .get_agent_runtime()
-                .agent_runtime_id(&id)
-                .send()
-                .await;
-            match read_result(format!("GetAgentRuntime {id}"), answer)? {
-                Some(out) => break out,
-                // Listed, but deleted since: a listing begun after this call decides.
-                None => {
-                    let cache = &self.ctx.aws.lists.agent_runtimes;
-                    cache.edit(|m| m.remove(&d.name, &id)).await;
-                    if fresh_since.is_some() {
-                        return Ok(None);
-                    }
-                    fresh_since = Some(asked);
-                }
-            }
+        let Some(mut observed) = self.observe_runtime(d).await? else {
+            return Ok(None);
         };
-        let resource = observed_from(&got, &self.ctx.aws.region);
-        // Tags are read on the ARN GetAgentRuntime answers with (AgentCore's
-        // `runtime/ID`, the same for every version).
-        let tags = client
-            .list_tags_for_resource()
-            .resource_arn(&resource.arn)
-            .send()
-            .await
-            .map_err(aws_err(format!("ListTagsForResource {}", resource.arn)))?;
-        let owned = self.ctx.owns(
-            tags.tags()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
-        let mut resource = resource;
-        resource.tags = tags
-            .tags()
-            .into_iter()
-            .flatten()
-            .filter(|(k, _)| k.as_str() != crate::model::object::OWNER_TAG)
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let observed = Observed { resource, owned };
-        if Self::readiness(&observed.resource) == Readiness::Ready {
-            let stamp = runtime_stamp(
-                got.agent_runtime_version(),
-                got.last_updated_at(),
-                got.status().as_str(),
-            );
-            self.seen
-                .put(&observed.resource.id, stamp, observed.clone());
+        let o = &mut observed.resource;
+        if let Some(keep) = d.keep_versions
+            && Self::readiness(o) == Readiness::Ready
+            && let Ok(latest) = o.version.parse::<u32>()
+        {
+            let client = &self.ctx.aws.agentcore;
+            o.prunable_versions = versions::read_prunable(client, &o.id, latest, keep)
+                .await?
+                .iter()
+                .map(u32::to_string)
+                .collect();
         }
         Ok(Some(observed))
     }
 
     fn diff(d: &DesiredRuntime, o: &ObservedRuntime) -> Vec<Change> {
-        let mut changes = Vec::new();
-        compare(
-            &mut changes,
-            "spec.image",
-            &o.container_uri,
-            &Some(d.container_uri.clone()),
-        );
-        compare(&mut changes, "spec.roleArn", &o.role_arn, &d.role_arn);
-        compare(&mut changes, "spec.network", &o.network, &d.network);
-        compare(
-            &mut changes,
-            "spec.protocol",
-            &o.protocol.as_str(),
-            &d.protocol.as_str(),
-        );
-        changes.extend(environment_change(&o.environment, &d.environment));
-        compare(&mut changes, "spec.lifecycle", &o.lifecycle, &d.lifecycle);
-        // An omitted description is left alone (AgentCore has no way to set an empty one).
-        if let Some(desc) = &d.description {
-            compare(&mut changes, "spec.description", &o.description, desc);
-        }
-        compare(
-            &mut changes,
-            "spec.authorizer",
-            &o.authorizer,
-            &d.authorizer,
-        );
-        let lower = |names: &[String]| -> Vec<String> {
-            names.iter().map(|n| n.to_ascii_lowercase()).collect()
-        };
-        if let Some(tags) = &d.tags {
-            compare(&mut changes, "spec.tags", &o.tags, tags);
-        }
-        if lower(&o.request_headers) != lower(&d.request_headers) {
-            compare(
-                &mut changes,
-                "spec.requestHeaderAllowlist",
-                &o.request_headers,
-                &d.request_headers,
-            );
+        let mut changes = diff_runtime(d, o);
+        if d.keep_versions.is_some() && !o.prunable_versions.is_empty() {
+            changes.push(Change::new(
+                "spec.keepVersions",
+                serde_json::to_value(&o.prunable_versions).ok(),
+                Some(serde_json::Value::String("(deleted)".into())),
+            ));
         }
         changes
     }
@@ -658,10 +715,16 @@ impl Kind for AgentRuntime {
         {
             self.set_tags(&current.arn, &current.tags, tags).await?;
         }
-        if !changes
-            .iter()
-            .any(|c| c.field.starts_with("spec.") && c.field != "spec.tags")
-        {
+        let configuration = |c: &Change| {
+            c.field.starts_with("spec.") && c.field != "spec.tags" && c.field != "spec.keepVersions"
+        };
+        if !changes.iter().any(configuration) {
+            // Old versions go only while the configuration stands: an update makes a new
+            // latest, and the next pass counts again.
+            if changes.iter().any(|c| c.field == "spec.keepVersions") {
+                let client = &self.ctx.aws.agentcore;
+                versions::delete(client, &current.id, &current.prunable_versions).await?;
+            }
             return if o.owned {
                 Ok(())
             } else {

@@ -126,6 +126,7 @@ pub(super) fn observed_from(out: &GetAgentRuntimeOutput, region: &str) -> Observ
             _ => Vec::new(),
         },
         tags: BTreeMap::new(),
+        prunable_versions: Vec::new(),
         region: region.to_string(),
     }
 }

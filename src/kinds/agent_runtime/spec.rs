@@ -241,6 +241,10 @@ pub struct AgentRuntimeSpec {
     /// them makes no new version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Delete old versions beyond this many (the newest are kept), except the versions
+    /// an endpoint serves. Absent: every version is kept (AgentCore's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_versions: Option<u32>,
     /// Inbound authorization; absent means SigV4 (IAM) callers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer: Option<AuthorizerSpec>,
@@ -317,6 +321,9 @@ pub struct DesiredRuntime {
     /// configuration a version records, so not serialised into the update's client token.
     #[serde(skip)]
     pub tags: Option<BTreeMap<String, String>>,
+    /// How many versions to keep (None: all). Not part of a version's configuration.
+    #[serde(skip)]
+    pub keep_versions: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -341,6 +348,9 @@ pub struct ObservedRuntime {
     pub request_headers: Vec<String>,
     /// Its tags but the owner tag.
     pub tags: BTreeMap<String, String>,
+    /// Old versions beyond the desired keepVersions that no endpoint serves (read only
+    /// when keepVersions is set), oldest first.
+    pub prunable_versions: Vec<String>,
     /// Region of the clients, for the invocation URL.
     pub region: String,
 }
@@ -529,6 +539,7 @@ pub(super) fn resolve_runtime(
         authorizer,
         request_headers: sorted_headers(spec.request_header_allowlist.clone()),
         tags: spec.tags.clone(),
+        keep_versions: spec.keep_versions,
     })
 }
 

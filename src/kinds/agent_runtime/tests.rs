@@ -24,6 +24,7 @@ fn desired() -> DesiredRuntime {
         environment: BTreeMap::new(),
         request_headers: Vec::new(),
         tags: None,
+        keep_versions: None,
         lifecycle: Lifecycle::effective(None, None),
         authorizer: Some(Jwt {
             discovery_url: "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_x/.well-known/openid-configuration"
@@ -56,6 +57,7 @@ fn observed() -> ObservedRuntime {
         authorizer: d.authorizer,
         request_headers: d.request_headers,
         tags: BTreeMap::new(),
+        prunable_versions: Vec::new(),
         region: "us-east-1".into(),
     }
 }
