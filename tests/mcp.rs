@@ -570,6 +570,38 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
         with_sessions.log_text()
     );
 
+    // A runtime whose authorizer requires a custom claim (set by hand, as in the
+    // console): local reads it from AWS and refuses the published token, which lacks it.
+    let rt = runtime(&aws, &names.runtime).await;
+    let mut jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .cloned()
+        .expect("jwt");
+    let rule = agentcore_controller::kinds::agent_runtime::claims::Claim {
+        name: "tenant".into(),
+        value_type: agentcore_controller::kinds::agent_runtime::claims::ClaimValueType::String,
+        operator: agentcore_controller::kinds::agent_runtime::claims::ClaimOperator::Equals,
+        values: vec!["acme".into()],
+    };
+    jwt.custom_claims = Some(vec![rule.to_sdk().expect("rule")]);
+    set_jwt_authorizer(&aws, &rt, jwt).await;
+    let with_claims = Local::start(&m, &names.runtime, &[]);
+    let (status, _, body) = invoke(&with_claims.url, Some(&access)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["message"], "Claim 'tenant' value mismatch with configuration",
+        "{body}"
+    );
+    assert_eq!(body["checks"][0]["check"], "claims", "{body}");
+    let detail = body["checks"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("the token has no tenant claim") && detail.contains("tenant EQUALS"),
+        "{body}"
+    );
+    assert!(body["checks"][0]["fix"].is_string(), "{body}");
+    drop(with_claims);
+
     // No token reaches any output: local's log, or anything mcp printed, refusals
     // (with --token) included.
     let log = local.log_text();

@@ -6,6 +6,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use serde::Serialize;
 
+use crate::kinds::agent_runtime::claims::{self, Claim};
 use crate::token::jwt::{self, Expectation, TokenUse, Verdict};
 use crate::token::oidc;
 
@@ -17,6 +18,8 @@ pub struct Authorizer {
     pub allowed_clients: Vec<String>,
     pub allowed_audience: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    /// The `customClaims` rules, normalised.
+    pub custom_claims: Vec<Claim>,
     /// The Cognito token clients are meant to present (the manifest's `tokenType`).
     #[serde(skip)]
     pub token_use: TokenUse,
@@ -33,6 +36,14 @@ impl Authorizer {
             allowed_clients: cfg.allowed_clients().to_vec(),
             allowed_audience: cfg.allowed_audience().to_vec(),
             allowed_scopes: cfg.allowed_scopes().to_vec(),
+            // A rule this controller cannot read (an operator newer than it) is left out:
+            // `local` is then more lenient than the runtime for that rule only.
+            custom_claims: claims::normalised(
+                cfg.custom_claims()
+                    .iter()
+                    .filter_map(Claim::from_sdk)
+                    .collect(),
+            ),
             token_use,
         }
     }
@@ -49,6 +60,7 @@ impl Authorizer {
                 allowed_clients: self.allowed_clients.clone(),
                 allowed_audience: self.allowed_audience.clone(),
                 allowed_scopes: self.allowed_scopes.clone(),
+                custom_claims: self.custom_claims.clone(),
             },
             jwks,
         })
@@ -105,9 +117,40 @@ pub fn missing_bearer(authorization: Option<&str>) -> Rejection {
                  from the Token's secret)"
                     .to_string(),
             ),
+            claim: None,
         }],
     }
 }
+
+/// The check a bearer token fails at a runtime without a JWT authorizer.
+const METHOD_CHECK: &str = "method";
+
+/// The refusal for a bearer token at a runtime without a JWT authorizer (it takes SigV4
+/// only), worded as AgentCore answers it.
+pub fn method_mismatch() -> Rejection {
+    Rejection {
+        status: 403,
+        message: METHOD_MISMATCH.to_string(),
+        checks: vec![Verdict {
+            check: METHOD_CHECK,
+            ok: false,
+            detail: "the request carries a bearer token, but the runtime has no JWT \
+                     authorizer: it takes SigV4-signed requests only"
+                .to_string(),
+            fix: Some(
+                "give the AgentRuntime spec.authorizer.jwt (and apply), or sign the requests \
+                 with SigV4 (agentcore-controller mcp NAME --sigv4)"
+                    .to_string(),
+            ),
+            claim: None,
+        }],
+    }
+}
+
+/// AgentCore's answer to a bearer token at a runtime that takes SigV4 only.
+pub const METHOD_MISMATCH: &str = "Authorization method mismatch. The agent is configured for a \
+     different authorization method than what was used in your request. Check the agent's \
+     authorization configuration and ensure your request uses the matching method.";
 
 /// The refusal for a token whose checks `verdicts` (from [`jwt::check`], in
 /// [`jwt::CHECKS`] order) are not all passed; `None` when the token is accepted.
@@ -139,6 +182,16 @@ pub fn rejection(verdicts: &[Verdict], expect: &Expectation) -> Option<Rejection
         "client" => (403, "Claim 'client_id' value mismatch with configuration"),
         "audience" => (403, "Claim 'aud' value mismatch with configuration"),
         "scope" => (403, "Claim 'scope' value mismatch with configuration"),
+        // AgentCore does not document its answer for a custom claim; worded as for the
+        // claims it does, naming the rule's claim.
+        "claims" => {
+            let name = first.claim.as_deref().unwrap_or("custom");
+            return Some(Rejection {
+                status: 403,
+                message: format!("Claim '{name}' value mismatch with configuration"),
+                checks: failed,
+            });
+        }
         _ => (401, "Unauthorized"),
     };
     Some(Rejection {
@@ -194,6 +247,7 @@ mod tests {
             ok,
             detail: detail.to_string(),
             fix: (!ok).then(|| "do this".to_string()),
+            claim: (!ok && check == "claims").then(|| "tenant".to_string()),
         }
     }
 
@@ -220,6 +274,7 @@ mod tests {
             allowed_clients: clients.iter().map(|s| s.to_string()).collect(),
             allowed_audience: audience.iter().map(|s| s.to_string()).collect(),
             allowed_scopes: vec![],
+            custom_claims: vec![],
         }
     }
 
@@ -315,6 +370,13 @@ mod tests {
                 "the token's scopes (a) include none of allowedScopes (b)",
                 &access,
                 Some((403, "Claim 'scope' value mismatch with configuration")),
+            ),
+            (
+                "custom claim",
+                &["claims"],
+                "the token has no tenant claim, but customClaims requires tenant EQUALS \"acme\"",
+                &access,
+                Some((403, "Claim 'tenant' value mismatch with configuration")),
             ),
         ];
         for (name, failing, detail, expect, want) in cases {

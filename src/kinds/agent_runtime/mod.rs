@@ -29,7 +29,7 @@ use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
 use crate::model::permissions::{Condition, Grant, Scope};
 
-mod claims;
+pub mod claims;
 mod sdk;
 mod spec;
 #[cfg(test)]
