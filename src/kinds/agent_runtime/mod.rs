@@ -30,6 +30,7 @@ use crate::model::de::FieldProblem;
 use crate::model::permissions::{Condition, Grant, Scope};
 
 pub mod claims;
+pub mod probe_spec;
 mod sdk;
 mod spec;
 #[cfg(test)]
@@ -418,6 +419,9 @@ impl Kind for AgentRuntime {
         }
         if let Some(a) = &spec.authorizer {
             validate_jwt(&a.jwt, problems);
+        }
+        if let Some(p) = &spec.probe {
+            probe_spec::validate(p, problems);
         }
     }
 
