@@ -91,6 +91,19 @@ pub struct Rejection {
     pub checks: Vec<Verdict>,
 }
 
+/// AgentCore's answers, as its inbound authorizer words them (the probe classifies a
+/// refusal by them).
+pub const MISSING_BEARER: &str = "Missing bearer token";
+pub const INVALID_BEARER: &str = "Invalid bearer token";
+pub const INVALID_SIGNATURE: &str = "Invalid token signature";
+pub const ISSUER_MISMATCH: &str = "Claim 'iss' value mismatch with configuration";
+pub const NOT_YET_VALID: &str = "Token is not valid yet";
+pub const TOKEN_EXPIRED: &str = "Token has expired";
+pub const CLIENT_MISMATCH: &str = "Claim 'client_id' value mismatch with configuration";
+pub const AUDIENCE_MISMATCH: &str = "Claim 'aud' value mismatch with configuration";
+pub const TOKEN_USE_MISMATCH: &str = "Claim 'token_use' value mismatch with configuration";
+pub const SCOPE_MISMATCH: &str = "Claim 'scope' value mismatch with configuration";
+
 /// The check a request without a bearer token fails.
 const BEARER_CHECK: &str = "bearer";
 
@@ -107,7 +120,7 @@ pub fn missing_bearer(authorization: Option<&str>) -> Rejection {
     };
     Rejection {
         status: 401,
-        message: "Missing bearer token".to_string(),
+        message: MISSING_BEARER.to_string(),
         checks: vec![Verdict {
             check: BEARER_CHECK,
             ok: false,
@@ -163,25 +176,21 @@ pub fn rejection(verdicts: &[Verdict], expect: &Expectation) -> Option<Rejection
     let failed: Vec<Verdict> = verdicts.iter().filter(|v| !v.ok).cloned().collect();
     let first = failed.first()?;
     let (status, message) = match first.check {
-        "signature" if first.detail.starts_with("not a JWT") => (401, "Invalid bearer token"),
-        "signature" => (401, "Invalid token signature"),
-        "issuer" => (401, "Claim 'iss' value mismatch with configuration"),
-        "expiry" if first.detail.starts_with("not valid before") => (401, "Token is not valid yet"),
-        "expiry" => (401, "Token has expired"),
+        "signature" if first.detail.starts_with("not a JWT") => (401, INVALID_BEARER),
+        "signature" => (401, INVALID_SIGNATURE),
+        "issuer" => (401, ISSUER_MISMATCH),
+        "expiry" if first.detail.starts_with("not valid before") => (401, NOT_YET_VALID),
+        "expiry" => (401, TOKEN_EXPIRED),
         // AgentCore reads the claim the configuration names: an ID token has no
         // client_id, an access token no aud.
         "token_use" => match expect.token_use {
-            TokenUse::Access if !expect.allowed_clients.is_empty() => {
-                (403, "Claim 'client_id' value mismatch with configuration")
-            }
-            TokenUse::Id if !expect.allowed_audience.is_empty() => {
-                (403, "Claim 'aud' value mismatch with configuration")
-            }
-            _ => (403, "Claim 'token_use' value mismatch with configuration"),
+            TokenUse::Access if !expect.allowed_clients.is_empty() => (403, CLIENT_MISMATCH),
+            TokenUse::Id if !expect.allowed_audience.is_empty() => (403, AUDIENCE_MISMATCH),
+            _ => (403, TOKEN_USE_MISMATCH),
         },
-        "client" => (403, "Claim 'client_id' value mismatch with configuration"),
-        "audience" => (403, "Claim 'aud' value mismatch with configuration"),
-        "scope" => (403, "Claim 'scope' value mismatch with configuration"),
+        "client" => (403, CLIENT_MISMATCH),
+        "audience" => (403, AUDIENCE_MISMATCH),
+        "scope" => (403, SCOPE_MISMATCH),
         // AgentCore does not document its answer for a custom claim; worded as for the
         // claims it does, naming the rule's claim.
         "claims" => {

@@ -384,7 +384,9 @@ async fn target(opts: &McpOptions) -> Result<(String, Auth, Option<Explainer>), 
     };
     let url = match (&opts.url, &live) {
         (Some(u), _) => u.clone(),
-        (None, Some(rt)) => invocation_url(&aws.region, rt.agent_runtime_arn()),
+        (None, Some(rt)) => {
+            crate::probe::data_plane_url(&invocation_url(&aws.region, rt.agent_runtime_arn()))
+        }
         (None, None) => {
             eprintln!(
                 "error: runtime {runtime_name} is not deployed; to try it locally run \
