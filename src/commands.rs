@@ -547,7 +547,10 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
     );
     print_verdicts(&verdicts, common.output);
     if probe {
-        let url = crate::kinds::agent_runtime::invocation_url(&aws.region, rt.agent_runtime_arn());
+        let url = crate::probe::data_plane_url(&crate::kinds::agent_runtime::invocation_url(
+            &aws.region,
+            rt.agent_runtime_arn(),
+        ));
         let config = load_config().await;
         let probes = crate::token::probe::probe(&url, &bearer, &config, &aws.region).await;
         match common.output {
