@@ -493,6 +493,7 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
             fix: Some(
                 "add spec.authorizer.jwt (userPoolRef and clientRefs) to the AgentRuntime".into(),
             ),
+            claim: None,
         }];
         print_verdicts(&verdicts, common.output);
         return exit::ERROR;
@@ -525,6 +526,13 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
         allowed_clients: jwt_cfg.allowed_clients().to_vec(),
         allowed_audience: jwt_cfg.allowed_audience().to_vec(),
         allowed_scopes: jwt_cfg.allowed_scopes().to_vec(),
+        custom_claims: crate::kinds::agent_runtime::claims::normalised(
+            jwt_cfg
+                .custom_claims()
+                .iter()
+                .filter_map(crate::kinds::agent_runtime::claims::Claim::from_sdk)
+                .collect(),
+        ),
     };
     let hint = format!(
         "the controller renews the token before it expires (agentcore-controller run); check `agentcore-controller status`, then run `agentcore-controller token {name}` again"
@@ -539,7 +547,10 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
     );
     print_verdicts(&verdicts, common.output);
     if probe {
-        let url = crate::kinds::agent_runtime::invocation_url(&aws.region, rt.agent_runtime_arn());
+        let url = crate::probe::data_plane_url(&crate::kinds::agent_runtime::invocation_url(
+            &aws.region,
+            rt.agent_runtime_arn(),
+        ));
         let config = load_config().await;
         let probes = crate::token::probe::probe(&url, &bearer, &config, &aws.region).await;
         match common.output {

@@ -187,7 +187,10 @@ pub async fn run(opts: DaemonOptions) -> i32 {
              /confirm-prune are off (SIGHUP still reconciles everything)"
         );
     }
+    let probes = crate::probe::Board::default();
+    let (manifests_tx, manifests_rx) = watch::channel(Arc::new(Vec::new()));
     let state = AppState {
+        probes: Some(probes.clone()),
         shared: shared.clone(),
         metrics: metrics.clone(),
         commands: cmd_tx.clone(),
@@ -236,6 +239,7 @@ pub async fn run(opts: DaemonOptions) -> i32 {
         checkouts,
         cmd_tx.clone(),
         metrics.clone(),
+        manifests_tx,
         shutdown_rx.clone(),
     ) {
         error!(error = %e, "cannot watch the manifests");
@@ -243,6 +247,18 @@ pub async fn run(opts: DaemonOptions) -> i32 {
     }
     spawn_sighup(cmd_tx.clone());
     crate::memory::spawn_trimmer();
+    // The live probes (AgentRuntime spec.probe): their own schedule, beside the engine.
+    tokio::spawn(
+        crate::probe::Prober {
+            aws: aws.clone(),
+            sdk: config.clone(),
+            metrics: metrics.clone(),
+            shared: shared.clone(),
+            board: probes,
+            manifests: manifests_rx,
+        }
+        .run(shutdown_rx.clone()),
+    );
 
     // The elector runs until the controller has stopped (its last writes need the
     // lease), then gives the lease up.
@@ -538,6 +554,7 @@ fn spawn_watcher(
     mut checkouts: Option<mpsc::Receiver<Checkout>>,
     commands: mpsc::Sender<Command>,
     metrics: Metrics,
+    manifests: watch::Sender<Arc<Vec<Arc<load::Object>>>>,
     mut shutdown: watch::Receiver<bool>,
 ) -> notify::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<PathBuf>>();
@@ -562,6 +579,7 @@ fn spawn_watcher(
     let mut paths = ManifestPaths::new(watched);
     paths.start(&mut watcher)?;
     let mut reloader = Reloader::new(files, commands.clone(), metrics);
+    reloader.manifests = Some(manifests);
     let debounce = opts.debounce;
     tokio::spawn(async move {
         let mut watcher = watcher; // alive as long as this task
@@ -751,6 +769,8 @@ struct Reloader {
     metrics: Metrics,
     /// The git source's revision in force (stamped on each load).
     revision: Option<Arc<str>>,
+    /// Where each load's objects are published (for the live probes).
+    manifests: Option<watch::Sender<Arc<Vec<Arc<load::Object>>>>>,
 }
 
 impl Reloader {
@@ -763,6 +783,7 @@ impl Reloader {
             commands,
             metrics,
             revision: None,
+            manifests: None,
         }
     }
 
@@ -837,6 +858,9 @@ impl Reloader {
                             .unwrap_or_default()
                     })
                     .collect();
+                if let Some(tx) = &self.manifests {
+                    tx.send_replace(Arc::new(loaded.objects.clone()));
+                }
                 let _ = self.commands.send(Command::Load(loaded)).await;
                 Some(sources)
             }

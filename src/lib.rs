@@ -27,6 +27,7 @@ pub mod model;
 pub mod notify;
 pub mod oci;
 pub mod output;
+pub mod probe;
 pub mod ratelimit;
 pub mod reason;
 pub mod rollout;

@@ -51,6 +51,19 @@ pub struct NameReasonLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectReasonLabels {
+    pub kind: String,
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PhaseLabels {
     /// `read` (listing, reading and parsing the files) or `take_in` (the controller
     /// comparing the result with what it tracks, and queueing what changed).
@@ -104,6 +117,11 @@ pub struct Metrics {
     pub source_failures: Counter,
     /// Notifications to webhook receivers, by outcome (see [`crate::notify`]).
     pub notifications: Family<NotificationLabels, Counter>,
+    /// The live probes (see [`crate::probe`]), by object.
+    pub probe_success: Family<ObjectLabels, Gauge>,
+    pub probe_duration: Family<ObjectLabels, FloatGauge>,
+    pub probe_tools: Family<ObjectLabels, Gauge>,
+    pub probe_failures: Family<ObjectReasonLabels, Counter>,
     published: Arc<Published>,
     aws_calls: Family<CallLabels, Counter>,
     calls: Option<CallCounter>,
@@ -215,6 +233,32 @@ impl Metrics {
              since the last one)",
             notifications.clone(),
         );
+        let probe_success = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "probe_success",
+            "1 when the last live probe of the object (MCP initialize and tools/list at its \
+             invocation URL, authorized as a client) succeeded, else 0",
+            probe_success.clone(),
+        );
+        let probe_duration = Family::<ObjectLabels, FloatGauge>::default();
+        registry.register(
+            "probe_duration_seconds",
+            "How long the last live probe of the object took",
+            probe_duration.clone(),
+        );
+        let probe_tools = Family::<ObjectLabels, Gauge>::default();
+        registry.register(
+            "probe_tools",
+            "The tools the object's MCP server listed at its last successful probe",
+            probe_tools.clone(),
+        );
+        let probe_failures = Family::<ObjectReasonLabels, Counter>::default();
+        registry.register(
+            "probe_failures",
+            "Live probes that failed, by object and reason (TokenExpired, ClientMismatch, \
+             AudienceMismatch, AuthMethodMismatch, ContainerError, Unreachable, …)",
+            probe_failures.clone(),
+        );
         let published = Published::register(&mut registry, kinds);
         let aws_calls = Family::<CallLabels, Counter>::default();
         registry.register(
@@ -237,6 +281,10 @@ impl Metrics {
             source_info,
             source_failures,
             notifications,
+            probe_success,
+            probe_duration,
+            probe_tools,
+            probe_failures,
             published: Arc::new(published),
             aws_calls,
             calls,
@@ -264,6 +312,52 @@ impl Metrics {
     /// `kind/name` is gone: its published metrics go too.
     pub fn object_gone(&self, kind: &str, name: &str) {
         self.published.gone(kind, name);
+    }
+
+    /// A live probe of `kind/name` ended: `Ok(tools)` or `Err(reason)`.
+    pub fn probed(
+        &self,
+        kind: &str,
+        name: &str,
+        took: std::time::Duration,
+        outcome: Result<usize, &str>,
+    ) {
+        let labels = ObjectLabels {
+            kind: kind.into(),
+            name: name.into(),
+        };
+        self.probe_duration
+            .get_or_create(&labels)
+            .set(took.as_secs_f64());
+        match outcome {
+            Ok(tools) => {
+                self.probe_success.get_or_create(&labels).set(1);
+                self.probe_tools
+                    .get_or_create(&labels)
+                    .set(i64::try_from(tools).unwrap_or(i64::MAX));
+            }
+            Err(reason) => {
+                self.probe_success.get_or_create(&labels).set(0);
+                self.probe_failures
+                    .get_or_create(&ObjectReasonLabels {
+                        kind: kind.into(),
+                        name: name.into(),
+                        reason: reason.into(),
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    /// `kind/name` is probed no more: its probe gauges go (the failure counts stay).
+    pub fn probe_gone(&self, kind: &str, name: &str) {
+        let labels = ObjectLabels {
+            kind: kind.into(),
+            name: name.into(),
+        };
+        self.probe_success.remove(&labels);
+        self.probe_duration.remove(&labels);
+        self.probe_tools.remove(&labels);
     }
 
     /// The Prometheus text exposition of every metric.

@@ -12,10 +12,13 @@ use axum::routing::{get, post};
 use tokio::sync::{mpsc, watch};
 
 use crate::engine::controller::{Command, Shared};
-use crate::engine::status::Snapshot;
+use std::collections::BTreeMap;
+
+use crate::engine::status::{Condition, Snapshot};
 use crate::guard::Guard;
 use crate::leader::Leadership;
 use crate::metrics::Metrics;
+use crate::model::object::ObjectKey;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -28,6 +31,8 @@ pub struct AppState {
     pub source: Option<watch::Receiver<crate::gitsource::SourceStatus>>,
     /// Which Host names are answered and who may POST.
     pub guard: Guard,
+    /// The live probes' `Serving` conditions, added to the objects in `/status`.
+    pub probes: Option<crate::probe::Board>,
 }
 
 /// POSTs must carry this header: a browser page cannot add it to a cross-site request
@@ -112,7 +117,12 @@ async fn metrics(State(s): State<AppState>) -> Response {
 async fn status(State(s): State<AppState>) -> Response {
     let leadership = s.leadership.as_ref().map(|rx| rx.borrow().clone());
     let source = s.source.as_ref().map(|rx| rx.borrow().clone());
-    let chunks = StatusChunks::new(s.shared.snapshot(), leadership, source);
+    let probes = s
+        .probes
+        .as_ref()
+        .and_then(|b| b.read().ok().map(|b| b.clone()))
+        .unwrap_or_default();
+    let chunks = StatusChunks::new(s.shared.snapshot(), leadership, source, probes);
     (
         [(header::CONTENT_TYPE, "application/json")],
         axum::body::Body::from_stream(futures::stream::iter(chunks)),
@@ -133,6 +143,8 @@ struct StatusChunks {
     head: Option<Vec<u8>>,
     tail: Option<Vec<u8>>,
     next: usize,
+    /// Conditions the engine does not set (the probes'), added to their objects.
+    extra: BTreeMap<ObjectKey, Condition>,
 }
 
 impl StatusChunks {
@@ -142,6 +154,7 @@ impl StatusChunks {
         snapshot: Arc<Snapshot>,
         leadership: Option<Leadership>,
         source: Option<crate::gitsource::SourceStatus>,
+        extra: BTreeMap<ObjectKey, Condition>,
     ) -> Self {
         let frame = Snapshot {
             leadership,
@@ -165,6 +178,7 @@ impl StatusChunks {
             head: Some(head.into_bytes()),
             tail: Some(tail.into_bytes()),
             next: 0,
+            extra,
         }
     }
 }
@@ -183,7 +197,20 @@ impl Iterator for StatusChunks {
                 if self.next > 0 {
                     chunk.push(b',');
                 }
-                if let Err(e) = serde_json::to_writer(&mut chunk, &*objects[self.next]) {
+                let object = &objects[self.next];
+                let extra = self
+                    .extra
+                    .get(&ObjectKey::new(object.kind.as_str(), object.name.as_str()));
+                let written = match extra {
+                    None => serde_json::to_writer(&mut chunk, &**object),
+                    Some(c) => {
+                        let mut with = (**object).clone();
+                        with.conditions.retain(|x| x.kind != c.kind);
+                        with.conditions.push(c.clone());
+                        serde_json::to_writer(&mut chunk, &with)
+                    }
+                };
+                if let Err(e) = written {
                     return Some(Err(e));
                 }
                 self.next += 1;
@@ -351,10 +378,14 @@ mod tests {
             snapshot(200, tricky),
         ] {
             let s = Arc::new(s);
-            let chunks: Vec<Vec<u8>> =
-                StatusChunks::new(s.clone(), s.leadership.clone(), s.source.clone())
-                    .collect::<Result<_, _>>()
-                    .expect("serialises");
+            let chunks: Vec<Vec<u8>> = StatusChunks::new(
+                s.clone(),
+                s.leadership.clone(),
+                s.source.clone(),
+                BTreeMap::new(),
+            )
+            .collect::<Result<_, _>>()
+            .expect("serialises");
             let streamed = chunks.concat();
             let whole = serde_json::to_vec(&*s).expect("serialises");
             assert_eq!(

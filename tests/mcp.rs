@@ -1,7 +1,9 @@
 //! MCP end to end: the guide's MCP server (in-process) answers the `mcp` command, and
 //! `local` stands in for the runtime's JWT authorizer against the emulator's Cognito:
 //! the published token reaches the tools, and expired tokens, ID tokens, tokens of
-//! another app client and requests without a token are refused with AgentCore's reasons.
+//! another app client and requests without a token are refused with AgentCore's reasons;
+//! and the daemon's live probe, with `local` as the data plane's front door, reports
+//! whether the runtime serves its Token's clients.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -570,6 +572,38 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
         with_sessions.log_text()
     );
 
+    // A runtime whose authorizer requires a custom claim (set by hand, as in the
+    // console): local reads it from AWS and refuses the published token, which lacks it.
+    let rt = runtime(&aws, &names.runtime).await;
+    let mut jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .cloned()
+        .expect("jwt");
+    let rule = agentcore_controller::kinds::agent_runtime::claims::Claim {
+        name: "tenant".into(),
+        value_type: agentcore_controller::kinds::agent_runtime::claims::ClaimValueType::String,
+        operator: agentcore_controller::kinds::agent_runtime::claims::ClaimOperator::Equals,
+        values: vec!["acme".into()],
+    };
+    jwt.custom_claims = Some(vec![rule.to_sdk().expect("rule")]);
+    set_jwt_authorizer(&aws, &rt, jwt).await;
+    let with_claims = Local::start(&m, &names.runtime, &[]);
+    let (status, _, body) = invoke(&with_claims.url, Some(&access)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["message"], "Claim 'tenant' value mismatch with configuration",
+        "{body}"
+    );
+    assert_eq!(body["checks"][0]["check"], "claims", "{body}");
+    let detail = body["checks"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("the token has no tenant claim") && detail.contains("tenant EQUALS"),
+        "{body}"
+    );
+    assert!(body["checks"][0]["fix"].is_string(), "{body}");
+    drop(with_claims);
+
     // No token reaches any output: local's log, or anything mcp printed, refusals
     // (with --token) included.
     let log = local.log_text();
@@ -586,4 +620,189 @@ async fn local_authorizes_like_the_runtime_and_forwards_to_the_guides_server() {
             assert!(!p.contains(signature), "a token in mcp's output: {p}");
         }
     }
+}
+
+/// The `Serving` condition of `kind/name` in the daemon's status: (status, reason, message).
+fn serving(d: &Daemon, kind: &str, name: &str) -> Option<(String, String, String)> {
+    let o = d.object(kind, name)?;
+    let c = o["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Serving")?
+        .clone();
+    let text = |k: &str| c[k].as_str().unwrap_or_default().to_string();
+    Some((text("status"), text("reason"), text("message")))
+}
+
+/// Wait (generously) until the Serving condition satisfies `ok`; the last one seen.
+fn wait_serving(
+    d: &Daemon,
+    name: &str,
+    what: &str,
+    ok: impl Fn(&(String, String, String)) -> bool,
+) -> (String, String, String) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(240);
+    loop {
+        let seen = serving(d, "AgentRuntime", name);
+        if let Some(s) = seen.as_ref().filter(|s| ok(s)) {
+            return s.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last Serving: {seen:?}\n{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The value of the metric line starting with `prefix` (name and labels), if any.
+fn metric(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_probes_the_runtime_as_a_client_and_reports_serving() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    for (file, text) in names.render("manifests") {
+        let text = if file == "runtime.yaml" {
+            format!("{}\n  probe:\n    interval: 10s\n", text.trim_end())
+        } else {
+            text
+        };
+        m.write(&file, &text);
+    }
+    let dir = m.arg();
+    let _ = run_emulated(&["apply", "-f", &dir, "--timeout", "3s"]).await;
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    let out = run_emulated(&["apply", "-f", &dir]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", both(&out));
+
+    // local is the data plane's front door: the daemon's probe goes to it.
+    let local = Local::start(&m, &names.runtime, &[]);
+    let origin = local
+        .url
+        .split_once("/runtimes/")
+        .map(|(o, _)| o.to_string())
+        .expect("local's URL");
+    let d = Daemon::start_with(
+        m.path(),
+        &[],
+        None,
+        &[("AGENTCORE_DATA_PLANE_URL", origin.as_str())],
+    );
+    let rt = names.runtime.as_str();
+    let (_, reason, message) = wait_serving(&d, rt, "Serving True", |s| s.0 == "True");
+    assert_eq!(reason, "Serving");
+    assert!(
+        message.starts_with("MCP initialize and tools/list answered in ")
+            && message.ends_with(": 2 tools"),
+        "{message}"
+    );
+    assert!(
+        d.condition("AgentRuntime", rt, "Ready"),
+        "Ready stays as it was"
+    );
+    let labels = format!("{{kind=\"AgentRuntime\",name=\"{rt}\"}}");
+    let (_, text) = d.get("/metrics");
+    assert_eq!(
+        metric(
+            &text,
+            &format!("agentcore_controller_probe_success{labels}")
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, &format!("agentcore_controller_probe_tools{labels}")),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            &format!("agentcore_controller_probe_duration_seconds{labels}")
+        )
+        .is_some_and(|s| s > 0.0),
+        "{text}"
+    );
+    assert!(
+        local.log_text().contains("tools/list"),
+        "{}",
+        local.log_text()
+    );
+
+    // Someone points the authorizer at another app client: the runtime (local, which
+    // follows it) refuses the Token's bearer, and the probe says why.
+    let live = runtime(&aws, rt).await;
+    let mut jwt = live
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .cloned()
+        .expect("jwt");
+    let allowed = jwt.allowed_clients.clone();
+    jwt.allowed_clients = Some(vec!["someone-else".into()]);
+    set_jwt_authorizer(&aws, &live, jwt).await;
+    let (_, reason, message) =
+        wait_serving(&d, rt, "Serving False, client mismatch", |s| s.0 == "False");
+    assert_eq!(reason, "ClientMismatch", "{message}");
+    assert!(
+        message.contains("HTTP 403: Claim 'client_id' value mismatch with configuration")
+            && message.contains("fix: "),
+        "{message}"
+    );
+    assert!(
+        d.condition("AgentRuntime", rt, "Ready"),
+        "the probe leaves Ready alone"
+    );
+    let (_, text) = d.get("/metrics");
+    assert_eq!(
+        metric(
+            &text,
+            &format!("agentcore_controller_probe_success{labels}")
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert!(
+        metric(
+            &text,
+            &format!(
+                "agentcore_controller_probe_failures_total{{kind=\"AgentRuntime\",name=\"{rt}\",reason=\"ClientMismatch\"}}"
+            )
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+
+    // The daemon puts the authorizer back (drift): serving again.
+    let (code, body) = d.post("/reconcile");
+    assert_eq!(code, 202, "{body}");
+    wait_serving(&d, rt, "Serving True again", |s| s.0 == "True");
+    let repaired = runtime(&aws, rt).await;
+    assert_eq!(
+        repaired
+            .authorizer_configuration()
+            .and_then(|a| a.as_custom_jwt_authorizer().ok())
+            .map(|j| j.allowed_clients.clone()),
+        Some(allowed)
+    );
+    // The bearer never reaches the daemon's log nor its status.
+    let bearer = secret_map(&aws, &names.secret).await["bearer_token"]
+        .as_str()
+        .expect("bearer")
+        .to_string();
+    let signature = bearer.rsplit('.').next().unwrap_or(&bearer).to_string();
+    assert!(
+        !d.log_text().contains(&signature),
+        "a token in the daemon's log"
+    );
+    assert!(
+        !d.get("/status").1.contains(&signature),
+        "a token in the status"
+    );
 }

@@ -150,6 +150,48 @@ async fn the_published_token_has_the_guide_layout_and_the_runtime_would_accept_i
         text.contains("allowedClients"),
         "the aud fix is named: {text}"
     );
+
+    // A custom claim rule the token does not meet: the claims check fails, naming it.
+    let rt = runtime(&aws, &names.runtime).await;
+    let rule = agentcore_controller::kinds::agent_runtime::claims::Claim {
+        name: "cognito:groups".into(),
+        value_type: agentcore_controller::kinds::agent_runtime::claims::ClaimValueType::StringArray,
+        operator: agentcore_controller::kinds::agent_runtime::claims::ClaimOperator::Contains,
+        values: vec!["admins".into()],
+    };
+    let claims =
+        aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration::builder()
+            .discovery_url(jwt.discovery_url())
+            .allowed_clients(map["client_id"].as_str().unwrap_or(""))
+            .custom_claims(rule.to_sdk().expect("rule"))
+            .build()
+            .expect("config");
+    set_jwt_authorizer(&aws, &rt, claims).await;
+    let out = controller(&[
+        "check-auth",
+        "cognito-credentials",
+        "-f",
+        &m.arg(),
+        "--output",
+        "json",
+    ]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let failing: Vec<&serde_json::Value> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .collect();
+    assert_eq!(failing.len(), 1, "{report:#}");
+    assert_eq!(failing[0]["check"], "claims", "{report:#}");
+    assert!(
+        failing[0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("the token has no cognito:groups claim")),
+        "{report:#}"
+    );
+    assert!(failing[0]["fix"].is_string(), "{report:#}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

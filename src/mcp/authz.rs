@@ -6,6 +6,7 @@
 use jsonwebtoken::jwk::JwkSet;
 use serde::Serialize;
 
+use crate::kinds::agent_runtime::claims::{self, Claim};
 use crate::token::jwt::{self, Expectation, TokenUse, Verdict};
 use crate::token::oidc;
 
@@ -17,6 +18,8 @@ pub struct Authorizer {
     pub allowed_clients: Vec<String>,
     pub allowed_audience: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    /// The `customClaims` rules, normalised.
+    pub custom_claims: Vec<Claim>,
     /// The Cognito token clients are meant to present (the manifest's `tokenType`).
     #[serde(skip)]
     pub token_use: TokenUse,
@@ -33,6 +36,14 @@ impl Authorizer {
             allowed_clients: cfg.allowed_clients().to_vec(),
             allowed_audience: cfg.allowed_audience().to_vec(),
             allowed_scopes: cfg.allowed_scopes().to_vec(),
+            // A rule this controller cannot read (an operator newer than it) is left out:
+            // `local` is then more lenient than the runtime for that rule only.
+            custom_claims: claims::normalised(
+                cfg.custom_claims()
+                    .iter()
+                    .filter_map(Claim::from_sdk)
+                    .collect(),
+            ),
             token_use,
         }
     }
@@ -49,6 +60,7 @@ impl Authorizer {
                 allowed_clients: self.allowed_clients.clone(),
                 allowed_audience: self.allowed_audience.clone(),
                 allowed_scopes: self.allowed_scopes.clone(),
+                custom_claims: self.custom_claims.clone(),
             },
             jwks,
         })
@@ -79,6 +91,19 @@ pub struct Rejection {
     pub checks: Vec<Verdict>,
 }
 
+/// AgentCore's answers, as its inbound authorizer words them (the probe classifies a
+/// refusal by them).
+pub const MISSING_BEARER: &str = "Missing bearer token";
+pub const INVALID_BEARER: &str = "Invalid bearer token";
+pub const INVALID_SIGNATURE: &str = "Invalid token signature";
+pub const ISSUER_MISMATCH: &str = "Claim 'iss' value mismatch with configuration";
+pub const NOT_YET_VALID: &str = "Token is not valid yet";
+pub const TOKEN_EXPIRED: &str = "Token has expired";
+pub const CLIENT_MISMATCH: &str = "Claim 'client_id' value mismatch with configuration";
+pub const AUDIENCE_MISMATCH: &str = "Claim 'aud' value mismatch with configuration";
+pub const TOKEN_USE_MISMATCH: &str = "Claim 'token_use' value mismatch with configuration";
+pub const SCOPE_MISMATCH: &str = "Claim 'scope' value mismatch with configuration";
+
 /// The check a request without a bearer token fails.
 const BEARER_CHECK: &str = "bearer";
 
@@ -95,7 +120,7 @@ pub fn missing_bearer(authorization: Option<&str>) -> Rejection {
     };
     Rejection {
         status: 401,
-        message: "Missing bearer token".to_string(),
+        message: MISSING_BEARER.to_string(),
         checks: vec![Verdict {
             check: BEARER_CHECK,
             ok: false,
@@ -105,9 +130,40 @@ pub fn missing_bearer(authorization: Option<&str>) -> Rejection {
                  from the Token's secret)"
                     .to_string(),
             ),
+            claim: None,
         }],
     }
 }
+
+/// The check a bearer token fails at a runtime without a JWT authorizer.
+const METHOD_CHECK: &str = "method";
+
+/// The refusal for a bearer token at a runtime without a JWT authorizer (it takes SigV4
+/// only), worded as AgentCore answers it.
+pub fn method_mismatch() -> Rejection {
+    Rejection {
+        status: 403,
+        message: METHOD_MISMATCH.to_string(),
+        checks: vec![Verdict {
+            check: METHOD_CHECK,
+            ok: false,
+            detail: "the request carries a bearer token, but the runtime has no JWT \
+                     authorizer: it takes SigV4-signed requests only"
+                .to_string(),
+            fix: Some(
+                "give the AgentRuntime spec.authorizer.jwt (and apply), or sign the requests \
+                 with SigV4 (agentcore-controller mcp NAME --sigv4)"
+                    .to_string(),
+            ),
+            claim: None,
+        }],
+    }
+}
+
+/// AgentCore's answer to a bearer token at a runtime that takes SigV4 only.
+pub const METHOD_MISMATCH: &str = "Authorization method mismatch. The agent is configured for a \
+     different authorization method than what was used in your request. Check the agent's \
+     authorization configuration and ensure your request uses the matching method.";
 
 /// The refusal for a token whose checks `verdicts` (from [`jwt::check`], in
 /// [`jwt::CHECKS`] order) are not all passed; `None` when the token is accepted.
@@ -120,25 +176,31 @@ pub fn rejection(verdicts: &[Verdict], expect: &Expectation) -> Option<Rejection
     let failed: Vec<Verdict> = verdicts.iter().filter(|v| !v.ok).cloned().collect();
     let first = failed.first()?;
     let (status, message) = match first.check {
-        "signature" if first.detail.starts_with("not a JWT") => (401, "Invalid bearer token"),
-        "signature" => (401, "Invalid token signature"),
-        "issuer" => (401, "Claim 'iss' value mismatch with configuration"),
-        "expiry" if first.detail.starts_with("not valid before") => (401, "Token is not valid yet"),
-        "expiry" => (401, "Token has expired"),
+        "signature" if first.detail.starts_with("not a JWT") => (401, INVALID_BEARER),
+        "signature" => (401, INVALID_SIGNATURE),
+        "issuer" => (401, ISSUER_MISMATCH),
+        "expiry" if first.detail.starts_with("not valid before") => (401, NOT_YET_VALID),
+        "expiry" => (401, TOKEN_EXPIRED),
         // AgentCore reads the claim the configuration names: an ID token has no
         // client_id, an access token no aud.
         "token_use" => match expect.token_use {
-            TokenUse::Access if !expect.allowed_clients.is_empty() => {
-                (403, "Claim 'client_id' value mismatch with configuration")
-            }
-            TokenUse::Id if !expect.allowed_audience.is_empty() => {
-                (403, "Claim 'aud' value mismatch with configuration")
-            }
-            _ => (403, "Claim 'token_use' value mismatch with configuration"),
+            TokenUse::Access if !expect.allowed_clients.is_empty() => (403, CLIENT_MISMATCH),
+            TokenUse::Id if !expect.allowed_audience.is_empty() => (403, AUDIENCE_MISMATCH),
+            _ => (403, TOKEN_USE_MISMATCH),
         },
-        "client" => (403, "Claim 'client_id' value mismatch with configuration"),
-        "audience" => (403, "Claim 'aud' value mismatch with configuration"),
-        "scope" => (403, "Claim 'scope' value mismatch with configuration"),
+        "client" => (403, CLIENT_MISMATCH),
+        "audience" => (403, AUDIENCE_MISMATCH),
+        "scope" => (403, SCOPE_MISMATCH),
+        // AgentCore does not document its answer for a custom claim; worded as for the
+        // claims it does, naming the rule's claim.
+        "claims" => {
+            let name = first.claim.as_deref().unwrap_or("custom");
+            return Some(Rejection {
+                status: 403,
+                message: format!("Claim '{name}' value mismatch with configuration"),
+                checks: failed,
+            });
+        }
         _ => (401, "Unauthorized"),
     };
     Some(Rejection {
@@ -194,6 +256,7 @@ mod tests {
             ok,
             detail: detail.to_string(),
             fix: (!ok).then(|| "do this".to_string()),
+            claim: (!ok && check == "claims").then(|| "tenant".to_string()),
         }
     }
 
@@ -220,6 +283,7 @@ mod tests {
             allowed_clients: clients.iter().map(|s| s.to_string()).collect(),
             allowed_audience: audience.iter().map(|s| s.to_string()).collect(),
             allowed_scopes: vec![],
+            custom_claims: vec![],
         }
     }
 
@@ -315,6 +379,13 @@ mod tests {
                 "the token's scopes (a) include none of allowedScopes (b)",
                 &access,
                 Some((403, "Claim 'scope' value mismatch with configuration")),
+            ),
+            (
+                "custom claim",
+                &["claims"],
+                "the token has no tenant claim, but customClaims requires tenant EQUALS \"acme\"",
+                &access,
+                Some((403, "Claim 'tenant' value mismatch with configuration")),
             ),
         ];
         for (name, failing, detail, expect, want) in cases {

@@ -142,6 +142,13 @@ async fn manifest_authorizer(
         allowed_clients: clients,
         allowed_audience: j.allowed_audience.clone().unwrap_or_default(),
         allowed_scopes: j.allowed_scopes.clone().unwrap_or_default(),
+        custom_claims: crate::kinds::agent_runtime::claims::normalised(
+            j.custom_claims
+                .iter()
+                .flatten()
+                .map(crate::kinds::agent_runtime::claims::Claim::of)
+                .collect(),
+        ),
         token_use: token_use(&spec),
     }))
 }
@@ -377,7 +384,9 @@ async fn target(opts: &McpOptions) -> Result<(String, Auth, Option<Explainer>), 
     };
     let url = match (&opts.url, &live) {
         (Some(u), _) => u.clone(),
-        (None, Some(rt)) => invocation_url(&aws.region, rt.agent_runtime_arn()),
+        (None, Some(rt)) => {
+            crate::probe::data_plane_url(&invocation_url(&aws.region, rt.agent_runtime_arn()))
+        }
         (None, None) => {
             eprintln!(
                 "error: runtime {runtime_name} is not deployed; to try it locally run \
@@ -494,6 +503,48 @@ async fn failed(e: &Error, mode: &str, explainer: Option<&Explainer>, output: Ou
     exit::ERROR
 }
 
+/// How often `local` reads the deployed runtime's authorizer again.
+const AUTHORIZER_REFRESH: Duration = Duration::from_secs(3);
+
+/// The JWT authorizer of a deployed runtime, if it has one.
+fn jwt_of(
+    rt: &aws_sdk_bedrockagentcorecontrol::operation::get_agent_runtime::GetAgentRuntimeOutput,
+    tu: TokenUse,
+) -> Option<Authorizer> {
+    rt.authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .map(|j| Authorizer::from_aws(j, tu))
+}
+
+/// Read the deployed runtime's authorizer every [`AUTHORIZER_REFRESH`] and publish it
+/// (`None`: it has none, or the runtime is gone); a failed read keeps the last one.
+async fn watch_authorizer(
+    aws: crate::aws::Aws,
+    runtime_name: String,
+    tu: TokenUse,
+    tx: tokio::sync::watch::Sender<Option<Authorizer>>,
+) {
+    loop {
+        tokio::time::sleep(AUTHORIZER_REFRESH).await;
+        if tx.is_closed() {
+            return;
+        }
+        match commands::deployed_runtime(&aws, &runtime_name).await {
+            Ok(rt) => {
+                let next = rt.as_ref().and_then(|rt| jwt_of(rt, tu));
+                tx.send_if_modified(|cur| {
+                    let changed = *cur != next;
+                    if changed {
+                        *cur = next;
+                    }
+                    changed
+                });
+            }
+            Err(e) => eprintln!("reading the runtime's authorizer failed (kept as it was): {e}"),
+        }
+    }
+}
+
 /// `local`: the runtime's invocation path on loopback, with its JWT authorizer in front
 /// of an MCP server.
 pub async fn local(opts: LocalOptions) -> i32 {
@@ -509,38 +560,63 @@ pub async fn local(opts: LocalOptions) -> i32 {
         Ok(x) => x,
         Err(c) => return c,
     };
-    let authorizer = match manifest_authorizer(&set, &registry, &runtime).await {
-        Ok(Some(a)) => a,
-        Ok(None) => {
-            eprintln!(
-                "error: AgentRuntime {} has no JWT authorizer in its manifest (SigV4 only); \
-                 `local` checks bearer tokens: add spec.authorizer.jwt",
-                opts.name
-            );
-            return exit::ERROR;
-        }
+    let runtime_name = commands::runtime_name(&runtime);
+    let deployed = match commands::deployed_runtime(&aws, &runtime_name).await {
+        Ok(d) => d,
         Err(e) => {
             eprintln!("error: {e}");
             return exit::ERROR;
+        }
+    };
+    let tu = spec(&runtime).map(|s| token_use(&s)).unwrap_or_default();
+    // The deployed runtime's authorizer, followed while local runs; else the manifest's.
+    let (arn, arn_note, authorizer, updates) = match &deployed {
+        Some(rt) => {
+            let Some(a) = jwt_of(rt, tu) else {
+                eprintln!(
+                    "error: the deployed runtime {runtime_name} has no JWT authorizer (SigV4 \
+                     only); `local` checks bearer tokens: add spec.authorizer.jwt and apply"
+                );
+                return exit::ERROR;
+            };
+            let (tx, rx) = tokio::sync::watch::channel(Some(a.clone()));
+            tokio::spawn(watch_authorizer(aws.clone(), runtime_name.clone(), tu, tx));
+            (
+                rt.agent_runtime_arn().to_string(),
+                "the deployed runtime's",
+                a,
+                Some(rx),
+            )
+        }
+        None => {
+            let a = match manifest_authorizer(&set, &registry, &runtime).await {
+                Ok(Some(a)) => a,
+                Ok(None) => {
+                    eprintln!(
+                        "error: AgentRuntime {} has no JWT authorizer in its manifest (SigV4 \
+                         only); `local` checks bearer tokens: add spec.authorizer.jwt",
+                        opts.name
+                    );
+                    return exit::ERROR;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::ERROR;
+                }
+            };
+            (
+                format!(
+                    "arn:aws:bedrock-agentcore:{}:{}:runtime/{runtime_name}-local",
+                    aws.region, aws.account_id
+                ),
+                "a placeholder: the runtime is not deployed",
+                a,
+                None,
+            )
         }
     };
     let keys = match authorizer.keys().await {
         Ok(k) => k,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::ERROR;
-        }
-    };
-    let runtime_name = commands::runtime_name(&runtime);
-    let (arn, arn_note) = match commands::deployed_runtime(&aws, &runtime_name).await {
-        Ok(Some(rt)) => (rt.agent_runtime_arn().to_string(), "the deployed runtime's"),
-        Ok(None) => (
-            format!(
-                "arn:aws:bedrock-agentcore:{}:{}:runtime/{runtime_name}-local",
-                aws.region, aws.account_id
-            ),
-            "a placeholder: the runtime is not deployed",
-        ),
         Err(e) => {
             eprintln!("error: {e}");
             return exit::ERROR;
@@ -601,6 +677,7 @@ pub async fn local(opts: LocalOptions) -> i32 {
          \x20 allowedClients:  {}\n\
          \x20 allowedAudience: {}\n\
          \x20 allowedScopes:   {}\n\
+         \x20 customClaims:    {}\n\
          \x20 token type:      {}\n\
          \x20 upstream:        {upstream} ({upstream_note})\n\
          Try: agentcore-controller mcp {} -f {files} --url '{url}' tools\n",
@@ -608,6 +685,13 @@ pub async fn local(opts: LocalOptions) -> i32 {
         list(&authorizer.allowed_clients),
         list(&authorizer.allowed_audience),
         list(&authorizer.allowed_scopes),
+        list(
+            &authorizer
+                .custom_claims
+                .iter()
+                .map(crate::token::jwt::rule_text)
+                .collect::<Vec<_>>()
+        ),
         authorizer.token_use,
         opts.name,
     );
@@ -622,6 +706,7 @@ pub async fn local(opts: LocalOptions) -> i32 {
         upstream,
         authorizer,
         keys,
+        updates,
     };
     match super::local::serve(listener, config, shutdown_signal()).await {
         Ok(()) => exit::OK,

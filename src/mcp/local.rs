@@ -3,7 +3,8 @@
 //! Serves the runtime's invocation path (`/runtimes/{URL-encoded ARN}/invocations`),
 //! checks each request's bearer token the way the runtime's JWT authorizer does (the
 //! checks of [`crate::token::jwt::check`] against the issuer's keys and the authorizer's
-//! allowedClients / allowedAudience / allowedScopes), answers refusals with AgentCore's
+//! allowedClients / allowedAudience / allowedScopes / customClaims; a deployed runtime's
+//! authorizer is followed as it changes), answers refusals with AgentCore's
 //! wording plus the failing checks, and forwards accepted requests to an MCP server: the
 //! guide's, started in-process, or any other (`--upstream`). `Mcp-Session-Id` and
 //! AgentCore's session header pass through both ways; like AgentCore, a request without
@@ -39,6 +40,17 @@ pub struct Config {
     pub authorizer: Authorizer,
     /// The authorizer's expectations and the issuer's keys, as fetched at start.
     pub keys: Keys,
+    /// The deployed runtime's authorizer each time it changes (`None`: the runtime no
+    /// longer has a JWT authorizer, so it takes SigV4 only), to follow it as AgentCore
+    /// does; `None` to keep the one given.
+    pub updates: Option<tokio::sync::watch::Receiver<Option<Authorizer>>>,
+}
+
+/// The authorizer in force: `None` when the runtime has no JWT authorizer (SigV4 only).
+struct Current {
+    auth: Option<(Authorizer, Keys)>,
+    /// When the keys were last fetched.
+    refreshed: Instant,
 }
 
 /// The issuer's keys are fetched again when a token names a key they lack (the issuer
@@ -48,15 +60,27 @@ pub const KEY_REFRESH_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 struct Shared {
     config: Arc<Config>,
-    keys: Arc<RwLock<(Keys, Instant)>>,
+    current: Arc<RwLock<Current>>,
     http: reqwest::Client,
 }
 
 impl Shared {
+    /// Check `token` against the authorizer in force.
+    async fn verify(&self, token: &str) -> Result<(), Rejection> {
+        let authorizer = match &self.current.read().await.auth {
+            Some((a, _)) => a.clone(),
+            None => return Err(authz::method_mismatch()),
+        };
+        self.verify_with(token, &authorizer).await
+    }
+
     /// Check `token`; when it names a signing key the cached JWKS lacks, fetch the keys
     /// again (at most every [`KEY_REFRESH_INTERVAL`]) and check once more.
-    async fn verify(&self, token: &str) -> Result<(), Rejection> {
-        let first = authz::verify(token, &self.keys.read().await.0);
+    async fn verify_with(&self, token: &str, authorizer: &Authorizer) -> Result<(), Rejection> {
+        let first = match &self.current.read().await.auth {
+            Some((_, keys)) => authz::verify(token, keys),
+            None => return Err(authz::method_mismatch()),
+        };
         let Err(rejection) = &first else {
             return first;
         };
@@ -69,20 +93,78 @@ impl Shared {
         // One request claims the refresh; the keys are fetched without holding the lock,
         // so requests with known keys are never held up by it.
         let claimed = {
-            let mut keys = self.keys.write().await;
-            let due = keys.1.elapsed() >= KEY_REFRESH_INTERVAL;
+            let mut current = self.current.write().await;
+            let due = current.refreshed.elapsed() >= KEY_REFRESH_INTERVAL;
             if due {
-                keys.1 = Instant::now();
+                current.refreshed = Instant::now();
             }
             due
         };
         if claimed {
-            match self.config.authorizer.keys().await {
-                Ok(fresh) => self.keys.write().await.0 = fresh,
+            match authorizer.keys().await {
+                Ok(fresh) => {
+                    let mut current = self.current.write().await;
+                    if let Some((a, keys)) = &mut current.auth
+                        && a == authorizer
+                    {
+                        *keys = fresh;
+                    }
+                }
                 Err(e) => log(&format!("fetching the issuer's keys again failed: {e}")),
             }
         }
-        authz::verify(token, &self.keys.read().await.0)
+        match &self.current.read().await.auth {
+            Some((_, keys)) => authz::verify(token, keys),
+            None => Err(authz::method_mismatch()),
+        }
+    }
+}
+
+/// Follow the deployed runtime's authorizer: each change replaces the one in force (with
+/// the issuer's keys fetched for it), as AgentCore applies an updated authorizer.
+async fn follow(
+    current: Arc<RwLock<Current>>,
+    mut updates: tokio::sync::watch::Receiver<Option<Authorizer>>,
+) {
+    while updates.changed().await.is_ok() {
+        let next = updates.borrow_and_update().clone();
+        let same = match (&current.read().await.auth, &next) {
+            (Some((a, _)), Some(b)) => a == b,
+            (None, None) => true,
+            _ => false,
+        };
+        if same {
+            continue;
+        }
+        let auth = match next {
+            None => None,
+            Some(a) => match a.keys().await {
+                Ok(keys) => Some((a, keys)),
+                Err(e) => {
+                    log(&format!(
+                        "the runtime's authorizer changed, but its issuer's keys could not be \
+                         fetched (the previous authorizer stays in force): {e}"
+                    ));
+                    continue;
+                }
+            },
+        };
+        log(&match &auth {
+            Some((a, _)) => format!(
+                "the runtime's authorizer changed: allowedClients {}, allowedAudience {}, \
+                 allowedScopes {}, customClaims {}",
+                a.allowed_clients.join(", "),
+                a.allowed_audience.join(", "),
+                a.allowed_scopes.join(", "),
+                a.custom_claims.len()
+            ),
+            None => {
+                "the runtime no longer has a JWT authorizer: bearer tokens are refused".to_string()
+            }
+        });
+        let mut c = current.write().await;
+        c.auth = auth;
+        c.refreshed = Instant::now();
     }
 }
 
@@ -104,12 +186,19 @@ pub fn is_invocation_path(path: &str, invocation_path: &str) -> bool {
 }
 
 /// The router: the invocation path (authorized, then forwarded) and `/ping`.
-pub fn router(config: Config) -> Result<Router, String> {
+pub fn router(mut config: Config) -> Result<Router, String> {
     let http = reqwest::Client::builder()
         .build()
         .map_err(|e| format!("cannot set up HTTP: {e}"))?;
+    let current = Arc::new(RwLock::new(Current {
+        auth: Some((config.authorizer.clone(), config.keys.clone())),
+        refreshed: Instant::now(),
+    }));
+    if let Some(updates) = config.updates.take() {
+        tokio::spawn(follow(current.clone(), updates));
+    }
     let shared = Shared {
-        keys: Arc::new(RwLock::new((config.keys.clone(), Instant::now()))),
+        current,
         config: Arc::new(config),
         http,
     };

@@ -20,6 +20,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::kinds::agent_runtime::claims::{Claim, ClaimOperator, ClaimValueType};
+
 /// The `aud` claim: one string (Cognito ID tokens) or a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -214,6 +216,9 @@ pub struct Expectation {
     pub allowed_clients: Vec<String>,
     pub allowed_audience: Vec<String>,
     pub allowed_scopes: Vec<String>,
+    /// The authorizer's `customClaims` rules: claims the token must carry, and what their
+    /// values must match.
+    pub custom_claims: Vec<Claim>,
 }
 
 /// The outcome of one check: what was found (`detail`) and, when it failed, what to do
@@ -225,6 +230,9 @@ pub struct Verdict {
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
+    /// The `claims` check: the name of the first custom claim rule the token fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub claim: Option<String>,
 }
 
 impl Verdict {
@@ -234,6 +242,7 @@ impl Verdict {
             ok: true,
             detail: detail.into(),
             fix: None,
+            claim: None,
         }
     }
 
@@ -243,12 +252,13 @@ impl Verdict {
             ok: false,
             detail: detail.into(),
             fix,
+            claim: None,
         }
     }
 }
 
 /// The checks [`check`] reports, in its order.
-pub const CHECKS: [&str; 7] = [
+pub const CHECKS: [&str; 8] = [
     "signature",
     "issuer",
     "expiry",
@@ -256,6 +266,7 @@ pub const CHECKS: [&str; 7] = [
     "client",
     "audience",
     "scope",
+    "claims",
 ];
 
 const UNVERIFIED: &str = " (from unverified claims: the signature check failed)";
@@ -307,6 +318,7 @@ pub fn check(
                 check_client(&c, expect),
                 check_audience(&c, expect),
                 check_scope(&c, expect),
+                check_claims(&c, expect),
             ];
             if !verified {
                 for v in &mut rest {
@@ -625,6 +637,160 @@ fn check_scope(c: &Claims, expect: &Expectation) -> Verdict {
                 .to_string(),
         ),
     )
+}
+
+/// The `customClaims` rules: every rule must hold. One verdict for all of them; when some
+/// fail, the detail names each failing rule and what the token carries instead, and
+/// `claim` names the first.
+fn check_claims(c: &Claims, expect: &Expectation) -> Verdict {
+    const C: &str = "claims";
+    let rules = &expect.custom_claims;
+    if rules.is_empty() {
+        return Verdict::pass(C, "customClaims is not set: no custom claim is checked");
+    }
+    // Every claim of the token by name, the ones this struct names included.
+    let all = match serde_json::to_value(c) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let mut failed: Vec<(&Claim, String, String)> = Vec::new();
+    for rule in rules {
+        if let Err((detail, fix)) = claim_holds(rule, all.get(&rule.name)) {
+            failed.push((rule, detail, fix));
+        }
+    }
+    let Some((first, _, _)) = failed.first() else {
+        let names: Vec<&str> = rules.iter().map(|r| r.name.as_str()).collect();
+        return Verdict::pass(
+            C,
+            format!(
+                "the token meets every customClaims rule ({})",
+                names.join(", ")
+            ),
+        );
+    };
+    let name = first.name.clone();
+    let detail = failed
+        .iter()
+        .map(|(_, d, _)| d.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let fix = failed
+        .iter()
+        .map(|(_, _, f)| f.as_str())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut v = Verdict::fail(C, detail, Some(fix));
+    v.claim = Some(name);
+    v
+}
+
+/// The rule in words: `tenant EQUALS "acme"`, `groups CONTAINS_ANY ["a", "b"]`.
+pub fn rule_text(rule: &Claim) -> String {
+    let (op, values) = match rule.operator {
+        ClaimOperator::Equals => ("EQUALS", quoted(&rule.values)),
+        ClaimOperator::Contains => ("CONTAINS", quoted(&rule.values)),
+        ClaimOperator::ContainsAny => ("CONTAINS_ANY", format!("[{}]", quoted(&rule.values))),
+    };
+    format!("{} {op} {values}", rule.name)
+}
+
+fn quoted(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:?}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Whether the token's claim `got` satisfies `rule`; else what is wrong and what to do.
+fn claim_holds(rule: &Claim, got: Option<&serde_json::Value>) -> Result<(), (String, String)> {
+    use serde_json::Value;
+    let name = &rule.name;
+    let text = rule_text(rule);
+    let Some(got) = got else {
+        return Err((
+            format!("the token has no {name} claim, but customClaims requires {text}"),
+            format!(
+                "present a token that carries {name} (with Cognito: a pre token generation \
+                 trigger adds claims; cognito:groups comes from the user's groups), or remove \
+                 the {name} rule from customClaims"
+            ),
+        ));
+    };
+    let kind = match got {
+        Value::String(_) => "a string",
+        Value::Array(a) if a.iter().all(Value::is_string) => "an array of strings",
+        Value::Array(_) => "an array with non-string values",
+        Value::Number(_) => "a number",
+        Value::Bool(_) => "a boolean",
+        Value::Object(_) => "an object",
+        Value::Null => "null",
+    };
+    let (want_type, other_type) = match rule.value_type {
+        ClaimValueType::String => ("STRING", "STRING_ARRAY (with CONTAINS or CONTAINS_ANY)"),
+        ClaimValueType::StringArray => ("STRING_ARRAY", "STRING (with EQUALS)"),
+    };
+    let wrong_type = || {
+        let fix = match (rule.value_type, got) {
+            (ClaimValueType::String, Value::Array(_))
+            | (ClaimValueType::StringArray, Value::String(_)) => format!(
+                "set the {name} rule's valueType to {other_type}, or issue {name} as a {} \
+                 claim",
+                want_type
+            ),
+            _ => format!("issue {name} as a {want_type} claim, or remove the {name} rule"),
+        };
+        Err((
+            format!("the token's {name} claim is {kind}, but the rule {text} expects {want_type}"),
+            fix,
+        ))
+    };
+    match (rule.value_type, got) {
+        (ClaimValueType::String, Value::String(s)) => {
+            if rule.values.iter().any(|v| v == s) {
+                Ok(())
+            } else {
+                Err((
+                    format!("the token's {name} is {s:?}, but customClaims requires {text}"),
+                    format!(
+                        "present a token whose {name} is {}, or change the rule's value to \
+                         accept {s:?}",
+                        quoted(&rule.values)
+                    ),
+                ))
+            }
+        }
+        (ClaimValueType::StringArray, Value::Array(items))
+            if items.iter().all(Value::is_string) =>
+        {
+            let items: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+            if rule.values.iter().any(|v| items.contains(&v.as_str())) {
+                Ok(())
+            } else {
+                let have = if items.is_empty() {
+                    "is empty".to_string()
+                } else {
+                    format!(
+                        "holds {}",
+                        quoted(&items.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+                    )
+                };
+                let want = match rule.operator {
+                    ClaimOperator::ContainsAny => format!("one of {}", quoted(&rule.values)),
+                    _ => quoted(&rule.values),
+                };
+                Err((
+                    format!("the token's {name} {have}, but customClaims requires {text}"),
+                    format!(
+                        "present a token whose {name} holds {want} (for cognito:groups: add \
+                         the user to the group), or change the rule's values"
+                    ),
+                ))
+            }
+        }
+        _ => wrong_type(),
+    }
 }
 
 fn timestamp(t: SystemTime) -> String {
@@ -1012,6 +1178,221 @@ mod tests {
                 ..case("garbage", "not-a-token".to_string())
             },
         ]
+    }
+
+    fn rule(name: &str, t: ClaimValueType, op: ClaimOperator, values: &[&str]) -> Claim {
+        Claim {
+            name: name.to_string(),
+            value_type: t,
+            operator: op,
+            values: strings(values),
+        }
+    }
+
+    #[test]
+    fn custom_claim_rules_hold_or_say_which_failed_and_how_to_fix_it() {
+        use ClaimOperator::*;
+        use ClaimValueType::*;
+        let tenant = rule("tenant", String, Equals, &["acme"]);
+        let groups = rule("cognito:groups", StringArray, Contains, &["admins"]);
+        let any = rule(
+            "cognito:groups",
+            StringArray,
+            ContainsAny,
+            &["admins", "mcp-users"],
+        );
+        // Name, rules, claims added to the access token, passes, what the verdict says.
+        type Row<'a> = (
+            &'a str,
+            Vec<Claim>,
+            Vec<(&'a str, Value)>,
+            bool,
+            &'a [&'a str],
+        );
+        let rows: Vec<Row<'_>> = vec![
+            (
+                "no rules",
+                vec![],
+                vec![],
+                true,
+                &["customClaims is not set"],
+            ),
+            (
+                "STRING equal",
+                vec![tenant.clone()],
+                vec![("tenant", json!("acme"))],
+                true,
+                &["every customClaims rule (tenant)"],
+            ),
+            (
+                "STRING missing",
+                vec![tenant.clone()],
+                vec![],
+                false,
+                &[
+                    "the token has no tenant claim, but customClaims requires tenant EQUALS \"acme\"",
+                    "pre token generation trigger",
+                    "remove the tenant rule",
+                ],
+            ),
+            (
+                "STRING other value",
+                vec![tenant.clone()],
+                vec![("tenant", json!("globex"))],
+                false,
+                &[
+                    "the token's tenant is \"globex\", but customClaims requires tenant EQUALS \"acme\"",
+                    "whose tenant is \"acme\"",
+                    "accept \"globex\"",
+                ],
+            ),
+            (
+                "STRING rule, array claim",
+                vec![tenant.clone()],
+                vec![("tenant", json!(["acme"]))],
+                false,
+                &[
+                    "tenant claim is an array of strings, but the rule tenant EQUALS \"acme\" expects STRING",
+                    "valueType to STRING_ARRAY",
+                ],
+            ),
+            (
+                "STRING rule, number claim",
+                vec![tenant.clone()],
+                vec![("tenant", json!(7))],
+                false,
+                &["is a number", "issue tenant as a STRING claim"],
+            ),
+            (
+                "CONTAINS holds",
+                vec![groups.clone()],
+                vec![("cognito:groups", json!(["users", "admins"]))],
+                true,
+                &[],
+            ),
+            (
+                "CONTAINS lacks the value",
+                vec![groups.clone()],
+                vec![("cognito:groups", json!(["users"]))],
+                false,
+                &[
+                    "the token's cognito:groups holds \"users\", but customClaims requires cognito:groups CONTAINS \"admins\"",
+                    "add the user to the group",
+                ],
+            ),
+            (
+                "CONTAINS, empty array",
+                vec![groups.clone()],
+                vec![("cognito:groups", json!([]))],
+                false,
+                &["cognito:groups is empty"],
+            ),
+            (
+                "STRING_ARRAY rule, string claim",
+                vec![groups.clone()],
+                vec![("cognito:groups", json!("admins"))],
+                false,
+                &[
+                    "is a string, but the rule cognito:groups CONTAINS \"admins\" expects STRING_ARRAY",
+                    "valueType to STRING (with EQUALS)",
+                ],
+            ),
+            (
+                "CONTAINS_ANY, one of them",
+                vec![any.clone()],
+                vec![("cognito:groups", json!(["mcp-users"]))],
+                true,
+                &[],
+            ),
+            (
+                "CONTAINS_ANY, none of them",
+                vec![any.clone()],
+                vec![("cognito:groups", json!(["users"]))],
+                false,
+                &[
+                    "requires cognito:groups CONTAINS_ANY [\"admins\", \"mcp-users\"]",
+                    "holds one of \"admins\", \"mcp-users\"",
+                ],
+            ),
+            (
+                "a claim the token always has",
+                vec![rule("client_id", String, Equals, &[CLIENT])],
+                vec![],
+                true,
+                &[],
+            ),
+            (
+                "two rules, the second fails: both are named",
+                vec![tenant.clone(), groups.clone()],
+                vec![("tenant", json!("acme"))],
+                false,
+                &["no cognito:groups claim"],
+            ),
+        ];
+        for (name, rules, add, ok, says) in rows {
+            let mut claims = access();
+            for (k, v) in add {
+                claims = with(claims, k, v);
+            }
+            let expect = Expectation {
+                custom_claims: rules,
+                ..expect()
+            };
+            let verdicts = check(&sign(&claims), &jwks(), &expect, now(), None);
+            let failed: Vec<&str> = verdicts.iter().filter(|v| !v.ok).map(|v| v.check).collect();
+            let want: &[&str] = if ok { &[] } else { &["claims"] };
+            assert_eq!(failed, want, "{name}: {verdicts:?}");
+            let v = &verdicts[7];
+            assert_eq!(v.check, "claims");
+            assert_eq!(v.fix.is_some(), !ok, "{name}: {v:?}");
+            let said = format!("{} | {}", v.detail, v.fix.clone().unwrap_or_default());
+            for text in says {
+                assert!(said.contains(text), "{name}: should say {text:?}: {said}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_first_failing_rule_names_the_claim() {
+        let rules = vec![
+            rule(
+                "tenant",
+                ClaimValueType::String,
+                ClaimOperator::Equals,
+                &["acme"],
+            ),
+            rule(
+                "zone",
+                ClaimValueType::String,
+                ClaimOperator::Equals,
+                &["eu"],
+            ),
+        ];
+        let expect = Expectation {
+            custom_claims: claims_sorted(rules),
+            ..expect()
+        };
+        let v = check(&sign(&access()), &jwks(), &expect, now(), None);
+        assert_eq!(v[7].claim.as_deref(), Some("tenant"));
+        assert!(v[7].detail.contains("no tenant claim"), "{v:?}");
+        assert!(v[7].detail.contains("no zone claim"), "{v:?}");
+        let ok = check(
+            &sign(&with(
+                with(access(), "tenant", json!("acme")),
+                "zone",
+                json!("eu"),
+            )),
+            &jwks(),
+            &expect,
+            now(),
+            None,
+        );
+        assert_eq!(ok[7].claim, None);
+        assert!(ok[7].ok, "{ok:?}");
+    }
+
+    fn claims_sorted(rules: Vec<Claim>) -> Vec<Claim> {
+        crate::kinds::agent_runtime::claims::normalised(rules)
     }
 
     #[test]

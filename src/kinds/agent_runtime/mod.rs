@@ -29,7 +29,8 @@ use crate::memo::{Memo, time_stamp};
 use crate::model::de::FieldProblem;
 use crate::model::permissions::{Condition, Grant, Scope};
 
-mod claims;
+pub mod claims;
+pub mod probe_spec;
 mod sdk;
 mod spec;
 #[cfg(test)]
@@ -579,6 +580,9 @@ impl Kind for AgentRuntime {
         }
         if let Some(a) = &spec.authorizer {
             validate_jwt(&a.jwt, problems);
+        }
+        if let Some(p) = &spec.probe {
+            probe_spec::validate(p, problems);
         }
     }
 

@@ -248,6 +248,9 @@ pub struct AgentRuntimeSpec {
     /// Inbound authorization; absent means SigV4 (IAM) callers only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authorizer: Option<AuthorizerSpec>,
+    /// A live probe by the daemon (`{ interval: 5m, tokenRef: NAME }`): not sent to AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<super::probe_spec::ProbeSpec>,
 }
 
 /// Network configuration, normalised (sorted ID lists).
