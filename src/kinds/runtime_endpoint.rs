@@ -17,6 +17,7 @@ use aws_sdk_bedrockagentcorecontrol::types::AgentRuntimeEndpointStatus;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::agent_runtime::probe_spec::{self, ProbeSpec};
 use super::agent_runtime::{invocation_url, tag_problems};
 use super::names::valid_runtime_name;
 use super::{
@@ -123,6 +124,10 @@ pub struct RuntimeEndpointSpec {
     /// Tags besides the owner tag, given at creation (changing them later is not managed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Call the endpoint as a client would, every `interval` (see the AgentRuntime's
+    /// `probe`); the runtime's authorizer decides the credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -307,6 +312,9 @@ impl Kind for RuntimeEndpoint {
             for (path, message) in tag_problems(tags) {
                 problems.push(FieldProblem::new(path, message));
             }
+        }
+        if let Some(probe) = &spec.probe {
+            probe_spec::validate(probe, problems);
         }
     }
 
@@ -574,6 +582,12 @@ mod tests {
                 &["spec.description"],
             ),
             ("x", "version: 1\n", &["spec"]),
+            ("x", "runtimeRef: rt\nprobe: { interval: 30s }\n", &[]),
+            (
+                "x",
+                "runtimeRef: rt\nprobe: { interval: 1s }\n",
+                &["spec.probe.interval"],
+            ),
             (
                 "x",
                 "runtimeRef: rt\ntags: { \"aws:x\": y }\n",
@@ -707,6 +721,7 @@ mod tests {
             version,
             description: None,
             tags: None,
+            probe: None,
         };
         let kind_resolve = |spec: &RuntimeEndpointSpec| resolve_endpoint(&meta, spec, &deps);
         assert_eq!(

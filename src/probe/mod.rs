@@ -28,7 +28,9 @@ use tracing::{info, warn};
 use crate::aws::Aws;
 use crate::engine::controller::Shared;
 use crate::engine::status::{Condition, Timestamp};
-use crate::kinds::agent_runtime::AgentRuntimeSpec;
+use crate::kinds::agent_runtime::probe_spec::ProbeSpec;
+use crate::kinds::agent_runtime::{AgentRuntimeSpec, AuthorizerSpec};
+use crate::kinds::runtime_endpoint::RuntimeEndpointSpec;
 use crate::manifest::Object;
 use crate::mcp::client::{Auth, Client};
 use crate::metrics::Metrics;
@@ -109,54 +111,81 @@ pub fn targets(objects: &[Arc<Object>]) -> Vec<Target> {
             )
         })
         .collect();
+    let runtime_spec = |o: &Object| serde_json::from_value::<AgentRuntimeSpec>(o.spec.clone()).ok();
     let mut out = Vec::new();
-    for o in objects.iter().filter(|o| &*o.key.kind == "AgentRuntime") {
-        let Ok(spec) = serde_json::from_value::<AgentRuntimeSpec>(o.spec.clone()) else {
-            continue;
-        };
-        let Some(probe) = &spec.probe else {
-            continue;
-        };
-        let credentials = match (&probe.token_ref, &spec.authorizer) {
-            (Some(name), _) if tokens.iter().any(|(t, _)| t == name) => {
-                Credentials::Token(name.clone())
+    for o in objects.iter() {
+        // A runtime is probed at its DEFAULT endpoint; a RuntimeEndpoint at its own, with
+        // its runtime's authorizer.
+        let (probe, authorizer) = match &*o.key.kind {
+            "AgentRuntime" => {
+                let Some(spec) = runtime_spec(o) else {
+                    continue;
+                };
+                (spec.probe, spec.authorizer)
             }
-            (Some(name), _) => Credentials::Unknown(format!(
-                "spec.probe.tokenRef names Token {name}, which is not in the manifests"
-            )),
-            (None, None) => Credentials::SigV4,
-            (None, Some(a)) => {
-                let refs = a.jwt.client_refs.clone().unwrap_or_default();
-                let matching: Vec<&str> = tokens
+            "RuntimeEndpoint" => {
+                let Ok(spec) = serde_json::from_value::<RuntimeEndpointSpec>(o.spec.clone()) else {
+                    continue;
+                };
+                let runtime = objects
                     .iter()
-                    .filter(|(_, c)| c.is_some_and(|c| refs.iter().any(|r| r == c)))
-                    .map(|(t, _)| *t)
-                    .collect();
-                match (matching.as_slice(), tokens.as_slice()) {
-                    ([one], _) | ([], [(one, _)]) => Credentials::Token(one.to_string()),
-                    ([], []) => Credentials::Unknown(
-                        "no Token in the manifests publishes a bearer for this runtime: add \
-                         one, or name it with spec.probe.tokenRef"
-                            .to_string(),
-                    ),
-                    _ => Credentials::Unknown(format!(
-                        "{} Tokens could publish the bearer: name one with spec.probe.tokenRef",
-                        if matching.is_empty() {
-                            tokens.len()
-                        } else {
-                            matching.len()
-                        }
-                    )),
-                }
+                    .find(|r| &*r.key.kind == "AgentRuntime" && *r.key.name == *spec.runtime_ref)
+                    .and_then(|r| runtime_spec(r));
+                (spec.probe, runtime.and_then(|r| r.authorizer))
             }
+            _ => continue,
+        };
+        let Some(probe) = probe else {
+            continue;
         };
         out.push(Target {
             key: o.key.clone(),
             interval: probe.interval(),
-            credentials,
+            credentials: credentials(&probe, authorizer.as_ref(), &tokens),
         });
     }
     out
+}
+
+/// How a probe authenticates (see [`targets`]).
+fn credentials(
+    probe: &ProbeSpec,
+    authorizer: Option<&AuthorizerSpec>,
+    tokens: &[(&str, Option<&str>)],
+) -> Credentials {
+    match (&probe.token_ref, authorizer) {
+        (Some(name), _) if tokens.iter().any(|(t, _)| t == name) => {
+            Credentials::Token(name.clone())
+        }
+        (Some(name), _) => Credentials::Unknown(format!(
+            "spec.probe.tokenRef names Token {name}, which is not in the manifests"
+        )),
+        (None, None) => Credentials::SigV4,
+        (None, Some(a)) => {
+            let refs = a.jwt.client_refs.clone().unwrap_or_default();
+            let matching: Vec<&str> = tokens
+                .iter()
+                .filter(|(_, c)| c.is_some_and(|c| refs.iter().any(|r| r == c)))
+                .map(|(t, _)| *t)
+                .collect();
+            match (matching.as_slice(), tokens) {
+                ([one], _) | ([], [(one, _)]) => Credentials::Token(one.to_string()),
+                ([], []) => Credentials::Unknown(
+                    "no Token in the manifests publishes a bearer for this runtime: add \
+                     one, or name it with spec.probe.tokenRef"
+                        .to_string(),
+                ),
+                _ => Credentials::Unknown(format!(
+                    "{} Tokens could publish the bearer: name one with spec.probe.tokenRef",
+                    if matching.is_empty() {
+                        tokens.len()
+                    } else {
+                        matching.len()
+                    }
+                )),
+            }
+        }
+    }
 }
 
 /// A probe's outcome.
@@ -515,6 +544,40 @@ mod tests {
             (
                 "SigV4 without an authorizer",
                 vec![runtime("rt", json!({}), None), token("t", "c1")],
+                Some(Credentials::SigV4),
+            ),
+            (
+                "an endpoint, with its runtime's authorizer",
+                vec![
+                    object(
+                        "AgentRuntime",
+                        "rt",
+                        json!({"imageRef": "i", "roleRef": "r", "authorizer": {"jwt": jwt.clone()}}),
+                    ),
+                    object(
+                        "RuntimeEndpoint",
+                        "prod",
+                        json!({"runtimeRef": "rt", "probe": {"interval": "1m"}}),
+                    ),
+                    token("other", "c2"),
+                    token("mine", "c1"),
+                ],
+                Some(Credentials::Token("mine".into())),
+            ),
+            (
+                "an endpoint of a SigV4 runtime",
+                vec![
+                    object(
+                        "AgentRuntime",
+                        "rt",
+                        json!({"imageRef": "i", "roleRef": "r"}),
+                    ),
+                    object(
+                        "RuntimeEndpoint",
+                        "prod",
+                        json!({"runtimeRef": "rt", "probe": {}}),
+                    ),
+                ],
                 Some(Credentials::SigV4),
             ),
         ];
