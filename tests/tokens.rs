@@ -1075,3 +1075,106 @@ async fn a_client_credentials_token_is_renewed_before_it_expires() {
     );
     assert_eq!(d.terminate(), Some(0));
 }
+
+/// A prefix is global: a second pool asking for it fails, naming the pool that holds it. A
+/// new prefix replaces the pool's domain, and the plan says so first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_prefix_is_global_and_replaced_when_changed() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    m.write("m2m.yaml", &names.yaml(""));
+    let dir = m.arg();
+    let instance = "tokens-m2m-domain";
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    let pool_id = domain_pool(&aws, &names.domain).await.expect("domain");
+
+    // Another pool asking for the same prefix.
+    let other = Manifests::new();
+    let other_pool = format!("{}Other", names.pool);
+    other.write(
+        "other.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1
+kind: UserPool
+metadata:
+  name: {other_pool}
+spec: {{}}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolDomain
+metadata:
+  name: taken
+spec:
+  userPoolRef: {other_pool}
+  domain: {}
+",
+            names.domain
+        ),
+    );
+    let out = controller(&[
+        "apply",
+        "-f",
+        &other.arg(),
+        "--instance",
+        instance,
+        "--timeout",
+        "20s",
+    ]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("belongs to user pool") && text.contains(&pool_id),
+        "the conflict is named: {text}"
+    );
+    assert_eq!(
+        domain_pool(&aws, &names.domain).await.as_deref(),
+        Some(pool_id.as_str()),
+        "the prefix stays with its pool"
+    );
+
+    // A new prefix: planned as a replacement, then the old domain goes and the new one
+    // serves the token endpoint.
+    let renamed = format!("{}-new", names.domain);
+    m.write(
+        "m2m.yaml",
+        &names.yaml("").replace(
+            &format!("domain: {}\n", names.domain),
+            &format!("domain: {renamed}\n"),
+        ),
+    );
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("requires replacement"),
+        "{}",
+        stdout(&out)
+    );
+    let before = secret_map(&aws, &names.secret).await;
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        domain_pool(&aws, &names.domain).await,
+        None,
+        "old prefix gone"
+    );
+    assert_eq!(
+        domain_pool(&aws, &renamed).await.as_deref(),
+        Some(pool_id.as_str())
+    );
+    // Converged; the published token (the pool's, whichever domain granted it) stays
+    // valid until its renewal, which asks the new domain.
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    assert_eq!(json(&out)["calls"]["writes"], 0, "converged");
+    assert_eq!(
+        secret_map(&aws, &names.secret).await["bearer_token"],
+        before["bearer_token"]
+    );
+}
