@@ -1178,3 +1178,54 @@ spec:
         before["bearer_token"]
     );
 }
+
+/// A Token asking for a scope its client is not allowed: the token endpoint's refusal
+/// comes back naming the scope and the client, without the client's secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_grant_names_the_scope_and_not_the_secret() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    let write = format!("{}/write", names.identifier);
+    let yaml = names.yaml("").replace(
+        &format!("  scopes: [{}/read]\n", names.identifier),
+        &format!("  scopes: [{write}]\n"),
+    );
+    assert!(yaml.contains(&format!("scopes: [{write}]")));
+    m.write("m2m.yaml", &yaml);
+    let out = controller(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--instance",
+        "tokens-m2m-refused",
+        "--timeout",
+        "20s",
+    ]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("invalid_scope") && text.contains(&write),
+        "the refusal names the scope: {text}"
+    );
+    let pool_id = domain_pool(&aws, &names.domain).await.expect("domain");
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let client_id = clients
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(names.client.as_str()))
+        .and_then(|c| c.client_id())
+        .expect("the client")
+        .to_string();
+    assert!(text.contains(&client_id), "names the client: {text}");
+    let secret = client_secret(&aws, &pool_id, &client_id).await;
+    assert!(secret.len() >= 16);
+    assert!(!text.contains(&secret), "the client secret leaked");
+}
