@@ -983,6 +983,38 @@ async fn a_client_credentials_token_is_granted_kept_converged_and_torn_down() {
         .unwrap_or_default();
     assert_eq!(scopes, [read.as_str()]);
 
+    // The Token asks for another scope (which the client is now allowed): granted again.
+    let write = format!("{}/write", names.identifier);
+    m.write(
+        "m2m.yaml",
+        &names
+            .yaml("")
+            .replace(&format!("[{read}]"), &format!("[{read}, {write}]")),
+    );
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    keep(&out);
+    assert!(stdout(&out).contains("spec.scopes"), "{}", stdout(&out));
+    keep(&run_ok(&["apply", "-f", &dir, "--instance", instance]));
+    let regranted = secret_map(&aws, &names.secret).await;
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(regranted["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    let mut scopes = claims.scopes();
+    scopes.sort_unstable();
+    assert_eq!(scopes, [read.as_str(), write.as_str()]);
+    verified(&regranted, &write).await;
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    keep(&out);
+    assert_eq!(json(&out)["calls"]["writes"], 0, "converged");
+
     // No client secret and no token in any output.
     let secret = client_secret(&aws, &pool_id, &client_id).await;
     assert!(secret.len() >= 16, "a real client secret");

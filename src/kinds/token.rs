@@ -135,6 +135,8 @@ pub struct ObservedToken {
     /// reconcile renews to write both again. Always true for client_credentials, which
     /// has none.
     pub refresh_stored: bool,
+    /// The scopes the bearer token carries (its `scope` claim), sorted.
+    pub scopes: Vec<String>,
 }
 
 /// The claims renewal needs (read without verifying: scheduling only).
@@ -175,6 +177,16 @@ pub fn token_times(token: &str) -> Option<TokenTimes> {
         expires_at,
         token_use_access: claims.token_use == "access",
     })
+}
+
+/// The scopes a JWT's `scope` claim lists, sorted (read without verifying).
+pub fn granted_scopes(token: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = crate::token::jwt::peek(token)
+        .map(|(_, c)| c.scopes().into_iter().map(String::from).collect())
+        .unwrap_or_default();
+    scopes.sort();
+    scopes.dedup();
+    scopes
 }
 
 fn epoch(t: SystemTime) -> u64 {
@@ -789,10 +801,9 @@ impl Kind for Token {
             DesiredGrant::ClientCredentials { .. } => true,
         };
         let text = |k: &str| map.get(k).and_then(Value::as_str).map(String::from);
-        let bearer = map
-            .get("bearer_token")
-            .and_then(Value::as_str)
-            .and_then(token_times);
+        let token = map.get("bearer_token").and_then(Value::as_str);
+        let bearer = token.and_then(token_times);
+        let scopes = token.map(granted_scopes).unwrap_or_default();
         Ok(Some(Observed {
             owned,
             resource: ObservedToken {
@@ -802,6 +813,7 @@ impl Kind for Token {
                 discovery_url: text("discovery_url"),
                 bearer,
                 refresh_stored,
+                scopes,
             },
         }))
     }
@@ -818,6 +830,22 @@ impl Kind for Token {
                     field,
                     have.clone().map(Value::String),
                     Some(Value::String(want.clone())),
+                ));
+            }
+        }
+        // Scopes asked for by name: a token granted others is granted again.
+        if let DesiredGrant::ClientCredentials { scopes, .. } = &d.grant
+            && !scopes.is_empty()
+            && o.bearer.is_some()
+        {
+            let mut want = scopes.clone();
+            want.sort();
+            want.dedup();
+            if want != o.scopes {
+                changes.push(Change::new(
+                    "spec.scopes",
+                    serde_json::to_value(&o.scopes).ok(),
+                    serde_json::to_value(&want).ok(),
                 ));
             }
         }
@@ -1026,6 +1054,7 @@ impl Token {
             discovery_url: Some(d.discovery_url.clone()),
             bearer: times,
             refresh_stored,
+            scopes: granted_scopes(bearer.expose_secret()),
         }))
     }
 }
@@ -1041,6 +1070,17 @@ mod tests {
             enc(serde_json::json!({"alg": "RS256", "kid": "k"})),
             enc(
                 serde_json::json!({"iss": "https://issuer", "sub": "s", "exp": exp, "iat": iat, "token_use": token_use})
+            )
+        )
+    }
+
+    fn jwt_with_scope(exp: u64, iat: u64, scope: &str) -> String {
+        let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg": "RS256", "kid": "k"})),
+            enc(
+                serde_json::json!({"iss": "https://issuer", "sub": "c", "exp": exp, "iat": iat, "token_use": "access", "scope": scope})
             )
         )
     }
@@ -1074,6 +1114,7 @@ mod tests {
             discovery_url: Some("https://d".into()),
             bearer: token.and_then(token_times),
             refresh_stored: true,
+            scopes: token.map(granted_scopes).unwrap_or_default(),
         }
     }
 
@@ -1273,6 +1314,26 @@ mod tests {
         };
         // Fresh: nothing to do (no refresh token is missing).
         assert_eq!(Token::diff(&d, &observed(Some(&token))), vec![]);
+        // Scopes asked for by name that the token does not carry: granted again.
+        let scoped = jwt_with_scope(4600, 1000, "mcp/read");
+        for (asked, changed) in [
+            (vec!["mcp/read"], false),
+            (vec!["mcp/read", "mcp/read"], false),
+            (vec!["mcp/write", "mcp/read"], true),
+            (vec![], false),
+        ] {
+            let mut d = d.clone();
+            d.grant = DesiredGrant::ClientCredentials {
+                token_url: String::new(),
+                scopes: asked.iter().map(|s| s.to_string()).collect(),
+            };
+            let changes = Token::diff(&d, &observed(Some(&scoped)));
+            assert_eq!(
+                changes.iter().any(|c| c.field == "spec.scopes"),
+                changed,
+                "{asked:?}: {changes:?}"
+            );
+        }
         // Due: a new grant.
         d.now = at(3400);
         let changes = Token::diff(&d, &observed(Some(&token)));
