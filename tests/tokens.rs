@@ -685,6 +685,21 @@ impl M2m {
     /// UserPool, ResourceServer (scopes read and write), UserPoolDomain, a
     /// client_credentials UserPoolClient allowed `{identifier}/read`, and the Token.
     fn yaml(&self, token_extra: &str) -> String {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1
+kind: UserPool
+metadata:
+  name: {}
+spec: {{}}
+---
+{}",
+            self.pool,
+            self.in_pool(token_extra)
+        )
+    }
+
+    /// [`M2m::yaml`] without the UserPool (for a pool defined elsewhere).
+    fn in_pool(&self, token_extra: &str) -> String {
         let M2m {
             pool,
             identifier,
@@ -694,12 +709,6 @@ impl M2m {
         } = self;
         format!(
             "apiVersion: agentcore.dev/v1alpha1
-kind: UserPool
-metadata:
-  name: {pool}
-spec: {{}}
----
-apiVersion: agentcore.dev/v1alpha1
 kind: ResourceServer
 metadata:
   name: api
@@ -1260,4 +1269,90 @@ async fn a_refused_grant_names_the_scope_and_not_the_secret() {
     let secret = client_secret(&aws, &pool_id, &client_id).await;
     assert!(secret.len() >= 16);
     assert!(!text.contains(&secret), "the client secret leaked");
+}
+
+/// `check-auth` holds a machine-to-machine token against the runtime's actual authorizer:
+/// its client in allowedClients, its scope in allowedScopes; no user involved.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_auth_accepts_a_machine_to_machine_token_by_client_and_scope() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    let m2m = M2m {
+        pool: names.pool.clone(),
+        ..M2m::unique()
+    };
+    m.write("m2m.yaml", &m2m.in_pool(""));
+    let runtime_yaml = std::fs::read_to_string(m.path().join("runtime.yaml")).expect("read");
+    let refs = format!("clientRefs: [{}]", names.client);
+    assert!(runtime_yaml.contains(&refs), "{runtime_yaml}");
+    m.write(
+        "runtime.yaml",
+        &runtime_yaml.replace(
+            &refs,
+            &format!(
+                "clientRefs: [{}, {}]\n      allowedScopes: [{}/read]",
+                names.client, m2m.client, m2m.identifier
+            ),
+        ),
+    );
+    let instance = "tokens-m2m-check";
+    let _ = controller(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--timeout",
+        "3s",
+        "--instance",
+        instance,
+    ]);
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    run_ok(&["apply", "-f", &m.arg(), "--instance", instance]);
+
+    let out = controller(&["check-auth", "machine", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let passed: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == true)
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    for check in [
+        "signature",
+        "issuer",
+        "expiry",
+        "token_use",
+        "client",
+        "scope",
+    ] {
+        assert!(passed.contains(&check), "{check}: {report:#}");
+    }
+
+    // The runtime allows another scope only: the M2M token is refused on scope.
+    let rt = runtime(&aws, &names.runtime).await;
+    let jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .expect("jwt");
+    let other = aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration::builder()
+        .discovery_url(jwt.discovery_url())
+        .set_allowed_clients(Some(jwt.allowed_clients().to_vec()))
+        .allowed_scopes(format!("{}/write", m2m.identifier))
+        .build()
+        .expect("config");
+    set_jwt_authorizer(&aws, &rt, other).await;
+    let out = controller(&["check-auth", "machine", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    assert_eq!(failed, ["scope"], "{report:#}");
 }
