@@ -233,6 +233,12 @@ fn validate_oauth(spec: &UserPoolClientSpec, problems: &mut Vec<FieldProblem>) {
             ));
         }
     }
+    if spec.allowed_oauth_flows_user_pool_client == Some(true) && flows.is_empty() {
+        problems.push(FieldProblem::new(
+            "spec.allowedOAuthFlowsUserPoolClient",
+            "OAuth is switched on without a flow: list allowedOAuthFlows",
+        ));
+    }
     let scopes = spec.allowed_oauth_scopes.as_deref().unwrap_or_default();
     if scopes.len() > MAX_OAUTH_SCOPES {
         problems.push(FieldProblem::new(
@@ -1268,6 +1274,19 @@ mod tests {
                 vec!["spec.allowedOAuthScopes"],
             ),
         ];
+        let mut on_without_flows = UserPoolClientSpec {
+            user_pool_ref: "pool".into(),
+            allowed_oauth_flows_user_pool_client: Some(true),
+            ..Default::default()
+        };
+        let mut problems = Vec::new();
+        UserPoolClient::validate("client", &on_without_flows, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "spec.allowedOAuthFlowsUserPoolClient");
+        on_without_flows.allowed_oauth_flows = Some(vec!["code".into()]);
+        problems.clear();
+        UserPoolClient::validate("client", &on_without_flows, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
         for (flows, scopes, secret, want) in cases {
             let spec = UserPoolClientSpec {
                 user_pool_ref: "pool".into(),
