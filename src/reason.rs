@@ -76,6 +76,8 @@ reasons! {
     AmbiguousUserPoolClient,
     /// A field Cognito cannot change after creation differs.
     RequiresReplacement,
+    /// The Cognito domain prefix belongs to another user pool.
+    DomainTaken,
     /// A new IAM role is not assumable by AgentCore yet.
     RoleNotReady,
     /// A secret with the name exists or is being deleted.

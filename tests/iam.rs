@@ -1,5 +1,7 @@
 //! The policy `iam-policy` prints is sufficient: a whole lifecycle of the guide's stack
-//! (apply, drift repaired, a daemon renewing the token, delete), every AWS call the
+//! with a machine-to-machine token beside it (a resource server, the pool's domain, a
+//! client_credentials client and Token) (apply, drift repaired, a daemon renewing the
+//! token, delete), every AWS call the
 //! controller made during it read from the emulator's request log, each mapped to its
 //! IAM action and the resource it named, each allowed by the printed policy. And it is
 //! narrow: the same calls on resources the manifests do not name are not allowed, and
@@ -204,6 +206,52 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
             "  bearer: access\n  renewBefore: 59m55s\n",
         ),
     );
+    // Machine to machine: the guide's pool gets a resource server, a domain, a
+    // client_credentials client and its Token.
+    let m2m = unique("m");
+    m.write(
+        "m2m.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1
+kind: ResourceServer
+metadata:
+  name: api
+spec:
+  userPoolRef: {pool}
+  identifier: api-{m2m}
+  scopes: [{{name: read, description: Read}}]
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolDomain
+metadata:
+  name: domain
+spec:
+  userPoolRef: {pool}
+  domain: iam-{m2m}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolClient
+metadata:
+  name: service-{m2m}
+spec:
+  userPoolRef: {pool}
+  generateSecret: true
+  allowedOAuthFlows: [client_credentials]
+  allowedOAuthScopes: [api-{m2m}/read]
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: Token
+metadata:
+  name: machine
+spec:
+  grant: client_credentials
+  clientRef: service-{m2m}
+  domainRef: domain
+  secretName: m2m/{m2m}/token
+",
+            pool = names.pool
+        ),
+    );
     let dir = m.arg();
     let printed_policy = || {
         let out = controller(&[
@@ -328,6 +376,13 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
     assert!(calls.len() > 50, "{} calls", calls.len());
     let mut refused: BTreeSet<String> = BTreeSet::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    // The OAuth token endpoint is no AWS API: it takes the client's secret, not IAM.
+    let token_requests = calls.iter().filter(|c| c.path == "/oauth2/token").count();
+    assert!(token_requests >= 1, "the M2M token was granted");
+    let calls: Vec<Call> = calls
+        .into_iter()
+        .filter(|c| c.path != "/oauth2/token")
+        .collect();
     for c in &calls {
         assert!(
             !c.operation.is_empty() && !c.service.is_empty(),
@@ -479,6 +534,10 @@ async fn the_printed_policy_allows_every_call_of_a_whole_lifecycle_and_no_more()
         (
             "cognito-idp:AdminUpdateUserAttributes",
             "a user's attributes changed",
+        ),
+        (
+            "cognito-idp:UpdateResourceServer",
+            "a resource server's name or scopes changed",
         ),
         ("cognito-idp:TagResource", "tags given at a pool's creation"),
         (

@@ -1,7 +1,9 @@
 //! Bearer tokens against the emulator (its Cognito issues real RS256 JWTs with a JWKS and
 //! a discovery document): published in the guide's layout, verified by `check-auth`,
 //! renewed by the daemon before they expire, recovered from a revoked refresh token and a
-//! password changed behind the controller's back, and never leaked into any output.
+//! password changed behind the controller's back, and never leaked into any output; and
+//! machine-to-machine tokens (client_credentials at a pool domain's token endpoint) with
+//! their resource server, domain and client, kept converged and renewed.
 
 use std::time::Duration;
 
@@ -695,4 +697,704 @@ async fn a_failing_renewal_is_told_once_and_so_is_its_recovery() {
         assert!(!events.contains(secret), "a secret value in a notification");
     }
     assert_eq!(d.terminate(), Some(0));
+}
+
+// ---------------------------------------------------------------------------------------
+// Machine-to-machine tokens: a resource server's scopes, the pool's domain, an app client
+// allowed the client_credentials grant, and a Token granted at the domain's token endpoint.
+
+/// The names of one copy of the M2M manifests.
+struct M2m {
+    pool: String,
+    identifier: String,
+    domain: String,
+    client: String,
+    secret: String,
+}
+
+impl M2m {
+    fn unique() -> Self {
+        let u = unique("m");
+        Self {
+            pool: format!("M2mPool{u}"),
+            identifier: format!("https://api-{u}.example.com"),
+            domain: format!("tokens-{u}"),
+            client: format!("M2mClient{u}"),
+            secret: format!("m2m/{u}/token"),
+        }
+    }
+
+    /// UserPool, ResourceServer (scopes read and write), UserPoolDomain, a
+    /// client_credentials UserPoolClient allowed `{identifier}/read`, and the Token.
+    fn yaml(&self, token_extra: &str) -> String {
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1
+kind: UserPool
+metadata:
+  name: {}
+spec: {{}}
+---
+{}",
+            self.pool,
+            self.in_pool(token_extra)
+        )
+    }
+
+    /// [`M2m::yaml`] without the UserPool (for a pool defined elsewhere).
+    fn in_pool(&self, token_extra: &str) -> String {
+        let M2m {
+            pool,
+            identifier,
+            domain,
+            client,
+            secret,
+        } = self;
+        format!(
+            "apiVersion: agentcore.dev/v1alpha1
+kind: ResourceServer
+metadata:
+  name: api
+spec:
+  userPoolRef: {pool}
+  identifier: {identifier}
+  scopes:
+    - {{name: write, description: Change things}}
+    - {{name: read, description: Read things}}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolDomain
+metadata:
+  name: domain
+spec:
+  userPoolRef: {pool}
+  domain: {domain}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolClient
+metadata:
+  name: {client}
+spec:
+  userPoolRef: {pool}
+  generateSecret: true
+  allowedOAuthFlows: [client_credentials]
+  allowedOAuthScopes: [{identifier}/read]
+  tokenValidity:
+    accessToken: 5m
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: Token
+metadata:
+  name: machine
+  annotations:
+    agentcore.dev/deletion-policy: Delete
+spec:
+  grant: client_credentials
+  clientRef: {client}
+  domainRef: domain
+  scopes: [{identifier}/read]
+  secretName: {secret}
+{token_extra}"
+        )
+    }
+}
+
+fn run_ok(args: &[&str]) -> std::process::Output {
+    let out = controller(args);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}\n{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    out
+}
+
+/// The client's secret, as the test reads it (to prove it never shows in any output).
+async fn client_secret(aws: &Aws, pool_id: &str, client_id: &str) -> String {
+    aws.cognito
+        .describe_user_pool_client()
+        .user_pool_id(pool_id)
+        .client_id(client_id)
+        .send()
+        .await
+        .expect("DescribeUserPoolClient")
+        .user_pool_client()
+        .and_then(|c| c.client_secret())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn resource_server_scopes(aws: &Aws, pool_id: &str, identifier: &str) -> Option<Vec<String>> {
+    let out = aws
+        .cognito
+        .describe_resource_server()
+        .user_pool_id(pool_id)
+        .identifier(identifier)
+        .send()
+        .await
+        .ok()?;
+    let mut scopes: Vec<String> = out
+        .resource_server()?
+        .scopes()
+        .iter()
+        .map(|s| s.scope_name().to_string())
+        .collect();
+    scopes.sort();
+    Some(scopes)
+}
+
+async fn domain_pool(aws: &Aws, domain: &str) -> Option<String> {
+    aws.cognito
+        .describe_user_pool_domain()
+        .domain(domain)
+        .send()
+        .await
+        .expect("DescribeUserPoolDomain")
+        .domain_description()
+        .and_then(|d| d.user_pool_id())
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+}
+
+/// Verify `token` against the pool's signing keys, as the runtime's authorizer would with
+/// `allowedClients: [client_id]` and `allowedScopes: [scope]`.
+async fn verified(map: &serde_json::Map<String, Value>, scope: &str) {
+    use agentcore_controller::token::{jwt, oidc};
+    let url = emulator().url.clone();
+    let discovery = oidc::fetch_discovery(map["discovery_url"].as_str().unwrap_or(""), Some(&url))
+        .await
+        .expect("discovery");
+    let jwks = oidc::fetch_jwks(&discovery.jwks_uri, Some(&url))
+        .await
+        .expect("jwks");
+    let expect = jwt::Expectation {
+        issuer: discovery.issuer,
+        token_use: jwt::TokenUse::Access,
+        allowed_clients: vec![map["client_id"].as_str().unwrap_or("").to_string()],
+        allowed_scopes: vec![scope.to_string()],
+        ..Default::default()
+    };
+    let verdicts = jwt::check(
+        map["bearer_token"].as_str().unwrap_or(""),
+        &jwks,
+        &expect,
+        std::time::SystemTime::now(),
+        None,
+    );
+    assert!(verdicts.iter().all(|v| v.ok), "{verdicts:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_credentials_token_is_granted_kept_converged_and_torn_down() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    m.write("m2m.yaml", &names.yaml(""));
+    let dir = m.arg();
+    let instance = "tokens-m2m";
+    let mut captured = String::new();
+    let mut keep = |out: &std::process::Output| {
+        captured.push_str(&stdout(out));
+        captured.push_str(&stderr(out));
+    };
+    keep(&run_ok(&[
+        "--log",
+        "debug",
+        "apply",
+        "-f",
+        &dir,
+        "--instance",
+        instance,
+    ]));
+
+    // The published token: the user tokens' layout without an ID token, and no state
+    // secret (no refresh token).
+    let map = secret_map(&aws, &names.secret).await;
+    for key in [
+        "access_token",
+        "bearer_token",
+        "expires_at",
+        "client_id",
+        "discovery_url",
+        "pool_id",
+    ] {
+        assert!(map.contains_key(key), "missing {key}: {map:?}");
+    }
+    assert!(!map.contains_key("id_token"), "no ID token");
+    assert_eq!(map["bearer_token"], map["access_token"]);
+    let state = format!("agentcore-controller/tokens/{}", names.secret);
+    assert!(
+        aws.secrets
+            .describe_secret()
+            .secret_id(&state)
+            .send()
+            .await
+            .is_err(),
+        "no state secret for a client_credentials token"
+    );
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(map["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    let read = format!("{}/read", names.identifier);
+    let client_id = map["client_id"].as_str().unwrap_or("").to_string();
+    let pool_id = map["pool_id"].as_str().unwrap_or("").to_string();
+    assert_eq!(claims.scope.as_deref(), Some(read.as_str()));
+    assert_eq!(claims.sub, client_id, "sub is the client");
+    assert_eq!(claims.client_id.as_deref(), Some(client_id.as_str()));
+    assert_eq!(claims.user(), None, "no username");
+    assert_eq!(claims.token_use, "access");
+    verified(&map, &read).await;
+    assert_eq!(
+        domain_pool(&aws, &names.domain).await.as_deref(),
+        Some(pool_id.as_str())
+    );
+
+    // Converged: a second apply writes nothing.
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    keep(&out);
+    let report = json(&out);
+    assert_eq!(report["calls"]["writes"], 0, "{report:#}");
+
+    // Drift: the resource server's scopes changed by hand are put back.
+    aws.cognito
+        .update_resource_server()
+        .user_pool_id(&pool_id)
+        .identifier(&names.identifier)
+        .name("changed by hand")
+        .scopes(
+            aws_sdk_cognitoidentityprovider::types::ResourceServerScopeType::builder()
+                .scope_name("read")
+                .scope_description("Read things")
+                .build()
+                .expect("scope"),
+        )
+        .send()
+        .await
+        .expect("UpdateResourceServer by hand");
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    keep(&out);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("spec.scopes"), "{}", stdout(&out));
+    keep(&run_ok(&["apply", "-f", &dir, "--instance", instance]));
+    assert_eq!(
+        resource_server_scopes(&aws, &pool_id, &names.identifier).await,
+        Some(vec!["read".to_string(), "write".to_string()])
+    );
+
+    // The client's OAuth settings changed by hand are put back too.
+    let described = aws
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_id(&client_id)
+        .send()
+        .await
+        .expect("DescribeUserPoolClient");
+    let c = described.user_pool_client().expect("client");
+    aws.cognito
+        .update_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_id(&client_id)
+        .set_client_name(c.client_name().map(String::from))
+        .allowed_o_auth_flows(
+            aws_sdk_cognitoidentityprovider::types::OAuthFlowType::ClientCredentials,
+        )
+        .allowed_o_auth_scopes(format!("{}/write", names.identifier))
+        .allowed_o_auth_flows_user_pool_client(true)
+        .send()
+        .await
+        .expect("UpdateUserPoolClient by hand");
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    keep(&out);
+    assert!(
+        stdout(&out).contains("spec.allowedOAuthScopes"),
+        "{}",
+        stdout(&out)
+    );
+    keep(&run_ok(&["apply", "-f", &dir, "--instance", instance]));
+    let scopes = aws
+        .cognito
+        .describe_user_pool_client()
+        .user_pool_id(&pool_id)
+        .client_id(&client_id)
+        .send()
+        .await
+        .expect("DescribeUserPoolClient")
+        .user_pool_client()
+        .map(|c| c.allowed_o_auth_scopes().to_vec())
+        .unwrap_or_default();
+    assert_eq!(scopes, [read.as_str()]);
+
+    // The Token asks for another scope (which the client is now allowed): granted again.
+    let write = format!("{}/write", names.identifier);
+    m.write(
+        "m2m.yaml",
+        &names
+            .yaml("")
+            .replace(&format!("[{read}]"), &format!("[{read}, {write}]")),
+    );
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    keep(&out);
+    assert!(stdout(&out).contains("spec.scopes"), "{}", stdout(&out));
+    keep(&run_ok(&["apply", "-f", &dir, "--instance", instance]));
+    let regranted = secret_map(&aws, &names.secret).await;
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(regranted["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    let mut scopes = claims.scopes();
+    scopes.sort_unstable();
+    assert_eq!(scopes, [read.as_str(), write.as_str()]);
+    verified(&regranted, &write).await;
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    keep(&out);
+    assert_eq!(json(&out)["calls"]["writes"], 0, "converged");
+
+    // No client secret and no token in any output.
+    let secret = client_secret(&aws, &pool_id, &client_id).await;
+    assert!(secret.len() >= 16, "a real client secret");
+    assert!(!captured.contains(&secret), "the client secret leaked");
+    for part in map["access_token"].as_str().unwrap_or("").split('.') {
+        assert!(
+            part.len() < 16 || !captured.contains(part),
+            "the token leaked"
+        );
+    }
+
+    // Delete: the resource server and the domain go; the pool is retained (its default).
+    let out = run_ok(&["delete", "-f", &dir, "--instance", instance]);
+    assert!(!stdout(&out).contains(&secret));
+    assert_eq!(
+        domain_pool(&aws, &names.domain).await,
+        None,
+        "domain deleted"
+    );
+    assert_eq!(
+        resource_server_scopes(&aws, &pool_id, &names.identifier).await,
+        None,
+        "resource server deleted"
+    );
+    assert_eq!(
+        pools_named(&aws, &names.pool).await.len(),
+        1,
+        "pool retained"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_credentials_token_is_renewed_before_it_expires() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    // Tokens live 5 minutes; renewing 297 s ahead makes renewal fall due 3 s after issue.
+    m.write("m2m.yaml", &names.yaml("  renewBefore: 297s\n"));
+    let instance = format!("inst-{}", unique("r"));
+    run_ok(&["apply", "-f", &m.arg(), "--instance", &instance]);
+    let first = secret_map(&aws, &names.secret).await;
+    let first_version = current_version(&aws, &names.secret).await;
+    let first_expiry =
+        agentcore_controller::token::jwt::peek(first["bearer_token"].as_str().unwrap_or(""))
+            .expect("JWT")
+            .1
+            .exp;
+
+    let d = Daemon::start(
+        m.path(),
+        &["--instance", instance.as_str(), "--retry-base", "200ms"],
+        None,
+    );
+    wait_for(Duration::from_secs(60), "Ready in the daemon", || {
+        d.all_ready()
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while current_version(&aws, &names.secret).await == first_version {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no renewal\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    assert!(
+        now_secs < first_expiry,
+        "renewed before the old token expired"
+    );
+    let renewed = secret_map(&aws, &names.secret).await;
+    assert_ne!(renewed["bearer_token"], first["bearer_token"]);
+    assert!(!renewed.contains_key("id_token"));
+    verified(&renewed, &format!("{}/read", names.identifier)).await;
+    let log = d.log_text();
+    assert!(log.contains("client-credentials"), "renewed by a new grant");
+    let secret = client_secret(
+        &aws,
+        renewed["pool_id"].as_str().unwrap_or(""),
+        renewed["client_id"].as_str().unwrap_or(""),
+    )
+    .await;
+    assert!(secret.len() >= 16);
+    assert!(
+        !log.contains(&secret),
+        "the client secret leaked into the log"
+    );
+    assert_eq!(d.terminate(), Some(0));
+}
+
+/// A prefix is global: a second pool asking for it fails, naming the pool that holds it. A
+/// new prefix replaces the pool's domain, and the plan says so first.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_domain_prefix_is_global_and_replaced_when_changed() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    m.write("m2m.yaml", &names.yaml(""));
+    let dir = m.arg();
+    let instance = "tokens-m2m-domain";
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    let pool_id = domain_pool(&aws, &names.domain).await.expect("domain");
+
+    // Another pool asking for the same prefix.
+    let other = Manifests::new();
+    let other_pool = format!("{}Other", names.pool);
+    other.write(
+        "other.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1
+kind: UserPool
+metadata:
+  name: {other_pool}
+spec: {{}}
+---
+apiVersion: agentcore.dev/v1alpha1
+kind: UserPoolDomain
+metadata:
+  name: taken
+spec:
+  userPoolRef: {other_pool}
+  domain: {}
+",
+            names.domain
+        ),
+    );
+    let out = controller(&[
+        "apply",
+        "-f",
+        &other.arg(),
+        "--instance",
+        instance,
+        "--timeout",
+        "20s",
+    ]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("belongs to user pool") && text.contains(&pool_id),
+        "the conflict is named: {text}"
+    );
+    assert_eq!(
+        domain_pool(&aws, &names.domain).await.as_deref(),
+        Some(pool_id.as_str()),
+        "the prefix stays with its pool"
+    );
+
+    // A new prefix: planned as a replacement, then the old domain goes and the new one
+    // serves the token endpoint.
+    let renamed = format!("{}-new", names.domain);
+    m.write(
+        "m2m.yaml",
+        &names.yaml("").replace(
+            &format!("domain: {}\n", names.domain),
+            &format!("domain: {renamed}\n"),
+        ),
+    );
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("requires replacement"),
+        "{}",
+        stdout(&out)
+    );
+    let before = secret_map(&aws, &names.secret).await;
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    assert_eq!(
+        domain_pool(&aws, &names.domain).await,
+        None,
+        "old prefix gone"
+    );
+    assert_eq!(
+        domain_pool(&aws, &renamed).await.as_deref(),
+        Some(pool_id.as_str())
+    );
+    // Converged; the published token (the pool's, whichever domain granted it) stays
+    // valid until its renewal, which asks the new domain.
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    assert_eq!(json(&out)["calls"]["writes"], 0, "converged");
+    assert_eq!(
+        secret_map(&aws, &names.secret).await["bearer_token"],
+        before["bearer_token"]
+    );
+}
+
+/// A Token asking for a scope its client is not allowed: the token endpoint's refusal
+/// comes back naming the scope and the client, without the client's secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_grant_names_the_scope_and_not_the_secret() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    let write = format!("{}/write", names.identifier);
+    let yaml = names.yaml("").replace(
+        &format!("  scopes: [{}/read]\n", names.identifier),
+        &format!("  scopes: [{write}]\n"),
+    );
+    assert!(yaml.contains(&format!("scopes: [{write}]")));
+    m.write("m2m.yaml", &yaml);
+    let out = controller(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--instance",
+        "tokens-m2m-refused",
+        "--timeout",
+        "20s",
+    ]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("invalid_scope") && text.contains(&write),
+        "the refusal names the scope: {text}"
+    );
+    let pool_id = domain_pool(&aws, &names.domain).await.expect("domain");
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let client_id = clients
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(names.client.as_str()))
+        .and_then(|c| c.client_id())
+        .expect("the client")
+        .to_string();
+    assert!(text.contains(&client_id), "names the client: {text}");
+    let secret = client_secret(&aws, &pool_id, &client_id).await;
+    assert!(secret.len() >= 16);
+    assert!(!text.contains(&secret), "the client secret leaked");
+}
+
+/// `check-auth` holds a machine-to-machine token against the runtime's actual authorizer:
+/// its client in allowedClients, its scope in allowedScopes; no user involved.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_auth_accepts_a_machine_to_machine_token_by_client_and_scope() {
+    let aws = aws().await;
+    let m = Manifests::new();
+    let names = StackNames::unique();
+    names.write_to(&m, "manifests");
+    let m2m = M2m {
+        pool: names.pool.clone(),
+        ..M2m::unique()
+    };
+    m.write("m2m.yaml", &m2m.in_pool(""));
+    let runtime_yaml = std::fs::read_to_string(m.path().join("runtime.yaml")).expect("read");
+    let refs = format!("clientRefs: [{}]", names.client);
+    assert!(runtime_yaml.contains(&refs), "{runtime_yaml}");
+    m.write(
+        "runtime.yaml",
+        &runtime_yaml.replace(
+            &refs,
+            &format!(
+                "clientRefs: [{}, {}]\n      allowedScopes: [{}/read]",
+                names.client, m2m.client, m2m.identifier
+            ),
+        ),
+    );
+    let instance = "tokens-m2m-check";
+    let _ = controller(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--timeout",
+        "3s",
+        "--instance",
+        instance,
+    ]);
+    push_image(&aws, &names.repo, "latest", &names.runtime).await;
+    run_ok(&["apply", "-f", &m.arg(), "--instance", instance]);
+
+    let out = controller(&["check-auth", "machine", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let passed: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == true)
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    for check in [
+        "signature",
+        "issuer",
+        "expiry",
+        "token_use",
+        "client",
+        "scope",
+    ] {
+        assert!(passed.contains(&check), "{check}: {report:#}");
+    }
+
+    // The runtime allows another scope only: the M2M token is refused on scope.
+    let rt = runtime(&aws, &names.runtime).await;
+    let jwt = rt
+        .authorizer_configuration()
+        .and_then(|a| a.as_custom_jwt_authorizer().ok())
+        .expect("jwt");
+    let other = aws_sdk_bedrockagentcorecontrol::types::CustomJwtAuthorizerConfiguration::builder()
+        .discovery_url(jwt.discovery_url())
+        .set_allowed_clients(Some(jwt.allowed_clients().to_vec()))
+        .allowed_scopes(format!("{}/write", m2m.identifier))
+        .build()
+        .expect("config");
+    set_jwt_authorizer(&aws, &rt, other).await;
+    let out = controller(&["check-auth", "machine", "-f", &m.arg(), "--output", "json"]);
+    let report = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let failed: Vec<&str> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["check"].as_str())
+        .collect();
+    assert_eq!(failed, ["scope"], "{report:#}");
 }

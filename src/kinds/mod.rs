@@ -16,6 +16,7 @@ pub mod parameter;
 pub mod policy;
 mod registry;
 pub mod repository;
+pub mod resource_server;
 pub mod role;
 pub mod runtime_endpoint;
 pub mod secret;
@@ -24,6 +25,7 @@ pub mod token;
 pub mod user;
 pub mod user_pool;
 pub mod user_pool_client;
+pub mod user_pool_domain;
 
 #[cfg(test)]
 pub(crate) use contract::assert_declared_outputs;

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use super::contract::{Ctx, Kind};
 use super::erased::{DynKind, Erased, SchemaOf};
 use super::{
-    agent_runtime, image, parameter, repository, role, runtime_endpoint, secret, token, user,
-    user_pool, user_pool_client,
+    agent_runtime, image, parameter, repository, resource_server, role, runtime_endpoint, secret,
+    token, user, user_pool, user_pool_client, user_pool_domain,
 };
 use crate::model::schema::{Schema, Schemas};
 
@@ -40,6 +40,8 @@ impl Registry {
         // Adding a kind: one file in this folder, one line here.
         r.register::<user_pool::UserPool>();
         r.register::<user_pool_client::UserPoolClient>();
+        r.register::<resource_server::ResourceServer>();
+        r.register::<user_pool_domain::UserPoolDomain>();
         r.register::<user::User>();
         r.register::<role::Role>();
         r.register::<repository::Repository>();

@@ -8,6 +8,12 @@
 //! controller-only secret. Renewal uses the refresh token; when that is refused it signs
 //! in with the user's controller-generated password; when that is refused too (changed
 //! behind the controller's back) it sets a new generated password — it owns the user.
+//!
+//! With `grant: client_credentials` the token is a machine-to-machine access token from
+//! the pool domain's OAuth 2.0 token endpoint, for an app client with a secret: the secret
+//! is read with DescribeUserPoolClient at each renewal and kept in memory only. The
+//! consumer secret has the same layout without `id_token`; there is no refresh token and
+//! no controller-only secret: each renewal is a new grant.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -42,13 +48,37 @@ pub enum Bearer {
     Id,
 }
 
+/// How the token is obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum GrantKind {
+    /// A user signs in with its password (then renews with its refresh token).
+    #[default]
+    Password,
+    /// The app client authenticates with its secret at the pool domain's token endpoint
+    /// (machine to machine: no user).
+    ClientCredentials,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenSpec {
-    /// The `User` object whose tokens are published.
-    pub user_ref: String,
-    /// The `UserPoolClient` object the user signs in through.
+    /// `password` (default: a user's tokens) or `client_credentials` (machine to machine).
+    #[serde(default)]
+    pub grant: GrantKind,
+    /// The `User` object whose tokens are published (the password grant only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_ref: Option<String>,
+    /// The `UserPoolClient` object the user signs in through, or that asks for the
+    /// machine-to-machine token.
     pub client_ref: String,
+    /// The `UserPoolDomain` whose token endpoint grants the token (client_credentials only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_ref: Option<String>,
+    /// The scopes to ask for (client_credentials only), each `{identifier}/{scope}`.
+    /// Default: every scope the client is allowed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
     /// Which token is the bearer: `access` (default) or `id`.
     #[serde(default)]
     pub bearer: Bearer,
@@ -57,18 +87,30 @@ pub struct TokenSpec {
     pub renew_before: Option<String>,
     /// The secret clients read (e.g. `mcp_server/cognito/credentials`).
     pub secret_name: String,
-    /// The controller-only secret holding the refresh token.
+    /// The controller-only secret holding the refresh token (the password grant only).
     /// Default: `agentcore-controller/tokens/<secretName>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_secret_name: Option<String>,
+}
+
+/// How a desired token is obtained, with what that needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesiredGrant {
+    Password {
+        username: String,
+        password_secret: String,
+    },
+    ClientCredentials {
+        token_url: String,
+        scopes: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
 pub struct DesiredToken {
     pub secret_name: String,
     pub state_secret_name: String,
-    pub username: String,
-    pub password_secret: String,
+    pub grant: DesiredGrant,
     pub pool_id: String,
     pub client_id: String,
     pub discovery_url: String,
@@ -90,8 +132,11 @@ pub struct ObservedToken {
     pub bearer: Option<TokenTimes>,
     /// The refresh-token secret exists (and is not scheduled for deletion). It is written
     /// after the consumer secret, so a run stopped in between leaves it missing; the next
-    /// reconcile renews to write both again.
+    /// reconcile renews to write both again. Always true for client_credentials, which
+    /// has none.
     pub refresh_stored: bool,
+    /// The scopes the bearer token carries (its `scope` claim), sorted.
+    pub scopes: Vec<String>,
 }
 
 /// The claims renewal needs (read without verifying: scheduling only).
@@ -134,16 +179,26 @@ pub fn token_times(token: &str) -> Option<TokenTimes> {
     })
 }
 
+/// The scopes a JWT's `scope` claim lists, sorted (read without verifying).
+pub fn granted_scopes(token: &str) -> Vec<String> {
+    let mut scopes: Vec<String> = crate::token::jwt::peek(token)
+        .map(|(_, c)| c.scopes().into_iter().map(String::from).collect())
+        .unwrap_or_default();
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
 fn epoch(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
 
-/// Fresh tokens from Cognito.
+/// Fresh tokens from Cognito (no ID token from the client_credentials grant).
 struct Tokens {
     access: SecretString,
-    id: SecretString,
+    id: Option<SecretString>,
     refresh: Option<SecretString>,
 }
 
@@ -221,8 +276,8 @@ impl Token {
         Ok(true)
     }
 
-    /// SECRET_HASH for clients with a secret: Base64(HMAC-SHA256(secret, username + client id)).
-    async fn secret_hash(&self, d: &DesiredToken) -> Result<Option<String>> {
+    /// The app client's secret (in memory only); `None` when the client has none.
+    async fn client_secret(&self, d: &DesiredToken) -> Result<Option<SecretString>> {
         let client = self
             .ctx
             .aws
@@ -233,18 +288,23 @@ impl Token {
             .send()
             .await
             .map_err(aws_err(format!("DescribeUserPoolClient {}", d.client_id)))?;
-        let Some(secret) = client
-            .user_pool_client()
-            .and_then(|c| c.client_secret())
-            .map(|s| SecretString::from(s.to_string()))
-        else {
+        Ok(client
+            .user_pool_client
+            .and_then(|c| c.client_secret)
+            .filter(|s| !s.is_empty())
+            .map(SecretString::from))
+    }
+
+    /// SECRET_HASH for clients with a secret: Base64(HMAC-SHA256(secret, username + client id)).
+    async fn secret_hash(&self, d: &DesiredToken, username: &str) -> Result<Option<String>> {
+        let Some(secret) = self.client_secret(d).await? else {
             return Ok(None);
         };
         let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.expose_secret().as_bytes())
             .map_err(|_| {
                 ReconcileError::terminal(Reason::InvalidClientSecret, "client secret unusable")
             })?;
-        mac.update(d.username.as_bytes());
+        mac.update(username.as_bytes());
         mac.update(d.client_id.as_bytes());
         Ok(Some(
             base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()),
@@ -254,6 +314,7 @@ impl Token {
     async fn initiate(
         &self,
         d: &DesiredToken,
+        username: &str,
         flow: AuthFlowType,
         params: Vec<(&str, String)>,
     ) -> std::result::Result<Tokens, SignInError> {
@@ -271,7 +332,7 @@ impl Token {
             let refused = e
                 .as_service_error()
                 .is_some_and(|se| se.is_not_authorized_exception());
-            let mut err = aws_err(format!("InitiateAuth {} for {}", flow.as_str(), d.username))(e);
+            let mut err = aws_err(format!("InitiateAuth {} for {username}", flow.as_str()))(e);
             // Cognito's messages may quote what was sent (the emulator quotes the refresh
             // token): keep only the ones known to be safe and useful.
             const SAFE: [&str; 4] = [
@@ -282,9 +343,8 @@ impl Token {
             ];
             let known = SAFE.iter().find(|m| err.message.contains(*m));
             err.message = format!(
-                "InitiateAuth {} for {}: {}{}",
+                "InitiateAuth {} for {username}: {}{}",
                 flow.as_str(),
-                d.username,
                 err.reason,
                 known.map(|m| format!(": {m}")).unwrap_or_default()
             );
@@ -302,14 +362,15 @@ impl Token {
             return Err(SignInError::Failed(ReconcileError::terminal(
                 Reason::ChallengeRequired,
                 format!(
-                    "Cognito asks {} for a {challenge} challenge; the controller signs in without challenges (is the user CONFIRMED?)",
-                    d.username
+                    "Cognito asks {username} for a {challenge} challenge; the controller signs in without challenges (is the user CONFIRMED?)"
                 ),
             )));
         };
         Ok(Tokens {
             access: SecretString::from(result.access_token().unwrap_or_default().to_string()),
-            id: SecretString::from(result.id_token().unwrap_or_default().to_string()),
+            id: Some(SecretString::from(
+                result.id_token().unwrap_or_default().to_string(),
+            )),
             refresh: result
                 .refresh_token()
                 .map(|r| SecretString::from(r.to_string())),
@@ -319,23 +380,79 @@ impl Token {
     async fn password_sign_in(
         &self,
         d: &DesiredToken,
+        username: &str,
         password: &SecretString,
         hash: &Option<String>,
     ) -> std::result::Result<Tokens, SignInError> {
         let mut params = vec![
-            ("USERNAME", d.username.clone()),
+            ("USERNAME", username.to_string()),
             ("PASSWORD", password.expose_secret().to_string()),
         ];
         if let Some(h) = hash {
             params.push(("SECRET_HASH", h.clone()));
         }
-        self.initiate(d, AuthFlowType::UserPasswordAuth, params)
+        self.initiate(d, username, AuthFlowType::UserPasswordAuth, params)
             .await
     }
 
-    /// Get fresh tokens: refresh token, else password, else a new password.
+    /// Get fresh tokens by the token's grant.
     async fn renew(&self, d: &DesiredToken) -> Result<(Tokens, &'static str)> {
-        let hash = self.secret_hash(d).await?;
+        match &d.grant {
+            DesiredGrant::Password {
+                username,
+                password_secret,
+            } => self.renew_user(d, username, password_secret).await,
+            DesiredGrant::ClientCredentials { token_url, scopes } => {
+                self.client_credentials(d, token_url, scopes).await
+            }
+        }
+    }
+
+    /// A machine-to-machine token: the client's secret (read now, in memory only) at the
+    /// domain's token endpoint.
+    async fn client_credentials(
+        &self,
+        d: &DesiredToken,
+        token_url: &str,
+        scopes: &[String],
+    ) -> Result<(Tokens, &'static str)> {
+        let Some(secret) = self.client_secret(d).await? else {
+            return Err(ReconcileError::terminal(
+                Reason::InvalidClientSecret,
+                format!(
+                    "app client {} has no client secret, which the client_credentials grant needs: \
+                     give the UserPoolClient generateSecret: true (this replaces the client)",
+                    d.client_id
+                ),
+            ));
+        };
+        let endpoint = crate::mcp::authz::endpoint_override();
+        let granted = crate::token::endpoint::client_credentials(
+            token_url,
+            &d.client_id,
+            &secret,
+            scopes,
+            endpoint.as_deref(),
+        )
+        .await?;
+        Ok((
+            Tokens {
+                access: granted.access_token,
+                id: None,
+                refresh: None,
+            },
+            "client-credentials",
+        ))
+    }
+
+    /// A user's tokens: refresh token, else password, else a new password.
+    async fn renew_user(
+        &self,
+        d: &DesiredToken,
+        username: &str,
+        password_secret: &str,
+    ) -> Result<(Tokens, &'static str)> {
+        let hash = self.secret_hash(d, username).await?;
         let state = self.secret_json(&d.state_secret_name).await?;
         let refresh = state
             .as_ref()
@@ -348,21 +465,21 @@ impl Token {
                 params.push(("SECRET_HASH", h.clone()));
             }
             match self
-                .initiate(d, AuthFlowType::RefreshTokenAuth, params)
+                .initiate(d, username, AuthFlowType::RefreshTokenAuth, params)
                 .await
             {
                 Ok(t) => return Ok((t, "refresh")),
                 Err(SignInError::Refused(_)) => {
-                    tracing::warn!(user = %d.username, "refresh token refused; signing in with the password");
+                    tracing::warn!(user = %username, "refresh token refused; signing in with the password");
                 }
                 Err(e) => return Err(e.into()),
             }
         }
-        let password = read_password(&self.ctx, &d.password_secret).await?;
-        match self.password_sign_in(d, &password, &hash).await {
+        let password = read_password(&self.ctx, password_secret).await?;
+        match self.password_sign_in(d, username, &password, &hash).await {
             Ok(t) => return Ok((t, "password")),
             Err(e) if e.is_wrong_password() => {
-                tracing::warn!(user = %d.username, "stored password refused; setting a new one");
+                tracing::warn!(user = %username, "stored password refused; setting a new one");
             }
             Err(e) => return Err(e.into()),
         }
@@ -370,12 +487,12 @@ impl Token {
         // then set it, then sign in with it.
         let password = new_password(&self.ctx, &d.pool_id).await?;
         let stored = SecretString::from(
-            serde_json::json!({"username": d.username, "password": password.expose_secret()})
+            serde_json::json!({"username": username, "password": password.expose_secret()})
                 .to_string(),
         );
-        self.put_secret(&d.password_secret, &stored, true).await?;
-        set_permanent_password(&self.ctx, &d.pool_id, &d.username, &password).await?;
-        let tokens = self.password_sign_in(d, &password, &hash).await?;
+        self.put_secret(password_secret, &stored, true).await?;
+        set_permanent_password(&self.ctx, &d.pool_id, username, &password).await?;
+        let tokens = self.password_sign_in(d, username, &password, &hash).await?;
         Ok((tokens, "new-password"))
     }
 }
@@ -401,6 +518,71 @@ impl From<SignInError> for ReconcileError {
     fn from(e: SignInError) -> Self {
         match e {
             SignInError::Refused(e) | SignInError::Failed(e) => e,
+        }
+    }
+}
+
+/// The fields each grant needs and the ones it does not take.
+fn validate_grant(spec: &TokenSpec, problems: &mut Vec<FieldProblem>) {
+    let given = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.is_empty());
+    match spec.grant {
+        GrantKind::Password => {
+            if !given(&spec.user_ref) {
+                problems.push(FieldProblem::new(
+                    "spec.userRef",
+                    "name the User whose tokens are published (or set grant: client_credentials for a machine-to-machine token)",
+                ));
+            }
+            for (path, set) in [
+                ("spec.domainRef", spec.domain_ref.is_some()),
+                ("spec.scopes", spec.scopes.is_some()),
+            ] {
+                if set {
+                    problems.push(FieldProblem::new(
+                        path,
+                        "only a grant: client_credentials token takes this",
+                    ));
+                }
+            }
+        }
+        GrantKind::ClientCredentials => {
+            if spec.user_ref.is_some() {
+                problems.push(FieldProblem::new(
+                    "spec.userRef",
+                    "a client_credentials token has no user: remove spec.userRef",
+                ));
+            }
+            if !given(&spec.domain_ref) {
+                problems.push(FieldProblem::new(
+                    "spec.domainRef",
+                    "name the UserPoolDomain whose token endpoint grants the token",
+                ));
+            }
+            if spec.bearer == Bearer::Id {
+                problems.push(FieldProblem::new(
+                    "spec.bearer",
+                    "the client_credentials grant gives no ID token: use bearer: access",
+                ));
+            }
+            if spec.state_secret_name.is_some() {
+                problems.push(FieldProblem::new(
+                    "spec.stateSecretName",
+                    "a client_credentials token has no refresh token to keep: remove it",
+                ));
+            }
+            for (i, scope) in spec.scopes.iter().flatten().enumerate() {
+                let path = format!("spec.scopes[{i}]");
+                if super::user_pool_client::STANDARD_SCOPES.contains(&scope.as_str()) {
+                    problems.push(FieldProblem::new(
+                        path,
+                        format!(
+                            "`{scope}` is a user scope; client_credentials tokens carry resource server scopes `{{identifier}}/{{scope}}`"
+                        ),
+                    ));
+                } else if let Some(problem) = super::user_pool_client::oauth_scope_problem(scope) {
+                    problems.push(FieldProblem::new(path, problem));
+                }
+            }
         }
     }
 }
@@ -457,48 +639,64 @@ impl Kind for Token {
             .into_iter()
             .map(|w| w.name)
             .collect();
-        // The user's password, to sign in (InitiateAuth itself needs no IAM permission).
-        let password = match scope.name_of("User", &spec.user_ref).as_str() {
-            "*" => "agentcore-controller/users/*".to_string(),
-            name => name.to_string(),
-        };
+        // The client's secret (for a SECRET_HASH, or the client_credentials grant).
         let mut grants = vec![
             Grant::new(
                 &["cognito-idp:DescribeUserPoolClient"],
                 vec![scope.arn("cognito-idp", "userpool/*")],
             )
             .when(Condition::Owned),
-            Grant::new(
+        ];
+        // The user's password, to sign in (InitiateAuth itself needs no IAM permission).
+        // The token endpoint needs no IAM permission either.
+        if spec.grant == GrantKind::Password {
+            let user = spec.user_ref.as_deref().unwrap_or_default();
+            let password = match scope.name_of("User", user).as_str() {
+                "*" => "agentcore-controller/users/*".to_string(),
+                name => name.to_string(),
+            };
+            grants.push(Grant::new(
                 &[
                     "secretsmanager:GetSecretValue",
                     "secretsmanager:DescribeSecret",
                 ],
                 vec![scope.secret_arn(&password)],
-            ),
-        ];
+            ));
+        }
         grants.extend(super::secrets_manager::grants(scope, &names));
         grants
     }
 
     fn references(spec: &TokenSpec) -> Vec<Reference> {
-        vec![
-            Reference::new("spec.userRef", "User", &spec.user_ref),
-            Reference::new("spec.clientRef", "UserPoolClient", &spec.client_ref),
-        ]
+        let mut refs = Vec::new();
+        if let Some(user) = &spec.user_ref {
+            refs.push(Reference::new("spec.userRef", "User", user));
+        }
+        refs.push(Reference::new(
+            "spec.clientRef",
+            "UserPoolClient",
+            &spec.client_ref,
+        ));
+        if let Some(domain) = &spec.domain_ref {
+            refs.push(Reference::new("spec.domainRef", "UserPoolDomain", domain));
+        }
+        refs
     }
 
     fn writes(_name: &str, spec: &TokenSpec) -> Vec<Writes> {
-        vec![
-            Writes::new("spec.secretName", "secret", &spec.secret_name),
-            match &spec.state_secret_name {
+        let mut writes = vec![Writes::new("spec.secretName", "secret", &spec.secret_name)];
+        // No refresh token, no state secret, for client_credentials.
+        if spec.grant == GrantKind::Password {
+            writes.push(match &spec.state_secret_name {
                 Some(n) => Writes::new("spec.stateSecretName", "secret", n),
                 None => Writes::new(
                     "spec.secretName",
                     "secret",
                     state_secret_name(&spec.secret_name),
                 ),
-            },
-        ]
+            });
+        }
+        writes
     }
 
     fn validate(_name: &str, spec: &TokenSpec, problems: &mut Vec<FieldProblem>) {
@@ -532,6 +730,7 @@ impl Kind for Token {
                 "the refresh token must not live in the secret clients read; pick another name",
             ));
         }
+        validate_grant(spec, problems);
     }
 
     fn resolve(
@@ -541,14 +740,40 @@ impl Kind for Token {
         deps: &Deps<'_>,
     ) -> Result<DesiredToken> {
         let pool_id = deps.get("UserPoolClient", &spec.client_ref, "poolId")?;
+        let grant = match spec.grant {
+            GrantKind::Password => {
+                let user = spec.user_ref.as_deref().unwrap_or_default();
+                DesiredGrant::Password {
+                    username: deps.get("User", user, "username")?,
+                    password_secret: deps.get("User", user, "passwordSecretName")?,
+                }
+            }
+            GrantKind::ClientCredentials => {
+                let domain = spec.domain_ref.as_deref().unwrap_or_default();
+                let domain_pool = deps.get("UserPoolDomain", domain, "poolId")?;
+                if domain_pool != pool_id && !domain_pool.is_empty() && !pool_id.is_empty() {
+                    return Err(ReconcileError::terminal(
+                        Reason::InvalidSpec,
+                        format!(
+                            "spec.domainRef: UserPoolDomain/{domain} belongs to pool {domain_pool}, \
+                             but UserPoolClient/{} to pool {pool_id}; name the domain of the client's pool",
+                            spec.client_ref
+                        ),
+                    ));
+                }
+                DesiredGrant::ClientCredentials {
+                    token_url: deps.get("UserPoolDomain", domain, "tokenUrl")?,
+                    scopes: spec.scopes.clone().unwrap_or_default(),
+                }
+            }
+        };
         Ok(DesiredToken {
             secret_name: spec.secret_name.clone(),
             state_secret_name: spec
                 .state_secret_name
                 .clone()
                 .unwrap_or_else(|| state_secret_name(&spec.secret_name)),
-            username: deps.get("User", &spec.user_ref, "username")?,
-            password_secret: deps.get("User", &spec.user_ref, "passwordSecretName")?,
+            grant,
             client_id: deps.get("UserPoolClient", &spec.client_ref, "clientId")?,
             discovery_url: discovery_url(&self.ctx.aws.region, &pool_id),
             pool_id,
@@ -566,14 +791,19 @@ impl Kind for Token {
             return Ok(None);
         };
         // Its metadata only: the refresh token is read when renewing.
-        let refresh_stored = secrets_manager::describe(&self.ctx, &d.state_secret_name)
-            .await?
-            .is_some_and(|s| s.deleted_date().is_none());
+        let refresh_stored = match d.grant {
+            DesiredGrant::Password { .. } => {
+                secrets_manager::describe(&self.ctx, &d.state_secret_name)
+                    .await?
+                    .is_some_and(|s| s.deleted_date().is_none())
+            }
+            // None is kept.
+            DesiredGrant::ClientCredentials { .. } => true,
+        };
         let text = |k: &str| map.get(k).and_then(Value::as_str).map(String::from);
-        let bearer = map
-            .get("bearer_token")
-            .and_then(Value::as_str)
-            .and_then(token_times);
+        let token = map.get("bearer_token").and_then(Value::as_str);
+        let bearer = token.and_then(token_times);
+        let scopes = token.map(granted_scopes).unwrap_or_default();
         Ok(Some(Observed {
             owned,
             resource: ObservedToken {
@@ -583,6 +813,7 @@ impl Kind for Token {
                 discovery_url: text("discovery_url"),
                 bearer,
                 refresh_stored,
+                scopes,
             },
         }))
     }
@@ -599,6 +830,22 @@ impl Kind for Token {
                     field,
                     have.clone().map(Value::String),
                     Some(Value::String(want.clone())),
+                ));
+            }
+        }
+        // Scopes asked for by name: a token granted others is granted again.
+        if let DesiredGrant::ClientCredentials { scopes, .. } = &d.grant
+            && !scopes.is_empty()
+            && o.bearer.is_some()
+        {
+            let mut want = scopes.clone();
+            want.sort();
+            want.dedup();
+            if want != o.scopes {
+                changes.push(Change::new(
+                    "spec.scopes",
+                    serde_json::to_value(&o.scopes).ok(),
+                    serde_json::to_value(&want).ok(),
                 ));
             }
         }
@@ -702,8 +949,9 @@ impl Kind for Token {
     }
 
     async fn delete(&self, d: &DesiredToken, _o: &ObservedToken) -> Result<()> {
-        for name in [&d.secret_name, &d.state_secret_name] {
-            secrets_manager::delete_now(&self.ctx, name).await?;
+        secrets_manager::delete_now(&self.ctx, &d.secret_name).await?;
+        if let DesiredGrant::Password { .. } = d.grant {
+            secrets_manager::delete_now(&self.ctx, &d.state_secret_name).await?;
         }
         Ok(())
     }
@@ -742,9 +990,15 @@ impl Token {
                 return Err(e);
             }
         };
-        let bearer = match d.bearer {
-            Bearer::Access => &tokens.access,
-            Bearer::Id => &tokens.id,
+        let bearer = match (d.bearer, &tokens.id) {
+            (Bearer::Access, _) => &tokens.access,
+            (Bearer::Id, Some(id)) => id,
+            (Bearer::Id, None) => {
+                return Err(ReconcileError::terminal(
+                    Reason::InvalidSpec,
+                    "the client_credentials grant gives no ID token: use bearer: access",
+                ));
+            }
         };
         let times = token_times(bearer.expose_secret());
         // Keys other writers added are kept; a secret that observe found absent has none.
@@ -762,11 +1016,18 @@ impl Token {
             ("client_id", d.client_id.clone()),
             ("discovery_url", d.discovery_url.clone()),
             ("access_token", tokens.access.expose_secret().to_string()),
-            ("id_token", tokens.id.expose_secret().to_string()),
             ("bearer_token", bearer.expose_secret().to_string()),
         ] {
             map.insert(k.to_string(), Value::String(v));
         }
+        match &tokens.id {
+            Some(id) => map.insert(
+                "id_token".into(),
+                Value::String(id.expose_secret().to_string()),
+            ),
+            // No ID token from this grant: none left from an earlier one either.
+            None => map.remove("id_token"),
+        };
         if let Some(t) = times {
             map.insert(
                 "expires_at".into(),
@@ -775,7 +1036,7 @@ impl Token {
         }
         let value = SecretString::from(serde_json::to_string(&map).unwrap_or_default());
         let arn = self.put_secret(&d.secret_name, &value, exists).await?;
-        let mut refresh_stored = false;
+        let mut refresh_stored = matches!(d.grant, DesiredGrant::ClientCredentials { .. });
         if let Some(refresh) = &tokens.refresh {
             let state_exists = self.ensure_restored(&d.state_secret_name).await?;
             let state = SecretString::from(
@@ -793,6 +1054,7 @@ impl Token {
             discovery_url: Some(d.discovery_url.clone()),
             bearer: times,
             refresh_stored,
+            scopes: granted_scopes(bearer.expose_secret()),
         }))
     }
 }
@@ -812,6 +1074,17 @@ mod tests {
         )
     }
 
+    fn jwt_with_scope(exp: u64, iat: u64, scope: &str) -> String {
+        let enc = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg": "RS256", "kid": "k"})),
+            enc(
+                serde_json::json!({"iss": "https://issuer", "sub": "c", "exp": exp, "iat": iat, "token_use": "access", "scope": scope})
+            )
+        )
+    }
+
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(secs)
     }
@@ -820,8 +1093,10 @@ mod tests {
         DesiredToken {
             secret_name: "s".into(),
             state_secret_name: "st".into(),
-            username: "u".into(),
-            password_secret: "p".into(),
+            grant: DesiredGrant::Password {
+                username: "u".into(),
+                password_secret: "p".into(),
+            },
             pool_id: "pool".into(),
             client_id: "client".into(),
             discovery_url: "https://d".into(),
@@ -839,6 +1114,7 @@ mod tests {
             discovery_url: Some("https://d".into()),
             bearer: token.and_then(token_times),
             refresh_stored: true,
+            scopes: token.map(granted_scopes).unwrap_or_default(),
         }
     }
 
@@ -917,6 +1193,152 @@ mod tests {
             wait <= Duration::from_secs(1800) && wait >= Duration::from_secs(1797),
             "{wait:?}"
         );
+    }
+
+    fn spec(grant: GrantKind) -> TokenSpec {
+        TokenSpec {
+            grant,
+            user_ref: None,
+            client_ref: "client".into(),
+            domain_ref: None,
+            scopes: None,
+            bearer: Bearer::Access,
+            renew_before: None,
+            secret_name: "app/creds".into(),
+            state_secret_name: None,
+        }
+    }
+
+    #[test]
+    fn each_grant_takes_its_own_fields() {
+        let user = |mut s: TokenSpec| {
+            s.user_ref = Some("u".into());
+            s
+        };
+        let domain = |mut s: TokenSpec| {
+            s.domain_ref = Some("d".into());
+            s
+        };
+        let scopes = |mut s: TokenSpec, items: &[&str]| {
+            s.scopes = Some(items.iter().map(|x| x.to_string()).collect());
+            s
+        };
+        let password = || spec(GrantKind::Password);
+        let m2m = || spec(GrantKind::ClientCredentials);
+        let cases: Vec<(TokenSpec, Vec<&str>)> = vec![
+            (user(password()), vec![]),
+            (password(), vec!["spec.userRef"]),
+            (
+                scopes(domain(user(password())), &["mcp/read"]),
+                vec!["spec.domainRef", "spec.scopes"],
+            ),
+            (domain(m2m()), vec![]),
+            (
+                scopes(domain(m2m()), &["mcp/read", "https://api/x/write"]),
+                vec![],
+            ),
+            (m2m(), vec!["spec.domainRef"]),
+            (user(domain(m2m())), vec!["spec.userRef"]),
+            (
+                scopes(domain(m2m()), &["openid", "read", "mcp/a b"]),
+                vec!["spec.scopes[0]", "spec.scopes[1]", "spec.scopes[2]"],
+            ),
+            (
+                TokenSpec {
+                    bearer: Bearer::Id,
+                    state_secret_name: Some("st".into()),
+                    ..domain(m2m())
+                },
+                vec!["spec.bearer", "spec.stateSecretName"],
+            ),
+        ];
+        for (spec, want) in cases {
+            let mut problems = Vec::new();
+            Token::validate("t", &spec, &mut problems);
+            let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+            assert_eq!(paths, want, "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn a_client_credentials_token_writes_and_refers_to_its_own() {
+        let mut s = spec(GrantKind::ClientCredentials);
+        s.domain_ref = Some("d".into());
+        let refs = Token::references(&s);
+        assert_eq!(
+            refs,
+            vec![
+                Reference::new("spec.clientRef", "UserPoolClient", "client"),
+                Reference::new("spec.domainRef", "UserPoolDomain", "d"),
+            ]
+        );
+        // The consumer secret only: no state secret.
+        let writes: Vec<String> = Token::writes("t", &s).into_iter().map(|w| w.name).collect();
+        assert_eq!(writes, ["app/creds"]);
+        let mut p = spec(GrantKind::Password);
+        p.user_ref = Some("u".into());
+        assert_eq!(Token::writes("t", &p).len(), 2);
+        // No grant on the user's password secret.
+        let scope = Scope {
+            region: "us-east-1".into(),
+            account: "1".into(),
+            instance: "i".into(),
+            names: Default::default(),
+        };
+        let grants = Token::permissions(&meta("t"), &s, &scope);
+        assert!(
+            grants.iter().all(|g| g
+                .resources
+                .iter()
+                .all(|r| !r.contains("agentcore-controller/users"))),
+            "{grants:?}"
+        );
+        assert!(
+            grants
+                .iter()
+                .any(|g| g.actions.contains(&"cognito-idp:DescribeUserPoolClient"))
+        );
+    }
+
+    fn meta(name: &str) -> ObjectMeta {
+        serde_json::from_value(serde_json::json!({"name": name})).expect("meta")
+    }
+
+    #[test]
+    fn a_client_credentials_token_is_renewed_without_a_refresh_token() {
+        let token = jwt(4600, 1000, "access");
+        let mut d = desired(2000, Bearer::Access, None);
+        d.grant = DesiredGrant::ClientCredentials {
+            token_url: "https://t.auth.us-east-1.amazoncognito.com/oauth2/token".into(),
+            scopes: vec![],
+        };
+        // Fresh: nothing to do (no refresh token is missing).
+        assert_eq!(Token::diff(&d, &observed(Some(&token))), vec![]);
+        // Scopes asked for by name that the token does not carry: granted again.
+        let scoped = jwt_with_scope(4600, 1000, "mcp/read");
+        for (asked, changed) in [
+            (vec!["mcp/read"], false),
+            (vec!["mcp/read", "mcp/read"], false),
+            (vec!["mcp/write", "mcp/read"], true),
+            (vec![], false),
+        ] {
+            let mut d = d.clone();
+            d.grant = DesiredGrant::ClientCredentials {
+                token_url: String::new(),
+                scopes: asked.iter().map(|s| s.to_string()).collect(),
+            };
+            let changes = Token::diff(&d, &observed(Some(&scoped)));
+            assert_eq!(
+                changes.iter().any(|c| c.field == "spec.scopes"),
+                changed,
+                "{asked:?}: {changes:?}"
+            );
+        }
+        // Due: a new grant.
+        d.now = at(3400);
+        let changes = Token::diff(&d, &observed(Some(&token)));
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "status.bearer_token");
     }
 
     #[test]

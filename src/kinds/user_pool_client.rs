@@ -4,6 +4,11 @@
 //! App clients cannot be tagged. A client found by name in the referenced pool counts as
 //! ours: the pool is ours (it carries the owner tag) or was adopted explicitly with the
 //! adopt annotation, and whoever owns a pool owns the clients inside it.
+//!
+//! The OAuth settings (`allowedOAuthFlows`, `allowedOAuthScopes`,
+//! `allowedOAuthFlowsUserPoolClient`) are managed: left out, the client has none. A client
+//! for machine-to-machine tokens allows `client_credentials` alone, has a secret, and is
+//! allowed custom scopes `{identifier}/{scope}` of a `ResourceServer` in its pool.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,14 +16,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{
-    ExplicitAuthFlowsType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
+    ExplicitAuthFlowsType, OAuthFlowType, TimeUnitsType, TokenValidityUnitsType, UserPoolClientType,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::user_pool::check_cognito_name;
 use super::{Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Reference, changed, compare};
-use crate::error::{Reason, ReconcileError, Result, aws_err, read_result, write_result};
+use crate::error::{Reason, ReconcileError, Result, Severity, aws_err, read_result, write_result};
 use crate::memo::Memo;
 use crate::model::de::FieldProblem;
 use crate::model::permissions::{Condition, Grant, Scope};
@@ -39,6 +44,21 @@ const LEGACY_FLOWS: [(&str, &str); 3] = [
     ("USER_PASSWORD_AUTH", "ALLOW_USER_PASSWORD_AUTH"),
 ];
 const DEFAULT_FLOWS: [&str; 2] = ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"];
+
+/// The OAuth grant types an app client may allow.
+pub const OAUTH_FLOWS: [&str; 3] = ["code", "implicit", "client_credentials"];
+/// The OAuth grant of machine-to-machine tokens: it must be a client's only one.
+pub const CLIENT_CREDENTIALS: &str = "client_credentials";
+/// The scopes Cognito defines itself; every other scope names a resource server's.
+pub const STANDARD_SCOPES: [&str; 5] = [
+    "openid",
+    "email",
+    "phone",
+    "profile",
+    "aws.cognito.signin.user.admin",
+];
+/// Cognito's limit on AllowedOAuthScopes.
+const MAX_OAUTH_SCOPES: usize = 50;
 
 const MINUTE: u64 = 60;
 const HOUR: u64 = 60 * MINUTE;
@@ -87,6 +107,183 @@ pub struct UserPoolClientSpec {
     /// Token lifetimes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_validity: Option<TokenValiditySpec>,
+    /// OAuth grants the client allows at the pool's domain: `code`, `implicit`, or
+    /// `client_credentials` (machine-to-machine; then the only one, with
+    /// `generateSecret: true`). Default none.
+    #[serde(
+        default,
+        rename = "allowedOAuthFlows",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_oauth_flows: Option<Vec<String>>,
+    /// OAuth scopes the client may request: Cognito's (openid, email, phone, profile,
+    /// aws.cognito.signin.user.admin) or a resource server's `{identifier}/{scope}`.
+    #[serde(
+        default,
+        rename = "allowedOAuthScopes",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_oauth_scopes: Option<Vec<String>>,
+    /// Whether the OAuth settings are in force. Default: true when allowedOAuthFlows
+    /// lists a grant.
+    #[serde(
+        default,
+        rename = "allowedOAuthFlowsUserPoolClient",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allowed_oauth_flows_user_pool_client: Option<bool>,
+}
+
+/// A client's OAuth settings, as sets (order and repeats do not matter to Cognito).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OAuth {
+    pub flows: BTreeSet<String>,
+    pub scopes: BTreeSet<String>,
+    pub enabled: bool,
+}
+
+impl OAuth {
+    fn from_spec(spec: &UserPoolClientSpec) -> Self {
+        let flows: BTreeSet<String> = spec.allowed_oauth_flows.iter().flatten().cloned().collect();
+        Self {
+            enabled: spec
+                .allowed_oauth_flows_user_pool_client
+                .unwrap_or(!flows.is_empty()),
+            flows,
+            scopes: spec
+                .allowed_oauth_scopes
+                .iter()
+                .flatten()
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn from_aws(c: &UserPoolClientType) -> Self {
+        Self {
+            flows: c
+                .allowed_o_auth_flows()
+                .iter()
+                .map(|f| f.as_str().to_string())
+                .collect(),
+            scopes: c.allowed_o_auth_scopes().iter().cloned().collect(),
+            enabled: c.allowed_o_auth_flows_user_pool_client().unwrap_or(false),
+        }
+    }
+
+    /// The flows for a request; `None` when there are none (Cognito refuses an empty list).
+    fn sdk_flows(&self) -> Option<Vec<OAuthFlowType>> {
+        (!self.flows.is_empty()).then(|| {
+            self.flows
+                .iter()
+                .map(|f| OAuthFlowType::from(f.as_str()))
+                .collect()
+        })
+    }
+
+    fn sdk_scopes(&self) -> Option<Vec<String>> {
+        (!self.scopes.is_empty()).then(|| self.scopes.iter().cloned().collect())
+    }
+}
+
+/// Why Cognito would refuse `scope` in AllowedOAuthScopes, or `None`: a standard scope, or
+/// `{identifier}/{scope}` with a valid resource server identifier and scope name.
+pub fn oauth_scope_problem(scope: &str) -> Option<String> {
+    if STANDARD_SCOPES.contains(&scope) {
+        return None;
+    }
+    let valid = scope.rsplit_once('/').is_some_and(|(id, name)| {
+        super::resource_server::valid_identifier(id)
+            && super::resource_server::valid_scope_name(name)
+    }) && scope.len() <= 256;
+    (!valid).then(|| {
+        format!(
+            "`{scope}` is neither a Cognito scope ({}) nor a resource server's `{{identifier}}/{{scope}}`",
+            STANDARD_SCOPES.join(", ")
+        )
+    })
+}
+
+/// Check the OAuth settings of a spec.
+fn validate_oauth(spec: &UserPoolClientSpec, problems: &mut Vec<FieldProblem>) {
+    let flows = spec.allowed_oauth_flows.as_deref().unwrap_or_default();
+    for (i, flow) in flows.iter().enumerate() {
+        if !OAUTH_FLOWS.contains(&flow.as_str()) {
+            problems.push(FieldProblem::new(
+                format!("spec.allowedOAuthFlows[{i}]"),
+                format!(
+                    "unknown OAuth flow `{flow}`; allowed: {}",
+                    OAUTH_FLOWS.join(", ")
+                ),
+            ));
+        }
+    }
+    if flows.iter().any(|f| f == CLIENT_CREDENTIALS) {
+        if flows.iter().any(|f| f != CLIENT_CREDENTIALS) {
+            problems.push(FieldProblem::new(
+                "spec.allowedOAuthFlows",
+                "client_credentials must be the only OAuth flow of a client (Cognito refuses it beside code or implicit); \
+                 use another client for users",
+            ));
+        }
+        if spec.generate_secret != Some(true) {
+            problems.push(FieldProblem::new(
+                "spec.generateSecret",
+                "a client_credentials client authenticates with its secret: set generateSecret: true",
+            ));
+        }
+    }
+    if spec.allowed_oauth_flows_user_pool_client == Some(true) && flows.is_empty() {
+        problems.push(FieldProblem::new(
+            "spec.allowedOAuthFlowsUserPoolClient",
+            "OAuth is switched on without a flow: list allowedOAuthFlows",
+        ));
+    }
+    let scopes = spec.allowed_oauth_scopes.as_deref().unwrap_or_default();
+    if scopes.len() > MAX_OAUTH_SCOPES {
+        problems.push(FieldProblem::new(
+            "spec.allowedOAuthScopes",
+            format!(
+                "{} scopes; Cognito allows at most {MAX_OAUTH_SCOPES}",
+                scopes.len()
+            ),
+        ));
+    }
+    for (i, scope) in scopes.iter().enumerate() {
+        if let Some(problem) = oauth_scope_problem(scope) {
+            problems.push(FieldProblem::new(
+                format!("spec.allowedOAuthScopes[{i}]"),
+                problem,
+            ));
+        }
+    }
+}
+
+/// An error about the OAuth settings, made clear: a scope no resource server defines may
+/// come with a `ResourceServer` created in the same run (nothing orders the two), so it
+/// is waited for, saying what to check.
+fn oauth_error(d: &DesiredUserPoolClient, mut err: ReconcileError) -> ReconcileError {
+    match err.reason.as_str() {
+        "ScopeDoesNotExistException" => {
+            err.severity = Severity::Waiting;
+            err.message = format!(
+                "{}: allowedOAuthScopes names a scope no resource server of pool {} defines ({}); \
+                 waiting for a ResourceServer with that identifier and scope (check the spelling)",
+                err.message,
+                d.pool_id,
+                d.oauth.scopes.iter().cloned().collect::<Vec<_>>().join(" ")
+            );
+            err
+        }
+        "InvalidOAuthFlowException" => {
+            err.message = format!(
+                "{} (client_credentials must be a client's only OAuth flow, and needs a client secret)",
+                err.message
+            );
+            err
+        }
+        _ => err,
+    }
 }
 
 /// Token lifetimes in seconds.
@@ -105,6 +302,7 @@ pub struct DesiredUserPoolClient {
     /// Sorted and without duplicates: order and repeats do not matter to Cognito.
     pub flows: BTreeSet<String>,
     pub validity: Validity,
+    pub oauth: OAuth,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +311,7 @@ pub struct ObservedUserPoolClient {
     pub has_secret: bool,
     pub flows: BTreeSet<String>,
     pub validity: Validity,
+    pub oauth: OAuth,
     /// The whole description without its secret: UpdateUserPoolClient resets what it is
     /// not given, so an update sends back everything we do not manage from here.
     pub raw: UserPoolClientType,
@@ -370,6 +569,7 @@ fn observed_client(id: String, mut raw: UserPoolClientType) -> Observed<Observed
         .map(|f| f.as_str().to_string())
         .collect();
     let validity = observed_validity(&raw);
+    let oauth = OAuth::from_aws(&raw);
     Observed {
         // Owned when found: see the module documentation.
         owned: true,
@@ -378,6 +578,7 @@ fn observed_client(id: String, mut raw: UserPoolClientType) -> Observed<Observed
             has_secret,
             flows,
             validity,
+            oauth,
             raw,
         },
     }
@@ -465,6 +666,7 @@ impl Kind for UserPoolClient {
         if let Err(found) = validity_of(spec.token_validity.as_ref()) {
             problems.extend(found);
         }
+        validate_oauth(spec, problems);
     }
 
     fn resolve(
@@ -494,6 +696,7 @@ impl Kind for UserPoolClient {
             generate_secret: spec.generate_secret.unwrap_or(false),
             flows,
             validity,
+            oauth: OAuth::from_spec(spec),
         })
     }
 
@@ -550,6 +753,24 @@ impl Kind for UserPoolClient {
                 &human(want),
             );
         }
+        compare(
+            &mut changes,
+            "spec.allowedOAuthFlows",
+            &list(&o.oauth.flows),
+            &list(&d.oauth.flows),
+        );
+        compare(
+            &mut changes,
+            "spec.allowedOAuthScopes",
+            &list(&o.oauth.scopes),
+            &list(&d.oauth.scopes),
+        );
+        compare(
+            &mut changes,
+            "spec.allowedOAuthFlowsUserPoolClient",
+            &o.oauth.enabled,
+            &d.oauth.enabled,
+        );
         changes
     }
 
@@ -587,15 +808,20 @@ impl Kind for UserPoolClient {
             .id_token_validity(id)
             .refresh_token_validity(refresh)
             .token_validity_units(units)
+            .set_allowed_o_auth_flows(d.oauth.sdk_flows())
+            .set_allowed_o_auth_scopes(d.oauth.sdk_scopes())
+            .allowed_o_auth_flows_user_pool_client(d.oauth.enabled)
             // No SDK retry: no idempotency token (see CreateUserPool).
             .customize()
             .config_override(crate::aws::no_retry_cognito())
             .send()
             .await
-            .map_err(aws_err(format!(
-                "CreateUserPoolClient {} in {}",
-                d.name, d.pool_id
-            )))?;
+            .map_err(|e| {
+                oauth_error(
+                    d,
+                    aws_err(format!("CreateUserPoolClient {} in {}", d.name, d.pool_id))(e),
+                )
+            })?;
         Ok(created.user_pool_client.and_then(|raw| {
             let id = raw.client_id()?.to_string();
             self.known.put(&known_key(d), String::new(), id.clone());
@@ -636,9 +862,9 @@ impl Kind for UserPoolClient {
             .set_callback_urls(non_empty(&raw.callback_urls))
             .set_logout_urls(non_empty(&raw.logout_urls))
             .set_default_redirect_uri(raw.default_redirect_uri.clone())
-            .set_allowed_o_auth_flows(raw.allowed_o_auth_flows.clone().filter(|v| !v.is_empty()))
-            .set_allowed_o_auth_scopes(non_empty(&raw.allowed_o_auth_scopes))
-            .set_allowed_o_auth_flows_user_pool_client(raw.allowed_o_auth_flows_user_pool_client)
+            .set_allowed_o_auth_flows(d.oauth.sdk_flows())
+            .set_allowed_o_auth_scopes(d.oauth.sdk_scopes())
+            .allowed_o_auth_flows_user_pool_client(d.oauth.enabled)
             .set_analytics_configuration(raw.analytics_configuration.clone())
             .set_prevent_user_existence_errors(raw.prevent_user_existence_errors.clone())
             .set_enable_token_revocation(raw.enable_token_revocation)
@@ -649,10 +875,12 @@ impl Kind for UserPoolClient {
             .set_refresh_token_rotation(raw.refresh_token_rotation.clone())
             .send()
             .await
-            .map_err(aws_err(format!(
-                "UpdateUserPoolClient {} ({})",
-                d.name, o.id
-            )))?;
+            .map_err(|e| {
+                oauth_error(
+                    d,
+                    aws_err(format!("UpdateUserPoolClient {} ({})", d.name, o.id))(e),
+                )
+            })?;
         Ok(())
     }
 
@@ -749,6 +977,7 @@ mod tests {
             generate_secret: secret,
             flows: set(flows),
             validity,
+            oauth: OAuth::default(),
         }
     }
 
@@ -758,6 +987,7 @@ mod tests {
             has_secret: secret,
             flows: set(flows),
             validity,
+            oauth: OAuth::default(),
             raw: UserPoolClientType::builder().build(),
         }
     }
@@ -978,6 +1208,185 @@ mod tests {
     }
 
     #[test]
+    fn oauth_validation_table() {
+        let v = |items: &[&str]| Some(items.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        type Case<'a> = (
+            Option<Vec<String>>,
+            Option<Vec<String>>,
+            Option<bool>,
+            Vec<&'a str>,
+        );
+        let cases: Vec<Case> = vec![
+            (None, None, None, vec![]),
+            (
+                v(&["client_credentials"]),
+                v(&["mcp/read", "https://api.example.com/write"]),
+                Some(true),
+                vec![],
+            ),
+            (
+                v(&["code", "implicit"]),
+                v(&["openid", "email"]),
+                None,
+                vec![],
+            ),
+            (
+                v(&["password"]),
+                None,
+                None,
+                vec!["spec.allowedOAuthFlows[0]"],
+            ),
+            // client_credentials beside another flow, and without a secret.
+            (
+                v(&["client_credentials", "code"]),
+                None,
+                Some(true),
+                vec!["spec.allowedOAuthFlows"],
+            ),
+            (
+                v(&["client_credentials"]),
+                None,
+                Some(false),
+                vec!["spec.generateSecret"],
+            ),
+            (
+                v(&["client_credentials"]),
+                None,
+                None,
+                vec!["spec.generateSecret"],
+            ),
+            (
+                None,
+                v(&["read", "mcp/", "/read", "mcp/a b", "mcp/x\\y"]),
+                None,
+                vec![
+                    "spec.allowedOAuthScopes[0]",
+                    "spec.allowedOAuthScopes[1]",
+                    "spec.allowedOAuthScopes[2]",
+                    "spec.allowedOAuthScopes[3]",
+                    "spec.allowedOAuthScopes[4]",
+                ],
+            ),
+            (
+                None,
+                Some((0..51).map(|i| format!("mcp/s{i}")).collect()),
+                None,
+                vec!["spec.allowedOAuthScopes"],
+            ),
+        ];
+        let mut on_without_flows = UserPoolClientSpec {
+            user_pool_ref: "pool".into(),
+            allowed_oauth_flows_user_pool_client: Some(true),
+            ..Default::default()
+        };
+        let mut problems = Vec::new();
+        UserPoolClient::validate("client", &on_without_flows, &mut problems);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "spec.allowedOAuthFlowsUserPoolClient");
+        on_without_flows.allowed_oauth_flows = Some(vec!["code".into()]);
+        problems.clear();
+        UserPoolClient::validate("client", &on_without_flows, &mut problems);
+        assert!(problems.is_empty(), "{problems:?}");
+        for (flows, scopes, secret, want) in cases {
+            let spec = UserPoolClientSpec {
+                user_pool_ref: "pool".into(),
+                generate_secret: secret,
+                allowed_oauth_flows: flows,
+                allowed_oauth_scopes: scopes,
+                ..Default::default()
+            };
+            let mut problems = Vec::new();
+            UserPoolClient::validate("client", &spec, &mut problems);
+            let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+            assert_eq!(paths, want, "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn oauth_defaults_and_diff() {
+        let spec = UserPoolClientSpec {
+            allowed_oauth_flows: Some(vec!["client_credentials".into()]),
+            allowed_oauth_scopes: Some(vec!["mcp/write".into(), "mcp/read".into()]),
+            ..Default::default()
+        };
+        let want = OAuth::from_spec(&spec);
+        assert!(want.enabled, "enabled by default when flows are given");
+        assert!(!OAuth::from_spec(&UserPoolClientSpec::default()).enabled);
+        let mut d = desired(&[], DEFAULTS, true);
+        d.oauth = want.clone();
+        let mut o = observed(&[], DEFAULTS, true);
+        // The same scopes in another order: no change.
+        o.oauth = OAuth {
+            scopes: set(&["mcp/read", "mcp/write"]),
+            ..want.clone()
+        };
+        assert_eq!(UserPoolClient::diff(&d, &o), vec![]);
+        // Changed by hand: every OAuth field is put back.
+        o.oauth = OAuth {
+            flows: set(&["code"]),
+            scopes: set(&["mcp/read"]),
+            enabled: false,
+        };
+        assert_eq!(
+            UserPoolClient::diff(&d, &o),
+            vec![
+                Change::new(
+                    "spec.allowedOAuthFlows",
+                    Some(json!(["code"])),
+                    Some(json!(["client_credentials"]))
+                ),
+                Change::new(
+                    "spec.allowedOAuthScopes",
+                    Some(json!(["mcp/read"])),
+                    Some(json!(["mcp/read", "mcp/write"]))
+                ),
+                Change::new(
+                    "spec.allowedOAuthFlowsUserPoolClient",
+                    Some(json!(false)),
+                    Some(json!(true))
+                ),
+            ]
+        );
+        let described = UserPoolClientType::builder()
+            .allowed_o_auth_flows(OAuthFlowType::ClientCredentials)
+            .allowed_o_auth_scopes("mcp/write")
+            .allowed_o_auth_scopes("mcp/read")
+            .allowed_o_auth_flows_user_pool_client(true)
+            .build();
+        assert_eq!(OAuth::from_aws(&described), want);
+        assert_eq!(
+            OAuth::from_aws(&UserPoolClientType::builder().build()),
+            OAuth::default()
+        );
+    }
+
+    #[test]
+    fn oauth_errors_say_what_to_do() {
+        let mut d = desired(&[], DEFAULTS, true);
+        d.oauth.scopes = set(&["mcp/raed"]);
+        let e = oauth_error(
+            &d,
+            ReconcileError::terminal(
+                Reason::aws("ScopeDoesNotExistException"),
+                "CreateUserPoolClient c: ScopeDoesNotExistException: Invalid scope requested",
+            ),
+        );
+        assert_eq!(e.severity, Severity::Waiting);
+        assert!(
+            e.message.contains("mcp/raed") && e.message.contains("ResourceServer"),
+            "{e}"
+        );
+        let e = oauth_error(
+            &d,
+            ReconcileError::terminal(Reason::aws("InvalidOAuthFlowException"), "x"),
+        );
+        assert!(e.is_terminal());
+        assert!(e.message.contains("only OAuth flow"), "{e}");
+        let other = ReconcileError::terminal(Reason::aws("InvalidParameterException"), "y");
+        assert_eq!(oauth_error(&d, other.clone()), other);
+    }
+
+    #[test]
     fn validity_problems_name_the_field() {
         let spec = TokenValiditySpec {
             refresh_token: Some("10m".into()),
@@ -1007,6 +1416,17 @@ mod tests {
         assert_eq!(
             refs,
             vec![Reference::new("spec.userPoolRef", "UserPool", "pool")]
+        );
+        let docs = parse_documents(
+            "userPoolRef: pool\ngenerateSecret: true\nallowedOAuthFlows: [client_credentials]\n\
+             allowedOAuthScopes: [mcp/read]\nallowedOAuthFlowsUserPoolClient: true\n",
+        )
+        .expect("yaml");
+        let (m2m, problems) = schema.parse("client", &docs[0]);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            m2m.expect("valid")["allowedOAuthScopes"],
+            serde_json::json!(["mcp/read"])
         );
         let docs = parse_documents("userPoolRef: pool\nexplicitAuthFlows: [SRP]\n").expect("yaml");
         let problems = schema.parse("client", &docs[0]).1;

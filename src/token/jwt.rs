@@ -1427,6 +1427,51 @@ mod tests {
         }
     }
 
+    /// A machine-to-machine access token as Cognito's token endpoint issues it
+    /// (client_credentials): sub is the client, no username, resource server scopes.
+    fn m2m() -> Value {
+        json!({
+            "sub": CLIENT,
+            "iss": ISS,
+            "client_id": CLIENT,
+            "token_use": "access",
+            "scope": "mcp/read mcp/write",
+            "auth_time": NOW - 600,
+            "exp": NOW + 3000,
+            "iat": NOW - 600,
+            "jti": "7a9c1b5e-1111-4222-8333-944455566677",
+            "version": 2
+        })
+    }
+
+    #[test]
+    fn machine_to_machine_tokens_are_checked_on_client_and_scopes() {
+        let jwks = jwks();
+        let token = sign(&m2m());
+        let (_, claims) = peek(&token).unwrap();
+        assert_eq!(claims.user(), None, "no user in an M2M token");
+        assert_eq!(claims.scopes(), ["mcp/read", "mcp/write"]);
+        let with_scopes = |scopes: &[&str], clients: &[&str]| Expectation {
+            allowed_scopes: strings(scopes),
+            allowed_clients: strings(clients),
+            ..expect()
+        };
+        for (expect, failing) in [
+            (with_scopes(&["mcp/read"], &[CLIENT]), vec![]),
+            (with_scopes(&[], &[CLIENT]), vec![]),
+            (with_scopes(&["mcp/admin", "mcp/write"], &[CLIENT]), vec![]),
+            (with_scopes(&["mcp/admin"], &[CLIENT]), vec!["scope"]),
+            (
+                with_scopes(&["mcp/read"], &["another-client"]),
+                vec!["client"],
+            ),
+        ] {
+            let verdicts = check(&token, &jwks, &expect, now(), None);
+            let failed: Vec<&str> = verdicts.iter().filter(|v| !v.ok).map(|v| v.check).collect();
+            assert_eq!(failed, failing, "{expect:?}: {verdicts:#?}");
+        }
+    }
+
     #[test]
     fn verdicts_serialize_for_json_output() {
         let v = check(&sign(&id()), &jwks(), &expect(), now(), None);
