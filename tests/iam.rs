@@ -59,6 +59,10 @@ fn resource(call: &Call, account: &str) -> String {
         "bedrock-agentcore" => {
             let parts: Vec<&str> = call.path.trim_matches('/').split('/').collect();
             match parts.as_slice() {
+                ["runtimes", id, "runtime-endpoints", name, ..] => arn(
+                    "bedrock-agentcore",
+                    &format!("runtime/{id}/runtime-endpoint/{name}"),
+                ),
                 ["runtimes", id, ..] => arn("bedrock-agentcore", &format!("runtime/{id}")),
                 ["runtimes"] if call.operation == "CreateAgentRuntime" => {
                     arn("bedrock-agentcore", "runtime/*")
@@ -250,6 +254,19 @@ spec:
   secretName: m2m/{m2m}/token
 ",
             pool = names.pool
+        ),
+    );
+    // A named endpoint on the latest version, and old versions pruned.
+    let runtime_yaml = std::fs::read_to_string(m.path().join("runtime.yaml")).expect("read");
+    m.write(
+        "runtime.yaml",
+        &runtime_yaml.replace("  protocol: MCP\n", "  protocol: MCP\n  keepVersions: 1\n"),
+    );
+    m.write(
+        "endpoint.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: RuntimeEndpoint\nmetadata:\n  name: staging\nspec:\n  runtimeRef: {}\n",
+            names.runtime
         ),
     );
     let dir = m.arg();
@@ -567,6 +584,10 @@ spec:
         (
             "bedrock-agentcore:UntagResource",
             "a tag removed from a runtime's manifest",
+        ),
+        (
+            "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
+            "an endpoint moved to another version",
         ),
         (
             "ssm:AddTagsToResource",

@@ -244,27 +244,31 @@ impl Kind for RuntimeEndpoint {
     }
 
     fn permissions(_meta: &ObjectMeta, _spec: &RuntimeEndpointSpec, scope: &Scope) -> Vec<Grant> {
-        let endpoints = vec![scope.arn("bedrock-agentcore", "runtime/*/runtime-endpoint/*")];
-        let runtimes = vec![scope.arn("bedrock-agentcore", "runtime/*")];
+        // Endpoint calls name the runtime and the endpoint (`runtime/ID/runtime-endpoint/NAME`):
+        // both are granted, each only when it carries the owner tag, but for the reads and
+        // the create, which name an endpoint that may not be ours or not exist yet.
+        let both = vec![
+            scope.arn("bedrock-agentcore", "runtime/*"),
+            scope.arn("bedrock-agentcore", "runtime/*/runtime-endpoint/*"),
+        ];
         vec![
-            // Reads and creates name the runtime; the endpoint's ARN exists afterwards.
             Grant::new(
                 &[
                     "bedrock-agentcore:GetAgentRuntimeEndpoint",
                     "bedrock-agentcore:CreateAgentRuntimeEndpoint",
+                    "bedrock-agentcore:ListTagsForResource",
                 ],
-                [runtimes, endpoints.clone()].concat(),
+                both.clone(),
             ),
-            Grant::new(&["bedrock-agentcore:TagResource"], endpoints.clone())
+            Grant::new(&["bedrock-agentcore:TagResource"], both.clone())
                 .when(Condition::TaggedOnCreate),
             Grant::new(
                 &[
-                    "bedrock-agentcore:ListTagsForResource",
                     "bedrock-agentcore:TagResource",
                     "bedrock-agentcore:UpdateAgentRuntimeEndpoint",
                     "bedrock-agentcore:DeleteAgentRuntimeEndpoint",
                 ],
-                endpoints,
+                both,
             )
             .when(Condition::Owned),
         ]
