@@ -641,9 +641,19 @@ fn wait_serving(
     what: &str,
     ok: impl Fn(&(String, String, String)) -> bool,
 ) -> (String, String, String) {
+    wait_serving_of(d, "AgentRuntime", name, what, ok)
+}
+
+fn wait_serving_of(
+    d: &Daemon,
+    kind: &str,
+    name: &str,
+    what: &str,
+    ok: impl Fn(&(String, String, String)) -> bool,
+) -> (String, String, String) {
     let deadline = std::time::Instant::now() + Duration::from_secs(240);
     loop {
-        let seen = serving(d, "AgentRuntime", name);
+        let seen = serving(d, kind, name);
         if let Some(s) = seen.as_ref().filter(|s| ok(s)) {
             return s.clone();
         }
@@ -676,6 +686,14 @@ async fn the_daemon_probes_the_runtime_as_a_client_and_reports_serving() {
         };
         m.write(&file, &text);
     }
+    // A named endpoint, probed at its own URL (?qualifier=prod).
+    m.write(
+        "endpoint.yaml",
+        &format!(
+            "apiVersion: agentcore.dev/v1alpha1\nkind: RuntimeEndpoint\nmetadata:\n  name: prod\nspec:\n  runtimeRef: {}\n  probe:\n    interval: 10s\n",
+            names.runtime
+        ),
+    );
     let dir = m.arg();
     let _ = run_emulated(&["apply", "-f", &dir, "--timeout", "3s"]).await;
     push_image(&aws, &names.repo, "latest", &names.runtime).await;
@@ -707,6 +725,19 @@ async fn the_daemon_probes_the_runtime_as_a_client_and_reports_serving() {
         d.condition("AgentRuntime", rt, "Ready"),
         "Ready stays as it was"
     );
+    let (_, _, message) = wait_serving_of(
+        &d,
+        "RuntimeEndpoint",
+        "prod",
+        "the endpoint Serving True",
+        |s| s.0 == "True",
+    );
+    assert!(message.ends_with(": 2 tools"), "{message}");
+    let url = d
+        .object("RuntimeEndpoint", "prod")
+        .and_then(|o| o["outputs"]["invocationUrl"].as_str().map(String::from))
+        .unwrap_or_default();
+    assert!(url.ends_with("/invocations?qualifier=prod"), "{url}");
     let labels = format!("{{kind=\"AgentRuntime\",name=\"{rt}\"}}");
     let (_, text) = d.get("/metrics");
     assert_eq!(
