@@ -1066,4 +1066,37 @@ async fn endpoints_pin_or_follow_versions_and_rollout_moves_them_through_the_man
         std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read"),
         now
     );
+
+    // Two more updates: `latest` is now beyond keepVersions and unserved, so the next pass
+    // deletes it; promoting prod to it is refused rather than racing that delete.
+    for n in 4..=5 {
+        m.write("runtime.yaml", &with(&format!("update {n}")));
+        let (code, report) = apply_json(&m, &[]);
+        assert_eq!(code, 0, "{report:#}");
+    }
+    assert_eq!(
+        versions().await,
+        [latest - 1, latest, latest + 1, latest + 2],
+        "pruned at the next pass"
+    );
+    let to = latest.to_string();
+    let out = controller(&[
+        "rollout",
+        "promote",
+        "prod",
+        "--to-version",
+        &to,
+        "-f",
+        &dir,
+        "--write",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(stderr(&out).contains("keepVersions: 2"), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(m.path().join("endpoints.yaml")).expect("read"),
+        now
+    );
+    let (code, report) = apply_json(&m, &[]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(versions().await, [latest - 1, latest + 1, latest + 2]);
 }

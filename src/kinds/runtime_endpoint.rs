@@ -152,6 +152,9 @@ pub struct ObservedEndpoint {
     pub description: String,
     pub runtime_arn: String,
     pub region: String,
+    /// When AgentCore last changed it: part of an update's client token, so that a move
+    /// back to an earlier version is a new request, not a replay of the first move.
+    pub last_updated: String,
 }
 
 impl ObservedEndpoint {
@@ -375,6 +378,7 @@ impl Kind for RuntimeEndpoint {
                     out.agent_runtime_arn().to_string()
                 },
                 region: self.ctx.aws.region.clone(),
+                last_updated: crate::memo::time_stamp(out.last_updated_at()),
             },
         }))
     }
@@ -458,7 +462,11 @@ impl Kind for RuntimeEndpoint {
                 .description
                 .clone()
                 .or_else(|| (!current.description.is_empty()).then(|| current.description.clone()));
-            let salt = format!("update-from-{}", current.version().unwrap_or_default());
+            let salt = format!(
+                "update-from-{}-at-{}",
+                current.version().unwrap_or_default(),
+                current.last_updated
+            );
             self.ctx
                 .aws
                 .agentcore
@@ -615,6 +623,7 @@ mod tests {
             description: "".into(),
             runtime_arn: "arn:aws:bedrock-agentcore:us-east-1:1:runtime/rt-1".into(),
             region: "us-east-1".into(),
+            last_updated: "2026-12-04T13:00:00Z".into(),
         }
     }
 

@@ -59,7 +59,7 @@ pub struct Rollout {
 /// The short form of an image for a table: its digest's first 12 hex digits, or its tag.
 pub fn short_image(uri: &str) -> String {
     if let Some((_, digest)) = uri.split_once("@sha256:") {
-        return format!("sha256:{}", &digest[..digest.len().min(12)]);
+        return format!("sha256:{}", digest.chars().take(12).collect::<String>());
     }
     uri.rsplit('/').next().unwrap_or(uri).to_string()
 }
@@ -232,15 +232,33 @@ pub async fn status(common: &Common, runtime: &str) -> i32 {
     }
 }
 
-/// The RuntimeEndpoint object named `name` (its metadata.name, or its endpoint name).
+/// The RuntimeEndpoint object named `name`: its metadata.name, or else its endpoint name
+/// when exactly one object has it (runtimes may each have a `prod`).
 fn endpoint_object<'a>(set: &'a ManifestSet, name: &str) -> Result<&'a Object, i32> {
-    let by_endpoint_name = set.objects.iter().find(|o| {
-        &*o.key.kind == "RuntimeEndpoint"
-            && o.spec.get("name").and_then(|v| v.as_str()) == Some(name)
-    });
-    match by_endpoint_name {
-        Some(o) => Ok(o),
-        None => find(set, "RuntimeEndpoint", name),
+    let endpoints = || {
+        set.objects
+            .iter()
+            .filter(|o| &*o.key.kind == "RuntimeEndpoint")
+    };
+    if let Some(o) = endpoints().find(|o| &*o.key.name == name) {
+        return Ok(o);
+    }
+    let named: Vec<&Object> = endpoints()
+        .filter(|o| o.spec.get("name").and_then(|v| v.as_str()) == Some(name))
+        .map(|o| &**o)
+        .collect();
+    match named.as_slice() {
+        [one] => Ok(one),
+        [] => find(set, "RuntimeEndpoint", name),
+        many => {
+            let objects: Vec<String> = many.iter().map(|o| o.key.name.to_string()).collect();
+            eprintln!(
+                "error: endpoint name {name} is used by {} RuntimeEndpoint objects ({}): name the object",
+                many.len(),
+                objects.join(", ")
+            );
+            Err(exit::ERROR)
+        }
     }
 }
 
@@ -330,6 +348,30 @@ pub async fn move_endpoint(common: &Common, endpoint: &str, to: Option<u32>, wri
             }
         }
     };
+    // A version keepVersions deletes would be gone before the endpoint moves to it.
+    if let Some(keep) = runtime_object
+        .spec
+        .get("keepVersions")
+        .and_then(|v| v.as_u64())
+        .and_then(|k| u32::try_from(k).ok())
+    {
+        let in_use: std::collections::BTreeSet<u32> = rollout
+            .endpoints
+            .iter()
+            .flat_map(|e| [e.live_version.as_deref(), e.target_version.as_deref()])
+            .flatten()
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let doomed =
+            crate::kinds::agent_runtime::versions::prunable(&known, rollout.latest, &in_use, keep);
+        if doomed.contains(&version) {
+            eprintln!(
+                "error: version {version} is older than the {keep} newest (keepVersions: {keep} on AgentRuntime/{}) and no endpoint serves it: the controller deletes it before the endpoint could move; raise keepVersions first",
+                runtime_object.key.name
+            );
+            return exit::ERROR;
+        }
+    }
     if endpoint_name == DEFAULT_ENDPOINT {
         eprintln!("error: DEFAULT always serves the latest version; it cannot be moved");
         return exit::ERROR;
@@ -423,6 +465,7 @@ mod tests {
                 "sha256:0123456789ab",
             ),
             ("1.dkr.ecr.us-east-1.amazonaws.com/mcp:latest", "mcp:latest"),
+            ("r/mcp@sha256:ééééééééééééé", "sha256:éééééééééééé"),
             ("", ""),
         ] {
             assert_eq!(short_image(uri), want, "{uri}");

@@ -533,17 +533,36 @@ pub(super) fn resolve_runtime(
             security_groups: sorted_set(spec.network.security_groups.clone().unwrap_or_default()),
         },
         protocol: spec.protocol,
-        environment: spec
-            .environment
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.resolve(deps)?)))
-            .collect::<Result<_>>()?,
+        environment: resolve_environment(spec, deps)?,
         lifecycle,
         authorizer,
         request_headers: sorted_headers(spec.request_header_allowlist.clone()),
         tags: spec.tags.clone(),
         keep_versions: spec.keep_versions,
     })
+}
+
+/// The environment with values taken from outputs; one AgentCore would refuse (longer
+/// than 5000 characters) is the manifest's to fix.
+fn resolve_environment(
+    spec: &AgentRuntimeSpec,
+    deps: &Deps<'_>,
+) -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in &spec.environment {
+        let value = v.resolve(deps)?;
+        if value.chars().count() > 5000 {
+            return Err(ReconcileError::terminal(
+                Reason::InvalidSpec,
+                format!(
+                    "spec.environment.{k}: the value is {} characters, more than AgentCore's 5000",
+                    value.chars().count()
+                ),
+            ));
+        }
+        out.insert(k.clone(), value);
+    }
+    Ok(out)
 }
 
 pub(super) fn validate_network(n: &NetworkSpec, problems: &mut Vec<FieldProblem>) {

@@ -806,6 +806,21 @@ fn environment_values_come_from_outputs() {
         ObjectKey::new("Parameter", "p"),
         Outputs::from([("value".to_string(), "from-ssm".to_string())]),
     );
+    outputs.insert(
+        ObjectKey::new("Parameter", "p"),
+        Outputs::from([("value".to_string(), "v".repeat(5001))]),
+    );
+    let long = resolve_runtime(&meta, &spec, &Deps::new(&outputs)).unwrap_err();
+    assert_eq!(long.severity, crate::error::Severity::Terminal);
+    assert!(
+        long.message.starts_with("spec.environment.P:"),
+        "{}",
+        long.message
+    );
+    outputs.insert(
+        ObjectKey::new("Parameter", "p"),
+        Outputs::from([("value".to_string(), "from-ssm".to_string())]),
+    );
     let d = resolve_runtime(&meta, &spec, &Deps::new(&outputs)).unwrap();
     let want = BTreeMap::from([
         ("A".to_string(), "text".to_string()),

@@ -52,9 +52,11 @@ pub async fn read_prunable(client: &Client, id: &str, latest: u32, keep: u32) ->
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(aws_err(format!("ListAgentRuntimeVersions {id}")))?;
+        // A version being deleted is on its way out: asking again would only conflict.
         versions.extend(
             page.agent_runtimes()
                 .iter()
+                .filter(|r| r.status().as_str() != "DELETING")
                 .filter_map(|r| r.agent_runtime_version().parse::<u32>().ok()),
         );
     }
