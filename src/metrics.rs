@@ -256,7 +256,8 @@ impl Metrics {
         registry.register(
             "probe_failures",
             "Live probes that failed, by object and reason (TokenExpired, ClientMismatch, \
-             AudienceMismatch, AuthMethodMismatch, ContainerError, Unreachable, …)",
+             AudienceMismatch, AuthMethodMismatch, NotFound, Throttled, ContainerError, \
+             Unreachable, …)",
             probe_failures.clone(),
         );
         let published = Published::register(&mut registry, kinds);

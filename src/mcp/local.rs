@@ -120,13 +120,66 @@ impl Shared {
     }
 }
 
+/// The first wait before fetching the issuer's keys again after a failed fetch.
+pub const KEY_RETRY_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between two fetches of the issuer's keys.
+pub const KEY_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// The wait after `previous`: doubled, at most [`KEY_RETRY_MAX`].
+fn next_delay(previous: Duration) -> Duration {
+    previous.saturating_mul(2).min(KEY_RETRY_MAX)
+}
+
+/// `fetch` until it succeeds, waiting (with `sleep`) [`KEY_RETRY_FIRST`] after the first
+/// failure and twice as long after each next one, up to [`KEY_RETRY_MAX`]; `None` as soon
+/// as `superseded` resolves (a newer authorizer arrived, so these keys are not needed).
+async fn fetch_until<T, E, F, FF, S, SF>(
+    mut fetch: F,
+    superseded: impl std::future::Future<Output = ()>,
+    mut sleep: S,
+) -> Option<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> FF,
+    FF: std::future::Future<Output = Result<T, E>>,
+    S: FnMut(Duration) -> SF,
+    SF: std::future::Future<Output = ()>,
+{
+    tokio::pin!(superseded);
+    let mut delay = KEY_RETRY_FIRST;
+    loop {
+        match fetch().await {
+            Ok(t) => return Some(t),
+            Err(e) => log(&format!(
+                "the runtime's authorizer changed, but its issuer's keys could not be fetched \
+                 (the previous authorizer stays in force; trying again in {}s): {e}",
+                delay.as_secs()
+            )),
+        }
+        tokio::select! {
+            biased;
+            () = &mut superseded => return None,
+            () = sleep(delay) => {}
+        }
+        delay = next_delay(delay);
+    }
+}
+
 /// Follow the deployed runtime's authorizer: each change replaces the one in force (with
-/// the issuer's keys fetched for it), as AgentCore applies an updated authorizer.
+/// the issuer's keys fetched for it), as AgentCore applies an updated authorizer. Keys
+/// that cannot be fetched are fetched again (see [`fetch_until`]) until they are, or a
+/// newer authorizer replaces the one they are for.
 async fn follow(
     current: Arc<RwLock<Current>>,
     mut updates: tokio::sync::watch::Receiver<Option<Authorizer>>,
 ) {
-    while updates.changed().await.is_ok() {
+    // A newer authorizer arrived while the keys of the previous one were being fetched.
+    let mut pending = false;
+    loop {
+        if !pending && updates.changed().await.is_err() {
+            return;
+        }
+        pending = false;
         let next = updates.borrow_and_update().clone();
         let same = match (&current.read().await.auth, &next) {
             (Some((a, _)), Some(b)) => a == b,
@@ -138,16 +191,21 @@ async fn follow(
         }
         let auth = match next {
             None => None,
-            Some(a) => match a.keys().await {
-                Ok(keys) => Some((a, keys)),
-                Err(e) => {
-                    log(&format!(
-                        "the runtime's authorizer changed, but its issuer's keys could not be \
-                         fetched (the previous authorizer stays in force): {e}"
-                    ));
-                    continue;
+            Some(a) => {
+                let newer = async {
+                    // With the sender gone no newer authorizer can come: keep trying.
+                    if updates.changed().await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                match fetch_until(|| a.keys(), newer, tokio::time::sleep).await {
+                    Some(keys) => Some((a, keys)),
+                    None => {
+                        pending = true;
+                        continue;
+                    }
                 }
-            },
+            }
         };
         log(&match &auth {
             Some((a, _)) => format!(
@@ -410,6 +468,66 @@ mod tests {
 
     const ARN: &str =
         "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/mcp_server_ac-AbC123";
+
+    /// Fetches that fail `failures` times then succeed; the waits asked for, and the
+    /// number of fetches made.
+    async fn retried(
+        failures: usize,
+        superseded_after: Option<usize>,
+    ) -> (Option<&'static str>, Vec<Duration>, usize) {
+        use std::sync::Mutex;
+        let attempts = Mutex::new(0usize);
+        let waits = Mutex::new(Vec::new());
+        let newer = tokio::sync::Notify::new();
+        let got = fetch_until(
+            || {
+                let n = {
+                    let mut a = attempts.lock().expect("attempts");
+                    *a += 1;
+                    *a
+                };
+                if superseded_after == Some(n) {
+                    newer.notify_one();
+                }
+                std::future::ready(if n > failures {
+                    Ok("keys")
+                } else {
+                    Err("unreachable issuer")
+                })
+            },
+            newer.notified(),
+            |d| {
+                waits.lock().expect("waits").push(d);
+                std::future::ready(())
+            },
+        )
+        .await;
+        let waits = waits.lock().expect("waits").clone();
+        let attempts = *attempts.lock().expect("attempts");
+        (got, waits, attempts)
+    }
+
+    #[tokio::test]
+    async fn keys_are_fetched_again_with_a_bounded_backoff_until_they_come() {
+        let s = Duration::from_secs;
+        let (got, waits, attempts) = retried(0, None).await;
+        assert_eq!((got, waits, attempts), (Some("keys"), vec![], 1));
+        let (got, waits, attempts) = retried(8, None).await;
+        assert_eq!(got, Some("keys"));
+        assert_eq!(
+            waits,
+            [s(1), s(2), s(4), s(8), s(16), s(30), s(30), s(30)],
+            "1s doubling to 30s"
+        );
+        assert_eq!(attempts, 9);
+    }
+
+    #[tokio::test]
+    async fn a_newer_authorizer_ends_the_retries() {
+        // The third fetch fails as the newer authorizer arrives: no fourth one.
+        let (got, _, attempts) = retried(usize::MAX, Some(3)).await;
+        assert_eq!((got, attempts), (None, 3));
+    }
 
     #[test]
     fn the_invocation_path_encodes_the_arn() {

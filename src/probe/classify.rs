@@ -1,6 +1,7 @@
-//! Why a probe failed, from what the runtime answered: AgentCore's refusals are matched by
-//! the wording its inbound authorizer uses (the same text `local` answers with, see
-//! [`crate::mcp::authz`]), every other HTTP error is the container's, no answer is
+//! Why a probe failed, from what the runtime answered: AgentCore's refusals (401/403) are
+//! matched by the wording its inbound authorizer uses (the same text `local` answers with,
+//! see [`crate::mcp::authz`]); a 404 is a runtime or endpoint that is not there, a 429 (or
+//! 402, a quota) is throttling; every other HTTP error is the container's, no answer is
 //! "unreachable". Pure: a table-driven test covers it.
 
 use crate::mcp::authz;
@@ -28,6 +29,10 @@ pub enum Reason {
     AuthMethodMismatch,
     /// Another refusal (401/403) the authorizer gave.
     Unauthorized,
+    /// 404: no runtime, or no endpoint of that qualifier, at the invocation URL.
+    NotFound,
+    /// 429 (or 402, a service quota): AgentCore throttled the invocation.
+    Throttled,
     /// Any other HTTP error: the container's (or AgentCore's in front of it).
     ContainerError,
     /// No answer: connection refused, DNS, TLS, timeout.
@@ -50,6 +55,8 @@ impl Reason {
             Self::InvalidToken => "InvalidToken",
             Self::AuthMethodMismatch => "AuthMethodMismatch",
             Self::Unauthorized => "Unauthorized",
+            Self::NotFound => "NotFound",
+            Self::Throttled => "Throttled",
             Self::ContainerError => "ContainerError",
             Self::Unreachable => "Unreachable",
             Self::NotMcp => "NotMcp",
@@ -99,6 +106,17 @@ impl Reason {
                 "the runtime refused the request: `agentcore-controller check-auth TOKEN \
                  --probe` checks the token against the deployed authorizer"
             }
+            Self::NotFound => {
+                "AgentCore has no runtime or endpoint at the invocation URL: check that the \
+                 runtime exists under that name (`agentcore-controller status`) and that the \
+                 qualifier is the name of one of its endpoints (DEFAULT, or a RuntimeEndpoint's \
+                 name)"
+            }
+            Self::Throttled => {
+                "AgentCore throttled the probe: invoke the runtime less often (a longer \
+                 spec.probe.interval, fewer clients) or ask for a higher InvokeAgentRuntime \
+                 quota"
+            }
             Self::ContainerError => {
                 "the runtime's container answered with an error: check its logs (CloudWatch \
                  /aws/bedrock-agentcore/runtimes/…) and that it serves MCP on 0.0.0.0:8000/mcp"
@@ -133,18 +151,24 @@ pub fn classify(sent: Sent, error: &Error) -> Reason {
         Error::Transport(_) => return Reason::Unreachable,
         Error::Rpc { .. } | Error::Protocol(_) => return Reason::NotMcp,
     };
-    let message = client::error_message(body).unwrap_or_default();
-    let m = message.as_str();
+    match status {
+        401 | 403 => refused(sent, &client::error_message(body).unwrap_or_default()),
+        404 => Reason::NotFound,
+        402 | 429 => Reason::Throttled,
+        _ => Reason::ContainerError,
+    }
+}
+
+/// The reason of a 401/403, from the authorizer's wording.
+fn refused(sent: Sent, m: &str) -> Reason {
     if m.starts_with("Authorization method mismatch") {
         return Reason::AuthMethodMismatch;
     }
-    if m == authz::MISSING_BEARER {
-        return match sent {
+    match m {
+        authz::MISSING_BEARER => match sent {
             Sent::SigV4 => Reason::AuthMethodMismatch,
             Sent::Bearer => Reason::InvalidToken,
-        };
-    }
-    match m {
+        },
         authz::TOKEN_EXPIRED => Reason::TokenExpired,
         authz::CLIENT_MISMATCH => Reason::ClientMismatch,
         authz::AUDIENCE_MISMATCH => Reason::AudienceMismatch,
@@ -156,8 +180,7 @@ pub fn classify(sent: Sent, error: &Error) -> Reason {
         _ if m.starts_with("Claim '") && m.ends_with("value mismatch with configuration") => {
             Reason::ClaimMismatch
         }
-        _ if status == 401 || status == 403 => Reason::Unauthorized,
-        _ => Reason::ContainerError,
+        _ => Reason::Unauthorized,
     }
 }
 
@@ -291,20 +314,50 @@ mod tests {
                 Reason::ContainerError,
             ),
             (
-                "container 404, not JSON",
+                "container 500 whose body has an authorizer's wording",
+                Sent::Bearer,
+                http(500, authz::TOKEN_EXPIRED),
+                Reason::ContainerError,
+            ),
+            (
+                "container 400 whose body has an authorizer's wording",
+                Sent::Bearer,
+                http(400, authz::CLIENT_MISMATCH),
+                Reason::ContainerError,
+            ),
+            (
+                "unknown qualifier",
+                Sent::Bearer,
+                http(404, "No endpoint or agent found with qualifier 'prod'"),
+                Reason::NotFound,
+            ),
+            (
+                "404, not JSON",
                 Sent::Bearer,
                 Error::Http {
                     status: 404,
                     challenge: None,
                     body: "Not Found".into(),
                 },
-                Reason::ContainerError,
+                Reason::NotFound,
+            ),
+            (
+                "404 whose body has an authorizer's wording",
+                Sent::Bearer,
+                http(404, authz::TOKEN_EXPIRED),
+                Reason::NotFound,
             ),
             (
                 "throttled",
                 Sent::Bearer,
                 http(429, "Rate exceeded"),
-                Reason::ContainerError,
+                Reason::Throttled,
+            ),
+            (
+                "service quota",
+                Sent::SigV4,
+                http(402, "ServiceQuotaExceededException"),
+                Reason::Throttled,
             ),
             (
                 "refused connection",

@@ -18,11 +18,14 @@ pub mod classify;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use secrecy::SecretString;
 use serde_json::Value;
 use tokio::sync::watch;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::MissedTickBehavior;
 use tracing::{info, warn};
 
 use crate::aws::Aws;
@@ -260,16 +263,46 @@ struct Last {
     outputs: Arc<Outputs>,
 }
 
+/// A finished probe: the object, its outcome and how long it took.
+type Done = (ObjectKey, Outcome, Duration);
+
 impl Prober {
-    /// Probe what is due, until `shutdown`.
+    /// Probe what is due, until `shutdown`. Each probe is a task of its own, so a slow
+    /// one (at most [`PROBE_TIMEOUT`]) holds up neither the others nor the schedule; an
+    /// object is not probed again while its last probe is under way.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
         let mut last: BTreeMap<ObjectKey, Last> = BTreeMap::new();
+        // The probes under way (dropping the set, at shutdown, ends them).
+        let mut tasks: JoinSet<Done> = JoinSet::new();
+        let mut running: BTreeMap<ObjectKey, AbortHandle> = BTreeMap::new();
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(TICK) => {}
                 _ = shutdown.wait_for(|s| *s) => return,
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    match done {
+                        Ok((id, (key, outcome, took))) => {
+                            // Only the probe still wanted is reported (not one of an
+                            // object no longer probed).
+                            if running.get(&key).is_some_and(|h| h.id() == id) {
+                                running.remove(&key);
+                                this.report(&key, &outcome, took);
+                            }
+                        }
+                        Err(e) => {
+                            if e.is_panic() {
+                                warn!(error = %e, "a probe failed unexpectedly");
+                            }
+                            running.retain(|_, h| h.id() != e.id());
+                        }
+                    }
+                    continue;
+                }
+                _ = tick.tick() => {}
             }
-            let objects = self.manifests.borrow().clone();
+            let objects = this.manifests.borrow().clone();
             let targets = targets(&objects);
             // Objects no longer probed lose their condition and gauges.
             let gone: Vec<ObjectKey> = last
@@ -279,14 +312,19 @@ impl Prober {
                 .collect();
             for key in gone {
                 last.remove(&key);
-                if let Ok(mut b) = self.board.write() {
+                if let Some(h) = running.remove(&key) {
+                    h.abort();
+                }
+                if let Ok(mut b) = this.board.write() {
                     b.remove(&key);
                 }
-                self.metrics.probe_gone(&key.kind, &key.name);
+                this.metrics.probe_gone(&key.kind, &key.name);
             }
-            let snapshot = self.shared.snapshot();
-            let mut due = Vec::new();
+            let snapshot = this.shared.snapshot();
             for t in targets {
+                if running.contains_key(&t.key) {
+                    continue;
+                }
                 let Some(status) = snapshot
                     .objects
                     .iter()
@@ -301,21 +339,24 @@ impl Prober {
                     None => true,
                     Some(l) => l.at.elapsed() >= t.interval || *l.outputs != *status.outputs,
                 };
-                if is_due {
-                    last.insert(
-                        t.key.clone(),
-                        Last {
-                            at: Instant::now(),
-                            outputs: status.outputs.clone(),
-                        },
-                    );
-                    due.push((t, url));
+                if !is_due {
+                    continue;
                 }
-            }
-            let probes = due.iter().map(|(t, url)| self.probe(t, url, &objects));
-            for ((t, _), (outcome, took)) in due.iter().zip(futures::future::join_all(probes).await)
-            {
-                self.report(&t.key, &outcome, took);
+                last.insert(
+                    t.key.clone(),
+                    Last {
+                        at: Instant::now(),
+                        outputs: status.outputs.clone(),
+                    },
+                );
+                let prober = this.clone();
+                let objects = objects.clone();
+                let key = t.key.clone();
+                let handle = tasks.spawn(async move {
+                    let (outcome, took) = prober.probe(&t, &url, &objects).await;
+                    (t.key, outcome, took)
+                });
+                running.insert(key, handle);
             }
         }
     }
@@ -339,45 +380,71 @@ impl Prober {
         }
     }
 
-    /// One probe of `t` at `url`: its outcome and how long it took.
+    /// One probe of `t` at `url`, the credentials' reading included, within
+    /// [`PROBE_TIMEOUT`]: its outcome and how long it took.
     async fn probe(&self, t: &Target, url: &str, objects: &[Arc<Object>]) -> (Outcome, Duration) {
         let started = Instant::now();
+        // Whether the credentials were read before the time ran out.
+        let authorized = AtomicBool::new(false);
+        let outcome =
+            match tokio::time::timeout(PROBE_TIMEOUT, self.attempt(t, url, objects, &authorized))
+                .await
+            {
+                Ok(outcome) => outcome,
+                Err(_) if !authorized.load(Ordering::Relaxed) => Outcome::Failed {
+                    reason: Reason::NoCredentials,
+                    message: format!(
+                        "the probe's credentials were not read within {}s; fix: {}",
+                        PROBE_TIMEOUT.as_secs(),
+                        Reason::NoCredentials.fix()
+                    ),
+                },
+                Err(_) => Outcome::Failed {
+                    reason: Reason::Unreachable,
+                    message: format!(
+                        "no answer within {}s; fix: {}",
+                        PROBE_TIMEOUT.as_secs(),
+                        Reason::Unreachable.fix()
+                    ),
+                },
+            };
+        (outcome, started.elapsed())
+    }
+
+    /// A probe without a time limit (see [`Self::probe`]); `authorized` is set once the
+    /// credentials are read.
+    async fn attempt(
+        &self,
+        t: &Target,
+        url: &str,
+        objects: &[Arc<Object>],
+        authorized: &AtomicBool,
+    ) -> Outcome {
         let (auth, sent) = match self.auth(&t.credentials, objects).await {
             Ok(x) => x,
             Err(message) => {
-                return (
-                    Outcome::Failed {
-                        reason: Reason::NoCredentials,
-                        message: format!("{message}; fix: {}", Reason::NoCredentials.fix()),
-                    },
-                    started.elapsed(),
-                );
+                return Outcome::Failed {
+                    reason: Reason::NoCredentials,
+                    message: format!("{message}; fix: {}", Reason::NoCredentials.fix()),
+                };
             }
         };
+        authorized.store(true, Ordering::Relaxed);
         let url = data_plane_url(url);
         let call = async {
             let mut client = Client::connect(&url, auth, PROBE_TIMEOUT).await?;
             client.list("tools/list", "tools").await
         };
-        let outcome = match tokio::time::timeout(PROBE_TIMEOUT, call).await {
-            Ok(Ok(tools)) => Outcome::Serving { tools: tools.len() },
-            Ok(Err(e)) => {
+        match call.await {
+            Ok(tools) => Outcome::Serving { tools: tools.len() },
+            Err(e) => {
                 let reason = classify(sent, &e);
                 Outcome::Failed {
                     reason,
                     message: format!("{e}; fix: {}", reason.fix()),
                 }
             }
-            Err(_) => Outcome::Failed {
-                reason: Reason::Unreachable,
-                message: format!(
-                    "no answer within {}s; fix: {}",
-                    PROBE_TIMEOUT.as_secs(),
-                    Reason::Unreachable.fix()
-                ),
-            },
-        };
-        (outcome, started.elapsed())
+        }
     }
 
     /// The authorization a probe presents.
