@@ -1313,6 +1313,63 @@ async fn a_refused_grant_names_the_scope_and_not_the_secret() {
     assert!(!text.contains(&secret), "the client secret leaked");
 }
 
+/// The token endpoint, which receives the client secret, is rerouted by
+/// AGENTCORE_COGNITO_DOMAIN_URL only (AWS_ENDPOINT_URL, here the emulator, is the SDK's),
+/// and never to plain http:// beyond loopback: the grant is refused before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_endpoint_is_never_reached_over_plain_http_beyond_loopback() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    m.write("m2m.yaml", &names.yaml(""));
+    let out = controller_command(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--instance",
+        "tokens-m2m-plain-http",
+        "--timeout",
+        "20s",
+    ])
+    .env("AGENTCORE_COGNITO_DOMAIN_URL", "http://192.0.2.10:8080")
+    .output()
+    .expect("run agentcore-controller");
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("AGENTCORE_COGNITO_DOMAIN_URL") && text.contains("https://"),
+        "the refusal names the variable and what it must be: {text}"
+    );
+    assert!(
+        aws.secrets
+            .describe_secret()
+            .secret_id(&names.secret)
+            .send()
+            .await
+            .is_err(),
+        "no token published"
+    );
+    let pool_id = domain_pool(&aws, &names.domain).await.expect("domain");
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let client_id = clients
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(names.client.as_str()))
+        .and_then(|c| c.client_id())
+        .expect("the client")
+        .to_string();
+    let secret = client_secret(&aws, &pool_id, &client_id).await;
+    assert!(secret.len() >= 16);
+    assert!(!text.contains(&secret), "the client secret leaked");
+}
+
 /// `check-auth` holds a machine-to-machine token against the runtime's actual authorizer:
 /// its client in allowedClients, its scope in allowedScopes; no user involved.
 #[tokio::test(flavor = "multi_thread")]

@@ -426,7 +426,8 @@ impl Token {
                 ),
             ));
         };
-        let endpoint = crate::mcp::authz::endpoint_override();
+        // The token endpoint's own override, never AWS_ENDPOINT_URL: the secret goes there.
+        let endpoint = crate::token::endpoint::domain_override();
         let granted = crate::token::endpoint::client_credentials(
             token_url,
             &d.client_id,
