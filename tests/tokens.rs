@@ -1229,7 +1229,8 @@ spec:
     let out = controller(&["diff", "-f", &dir, "--instance", instance]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("requires replacement"),
+        stdout(&out).contains("requires replacement")
+            && stdout(&out).contains(&format!("{} is deleted first", names.domain)),
         "{}",
         stdout(&out)
     );
