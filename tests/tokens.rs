@@ -1159,6 +1159,98 @@ async fn a_client_credentials_token_is_renewed_before_it_expires() {
     assert_eq!(d.terminate(), Some(0));
 }
 
+/// A Token switched from the password grant to client_credentials (same client, which
+/// allows both) is granted again at once, not when its token falls due, and the refresh
+/// token the password grant kept is deleted; the consumer secret names its grant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_switched_to_client_credentials_is_granted_at_once_and_drops_its_refresh_token() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    let read = format!("{}/read", names.identifier);
+    // The M2M client also lets a user sign in; a User to sign in as.
+    let both = names
+        .yaml("")
+        .replace(
+            "  generateSecret: true\n",
+            "  generateSecret: true\n  explicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]\n",
+        )
+        + &format!(
+            "---
+apiVersion: agentcore.dev/v1alpha1
+kind: User
+metadata:
+  name: person
+spec:
+  userPoolRef: {}
+",
+            names.pool
+        );
+    let m2m_grant = format!(
+        "  grant: client_credentials\n  clientRef: {}\n  domainRef: domain\n  scopes: [{read}]\n",
+        names.client
+    );
+    assert!(both.contains(&m2m_grant), "{both}");
+    let password = both.replace(
+        &m2m_grant,
+        &format!("  userRef: person\n  clientRef: {}\n", names.client),
+    );
+    m.write("m2m.yaml", &password);
+    let dir = m.arg();
+    let instance = "tokens-m2m-switch";
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    let state = format!("agentcore-controller/tokens/{}", names.secret);
+    let user = secret_map(&aws, &names.secret).await;
+    assert_eq!(user["grant"], "password", "{:?}", user.keys());
+    assert!(user.contains_key("id_token"));
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(user["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    assert!(claims.user().is_some(), "a user's token");
+    aws.secrets
+        .describe_secret()
+        .secret_id(&state)
+        .send()
+        .await
+        .expect("the refresh token is kept");
+
+    // The switch, well before the user's token is due: planned and applied at once.
+    m.write("m2m.yaml", &both);
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("spec.grant"), "{}", stdout(&out));
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    let machine = secret_map(&aws, &names.secret).await;
+    assert_eq!(machine["grant"], "client_credentials");
+    assert!(!machine.contains_key("id_token"), "no ID token left");
+    assert_eq!(machine["client_id"], user["client_id"], "the same client");
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(machine["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    assert_eq!(claims.user(), None, "no user: a machine-to-machine token");
+    assert_eq!(claims.scope.as_deref(), Some(read.as_str()));
+    assert!(
+        aws.secrets
+            .describe_secret()
+            .secret_id(&state)
+            .send()
+            .await
+            .is_err(),
+        "the password grant's refresh token is deleted"
+    );
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    assert_eq!(json(&out)["calls"]["writes"], 0, "converged");
+    run_ok(&["delete", "-f", &dir, "--instance", instance]);
+}
+
 /// A prefix is global: a second pool asking for it fails, naming the pool that holds it. A
 /// new prefix replaces the pool's domain, and the plan says so first.
 #[tokio::test(flavor = "multi_thread")]
