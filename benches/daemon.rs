@@ -690,6 +690,7 @@ impl Daemon {
             cmd.args(["--aws-rate-limit", r]);
         }
         cmd.env("AWS_ENDPOINT_URL", endpoint)
+            .env("AGENTCORE_COGNITO_DOMAIN_URL", endpoint)
             .env("AWS_REGION", REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")

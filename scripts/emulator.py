@@ -49,9 +49,14 @@ These fidelity fixes are applied before it starts:
   client_credentials with another flow or without a client secret
   (InvalidOAuthFlowException), and a custom scope no resource server defines
   (ScopeDoesNotExistException); so does the emulator.
+- moto's app client secrets are UUIDs (with `-`, outside Cognito's `[\w+]+`). Here a
+  secret is 51 characters of that pattern and always holds a `+`, which Cognito's allow,
+  so that every client exercises how the Basic credentials are encoded.
 - moto has no OAuth 2.0 token endpoint. `POST /oauth2/token` is served here with
-  Cognito's client_credentials grant: the client authenticates with HTTP Basic or with
-  client_id and client_secret in the form; the Cognito domain meant is named in
+  Cognito's client_credentials grant: the client authenticates with HTTP Basic
+  (`Basic Base64Encode(client_id:client_secret)`, taken verbatim: Cognito documents no
+  URL-encoding, so a `+` in a secret is a `+`) or with client_id and client_secret in
+  the form; the Cognito domain meant is named in
   X-Forwarded-Host (else the client's pool must have a domain); the answer and its error
   codes are Cognito's, and the access token (sub = client_id, scope, no username) is
   signed with the pool's key under the kid of moto's JWKS, so it verifies like moto's
@@ -619,6 +624,28 @@ def _check_oauth(pool, has_secret: bool, config: dict) -> None:
             raise ScopeDoesNotExistException(f"Invalid scope requested: {scope}")
 
 
+_SECRET_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def _client_secret() -> str:
+    """A secret of Cognito's pattern `[\\w+]+` (51 characters), with a `+` inside."""
+    import secrets
+
+    body = "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(50))
+    at = 1 + secrets.randbelow(len(body) - 1)
+    return f"{body[:at]}+{body[at:]}"
+
+
+_original_client_init = cognito.CognitoIdpUserPoolClient.__init__
+
+
+def _client_init(self, *args, **kwargs):
+    _original_client_init(self, *args, **kwargs)
+    self.secret = _client_secret()
+
+
+cognito.CognitoIdpUserPoolClient.__init__ = _client_init
+
 _original_create_client = cognito.CognitoIdpBackend.create_user_pool_client
 
 
@@ -703,7 +730,6 @@ def _find_client(client_id: str):
 
 def _client_credentials(environ, form: dict) -> tuple:
     import base64
-    from urllib.parse import unquote_plus
 
     header = environ.get("HTTP_AUTHORIZATION", "")
     in_body = "client_id" in form or "client_secret" in form
@@ -717,10 +743,11 @@ def _client_credentials(environ, form: dict) -> tuple:
             decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
         except ValueError:
             raise _TokenError("invalid_request", "malformed Authorization header")
+        # Cognito: `Basic Base64Encode(client_id:client_secret)`, no URL-encoding (a
+        # secret may hold `+`); split at the first colon.
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise _TokenError("invalid_request", "malformed Authorization header")
-        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
         if "client_id" in form and form["client_id"] != client_id:
             raise _TokenError("invalid_request", "client_id differs from the Authorization header")
         return client_id, secret

@@ -698,6 +698,20 @@ class TokenEndpoint(CognitoBase):
         with self.assertRaises(BadSignatureError):
             jwt.decode(f"{head}.{forged}.{signature}", self.keys)
 
+    def test_basic_credentials_are_taken_verbatim(self) -> None:
+        # Cognito: `Basic Base64Encode(client_id:client_secret)`, no URL-encoding; its
+        # secrets match [\w+]+, and the emulator's always hold a `+`.
+        client_id, secret = self.m2m["ClientId"], self.m2m["ClientSecret"]
+        self.assertRegex(secret, r"^[A-Za-z0-9_+]+$")
+        self.assertIn("+", secret)
+        self.assertEqual(self.claims(self.grant(headers=basic(client_id, secret)))["sub"], client_id)
+        # URL-encoded, the secret is another one (`%2B` is not `+`), and a `+` read as a
+        # space would be too.
+        self.refused("invalid_client", headers=basic(client_id, urllib.parse.quote_plus(secret)))
+        self.refused("invalid_client", headers=basic(client_id, secret.replace("+", " ")))
+        # The secret is split from the id at the first colon only.
+        self.refused("invalid_client", headers=basic(client_id, secret + ":x"))
+
     def test_success_with_credentials_in_the_body(self) -> None:
         body = dict(GRANT, client_id=self.m2m["ClientId"], client_secret=self.m2m["ClientSecret"])
         status, answer = post_token(body)

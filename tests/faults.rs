@@ -59,6 +59,7 @@ const RETRY_MODE: &str = "standard";
 fn controller_via(proxy: &FaultProxy, args: &[&str]) -> std::process::Command {
     let mut cmd = controller_command(args);
     cmd.env("AWS_ENDPOINT_URL", &proxy.url)
+        .env("AGENTCORE_COGNITO_DOMAIN_URL", &proxy.url)
         .env("AWS_RETRY_MODE", RETRY_MODE);
     cmd
 }

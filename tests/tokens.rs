@@ -1159,6 +1159,98 @@ async fn a_client_credentials_token_is_renewed_before_it_expires() {
     assert_eq!(d.terminate(), Some(0));
 }
 
+/// A Token switched from the password grant to client_credentials (same client, which
+/// allows both) is granted again at once, not when its token falls due, and the refresh
+/// token the password grant kept is deleted; the consumer secret names its grant.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_switched_to_client_credentials_is_granted_at_once_and_drops_its_refresh_token() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    let read = format!("{}/read", names.identifier);
+    // The M2M client also lets a user sign in; a User to sign in as.
+    let both = names
+        .yaml("")
+        .replace(
+            "  generateSecret: true\n",
+            "  generateSecret: true\n  explicitAuthFlows: [ALLOW_USER_PASSWORD_AUTH, ALLOW_REFRESH_TOKEN_AUTH]\n",
+        )
+        + &format!(
+            "---
+apiVersion: agentcore.dev/v1alpha1
+kind: User
+metadata:
+  name: person
+spec:
+  userPoolRef: {}
+",
+            names.pool
+        );
+    let m2m_grant = format!(
+        "  grant: client_credentials\n  clientRef: {}\n  domainRef: domain\n  scopes: [{read}]\n",
+        names.client
+    );
+    assert!(both.contains(&m2m_grant), "{both}");
+    let password = both.replace(
+        &m2m_grant,
+        &format!("  userRef: person\n  clientRef: {}\n", names.client),
+    );
+    m.write("m2m.yaml", &password);
+    let dir = m.arg();
+    let instance = "tokens-m2m-switch";
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    let state = format!("agentcore-controller/tokens/{}", names.secret);
+    let user = secret_map(&aws, &names.secret).await;
+    assert_eq!(user["grant"], "password", "{:?}", user.keys());
+    assert!(user.contains_key("id_token"));
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(user["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    assert!(claims.user().is_some(), "a user's token");
+    aws.secrets
+        .describe_secret()
+        .secret_id(&state)
+        .send()
+        .await
+        .expect("the refresh token is kept");
+
+    // The switch, well before the user's token is due: planned and applied at once.
+    m.write("m2m.yaml", &both);
+    let out = controller(&["diff", "-f", &dir, "--instance", instance]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    assert!(stdout(&out).contains("spec.grant"), "{}", stdout(&out));
+    run_ok(&["apply", "-f", &dir, "--instance", instance]);
+    let machine = secret_map(&aws, &names.secret).await;
+    assert_eq!(machine["grant"], "client_credentials");
+    assert!(!machine.contains_key("id_token"), "no ID token left");
+    assert_eq!(machine["client_id"], user["client_id"], "the same client");
+    let (_, claims) =
+        agentcore_controller::token::jwt::peek(machine["bearer_token"].as_str().unwrap_or(""))
+            .expect("a JWT");
+    assert_eq!(claims.user(), None, "no user: a machine-to-machine token");
+    assert_eq!(claims.scope.as_deref(), Some(read.as_str()));
+    assert!(
+        aws.secrets
+            .describe_secret()
+            .secret_id(&state)
+            .send()
+            .await
+            .is_err(),
+        "the password grant's refresh token is deleted"
+    );
+    let out = run_ok(&[
+        "apply",
+        "-f",
+        &dir,
+        "--output",
+        "json",
+        "--instance",
+        instance,
+    ]);
+    assert_eq!(json(&out)["calls"]["writes"], 0, "converged");
+    run_ok(&["delete", "-f", &dir, "--instance", instance]);
+}
+
 /// A prefix is global: a second pool asking for it fails, naming the pool that holds it. A
 /// new prefix replaces the pool's domain, and the plan says so first.
 #[tokio::test(flavor = "multi_thread")]
@@ -1229,7 +1321,8 @@ spec:
     let out = controller(&["diff", "-f", &dir, "--instance", instance]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
-        stdout(&out).contains("requires replacement"),
+        stdout(&out).contains("requires replacement")
+            && stdout(&out).contains(&format!("{} is deleted first", names.domain)),
         "{}",
         stdout(&out)
     );
@@ -1308,6 +1401,63 @@ async fn a_refused_grant_names_the_scope_and_not_the_secret() {
         .expect("the client")
         .to_string();
     assert!(text.contains(&client_id), "names the client: {text}");
+    let secret = client_secret(&aws, &pool_id, &client_id).await;
+    assert!(secret.len() >= 16);
+    assert!(!text.contains(&secret), "the client secret leaked");
+}
+
+/// The token endpoint, which receives the client secret, is rerouted by
+/// AGENTCORE_COGNITO_DOMAIN_URL only (AWS_ENDPOINT_URL, here the emulator, is the SDK's),
+/// and never to plain http:// beyond loopback: the grant is refused before any request.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_token_endpoint_is_never_reached_over_plain_http_beyond_loopback() {
+    let aws = aws().await;
+    let names = M2m::unique();
+    let m = Manifests::new();
+    m.write("m2m.yaml", &names.yaml(""));
+    let out = controller_command(&[
+        "apply",
+        "-f",
+        &m.arg(),
+        "--instance",
+        "tokens-m2m-plain-http",
+        "--timeout",
+        "20s",
+    ])
+    .env("AGENTCORE_COGNITO_DOMAIN_URL", "http://192.0.2.10:8080")
+    .output()
+    .expect("run agentcore-controller");
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_ne!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("AGENTCORE_COGNITO_DOMAIN_URL") && text.contains("https://"),
+        "the refusal names the variable and what it must be: {text}"
+    );
+    assert!(
+        aws.secrets
+            .describe_secret()
+            .secret_id(&names.secret)
+            .send()
+            .await
+            .is_err(),
+        "no token published"
+    );
+    let pool_id = domain_pool(&aws, &names.domain).await.expect("domain");
+    let clients = aws
+        .cognito
+        .list_user_pool_clients()
+        .user_pool_id(&pool_id)
+        .max_results(60)
+        .send()
+        .await
+        .expect("ListUserPoolClients");
+    let client_id = clients
+        .user_pool_clients()
+        .iter()
+        .find(|c| c.client_name() == Some(names.client.as_str()))
+        .and_then(|c| c.client_id())
+        .expect("the client")
+        .to_string();
     let secret = client_secret(&aws, &pool_id, &client_id).await;
     assert!(secret.len() >= 16);
     assert!(!text.contains(&secret), "the client secret leaked");

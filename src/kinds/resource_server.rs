@@ -78,12 +78,28 @@ pub fn valid_identifier(id: &str) -> bool {
             .all(|b| matches!(b, 0x21 | 0x23..=0x5B | 0x5D..=0x7E))
 }
 
-/// Resource server name: 1-256 characters matching `[\w\s+=,.@-]+`.
+/// Resource server name: 1-256 characters matching `[\w\s+=,.@-]+`, a Java pattern
+/// whose classes are ASCII only: `\w` is `[a-zA-Z0-9_]` and `\s` is `[ \t\n\x0B\f\r]`.
 pub fn valid_name(name: &str) -> bool {
-    (1..=MAX_LEN).contains(&name.chars().count())
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '_' || c.is_whitespace() || "+=,.@-".contains(c))
+    (1..=MAX_LEN).contains(&name.len())
+        && name.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'_' | b' '
+                        | b'\t'
+                        | b'\n'
+                        | 0x0B
+                        | 0x0C
+                        | b'\r'
+                        | b'+'
+                        | b'='
+                        | b','
+                        | b'.'
+                        | b'@'
+                        | b'-'
+                )
+        })
 }
 
 /// Scope name: 1-256 characters matching `[\x21\x23-\x2E\x30-\x5B\x5D-\x7E]+` (the
@@ -211,7 +227,7 @@ impl Kind for ResourceServer {
             problems.push(FieldProblem::new(
                 path,
                 format!(
-                    "`{given}` is not a valid resource server name: 1-256 characters of letters, digits, spaces and _ + = , . @ - \
+                    "`{given}` is not a valid resource server name: 1-256 characters of ASCII letters, digits, whitespace and _ + = , . @ - \
                      (spec.name defaults to the identifier when that is a valid name, else to metadata.name)"
                 ),
             ));
@@ -484,6 +500,36 @@ mod tests {
                 vec!["spec.name"],
             ),
             ("api", spec("mcp", Some(""), vec![]), vec!["spec.name"]),
+            // ASCII classes only (Java's \w and \s): no accented letters, other scripts
+            // or Unicode spaces.
+            (
+                "api",
+                spec("mcp", Some("Café API"), vec![]),
+                vec!["spec.name"],
+            ),
+            (
+                "api",
+                spec("mcp", Some("API 東京"), vec![]),
+                vec!["spec.name"],
+            ),
+            (
+                "api",
+                spec("mcp", Some("no\u{a0}break"), vec![]),
+                vec!["spec.name"],
+            ),
+            ("api", spec("mcp", Some("٣"), vec![]), vec!["spec.name"]),
+            (
+                "api",
+                spec("mcp", Some("Tab\there, v=1.0 +x@y_z-w"), vec![]),
+                vec![],
+            ),
+            ("api", spec("mcp", Some("vt\u{b}ff\u{c}"), vec![]), vec![]),
+            // A name from a non-ASCII metadata.name is refused there.
+            (
+                "café",
+                spec("https://api.example.com", None, vec![]),
+                vec!["metadata.name"],
+            ),
             ("api", spec("mcp", None, many), vec!["spec.scopes"]),
             (
                 "api",

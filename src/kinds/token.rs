@@ -14,6 +14,12 @@
 //! is read with DescribeUserPoolClient at each renewal and kept in memory only. The
 //! consumer secret has the same layout without `id_token`; there is no refresh token and
 //! no controller-only secret: each renewal is a new grant.
+//!
+//! The consumer secret also names the grant that produced it (`grant`: `password` or
+//! `client_credentials`; one written before that key is told by its `id_token`, which
+//! only the password grant gives), so a Token switched to the other grant is granted
+//! again at once, and a switch to client_credentials deletes the (default-named) refresh
+//! token secret the password grant kept.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -59,6 +65,34 @@ pub enum GrantKind {
     /// (machine to machine: no user).
     ClientCredentials,
 }
+
+impl GrantKind {
+    /// As the manifest and the consumer secret's `grant` key spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Password => "password",
+            Self::ClientCredentials => "client_credentials",
+        }
+    }
+
+    /// The grant a published consumer secret came from: its `grant` key, else (a secret
+    /// written before that key) `password` when it has an `id_token` (only that grant
+    /// gives one); `None` without a token.
+    fn published(map: &Map<String, Value>) -> Option<Self> {
+        match map.get(GRANT_KEY).and_then(Value::as_str) {
+            Some("password") => Some(Self::Password),
+            Some("client_credentials") => Some(Self::ClientCredentials),
+            _ if !map.contains_key("bearer_token") => None,
+            _ if map.contains_key("id_token") => Some(Self::Password),
+            _ => Some(Self::ClientCredentials),
+        }
+    }
+}
+
+/// The consumer secret's key naming the grant its token came from.
+const GRANT_KEY: &str = "grant";
+/// The field `diff` names when the published token came from the other grant.
+const GRANT_CHANGE: &str = "spec.grant";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -106,6 +140,15 @@ pub enum DesiredGrant {
     },
 }
 
+impl DesiredGrant {
+    pub fn kind(&self) -> GrantKind {
+        match self {
+            Self::Password { .. } => GrantKind::Password,
+            Self::ClientCredentials { .. } => GrantKind::ClientCredentials,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DesiredToken {
     pub secret_name: String,
@@ -137,6 +180,8 @@ pub struct ObservedToken {
     pub refresh_stored: bool,
     /// The scopes the bearer token carries (its `scope` claim), sorted.
     pub scopes: Vec<String>,
+    /// The grant the published token came from (see [`GrantKind::published`]).
+    pub grant: Option<GrantKind>,
 }
 
 /// The claims renewal needs (read without verifying: scheduling only).
@@ -426,7 +471,8 @@ impl Token {
                 ),
             ));
         };
-        let endpoint = crate::mcp::authz::endpoint_override();
+        // The token endpoint's own override, never AWS_ENDPOINT_URL: the secret goes there.
+        let endpoint = crate::token::endpoint::domain_override();
         let granted = crate::token::endpoint::client_credentials(
             token_url,
             &d.client_id,
@@ -663,6 +709,16 @@ impl Kind for Token {
                 vec![scope.secret_arn(&password)],
             ));
         }
+        // A switch from the password grant deletes the refresh token it kept (when ours).
+        if spec.grant == GrantKind::ClientCredentials {
+            grants.push(Grant::new(
+                &[
+                    "secretsmanager:DescribeSecret",
+                    "secretsmanager:DeleteSecret",
+                ],
+                vec![scope.secret_arn(&state_secret_name(&spec.secret_name))],
+            ));
+        }
         grants.extend(super::secrets_manager::grants(scope, &names));
         grants
     }
@@ -814,6 +870,7 @@ impl Kind for Token {
                 bearer,
                 refresh_stored,
                 scopes,
+                grant: GrantKind::published(&map),
             },
         }))
     }
@@ -832,6 +889,16 @@ impl Kind for Token {
                     Some(Value::String(want.clone())),
                 ));
             }
+        }
+        // A token of the other grant is granted again at once, not when it falls due.
+        if let Some(have) = o.grant
+            && have != d.grant.kind()
+        {
+            changes.push(Change::new(
+                GRANT_CHANGE,
+                Some(Value::String(have.as_str().into())),
+                Some(Value::String(d.grant.kind().as_str().into())),
+            ));
         }
         // Scopes asked for by name: a token granted others is granted again.
         if let DesiredGrant::ClientCredentials { scopes, .. } = &d.grant
@@ -939,6 +1006,13 @@ impl Kind for Token {
     ) -> Result<()> {
         let renew = changes.iter().any(|c| c.field == "status.bearer_token");
         let current = o.resource.bearer;
+        // Switched to client_credentials: the password grant's refresh token goes first
+        // (a publish failing after it is retried, and the switch still seen).
+        if changes.iter().any(|c| c.field == GRANT_CHANGE)
+            && d.grant.kind() == GrantKind::ClientCredentials
+        {
+            self.drop_state_secret(d).await?;
+        }
         if renew || changes.iter().any(|c| c.field.starts_with("spec.")) {
             self.publish(d, true, current).await?;
         }
@@ -958,6 +1032,27 @@ impl Kind for Token {
 }
 
 impl Token {
+    /// Delete the refresh-token secret a password grant kept, when it is ours (a secret
+    /// of that name without the controller's tags is left alone).
+    async fn drop_state_secret(&self, d: &DesiredToken) -> Result<()> {
+        let Some(described) = secrets_manager::describe(&self.ctx, &d.state_secret_name).await?
+        else {
+            return Ok(());
+        };
+        let owned = self.ctx.owns(
+            described
+                .tags()
+                .iter()
+                .filter_map(|t| Some((t.key()?, t.value()?))),
+        );
+        if !owned {
+            tracing::warn!(secret = %d.state_secret_name, "not deleting a refresh-token secret the controller does not own");
+            return Ok(());
+        }
+        tracing::info!(secret = %d.state_secret_name, "deleting the password grant's refresh token: the token is client_credentials now");
+        secrets_manager::delete_now(&self.ctx, &d.state_secret_name).await
+    }
+
     /// Renew and write a new version of the consumer secret (and the refresh token).
     /// Returns the token as observe would read it back when both secrets were written
     /// (`None` when Cognito handed out no new refresh token).
@@ -1017,6 +1112,7 @@ impl Token {
             ("discovery_url", d.discovery_url.clone()),
             ("access_token", tokens.access.expose_secret().to_string()),
             ("bearer_token", bearer.expose_secret().to_string()),
+            (GRANT_KEY, d.grant.kind().as_str().to_string()),
         ] {
             map.insert(k.to_string(), Value::String(v));
         }
@@ -1055,6 +1151,7 @@ impl Token {
             bearer: times,
             refresh_stored,
             scopes: granted_scopes(bearer.expose_secret()),
+            grant: Some(d.grant.kind()),
         }))
     }
 }
@@ -1115,6 +1212,7 @@ mod tests {
             bearer: token.and_then(token_times),
             refresh_stored: true,
             scopes: token.map(granted_scopes).unwrap_or_default(),
+            grant: token.map(|_| GrantKind::Password),
         }
     }
 
@@ -1298,6 +1396,16 @@ mod tests {
                 .iter()
                 .any(|g| g.actions.contains(&"cognito-idp:DescribeUserPoolClient"))
         );
+        // The refresh token a switch from the password grant leaves may be deleted.
+        assert!(
+            grants
+                .iter()
+                .any(|g| g.actions.contains(&"secretsmanager:DeleteSecret")
+                    && g.resources
+                        .iter()
+                        .any(|r| r.contains("agentcore-controller/tokens/app/creds"))),
+            "{grants:?}"
+        );
     }
 
     fn meta(name: &str) -> ObjectMeta {
@@ -1311,6 +1419,10 @@ mod tests {
         d.grant = DesiredGrant::ClientCredentials {
             token_url: "https://t.auth.us-east-1.amazoncognito.com/oauth2/token".into(),
             scopes: vec![],
+        };
+        let observed = |token: Option<&str>| ObservedToken {
+            grant: token.map(|_| GrantKind::ClientCredentials),
+            ..observed(token)
         };
         // Fresh: nothing to do (no refresh token is missing).
         assert_eq!(Token::diff(&d, &observed(Some(&token))), vec![]);
@@ -1339,6 +1451,67 @@ mod tests {
         let changes = Token::diff(&d, &observed(Some(&token)));
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].field, "status.bearer_token");
+    }
+
+    #[test]
+    fn a_token_of_the_other_grant_is_granted_again_at_once() {
+        // Fresh (not due), but published by the other grant.
+        let token = jwt(4600, 1000, "access");
+        let password = desired(2000, Bearer::Access, None);
+        let mut m2m = password.clone();
+        m2m.grant = DesiredGrant::ClientCredentials {
+            token_url: String::new(),
+            scopes: vec![],
+        };
+        for (d, have, changed) in [
+            (&m2m, GrantKind::Password, true),
+            (&password, GrantKind::ClientCredentials, true),
+            (&m2m, GrantKind::ClientCredentials, false),
+            (&password, GrantKind::Password, false),
+        ] {
+            let o = ObservedToken {
+                grant: Some(have),
+                ..observed(Some(&token))
+            };
+            let changes = Token::diff(d, &o);
+            let grant: Vec<_> = changes.iter().filter(|c| c.field == "spec.grant").collect();
+            assert_eq!(grant.len(), usize::from(changed), "{have:?}: {changes:?}");
+            if let Some(c) = grant.first() {
+                assert_eq!(c.from, Some(Value::String(have.as_str().into())));
+                assert_eq!(c.to, Some(Value::String(d.grant.kind().as_str().into())));
+            }
+        }
+    }
+
+    #[test]
+    fn the_published_grant_is_its_key_else_told_by_the_id_token() {
+        let map = |pairs: &[(&str, &str)]| -> Map<String, Value> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+                .collect()
+        };
+        for (pairs, want) in [
+            (
+                vec![("bearer_token", "t"), ("grant", "client_credentials")],
+                Some(GrantKind::ClientCredentials),
+            ),
+            (
+                vec![("bearer_token", "t"), ("grant", "password")],
+                Some(GrantKind::Password),
+            ),
+            (
+                vec![("bearer_token", "t"), ("id_token", "i")],
+                Some(GrantKind::Password),
+            ),
+            (
+                vec![("bearer_token", "t")],
+                Some(GrantKind::ClientCredentials),
+            ),
+            (vec![], None),
+        ] {
+            assert_eq!(GrantKind::published(&map(&pairs)), want, "{pairs:?}");
+        }
     }
 
     #[test]

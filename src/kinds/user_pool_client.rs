@@ -107,9 +107,10 @@ pub struct UserPoolClientSpec {
     /// Token lifetimes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_validity: Option<TokenValiditySpec>,
-    /// OAuth grants the client allows at the pool's domain: `code`, `implicit`, or
-    /// `client_credentials` (machine-to-machine; then the only one, with
-    /// `generateSecret: true`). Default none.
+    /// OAuth grants the client allows at the pool's domain: `client_credentials`
+    /// (machine-to-machine; the only one, with `generateSecret: true`). `code` and
+    /// `implicit` are refused: Cognito takes them only with callback URLs, which this
+    /// kind does not manage yet. Default none.
     #[serde(
         default,
         rename = "allowedOAuthFlows",
@@ -214,6 +215,14 @@ fn validate_oauth(spec: &UserPoolClientSpec, problems: &mut Vec<FieldProblem>) {
                 format!(
                     "unknown OAuth flow `{flow}`; allowed: {}",
                     OAUTH_FLOWS.join(", ")
+                ),
+            ));
+        } else if flow != CLIENT_CREDENTIALS {
+            problems.push(FieldProblem::new(
+                format!("spec.allowedOAuthFlows[{i}]"),
+                format!(
+                    "the `{flow}` flow needs callback URLs, which UserPoolClient does not manage yet: \
+                     only client_credentials is supported until callback URLs are"
                 ),
             ));
         }
@@ -1224,11 +1233,12 @@ mod tests {
                 Some(true),
                 vec![],
             ),
+            // Cognito takes these only with CallbackURLs, which the manifest cannot set.
             (
                 v(&["code", "implicit"]),
                 v(&["openid", "email"]),
                 None,
-                vec![],
+                vec!["spec.allowedOAuthFlows[0]", "spec.allowedOAuthFlows[1]"],
             ),
             (
                 v(&["password"]),
@@ -1241,7 +1251,7 @@ mod tests {
                 v(&["client_credentials", "code"]),
                 None,
                 Some(true),
-                vec!["spec.allowedOAuthFlows"],
+                vec!["spec.allowedOAuthFlows[1]", "spec.allowedOAuthFlows"],
             ),
             (
                 v(&["client_credentials"]),
@@ -1283,7 +1293,8 @@ mod tests {
         UserPoolClient::validate("client", &on_without_flows, &mut problems);
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert_eq!(problems[0].path, "spec.allowedOAuthFlowsUserPoolClient");
-        on_without_flows.allowed_oauth_flows = Some(vec!["code".into()]);
+        on_without_flows.allowed_oauth_flows = Some(vec!["client_credentials".into()]);
+        on_without_flows.generate_secret = Some(true);
         problems.clear();
         UserPoolClient::validate("client", &on_without_flows, &mut problems);
         assert!(problems.is_empty(), "{problems:?}");
@@ -1300,6 +1311,18 @@ mod tests {
             let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
             assert_eq!(paths, want, "{spec:?}");
         }
+        let spec = UserPoolClientSpec {
+            user_pool_ref: "pool".into(),
+            allowed_oauth_flows: v(&["code"]),
+            ..Default::default()
+        };
+        let mut problems = Vec::new();
+        UserPoolClient::validate("client", &spec, &mut problems);
+        assert!(
+            problems.iter().any(|p| p.message.contains("callback URLs")
+                && p.message.contains("only client_credentials is supported")),
+            "{problems:?}"
+        );
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! as app clients do: whoever owns a pool owns what lives inside it. Prefixes are global:
 //! one held by another pool (anyone's) is a conflict only a new prefix resolves. A pool
 //! has at most one prefix domain and a prefix cannot be changed in place, so a new
-//! `spec.domain` replaces the pool's domain (delete, then create); the plan says so.
+//! `spec.domain` replaces the pool's domain (delete, then create); the plan says so. A
+//! create refused after the delete (Cognito still removing the old domain, or the prefix
+//! taken meanwhile) is retried, saying the old domain is gone: the pool has none until the
+//! new one is created.
 
 use std::sync::Arc;
 
@@ -155,6 +158,22 @@ impl UserPoolDomain {
     }
 }
 
+/// A create refused after the pool's old domain was deleted: retried (Cognito may still be
+/// removing the old domain, which blocks the new one for a while), saying the pool has no
+/// domain meanwhile.
+fn create_after_delete(e: ReconcileError, old: &str, new: &str) -> ReconcileError {
+    let message = format!(
+        "the old domain {old} was removed and {new} is being created: {} (retrying: Cognito may \
+         still be removing {old}; if {new} stays refused, pick another spec.domain)",
+        e.message
+    );
+    ReconcileError {
+        message,
+        severity: crate::error::Severity::Recoverable,
+        ..e
+    }
+}
+
 /// The refusal when another pool holds the prefix.
 fn taken(d: &DesiredUserPoolDomain, other_pool: &str) -> ReconcileError {
     ReconcileError::terminal(
@@ -278,8 +297,8 @@ impl Kind for UserPoolDomain {
             DOMAIN,
             Some(Value::String(o.domain.clone())),
             Some(Value::String(format!(
-                "{} (requires replacement)",
-                d.domain
+                "{} (requires replacement: {} is deleted first, then {} is created)",
+                d.domain, o.domain, d.domain
             ))),
         )]
     }
@@ -320,7 +339,9 @@ impl Kind for UserPoolDomain {
         }
         tracing::info!(pool = %d.pool_id, from = %o.resource.domain, to = %d.domain, "replacing the user pool domain");
         self.delete_domain(&d.pool_id, &o.resource.domain).await?;
-        self.create_domain(d).await
+        self.create_domain(d)
+            .await
+            .map_err(|e| create_after_delete(e, &o.resource.domain, &d.domain))
     }
 
     async fn delete(&self, d: &DesiredUserPoolDomain, o: &ObservedUserPoolDomain) -> Result<()> {
@@ -404,9 +425,30 @@ mod tests {
             vec![Change::new(
                 "spec.domain",
                 Some(json!("a")),
-                Some(json!("b (requires replacement)"))
+                Some(json!(
+                    "b (requires replacement: a is deleted first, then b is created)"
+                ))
             )]
         );
+    }
+
+    #[test]
+    fn a_create_refused_after_the_delete_is_retried() {
+        let refused = ReconcileError::terminal(
+            Reason::aws("InvalidParameterException"),
+            "CreateUserPoolDomain b for us-east-1_abc: InvalidParameterException: Domain already exists.",
+        );
+        let e = create_after_delete(refused, "a", "b");
+        assert!(!e.is_terminal(), "{e:?}");
+        assert_eq!(e.severity, crate::error::Severity::Recoverable);
+        assert_eq!(e.reason.as_str(), "InvalidParameterException");
+        for says in [
+            "old domain a was removed",
+            "b is being created",
+            "Domain already exists",
+        ] {
+            assert!(e.message.contains(says), "{says}: {}", e.message);
+        }
     }
 
     #[test]

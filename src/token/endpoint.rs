@@ -3,9 +3,12 @@
 //! (client_secret_basic authentication; a form body; JSON `{access_token, token_type,
 //! expires_in}` back, with no ID or refresh token).
 //!
-//! With an endpoint override (the AWS emulator, from `AWS_ENDPOINT_URL`), a Cognito domain
-//! URL is posted to `{override}/oauth2/token` with the domain's host in
-//! `X-Forwarded-Host`, as [`super::oidc`] routes discovery URLs.
+//! With [`DOMAIN_URL_ENV`] set (the AWS emulator), a Cognito domain URL is posted to
+//! `{override}/oauth2/token` with the domain's host in `X-Forwarded-Host`, as
+//! [`super::oidc`] routes discovery URLs. That variable is the token endpoint's own:
+//! `AWS_ENDPOINT_URL` and its per-service forms are SDK settings (FIPS or VPC endpoints of
+//! the Cognito API) and never reroute the request that carries the client secret. The
+//! override must be `https://`, or plain `http://` to a loopback host only.
 //!
 //! The client secret and the token are [`SecretString`]s: neither ever reaches an error,
 //! and error messages carry the endpoint's error code, never its description (which could
@@ -22,6 +25,41 @@ use crate::error::{Reason, ReconcileError, chain};
 
 /// Time allowed for the request, connection included.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The base URL that stands in for `https://{prefix}.auth.{region}.amazoncognito.com`
+/// (an emulator).
+pub const DOMAIN_URL_ENV: &str = "AGENTCORE_COGNITO_DOMAIN_URL";
+
+/// The override [`DOMAIN_URL_ENV`] sets, if any.
+pub fn domain_override() -> Option<String> {
+    std::env::var(DOMAIN_URL_ENV)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// Whether `base` may receive a client secret: `https://`, or `http://` to a loopback host
+/// (`localhost`, `127.0.0.0/8`, `::1`).
+fn check_override(base: &str) -> Result<Url, String> {
+    let url =
+        Url::parse(base).map_err(|e| format!("{DOMAIN_URL_ENV} {base:?} is not a URL: {e}"))?;
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err(format!(
+            "{DOMAIN_URL_ENV} {base:?} is refused: the token endpoint receives the client \
+             secret, so it must be https:// (plain http:// only to localhost, 127.0.0.1 or ::1)"
+        )),
+    }
+}
 
 /// Whether `url` is on a Cognito prefix domain (`{prefix}.auth.{region}.amazoncognito.com`).
 fn is_cognito_domain(url: &Url) -> bool {
@@ -43,6 +81,7 @@ pub fn route(
     let Some(base) = base.filter(|_| is_cognito_domain(&parsed)) else {
         return Ok((parsed, None));
     };
+    check_override(base)?;
     let routed = format!(
         "{}/{}",
         base.trim_end_matches('/'),
@@ -119,8 +158,8 @@ pub fn refusal(status: u16, error: &str, client_id: &str, scopes: &[String]) -> 
     }
 }
 
-/// POST the client_credentials grant to `token_url` (through `endpoint_override` for a
-/// Cognito domain), authenticating as `client_id` with `secret`.
+/// POST the client_credentials grant to `token_url` (through `endpoint_override`, from
+/// [`domain_override`], for a Cognito domain), authenticating as `client_id` with `secret`.
 pub async fn client_credentials(
     token_url: &str,
     client_id: &str,
@@ -211,6 +250,31 @@ mod tests {
         let (u, host) = route(other, Some("http://127.0.0.1:5000")).expect("route");
         assert_eq!((u.as_str(), host), (other, None));
         assert!(route("not a url", None).is_err());
+    }
+
+    #[test]
+    fn the_override_is_https_or_loopback_http() {
+        for (base, ok) in [
+            ("http://127.0.0.1:5000", true),
+            ("http://localhost:5000/", true),
+            ("http://[::1]:5000", true),
+            ("https://cognito-proxy.internal.example.com", true),
+            ("https://10.0.0.5:8443", true),
+            ("http://10.0.0.5:5000", false),
+            ("http://cognito-proxy.internal.example.com", false),
+            ("http://127.0.0.1.example.com", false),
+            ("ftp://127.0.0.1", false),
+            ("not a url", false),
+        ] {
+            let routed = route(URL, Some(base));
+            assert_eq!(routed.is_ok(), ok, "{base}: {routed:?}");
+            if let Err(e) = routed {
+                assert!(e.contains(DOMAIN_URL_ENV), "{e}");
+            }
+        }
+        // Not a Cognito domain: the override is not used, so not judged either.
+        let other = "https://login.example.com/oauth2/token";
+        assert!(route(other, Some("http://10.0.0.5:5000")).is_ok());
     }
 
     #[test]

@@ -190,6 +190,7 @@ pub fn controller_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(controller_binary());
     cmd.args(args)
         .env("AWS_ENDPOINT_URL", &e.url)
+        .env("AGENTCORE_COGNITO_DOMAIN_URL", &e.url)
         .env("AWS_REGION", REGION)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
@@ -400,7 +401,8 @@ impl Daemon {
         let mut cmd = controller_command(&args);
         cmd.envs(envs.iter().copied());
         if let Some(url) = endpoint {
-            cmd.env("AWS_ENDPOINT_URL", url);
+            cmd.env("AWS_ENDPOINT_URL", url)
+                .env("AGENTCORE_COGNITO_DOMAIN_URL", url);
         }
         let child = cmd
             .env("AGENTCORE_LOG", "info")
