@@ -216,6 +216,9 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
                 o.name.clone(),
                 cond(o, "Ready"),
                 cond(o, "Synced"),
+                // Set by the live probe only (`spec.probe`): `-` for the others.
+                o.condition("Serving")
+                    .map_or_else(|| "-".into(), |c| c.status.to_string()),
                 o.last_reconcile
                     .as_ref()
                     .map(|r| format!("{} {}", r.outcome, r.at))
@@ -227,7 +230,9 @@ pub fn status_table(s: &crate::engine::status::Snapshot) -> String {
         })
         .collect();
     let mut out = table(
-        &["KIND", "NAME", "READY", "SYNCED", "LAST", "NEXT", "REASON"],
+        &[
+            "KIND", "NAME", "READY", "SYNCED", "SERVING", "LAST", "NEXT", "REASON",
+        ],
         &rows,
     );
     if let Some(l) = &s.leadership {
@@ -368,6 +373,49 @@ mod tests {
         ] {
             assert!(text.contains(says), "{says}\n{text}");
         }
+    }
+
+    #[test]
+    fn the_status_shows_serving_for_probed_objects_only() {
+        use crate::engine::status::{Condition, ObjectStatus, Snapshot, Timestamp};
+        let condition = |kind: &'static str,
+                         status: &'static str,
+                         reason: &'static str,
+                         message: &str| Condition {
+            kind: kind.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Timestamp::of(std::time::UNIX_EPOCH),
+        };
+        let mut probed = ObjectStatus::new("AgentRuntime", "rt");
+        probed.conditions = vec![
+            condition("Ready", "True", "Available", ""),
+            condition("Synced", "True", "ReconcileSuccess", ""),
+            condition("Serving", "False", "ClientMismatch", "HTTP 403"),
+        ];
+        let mut plain = ObjectStatus::new("Role", "role");
+        plain.conditions = vec![
+            condition("Ready", "True", "Available", ""),
+            condition("Synced", "True", "ReconcileSuccess", ""),
+        ];
+        let snapshot = Snapshot {
+            objects: vec![std::sync::Arc::new(probed), std::sync::Arc::new(plain)],
+            ..Default::default()
+        };
+        let text = status_table(&snapshot);
+        let lines: Vec<&str> = text.lines().collect();
+        let words = |l: &str| l.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(
+            words(lines[0])[..5],
+            ["KIND", "NAME", "READY", "SYNCED", "SERVING"]
+        );
+        assert_eq!(
+            words(lines[1])[..5],
+            ["AgentRuntime", "rt", "True", "True", "False"]
+        );
+        assert!(lines[1].ends_with("ClientMismatch: HTTP 403"), "{text}");
+        assert_eq!(words(lines[2])[..5], ["Role", "role", "True", "True", "-"]);
     }
 
     #[test]
