@@ -438,8 +438,11 @@ impl Kind for RuntimeEndpoint {
             .agent_runtime_id(&d.runtime_id)
             .name(&d.name)
             .agent_runtime_version(&d.version)
-            .set_description(d.description.clone())
-            .client_token(client_token(&self.ctx.owner, d, "create"));
+            .set_description(d.description.clone());
+        // No token of ours: endpoint names are unique within a runtime, so a create whose
+        // answer was lost is found by the next observe (a repeat answers ConflictException),
+        // and a fixed token would make AgentCore answer a create after a delete with the
+        // deleted endpoint. The SDK gives each call its own token, kept across its retries.
         for (k, v) in self.ctx.owner_tags().into_iter().chain(d.tags.clone()) {
             req = req.tags(k, v);
         }
