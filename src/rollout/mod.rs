@@ -18,6 +18,7 @@ use crate::aws::Aws;
 use crate::commands::{
     Common, OutputFormat, connect, deployed_runtime, exit, find, load, runtime_name,
 };
+use crate::kinds::agent_runtime::versions;
 use crate::kinds::runtime_endpoint::DEFAULT_ENDPOINT;
 use crate::manifest::{ManifestSet, Object};
 
@@ -72,80 +73,70 @@ pub async fn read(aws: &Aws, runtime: &str) -> Result<Rollout, String> {
     let id = rt.agent_runtime_id().to_string();
     let client = &aws.agentcore;
 
-    let mut endpoints = Vec::new();
-    let mut pages = client
-        .list_agent_runtime_endpoints()
-        .agent_runtime_id(&id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("ListAgentRuntimeEndpoints {runtime}: {e}"))?;
-        for e in page.runtime_endpoints() {
-            endpoints.push(EndpointRow {
-                name: e.name().to_string(),
-                live_version: e.live_version().map(str::to_string),
-                target_version: e
-                    .target_version()
-                    .filter(|t| Some(*t) != e.live_version())
-                    .map(str::to_string),
-                status: e.status().as_str().to_string(),
-            });
-        }
-    }
+    let mut endpoints: Vec<EndpointRow> = versions::list_endpoints(client, &id)
+        .await
+        .map_err(|e| e.message)?
+        .iter()
+        .map(|e| EndpointRow {
+            name: e.name().to_string(),
+            live_version: e.live_version().map(str::to_string),
+            target_version: e
+                .target_version()
+                .filter(|t| Some(*t) != e.live_version())
+                .map(str::to_string),
+            status: e.status().as_str().to_string(),
+        })
+        .collect();
     endpoints.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut versions = Vec::new();
-    let mut pages = client
-        .list_agent_runtime_versions()
-        .agent_runtime_id(&id)
-        .into_paginator()
-        .send();
-    while let Some(page) = pages.next().await {
-        let page = page.map_err(|e| format!("ListAgentRuntimeVersions {runtime}: {e}"))?;
-        for v in page.agent_runtimes() {
-            let Ok(number) = v.agent_runtime_version().parse::<u32>() else {
-                continue;
-            };
-            // The image is in the version's own configuration, not in the summary.
-            let image = client
-                .get_agent_runtime()
-                .agent_runtime_id(&id)
-                .agent_runtime_version(v.agent_runtime_version())
-                .send()
-                .await
-                .ok()
-                .and_then(|got| {
-                    got.agent_runtime_artifact()
-                        .and_then(|a| a.as_container_configuration().ok())
-                        .map(ContainerConfiguration::container_uri)
-                        .map(str::to_string)
-                })
-                .unwrap_or_default();
-            let here = number.to_string();
-            let endpoints_here = endpoints
-                .iter()
-                .filter_map(|e| {
-                    if e.live_version.as_deref() == Some(&here) {
-                        Some(e.name.clone())
-                    } else if e.target_version.as_deref() == Some(&here) {
-                        Some(format!("{} (target)", e.name))
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-            versions.push(VersionRow {
-                version: number,
-                status: v.status().as_str().to_string(),
-                created: v
-                    .last_updated_at()
-                    .fmt(Format::DateTime)
-                    .unwrap_or_default(),
-                image,
-                endpoints: endpoints_here,
-            });
-        }
+    let mut rows = Vec::new();
+    for v in versions::list_versions(client, &id)
+        .await
+        .map_err(|e| e.message)?
+    {
+        let Ok(number) = v.agent_runtime_version().parse::<u32>() else {
+            continue;
+        };
+        // The image is in the version's own configuration, not in the summary.
+        let image = client
+            .get_agent_runtime()
+            .agent_runtime_id(&id)
+            .agent_runtime_version(v.agent_runtime_version())
+            .send()
+            .await
+            .ok()
+            .and_then(|got| {
+                got.agent_runtime_artifact()
+                    .and_then(|a| a.as_container_configuration().ok())
+                    .map(ContainerConfiguration::container_uri)
+                    .map(str::to_string)
+            })
+            .unwrap_or_default();
+        let here = number.to_string();
+        let endpoints_here = endpoints
+            .iter()
+            .filter_map(|e| {
+                if e.live_version.as_deref() == Some(&here) {
+                    Some(e.name.clone())
+                } else if e.target_version.as_deref() == Some(&here) {
+                    Some(format!("{} (target)", e.name))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        rows.push(VersionRow {
+            version: number,
+            status: v.status().as_str().to_string(),
+            created: v
+                .last_updated_at()
+                .fmt(Format::DateTime)
+                .unwrap_or_default(),
+            image,
+            endpoints: endpoints_here,
+        });
     }
+    let mut versions = rows;
     versions.sort_by_key(|v| std::cmp::Reverse(v.version));
     versions.dedup_by_key(|v| v.version);
     Ok(Rollout {
@@ -355,15 +346,13 @@ pub async fn move_endpoint(common: &Common, endpoint: &str, to: Option<u32>, wri
         .and_then(|v| v.as_u64())
         .and_then(|k| u32::try_from(k).ok())
     {
-        let in_use: std::collections::BTreeSet<u32> = rollout
-            .endpoints
-            .iter()
-            .flat_map(|e| [e.live_version.as_deref(), e.target_version.as_deref()])
-            .flatten()
-            .filter_map(|v| v.parse().ok())
-            .collect();
-        let doomed =
-            crate::kinds::agent_runtime::versions::prunable(&known, rollout.latest, &in_use, keep);
+        let in_use = versions::in_use(
+            rollout
+                .endpoints
+                .iter()
+                .flat_map(|e| [e.live_version.as_deref(), e.target_version.as_deref()]),
+        );
+        let doomed = versions::prunable(&known, rollout.latest, &in_use, keep);
         if doomed.contains(&version) {
             eprintln!(
                 "error: version {version} is older than the {keep} newest (keepVersions: {keep} on AgentRuntime/{}) and no endpoint serves it: the controller deletes it before the endpoint could move; raise keepVersions first",

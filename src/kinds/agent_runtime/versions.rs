@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 
 use aws_sdk_bedrockagentcorecontrol::Client;
+use aws_sdk_bedrockagentcorecontrol::types::{AgentRuntime, AgentRuntimeEndpoint};
 
 use crate::error::{Result, aws_err, write_result};
 
@@ -25,10 +26,9 @@ pub fn prunable(versions: &[u32], latest: u32, in_use: &BTreeSet<u32>, keep: u32
     out
 }
 
-/// Read the runtime's versions and its endpoints' versions, and return what
-/// [`prunable`] gives.
-pub async fn read_prunable(client: &Client, id: &str, latest: u32, keep: u32) -> Result<Vec<u32>> {
-    let mut in_use = BTreeSet::new();
+/// The runtime's endpoints, DEFAULT included, across all pages.
+pub async fn list_endpoints(client: &Client, id: &str) -> Result<Vec<AgentRuntimeEndpoint>> {
+    let mut out = Vec::new();
     let mut pages = client
         .list_agent_runtime_endpoints()
         .agent_runtime_id(id)
@@ -36,15 +36,14 @@ pub async fn read_prunable(client: &Client, id: &str, latest: u32, keep: u32) ->
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(aws_err(format!("ListAgentRuntimeEndpoints {id}")))?;
-        for e in page.runtime_endpoints() {
-            for v in [e.live_version(), e.target_version()].into_iter().flatten() {
-                if let Ok(v) = v.parse() {
-                    in_use.insert(v);
-                }
-            }
-        }
+        out.extend(page.runtime_endpoints().iter().cloned());
     }
-    let mut versions = Vec::new();
+    Ok(out)
+}
+
+/// The runtime's versions (summaries), across all pages.
+pub async fn list_versions(client: &Client, id: &str) -> Result<Vec<AgentRuntime>> {
+    let mut out = Vec::new();
     let mut pages = client
         .list_agent_runtime_versions()
         .agent_runtime_id(id)
@@ -52,14 +51,36 @@ pub async fn read_prunable(client: &Client, id: &str, latest: u32, keep: u32) ->
         .send();
     while let Some(page) = pages.next().await {
         let page = page.map_err(aws_err(format!("ListAgentRuntimeVersions {id}")))?;
-        // A version being deleted is on its way out: asking again would only conflict.
-        versions.extend(
-            page.agent_runtimes()
-                .iter()
-                .filter(|r| r.status().as_str() != "DELETING")
-                .filter_map(|r| r.agent_runtime_version().parse::<u32>().ok()),
-        );
+        out.extend(page.agent_runtimes().iter().cloned());
     }
+    Ok(out)
+}
+
+/// The version numbers endpoints serve or move to, from their live and target versions.
+pub fn in_use<'a>(versions: impl IntoIterator<Item = Option<&'a str>>) -> BTreeSet<u32> {
+    versions
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.parse().ok())
+        .collect()
+}
+
+/// Read the runtime's versions and its endpoints' versions, and return what
+/// [`prunable`] gives.
+pub async fn read_prunable(client: &Client, id: &str, latest: u32, keep: u32) -> Result<Vec<u32>> {
+    let endpoints = list_endpoints(client, id).await?;
+    let in_use = in_use(
+        endpoints
+            .iter()
+            .flat_map(|e| [e.live_version(), e.target_version()]),
+    );
+    // A version being deleted is on its way out: asking again would only conflict.
+    let versions: Vec<u32> = list_versions(client, id)
+        .await?
+        .iter()
+        .filter(|r| r.status().as_str() != "DELETING")
+        .filter_map(|r| r.agent_runtime_version().parse().ok())
+        .collect();
     Ok(prunable(&versions, latest, &in_use, keep))
 }
 
