@@ -526,13 +526,8 @@ pub async fn check_auth(common: &Common, name: &str, runtime: Option<&str>, prob
         allowed_clients: jwt_cfg.allowed_clients().to_vec(),
         allowed_audience: jwt_cfg.allowed_audience().to_vec(),
         allowed_scopes: jwt_cfg.allowed_scopes().to_vec(),
-        custom_claims: crate::kinds::agent_runtime::claims::normalised(
-            jwt_cfg
-                .custom_claims()
-                .iter()
-                .filter_map(crate::kinds::agent_runtime::claims::Claim::from_sdk)
-                .collect(),
-        ),
+        // As `local` reads them: a rule this controller cannot read is left out.
+        custom_claims: crate::kinds::agent_runtime::claims::readable(jwt_cfg.custom_claims()),
     };
     let hint = format!(
         "the controller renews the token before it expires (agentcore-controller run); check `agentcore-controller status`, then run `agentcore-controller token {name}` again"

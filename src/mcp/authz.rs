@@ -38,12 +38,7 @@ impl Authorizer {
             allowed_scopes: cfg.allowed_scopes().to_vec(),
             // A rule this controller cannot read (an operator newer than it) is left out:
             // `local` is then more lenient than the runtime for that rule only.
-            custom_claims: claims::normalised(
-                cfg.custom_claims()
-                    .iter()
-                    .filter_map(Claim::from_sdk)
-                    .collect(),
-            ),
+            custom_claims: claims::readable(cfg.custom_claims()),
             token_use,
         }
     }

@@ -20,7 +20,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Header};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::kinds::agent_runtime::claims::{Claim, ClaimOperator, ClaimValueType};
+use crate::kinds::agent_runtime::claims::{self, Claim, ClaimOperator, ClaimValueType};
 
 /// The `aud` claim: one string (Cognito ID tokens) or a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -687,12 +687,11 @@ fn check_claims(c: &Claims, expect: &Expectation) -> Verdict {
 
 /// The rule in words: `tenant EQUALS "acme"`, `groups CONTAINS_ANY ["a", "b"]`.
 pub fn rule_text(rule: &Claim) -> String {
-    let (op, values) = match rule.operator {
-        ClaimOperator::Equals => ("EQUALS", quoted(&rule.values)),
-        ClaimOperator::Contains => ("CONTAINS", quoted(&rule.values)),
-        ClaimOperator::ContainsAny => ("CONTAINS_ANY", format!("[{}]", quoted(&rule.values))),
+    let values = match rule.operator {
+        ClaimOperator::ContainsAny => format!("[{}]", quoted(&rule.values)),
+        ClaimOperator::Equals | ClaimOperator::Contains => quoted(&rule.values),
     };
-    format!("{} {op} {values}", rule.name)
+    format!("{} {} {values}", rule.name, claims::word(rule.operator))
 }
 
 fn quoted(values: &[String]) -> String {
@@ -727,9 +726,10 @@ fn claim_holds(rule: &Claim, got: Option<&serde_json::Value>) -> Result<(), (Str
         Value::Object(_) => "an object",
         Value::Null => "null",
     };
-    let (want_type, other_type) = match rule.value_type {
-        ClaimValueType::String => ("STRING", "STRING_ARRAY (with CONTAINS or CONTAINS_ANY)"),
-        ClaimValueType::StringArray => ("STRING_ARRAY", "STRING (with EQUALS)"),
+    let want_type = claims::type_word(rule.value_type);
+    let other_type = match rule.value_type {
+        ClaimValueType::String => "STRING_ARRAY (with CONTAINS or CONTAINS_ANY)",
+        ClaimValueType::StringArray => "STRING (with EQUALS)",
     };
     let wrong_type = || {
         let fix = match (rule.value_type, got) {

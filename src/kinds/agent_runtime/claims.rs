@@ -228,7 +228,14 @@ pub fn validate(path: &str, claims: &[ClaimSpec], problems: &mut Vec<FieldProble
     }
 }
 
-fn word(op: ClaimOperator) -> &'static str {
+/// The rules of an authorizer as AWS answers it, leaving out any this controller cannot
+/// read (an operator newer than it), normalised.
+pub(crate) fn readable(rules: &[CustomClaimValidationType]) -> Vec<Claim> {
+    normalised(rules.iter().filter_map(Claim::from_sdk).collect())
+}
+
+/// AgentCore's name of an operator (`EQUALS`, ...).
+pub(crate) fn word(op: ClaimOperator) -> &'static str {
     match op {
         ClaimOperator::Equals => "EQUALS",
         ClaimOperator::Contains => "CONTAINS",
@@ -236,7 +243,8 @@ fn word(op: ClaimOperator) -> &'static str {
     }
 }
 
-fn type_word(t: ClaimValueType) -> &'static str {
+/// AgentCore's name of a value type (`STRING`, `STRING_ARRAY`).
+pub(crate) fn type_word(t: ClaimValueType) -> &'static str {
     match t {
         ClaimValueType::String => "STRING",
         ClaimValueType::StringArray => "STRING_ARRAY",
