@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::agent_runtime::probe_spec::{self, ProbeSpec};
-use super::agent_runtime::{invocation_url, tag_problems};
+use super::agent_runtime::{invocation_url, tag_owned, tag_problems, tags_of};
 use super::names::valid_runtime_name;
 use super::{
     Change, Ctx, Deps, Kind, ObjectMeta, Observed, Outputs, Readiness, Reference, compare,
@@ -196,19 +196,6 @@ pub struct RuntimeEndpoint {
     ctx: Arc<Ctx>,
 }
 
-impl RuntimeEndpoint {
-    async fn tag(&self, arn: &str) -> Result<()> {
-        let mut req = self.ctx.aws.agentcore.tag_resource().resource_arn(arn);
-        for (k, v) in self.ctx.owner_tags() {
-            req = req.tags(k, v);
-        }
-        req.send()
-            .await
-            .map_err(aws_err(format!("TagResource {arn}")))?;
-        Ok(())
-    }
-}
-
 fn endpoint_name(meta: &ObjectMeta, spec: &RuntimeEndpointSpec) -> String {
     spec.name.clone().unwrap_or_else(|| meta.name.clone())
 }
@@ -350,18 +337,10 @@ impl Kind for RuntimeEndpoint {
             return Ok(None);
         };
         let arn = out.agent_runtime_endpoint_arn().to_string();
-        let tags = client
-            .list_tags_for_resource()
-            .resource_arn(&arn)
-            .send()
-            .await
-            .map_err(aws_err(format!("ListTagsForResource {arn}")))?;
-        let owned = self.ctx.owns(
-            tags.tags()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        let tags = tags_of(&self.ctx, &arn).await?;
+        let owned = self
+            .ctx
+            .owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         Ok(Some(Observed {
             owned,
             resource: ObservedEndpoint {
@@ -487,7 +466,7 @@ impl Kind for RuntimeEndpoint {
                 )))?;
         }
         if !o.owned {
-            self.tag(&o.resource.arn).await?;
+            tag_owned(&self.ctx, &o.resource.arn).await?;
         }
         Ok(())
     }

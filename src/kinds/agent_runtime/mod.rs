@@ -251,25 +251,14 @@ impl AgentRuntime {
         let resource = observed_from(&got, &self.ctx.aws.region);
         // Tags are read on the ARN GetAgentRuntime answers with (AgentCore's
         // `runtime/ID`, the same for every version).
-        let tags = client
-            .list_tags_for_resource()
-            .resource_arn(&resource.arn)
-            .send()
-            .await
-            .map_err(aws_err(format!("ListTagsForResource {}", resource.arn)))?;
-        let owned = self.ctx.owns(
-            tags.tags()
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        );
+        let tags = tags_of(&self.ctx, &resource.arn).await?;
+        let owned = self
+            .ctx
+            .owns(tags.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let mut resource = resource;
         resource.tags = tags
-            .tags()
             .into_iter()
-            .flatten()
             .filter(|(k, _)| k.as_str() != crate::model::object::OWNER_TAG)
-            .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let observed = Observed { resource, owned };
         if Self::readiness(&observed.resource) == Readiness::Ready {
@@ -364,15 +353,33 @@ impl AgentRuntime {
     }
 
     async fn tag(&self, arn: &str) -> Result<()> {
-        let mut req = self.ctx.aws.agentcore.tag_resource().resource_arn(arn);
-        for (k, v) in self.ctx.owner_tags() {
-            req = req.tags(k, v);
-        }
-        req.send()
-            .await
-            .map_err(aws_err(format!("TagResource {arn}")))?;
-        Ok(())
+        tag_owned(&self.ctx, arn).await
     }
+}
+
+/// The tags of an AgentCore resource (a runtime or an endpoint).
+pub(crate) async fn tags_of(ctx: &Ctx, arn: &str) -> Result<BTreeMap<String, String>> {
+    let out = ctx
+        .aws
+        .agentcore
+        .list_tags_for_resource()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(aws_err(format!("ListTagsForResource {arn}")))?;
+    Ok(out.tags.unwrap_or_default().into_iter().collect())
+}
+
+/// Put the owner tag on an AgentCore resource (a runtime or an endpoint).
+pub(crate) async fn tag_owned(ctx: &Ctx, arn: &str) -> Result<()> {
+    let mut req = ctx.aws.agentcore.tag_resource().resource_arn(arn);
+    for (k, v) in ctx.owner_tags() {
+        req = req.tags(k, v);
+    }
+    req.send()
+        .await
+        .map_err(aws_err(format!("TagResource {arn}")))?;
+    Ok(())
 }
 
 #[async_trait]
