@@ -79,9 +79,11 @@ impl GrantKind {
     /// written before that key) `password` when it has an `id_token` (only that grant
     /// gives one); `None` without a token.
     fn published(map: &Map<String, Value>) -> Option<Self> {
-        match map.get(GRANT_KEY).and_then(Value::as_str) {
-            Some("password") => Some(Self::Password),
-            Some("client_credentials") => Some(Self::ClientCredentials),
+        let named = map
+            .get(GRANT_KEY)
+            .and_then(|v| serde_json::from_value::<Self>(v.clone()).ok());
+        match named {
+            Some(grant) => Some(grant),
             _ if !map.contains_key("bearer_token") => None,
             _ if map.contains_key("id_token") => Some(Self::Password),
             _ => Some(Self::ClientCredentials),

@@ -102,17 +102,15 @@ pub fn form(scopes: &[String]) -> String {
     body
 }
 
-/// A token from the endpoint.
+/// A token from the endpoint (its lifetime is read from the token itself, as for the
+/// password grant's).
 pub struct Granted {
     pub access_token: SecretString,
-    pub expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
 struct Answer {
     access_token: SecretString,
-    #[serde(default)]
-    expires_in: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -210,7 +208,6 @@ pub async fn client_credentials(
         })?;
         return Ok(Granted {
             access_token: answer.access_token,
-            expires_in: answer.expires_in,
         });
     }
     match serde_json::from_slice::<Refusal>(&body) {
