@@ -91,6 +91,26 @@ impl GrantKind {
     }
 }
 
+/// Which of the manifests' Tokens publishes the bearer for a runtime whose authorizer
+/// names `client_refs`: the one Token of such a client, else the only Token. `Err` with the
+/// number of candidates (0: none) when that does not decide. `tokens`: each Token with its
+/// clientRef.
+pub fn bearer_token_of<T: Copy>(
+    tokens: &[(T, Option<&str>)],
+    client_refs: &[String],
+) -> std::result::Result<T, usize> {
+    let matching: Vec<T> = tokens
+        .iter()
+        .filter(|(_, c)| c.is_some_and(|c| client_refs.iter().any(|r| r == c)))
+        .map(|(t, _)| *t)
+        .collect();
+    match (matching.as_slice(), tokens) {
+        ([one], _) | ([], [(one, _)]) => Ok(*one),
+        ([], _) => Err(tokens.len()),
+        _ => Err(matching.len()),
+    }
+}
+
 /// The consumer secret's key naming the grant its token came from.
 const GRANT_KEY: &str = "grant";
 /// The field `diff` names when the published token came from the other grant.

@@ -163,42 +163,24 @@ fn token_object<'a>(
     if let Some(name) = wanted {
         return commands::find(set, "Token", name);
     }
-    let tokens: Vec<&Object> = set
+    let tokens: Vec<(&Object, Option<&str>)> = set
         .objects
         .iter()
         .filter(|o| &*o.key.kind == "Token")
-        .map(|o| &**o)
+        .map(|o| (&**o, o.spec.get("clientRef").and_then(Value::as_str)))
         .collect();
     let clients: Vec<String> = spec(runtime)
         .ok()
         .and_then(|s| s.authorizer)
         .and_then(|a| a.jwt.client_refs)
         .unwrap_or_default();
-    let matching: Vec<&Object> = tokens
-        .iter()
-        .copied()
-        .filter(|t| {
-            t.spec
-                .get("clientRef")
-                .and_then(Value::as_str)
-                .is_some_and(|c| clients.iter().any(|x| x == c))
-        })
-        .collect();
-    match (matching.as_slice(), tokens.as_slice()) {
-        ([one], _) | ([], [one]) => Ok(one),
-        _ => {
-            eprintln!(
-                "error: {} Token objects could publish the bearer for {}: name one with --token-from",
-                if matching.is_empty() {
-                    tokens.len()
-                } else {
-                    matching.len()
-                },
-                runtime.key.name
-            );
-            Err(exit::ERROR)
-        }
-    }
+    crate::kinds::token::bearer_token_of(&tokens, &clients).map_err(|n| {
+        eprintln!(
+            "error: {n} Token objects could publish the bearer for {}: name one with --token-from",
+            runtime.key.name
+        );
+        exit::ERROR
+    })
 }
 
 async fn bearer_from_secret(aws: &Aws, token: &Object) -> Result<SecretString, i32> {

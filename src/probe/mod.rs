@@ -166,25 +166,15 @@ fn credentials(
         (None, None) => Credentials::SigV4,
         (None, Some(a)) => {
             let refs = a.jwt.client_refs.clone().unwrap_or_default();
-            let matching: Vec<&str> = tokens
-                .iter()
-                .filter(|(_, c)| c.is_some_and(|c| refs.iter().any(|r| r == c)))
-                .map(|(t, _)| *t)
-                .collect();
-            match (matching.as_slice(), tokens) {
-                ([one], _) | ([], [(one, _)]) => Credentials::Token(one.to_string()),
-                ([], []) => Credentials::Unknown(
+            match crate::kinds::token::bearer_token_of(tokens, &refs) {
+                Ok(one) => Credentials::Token(one.to_string()),
+                Err(0) => Credentials::Unknown(
                     "no Token in the manifests publishes a bearer for this runtime: add \
                      one, or name it with spec.probe.tokenRef"
                         .to_string(),
                 ),
-                _ => Credentials::Unknown(format!(
-                    "{} Tokens could publish the bearer: name one with spec.probe.tokenRef",
-                    if matching.is_empty() {
-                        tokens.len()
-                    } else {
-                        matching.len()
-                    }
+                Err(n) => Credentials::Unknown(format!(
+                    "{n} Tokens could publish the bearer: name one with spec.probe.tokenRef"
                 )),
             }
         }
