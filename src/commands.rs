@@ -308,6 +308,33 @@ pub(crate) async fn published(
         eprintln!("error: Token {} has no secretName", token.key.name);
         return Err(exit::ERROR);
     };
+    secret_object(aws, secret).await.map_err(|e| {
+        match e {
+            SecretRead::Unreadable(why) => {
+                eprintln!("error: the token is not published yet ({why})")
+            }
+            SecretRead::NotAnObject => {
+                eprintln!("error: secret {secret} does not hold a JSON object")
+            }
+        }
+        exit::ERROR
+    })
+}
+
+/// Why a secret's JSON object could not be read.
+pub(crate) enum SecretRead {
+    /// GetSecretValue failed: its error (never the value).
+    Unreadable(String),
+    NotAnObject,
+}
+
+/// The JSON object a secret holds (a Token's published one), read with GetSecretValue.
+/// Errors never carry the value.
+pub(crate) async fn secret_object(
+    aws: &Aws,
+    secret: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, SecretRead> {
+    use secrecy::ExposeSecret;
     let value = aws
         .secrets
         .get_secret_value()
@@ -315,16 +342,11 @@ pub(crate) async fn published(
         .send()
         .await
         .map_err(|e| {
-            let e = crate::error::ReconcileError::from_sdk(&format!("GetSecretValue {secret}"), e);
-            eprintln!("error: the token is not published yet ({})", e.message);
-            exit::ERROR
+            let action = format!("GetSecretValue {secret}");
+            SecretRead::Unreadable(crate::error::ReconcileError::from_sdk(&action, e).message)
         })?;
     let text = secrecy::SecretString::from(value.secret_string.unwrap_or_default());
-    use secrecy::ExposeSecret;
-    serde_json::from_str(text.expose_secret()).map_err(|_| {
-        eprintln!("error: secret {secret} does not hold a JSON object");
-        exit::ERROR
-    })
+    serde_json::from_str(text.expose_secret()).map_err(|_| SecretRead::NotAnObject)
 }
 
 /// `token NAME`: print the bearer token a Token object publishes (for MCP Inspector's

@@ -479,18 +479,13 @@ impl Prober {
 
     /// The `bearer_token` of a Token's secret.
     async fn bearer(&self, secret: &str) -> Result<SecretString, String> {
-        use secrecy::ExposeSecret;
-        let value = self
-            .aws
-            .secrets
-            .get_secret_value()
-            .secret_id(secret)
-            .send()
+        use crate::commands::{SecretRead, secret_object};
+        let map = secret_object(&self.aws, secret)
             .await
-            .map_err(|e| crate::error::ReconcileError::from_sdk("GetSecretValue", e).message)?;
-        let text = SecretString::from(value.secret_string.unwrap_or_default());
-        let map: serde_json::Map<String, Value> = serde_json::from_str(text.expose_secret())
-            .map_err(|_| "the secret is not a JSON object".to_string())?;
+            .map_err(|e| match e {
+                SecretRead::Unreadable(why) => why,
+                SecretRead::NotAnObject => "the secret is not a JSON object".to_string(),
+            })?;
         map.get("bearer_token")
             .and_then(Value::as_str)
             .map(|t| SecretString::from(t.to_string()))
