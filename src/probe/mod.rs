@@ -266,6 +266,10 @@ impl Prober {
         // The probes under way (dropping the set, at shutdown, ends them).
         let mut tasks: JoinSet<Done> = JoinSet::new();
         let mut running: BTreeMap<ObjectKey, AbortHandle> = BTreeMap::new();
+        // The targets change only when the manifests are loaded again.
+        let mut manifests = this.manifests.clone();
+        let mut objects = manifests.borrow_and_update().clone();
+        let mut probed = targets(&objects);
         let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
@@ -292,12 +296,14 @@ impl Prober {
                 }
                 _ = tick.tick() => {}
             }
-            let objects = this.manifests.borrow().clone();
-            let targets = targets(&objects);
+            if manifests.has_changed().unwrap_or(false) {
+                objects = manifests.borrow_and_update().clone();
+                probed = targets(&objects);
+            }
             // Objects no longer probed lose their condition and gauges.
             let gone: Vec<ObjectKey> = last
                 .keys()
-                .filter(|k| !targets.iter().any(|t| &t.key == *k))
+                .filter(|k| !probed.iter().any(|t| &t.key == *k))
                 .cloned()
                 .collect();
             for key in gone {
@@ -311,7 +317,7 @@ impl Prober {
                 this.metrics.probe_gone(&key.kind, &key.name);
             }
             let snapshot = this.shared.snapshot();
-            for t in targets {
+            for t in &probed {
                 if running.contains_key(&t.key) {
                     continue;
                 }
@@ -341,6 +347,7 @@ impl Prober {
                 );
                 let prober = this.clone();
                 let objects = objects.clone();
+                let t = t.clone();
                 let key = t.key.clone();
                 let handle = tasks.spawn(async move {
                     let (outcome, took) = prober.probe(&t, &url, &objects).await;
