@@ -330,3 +330,17 @@ impl<K: Kind> DynKind for Erased<K> {
         Ok(Teardown::Deleted)
     }
 }
+
+/// Test helper: the field paths of the problems kind `K`'s schema finds in the spec
+/// `yaml` of an object named `name`.
+#[cfg(test)]
+pub(crate) fn problem_paths<K: Kind>(name: &str, yaml: &str) -> Vec<String> {
+    use crate::model::schema::Schema;
+    let docs = crate::model::yaml::parse_documents(yaml).expect("yaml");
+    SchemaOf::<K>(std::marker::PhantomData)
+        .parse(name, &docs[0])
+        .1
+        .into_iter()
+        .map(|p| p.path)
+        .collect()
+}

@@ -30,6 +30,8 @@ pub mod user_pool_domain;
 #[cfg(test)]
 pub(crate) use contract::assert_declared_outputs;
 pub use contract::{Change, Ctx, Kind, Observed, Readiness, changed, compare};
+#[cfg(test)]
+pub(crate) use erased::problem_paths;
 pub use erased::{Action, DynKind, Erased, Mode, SchemaOf, StepReport, Teardown};
 pub use registry::Registry;
 

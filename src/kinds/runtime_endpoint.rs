@@ -527,18 +527,10 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::{ObjectKey, SchemaOf};
-    use crate::model::schema::Schema;
-    use crate::model::yaml::parse_documents;
+    use crate::kinds::ObjectKey;
 
     fn problems(name: &str, yaml: &str) -> Vec<String> {
-        let docs = parse_documents(yaml).unwrap();
-        SchemaOf::<RuntimeEndpoint>(std::marker::PhantomData)
-            .parse(name, &docs[0])
-            .1
-            .into_iter()
-            .map(|p| p.path)
-            .collect()
+        crate::kinds::problem_paths::<RuntimeEndpoint>(name, yaml)
     }
 
     #[test]

@@ -401,7 +401,7 @@ fn resolve_secret(meta: &ObjectMeta, spec: &SecretSpec, deps: &Deps<'_>) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds::{ObjectKey, Schema, SchemaOf};
+    use crate::kinds::ObjectKey;
     use crate::model::yaml::parse_documents;
     use serde_json::json;
 
@@ -579,13 +579,7 @@ mod tests {
     }
 
     fn problems(name: &str, yaml: &str) -> Vec<String> {
-        let docs = parse_documents(yaml).unwrap();
-        SchemaOf::<Secret>(std::marker::PhantomData)
-            .parse(name, &docs[0])
-            .1
-            .into_iter()
-            .map(|p| p.path)
-            .collect()
+        crate::kinds::problem_paths::<Secret>(name, yaml)
     }
 
     #[test]
